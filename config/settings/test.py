@@ -1,0 +1,49 @@
+"""Tests: real PostgreSQL and Redis when reachable, SQLite otherwise (REQUIRE_SERVICES=1 forbids it)."""
+
+import socket
+from urllib.parse import urlsplit
+
+from .base import *
+
+SECRET_KEY = "test-secret-key-only-for-the-test-suite"  # noqa: S105
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), 1):
+            return True
+    except OSError:
+        return False
+
+
+DATABASE_URL = env("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/partner_portal")
+POSTGRES_AVAILABLE = _reachable(DATABASE_URL, 5432)
+REDIS_AVAILABLE = _reachable(REDIS_URL, 6379)
+if REQUIRE_SERVICES and not (POSTGRES_AVAILABLE and REDIS_AVAILABLE):
+    raise RuntimeError(
+        f"REQUIRE_SERVICES=1 but PostgreSQL ({DATABASE_URL}: {POSTGRES_AVAILABLE}) "
+        f"or Redis ({REDIS_URL}: {REDIS_AVAILABLE}) is not reachable"
+    )
+if POSTGRES_AVAILABLE:
+    DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+else:
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+CELERY_TASK_ALWAYS_EAGER = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+GOOGLE_CLIENT_ID = "test-client-id.apps.googleusercontent.com"
+GOOGLE_CLIENT_SECRET = "test-client-secret"  # noqa: S105
+SOCIALACCOUNT_PROVIDERS["google"]["APPS"] = [
+    {"client_id": GOOGLE_CLIENT_ID, "secret": GOOGLE_CLIENT_SECRET, "key": ""}
+]
+ADMIN_REQUIRE_MFA = True
+LANGUAGE_CODE = "en"

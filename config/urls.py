@@ -1,0 +1,21 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, register_converter
+
+from config import views
+from core.ids import PublicIdConverter
+from core.views import set_language
+
+register_converter(PublicIdConverter, "pid")
+
+admin.site.site_header = settings.PORTAL_NAME
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("", include("resellers.urls")),
+    path("customers/", include("customers.urls")),
+    path("i18n/setlang/", set_language, name="set_language"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+]

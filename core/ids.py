@@ -1,0 +1,34 @@
+"""Random public ids: what URLs carry instead of sequential primary keys."""
+
+import secrets
+
+from django.db import models
+
+PUBLIC_ID_LENGTH = 16
+PUBLIC_ID_PATTERN = r"[A-Za-z0-9_-]{16}"
+
+
+def new_public_id() -> str:
+    # 12 random bytes: 96 bits, URL-safe, exactly 16 characters.
+    return secrets.token_urlsafe(12)
+
+
+class PublicIdField(models.CharField):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("max_length", PUBLIC_ID_LENGTH)
+        kwargs.setdefault("unique", True)
+        kwargs.setdefault("editable", False)
+        kwargs.setdefault("default", new_public_id)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
+class PublicIdConverter:
+    """`<pid:name>` in URL patterns: a public id, never a primary key."""
+
+    regex = PUBLIC_ID_PATTERN
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value

@@ -1,0 +1,33 @@
+"""Request context that services read without every call passing it on: the client's IP."""
+
+from collections.abc import Callable
+from contextvars import ContextVar
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+client_ip: ContextVar[str | None] = ContextVar("client_ip", default=None)
+
+
+def request_ip(request: HttpRequest) -> str | None:
+    # Behind N trusted proxies the client is the N-th address from the right of X-Forwarded-For;
+    # anything left of it was written by the client and proves nothing.
+    proxies = getattr(settings, "NUM_PROXIES", 0)
+    if proxies:
+        forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [p for p in forwarded if p]
+        if len(forwarded) >= proxies:
+            return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class ClientIpMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = client_ip.set(request_ip(request))
+        try:
+            return self.get_response(request)
+        finally:
+            client_ip.reset(token)

@@ -1,0 +1,51 @@
+import logging
+import smtplib
+
+from celery import shared_task
+from django.core.mail import EmailMultiAlternatives
+from django.db.models import F
+from django.utils import timezone
+
+from core.models import OutboundEmail
+
+logger = logging.getLogger(__name__)
+
+# Retries back off up to 10 minutes, far below the broker's visibility timeout (1 hour).
+EMAIL_RETRY_BACKOFF_MAX = 600
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(smtplib.SMTPException, ConnectionError, TimeoutError),
+    retry_backoff=True,
+    retry_backoff_max=EMAIL_RETRY_BACKOFF_MAX,
+    max_retries=8,
+)
+def send_email(self, email_id: int) -> str:  # type: ignore[no-untyped-def]
+    """Send one queued email. Running it twice sends it once: the first run claims the row."""
+    claimed = OutboundEmail.objects.filter(
+        pk=email_id, status=OutboundEmail.Status.PENDING
+    ).update(status=OutboundEmail.Status.SENDING, attempts=F("attempts") + 1)
+    if not claimed:
+        return "skipped"
+    email = OutboundEmail.objects.get(pk=email_id)
+    message = EmailMultiAlternatives(email.subject, email.body_text, to=[email.to])
+    message.attach_alternative(email.body_html, "text/html")
+    try:
+        message.send()
+    except Exception as exc:
+        # Hand the row back so the retry can claim it again.
+        final = self.request.retries >= self.max_retries
+        OutboundEmail.objects.filter(pk=email_id).update(
+            status=OutboundEmail.Status.FAILED if final else OutboundEmail.Status.PENDING,
+            last_error=repr(exc)[:2000],
+        )
+        logger.warning("Sending email %s failed: %r", email_id, exc)
+        raise
+    OutboundEmail.objects.filter(pk=email_id).update(
+        status=OutboundEmail.Status.SENT, sent_at=timezone.now(), last_error=""
+    )
+    return "sent"
+

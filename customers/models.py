@@ -1,0 +1,61 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from core.ids import PublicIdField
+from resellers.models import Reseller
+
+
+class Customer(models.Model):
+    """An organisation a reseller sells to: a Google domain, or an email-verified team."""
+
+    class Type(models.TextChoices):
+        DOMAIN = "domain", _("Domain")
+        TEAM = "team", _("Team")
+
+    class Status(models.TextChoices):
+        INVITED = "invited", _("Invited")
+        ACTIVE = "active", _("Active")
+        ACCESS_REVOKED = "access_revoked", _("Access revoked")
+        TRANSFERRED_OUT = "transferred_out", _("Transferred out")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    public_id = PublicIdField()
+    reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="customers")
+    organisation = models.CharField(_("organisation name"), max_length=200)
+    domain = models.CharField(_("Google domain"), max_length=253, blank=True)
+    customer_type = models.CharField(
+        _("customer type"), max_length=10, choices=Type.choices, default=Type.DOMAIN
+    )
+    contact_name = models.CharField(_("contact name"), max_length=200)
+    contact_email = models.EmailField(_("contact email"))
+    education = models.BooleanField(_("education"), default=False)
+    crm_id = models.CharField(_("CRM id"), max_length=100, blank=True)
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+    )
+    time_zone = models.CharField(_("time zone"), max_length=64, default="UTC")
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.INVITED
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["reseller", "-created_at", "-id"]),
+            models.Index(fields=["reseller", "status", "-created_at"]),
+        ]
+        constraints = [
+            # A domain is a customer of at most one reseller at a time, unless it has left.
+            models.UniqueConstraint(
+                fields=["domain"],
+                condition=models.Q(status__in=["invited", "active"]) & ~models.Q(domain=""),
+                name="customer_domain_held_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation} ({self.domain})" if self.domain else self.organisation

@@ -1,0 +1,32 @@
+"""Resolve the request's reseller once, from the signed-in user's memberships.
+
+The session remembers which of the user's resellers is active; it is only ever checked
+against the memberships loaded here, so a client cannot name a reseller it does not belong to.
+"""
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from resellers.models import Membership
+from resellers.selectors import memberships_for_user
+
+SESSION_KEY = "active_reseller"
+
+
+class ResellerMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        memberships: list[Membership] = []
+        if request.user.is_authenticated:
+            memberships = memberships_for_user(user=request.user)
+        active = next(
+            (m for m in memberships if m.reseller.public_id == request.session.get(SESSION_KEY)),
+            memberships[0] if memberships else None,
+        )
+        request.memberships = memberships  # type: ignore[attr-defined]
+        request.membership = active  # type: ignore[attr-defined]
+        request.reseller = active.reseller if active else None  # type: ignore[attr-defined]
+        return self.get_response(request)

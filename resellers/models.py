@@ -1,0 +1,140 @@
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+from django_countries.fields import CountryField
+
+from core.ids import PublicIdField
+from core.tokens import OneTimeToken
+from resellers.roles import Role
+
+
+class Currency(models.TextChoices):
+    EUR = "EUR", "EUR"
+    USD = "USD", "USD"
+    GBP = "GBP", "GBP"
+
+
+class Reseller(models.Model):
+    """A tenant: a company that resells the vendor's products to its customers."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending approval")
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+
+    public_id = PublicIdField()
+    name = models.CharField(_("company name"), max_length=200)
+    country = CountryField(_("country"))
+    vat_id = models.CharField(_("VAT id"), max_length=32, blank=True)
+    billing_email = models.EmailField(_("billing email"))
+    currency = models.CharField(
+        _("currency"), max_length=3, choices=Currency.choices, default=Currency.EUR
+    )
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+    )
+    time_zone = models.CharField(_("time zone"), max_length=64, default="UTC")
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    status_changed_at = models.DateTimeField(_("status changed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("reseller")
+        verbose_name_plural = _("resellers")
+        ordering = ["name"]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class Membership(models.Model):
+    """A user's place in a reseller's team, with one role."""
+
+    public_id = PublicIdField()
+    reseller = models.ForeignKey(Reseller, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(_("role"), max_length=10, choices=Role.choices)
+    created_at = models.DateTimeField(_("joined"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        ordering = ["reseller", "user__email"]
+        constraints = [
+            models.UniqueConstraint(fields=["reseller", "user"], name="membership_unique_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.reseller} ({self.role})"
+
+
+class TeamInvitation(OneTimeToken):
+    """An invitation to join a reseller's team with a role, accepted by signing in with Google."""
+
+    public_id = PublicIdField()
+    reseller = models.ForeignKey(Reseller, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(_("email"))
+    role = models.CharField(_("role"), max_length=10, choices=Role.choices)
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("sent"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("team invitation")
+        verbose_name_plural = _("team invitations")
+        ordering = ["-created_at"]
+        indexes = [models.Index(Lower("email"), name="teaminvitation_email_ci")]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.reseller}"
+
+
+class AuditEvent(models.Model):
+    """One state change: who did what to which object, before and after. Never updated.
+
+    The customer is kept as its public id rather than a foreign key: customers sit above
+    resellers in the import order, and an audit row must outlive any object it names.
+    """
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_email = models.EmailField(_("actor email"), blank=True)
+    reseller = models.ForeignKey(
+        Reseller, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_events"
+    )
+    customer_public_id = models.CharField(_("customer"), max_length=16, blank=True, db_index=True)
+    action = models.CharField(_("action"), max_length=64)
+    object_type = models.CharField(_("object type"), max_length=64)
+    object_id = models.CharField(_("object id"), max_length=64)
+    object_repr = models.CharField(_("object"), max_length=255)
+    before = models.JSONField(_("before"), null=True, blank=True)
+    after = models.JSONField(_("after"), null=True, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit log")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["reseller", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_repr}"

@@ -1,0 +1,55 @@
+"""Reads. Everything tenant-owned is looked up through the reseller it belongs to."""
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django.utils.translation import gettext as _
+
+from core.tokens import token_digest
+from resellers.models import AuditEvent, Membership, Reseller, TeamInvitation
+
+
+def memberships_for_user(*, user) -> list[Membership]:  # type: ignore[no-untyped-def]
+    return list(
+        Membership.objects.filter(user=user).select_related("reseller").order_by("reseller__name")
+    )
+
+
+def membership_list(*, reseller: Reseller) -> QuerySet[Membership]:
+    return reseller.memberships.select_related("user").order_by("user__email")
+
+
+def membership_get(*, reseller: Reseller, public_id: str) -> Membership:
+    try:
+        return membership_list(reseller=reseller).get(public_id=public_id)
+    except Membership.DoesNotExist:
+        raise Http404(_("No such team member.")) from None
+
+
+def team_invitation_list_open(*, reseller: Reseller) -> QuerySet[TeamInvitation]:
+    return reseller.invitations.filter(
+        consumed_at__isnull=True, withdrawn_at__isnull=True
+    ).select_related("invited_by")
+
+
+def team_invitation_get(*, reseller: Reseller, public_id: str) -> TeamInvitation:
+    try:
+        return reseller.invitations.get(public_id=public_id)
+    except TeamInvitation.DoesNotExist:
+        raise Http404(_("No such invitation.")) from None
+
+
+def team_invitation_by_token(*, raw_token: str) -> TeamInvitation | None:
+    """The invitation a link's token belongs to, whatever its state; None if it never existed."""
+    return (
+        TeamInvitation.objects.select_related("reseller", "invited_by")
+        .filter(token_hash=token_digest(raw_token))
+        .first()
+    )
+
+
+def owner_count(*, reseller: Reseller) -> int:
+    return reseller.memberships.filter(role="owner").count()
+
+
+def audit_list(*, reseller: Reseller) -> QuerySet[AuditEvent]:
+    return reseller.audit_events.select_related("actor")
