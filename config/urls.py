@@ -4,7 +4,7 @@ from django.urls import include, path, register_converter
 
 from config import views
 from core.ids import PublicIdConverter
-from core.views import set_language
+from core.views import LoginView, set_language
 
 register_converter(PublicIdConverter, "pid")
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("resellers.urls")),
     path("customers/", include("customers.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
+    path("accounts/login/", LoginView.as_view(), name="account_login"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -16,4 +16,5 @@ def tenant(request: HttpRequest) -> dict[str, Any]:
         "can": PERMISSIONS.get(membership.role, frozenset()) if membership else frozenset(),
         "portal_name": settings.PORTAL_NAME,
         "development_sign_in": settings.DEVELOPMENT_SIGN_IN,
+        "google_sign_in": bool(settings.SOCIALACCOUNT_PROVIDERS["google"]["APPS"]),
     }

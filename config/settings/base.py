@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "customers",
     "subscriptions",
     "billing",
+    "demo",
 ]
 
 MIDDLEWARE = [

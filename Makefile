@@ -1,0 +1,81 @@
+# The README's two commands are `make demo` and `make test`; the other targets are what CI runs
+# (see .ci/run). Every target builds the virtual environment from uv.lock first.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The interpreter the virtual environment is built from. In this repository `python3` is 3.12
+# through pyenv's .python-version; elsewhere run e.g. `make demo PYTHON=python3.12`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MANAGE := $(PY) manage.py
+# Catalogues under locale/ (English is the source language).
+LANGS := es fr de nl
+PYTEST_ARGS ?=
+
+# uv must use the interpreter it is given, never download one.
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: help venv messages demo test lint typecheck translations translations-check check-deploy
+
+help:
+	@echo "make demo               run the portal with demo data on http://127.0.0.1:8000"
+	@echo "make test               run the test suite (PYTEST_ARGS='-k name' to select)"
+	@echo "make lint               ruff check + ruff format --check"
+	@echo "make typecheck          mypy"
+	@echo "make translations       update the $(LANGS) catalogues from the code"
+	@echo "make translations-check update the catalogues, fail on untranslated or fuzzy entries"
+	@echo "make check-deploy       manage.py check --deploy with production settings"
+
+# The virtual environment, exactly as uv.lock says (dev group included: tests and linters).
+venv:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null || { \
+		echo "error: Python 3.12 or newer is needed, '$(PYTHON)' is $$($(PYTHON) --version 2>&1)." >&2; \
+		echo "       Install 3.12 (pyenv reads .python-version) or run 'make $(MAKECMDGOALS) PYTHON=python3.12'." >&2; \
+		exit 1; }
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(PYTHON) -m uv sync --frozen --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
+
+# Compiled catalogues (*.mo) are not under version control: build them from locale/*.po.
+messages: venv
+	@command -v msgfmt >/dev/null 2>&1 || { \
+		echo "error: msgfmt (GNU gettext) is missing; install it: apt-get install gettext" \
+			"(macOS: brew install gettext)." >&2; \
+		exit 1; }
+	$(MANAGE) compilemessages --ignore=$(VENV)
+
+demo: messages
+	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) migrate --noinput
+	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) demo_seed
+	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) runserver 127.0.0.1:8000
+
+# The settings come from pyproject.toml (config.settings.test), not from the caller's shell.
+test: messages
+	env -u DJANGO_SETTINGS_MODULE $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: venv
+	$(PY) -m mypy .
+
+translations: venv
+	$(MANAGE) makemessages $(addprefix -l ,$(LANGS)) --no-location --ignore=$(VENV) --ignore=staticfiles
+
+translations-check: translations
+	$(MANAGE) translations_check
+
+# Dummy values for every secret production settings require (none of them is ever used to
+# connect anywhere: check --deploy inspects settings only). A fresh random key every run.
+check-deploy: venv
+	DJANGO_SETTINGS_MODULE=config.settings.production \
+	DJANGO_SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	DJANGO_ALLOWED_HOSTS=portal.example.com \
+	DATABASE_URL=postgres://portal:check-deploy-password@postgres.internal:5432/portal \
+	REDIS_URL=redis://redis.internal:6379/0 \
+	GOOGLE_CLIENT_ID=123456789012-checkdeploy.apps.googleusercontent.com \
+	GOOGLE_CLIENT_SECRET=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et \
+	EMAIL_HOST=smtp.example.com \
+	$(MANAGE) check --deploy --fail-level WARNING

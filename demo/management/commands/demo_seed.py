@@ -1,0 +1,170 @@
+"""Demo data: the catalogue, two active resellers with a member in every role, a pending
+applicant, and customers in every state. Running it again adds nothing."""
+
+import random
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from core.models import User
+from customers.models import Customer
+from resellers.models import Membership, Reseller
+from resellers.roles import Role
+from resellers.services import audit_record
+from subscriptions.models import Plan, PlanPrice, Product
+
+PRICES = {  # per licence per month: EUR, USD, GBP
+    Plan.Kind.FLEXIBLE: ("4.00", "4.50", "3.50"),
+    Plan.Kind.ANNUAL_MONTHLY: ("3.20", "3.60", "2.80"),
+    Plan.Kind.ANNUAL_YEARLY: ("3.00", "3.40", "2.60"),
+    Plan.Kind.TRIAL: ("0.00", "0.00", "0.00"),
+}
+
+RESELLERS = [
+    {
+        "name": "Nimbus Cloud Partners", "country": "ES", "vat_id": "ESB12345674",
+        "billing_email": "billing@nimbus.example", "currency": "EUR", "language": "es",
+        "time_zone": "Europe/Madrid", "status": Reseller.Status.ACTIVE, "customers": 48,
+        "members": [
+            ("ana@nimbus.example", "Ana", "García", Role.OWNER),
+            ("luis@nimbus.example", "Luis", "Martín", Role.ADMIN),
+            ("sofia@nimbus.example", "Sofía", "López", Role.SALES),
+            ("pablo@nimbus.example", "Pablo", "Ruiz", Role.BILLING),
+        ],
+    },
+    {
+        "name": "Brightside IT", "country": "GB", "vat_id": "",
+        "billing_email": "accounts@brightside.example", "currency": "GBP", "language": "en",
+        "time_zone": "Europe/London", "status": Reseller.Status.ACTIVE, "customers": 17,
+        "members": [
+            ("olivia@brightside.example", "Olivia", "Smith", Role.OWNER),
+            ("harry@brightside.example", "Harry", "Jones", Role.ADMIN),
+            ("ana@nimbus.example", "Ana", "García", Role.SALES),
+            ("amelia@brightside.example", "Amelia", "Taylor", Role.BILLING),
+        ],
+    },
+    {
+        "name": "Polder Digitaal", "country": "NL", "vat_id": "NL004495445B01",
+        "billing_email": "finance@polder.example", "currency": "EUR", "language": "nl",
+        "time_zone": "Europe/Amsterdam", "status": Reseller.Status.PENDING, "customers": 0,
+        "members": [("daan@polder.example", "Daan", "de Vries", Role.OWNER)],
+    },
+]
+
+ORGANISATIONS = [
+    "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne", "Tyrell",
+    "Cyberdyne", "Soylent", "Aperture", "Wonka", "Gringotts", "Oscorp", "Monarch", "Pied Piper",
+    "Dunder Mifflin", "Prestige", "Sirius", "Massive", "Nakatomi", "Ollivander", "Zorg",
+]
+SUFFIXES = ["Studio", "Labs", "Legal", "Logistics", "Health", "Foods", "Design", "Energy"]
+FIRST_NAMES = ["Maria", "Jan", "Claire", "Lukas", "Emma", "Noah", "Lucía", "Hugo", "Sanne", "Tom"]
+LAST_NAMES = ["Fernández", "Jansen", "Dubois", "Müller", "Wilson", "Bakker", "Moreau", "Schmidt"]
+# Mixed states, weighted like a real book of customers.
+STATUSES = [Customer.Status.ACTIVE] * 6 + [Customer.Status.INVITED] * 3 + [
+    Customer.Status.CANCELLED,
+    Customer.Status.ACCESS_REVOKED,
+    Customer.Status.TRANSFERRED_OUT,
+]
+
+
+class Command(BaseCommand):
+    help = "Load demo data (idempotent)."
+
+    @transaction.atomic
+    def handle(self, *args: Any, **options: Any) -> None:
+        self._catalogue()
+        staff = self._staff()
+        for index, spec in enumerate(RESELLERS):
+            self._reseller(spec, staff, random.Random(index))  # noqa: S311 - demo data
+        self.stdout.write(self.style.SUCCESS("Demo data ready."))
+        self.stdout.write("Demo users (development sign-in: a code is printed on this console):")
+        for spec in RESELLERS:
+            for email, _first, _last, role in spec["members"]:
+                self.stdout.write(f"  {email:32} {role:8} {spec['name']} ({spec['status']})")
+        if settings.DEBUG:
+            self.stdout.write("Staff (admin at /admin/): admin@example.com / admin")
+
+    def _catalogue(self) -> None:
+        product, _ = Product.objects.get_or_create(
+            sku="shared-contacts",
+            defaults={
+                "name": "Shared Contacts for Gmail",
+                "description": "Share Google contacts with colleagues and customers.",
+            },
+        )
+        for kind, prices in PRICES.items():
+            plan, _ = Plan.objects.get_or_create(product=product, kind=kind)
+            for currency, amount in zip(settings.SUPPORTED_CURRENCIES, prices, strict=True):
+                PlanPrice.objects.get_or_create(
+                    plan=plan, currency=currency, defaults={"monthly_price": Decimal(amount)}
+                )
+
+    def _staff(self) -> User:
+        staff = User.objects.filter(email="admin@example.com").first()
+        if staff is None:
+            password = "admin" if settings.DEBUG else None  # noqa: S105 - local demo only
+            staff = User.objects.create_superuser(
+                email="admin@example.com", password=password, first_name="Vendor", last_name="Staff"
+            )
+        return staff
+
+    def _user(self, email: str, first: str, last: str, language: str) -> User:
+        user = User.objects.filter(email=email).first()
+        if user is None:
+            user = User.objects.create_user(
+                email=email, first_name=first, last_name=last, language=language
+            )
+            # Demo users sign in by code in development; mark their address as verified the
+            # way a Google sign-in would.
+            from allauth.account.models import EmailAddress
+
+            EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+        return user
+
+    def _reseller(self, spec: dict[str, Any], staff: User, rng: random.Random) -> None:
+        if Reseller.objects.filter(name=spec["name"]).exists():
+            return
+        fields = {k: spec[k] for k in ("name", "country", "vat_id", "billing_email", "currency",
+                                       "language", "time_zone", "status")}
+        reseller = Reseller.objects.create(**fields)
+        owner = None
+        for email, first, last, role in spec["members"]:
+            user = self._user(email, first, last, spec["language"])
+            membership = Membership.objects.create(reseller=reseller, user=user, role=role)
+            owner = owner or user
+            audit_record(
+                actor=owner, reseller=reseller, action="membership.created", obj=membership,
+                after={"user": email, "role": role},
+            )
+        if reseller.status == Reseller.Status.ACTIVE:
+            audit_record(
+                actor=staff, reseller=reseller, action="reseller.approved", obj=reseller,
+                before={"status": "pending"}, after={"status": "active"},
+            )
+        self._customers(reseller, spec["customers"], rng)
+
+    def _customers(self, reseller: Reseller, count: int, rng: random.Random) -> None:
+        tld = {"ES": "es", "GB": "co.uk", "NL": "nl"}.get(str(reseller.country), "com")
+        for n in range(count):
+            org = f"{ORGANISATIONS[n % len(ORGANISATIONS)]} {SUFFIXES[(n // len(ORGANISATIONS) + n) % len(SUFFIXES)]}"
+            is_team = n % 9 == 8
+            slug = org.lower().replace(" ", "-")
+            domain = "" if is_team else f"{slug}-{reseller.public_id[:4].lower()}.{tld}"
+            first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+            contact_domain = domain or "gmail.com"
+            Customer.objects.create(
+                reseller=reseller,
+                organisation=org,
+                domain=domain,
+                customer_type=Customer.Type.TEAM if is_team else Customer.Type.DOMAIN,
+                contact_name=f"{first} {last}",
+                contact_email=f"{first.lower()}.{n}@{contact_domain}".replace("í", "i").replace("ü", "u"),
+                education=n % 7 == 0,
+                crm_id=f"CRM-{1000 + n}" if n % 3 == 0 else "",
+                language=reseller.language,
+                time_zone=reseller.time_zone,
+                status=STATUSES[n % len(STATUSES)],
+            )
