@@ -3,6 +3,7 @@ from typing import Any
 from allauth.account import views as allauth_views
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.i18n import set_language as django_set_language
@@ -38,3 +39,7 @@ class LoginView(allauth_views.LoginView):
                 .values_list("email", flat=True)[:12]
             )
         return context
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return render(request, "403_csrf.html", status=403)

@@ -106,6 +106,22 @@ class TeamInvitation(OneTimeToken):
         return f"{self.email} → {self.reseller}"
 
 
+# What each audited action is called on the page; unknown actions show their code.
+AUDIT_ACTION_LABELS = {
+    "reseller.applied": _("Applied to become a partner"),
+    "reseller.approved": _("Reseller approved"),
+    "reseller.suspended": _("Reseller suspended"),
+    "reseller.profile_updated": _("Company profile changed"),
+    "membership.created": _("Team member added"),
+    "membership.role_changed": _("Role changed"),
+    "membership.removed": _("Team member removed"),
+    "team_invitation.sent": _("Teammate invited"),
+    "team_invitation.resent": _("Invitation sent again"),
+    "team_invitation.withdrawn": _("Invitation withdrawn"),
+    "team_invitation.accepted": _("Invitation accepted"),
+}
+
+
 class AuditEvent(models.Model):
     """One state change: who did what to which object, before and after. Never updated.
 
@@ -138,3 +154,7 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_repr}"
+
+    @property
+    def action_label(self) -> str:
+        return str(AUDIT_ACTION_LABELS.get(self.action, self.action))

@@ -1,7 +1,9 @@
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from stdnum.eu import vat as eu_vat
-from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength, ValidationError as StdnumError
+from stdnum.exceptions import InvalidChecksum
+from stdnum.exceptions import ValidationError as StdnumError
+from stdnum.util import clean
 
 # Greece's VAT prefix is EL, not its ISO country code.
 _VAT_PREFIX = {"GR": "EL"}
@@ -19,7 +21,7 @@ def normalise_vat_id(*, country: str, vat_id: str) -> str:
     if not vat_id or country not in EU_COUNTRIES:
         return vat_id
     prefix = _VAT_PREFIX.get(country, country)
-    number = eu_vat.compact(vat_id)
+    number = clean(vat_id, " -./,").upper()
     if not number[:2].isalpha():
         number = prefix + number
     if number[:2] != prefix:
@@ -35,7 +37,7 @@ def normalise_vat_id(*, country: str, vat_id: str) -> str:
             _("This VAT id has a wrong check digit: please check it for typing errors."),
             code="vat_checksum",
         ) from None
-    except (InvalidFormat, InvalidLength, StdnumError):
+    except StdnumError:
         raise ValidationError(
             _("This is not a valid VAT id for the selected country."), code="vat_format"
         ) from None

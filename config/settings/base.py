@@ -136,6 +136,7 @@ SECURE_CSP = {
 }
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "core.views.csrf_failure"
 
 # django-allauth: resellers and customers sign in with Google; staff sign in with a password
 # and a second factor, through the same login flow (the admin login redirects there).
