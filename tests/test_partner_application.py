@@ -67,7 +67,7 @@ def test_vat_id_outside_the_eu_is_not_checked():
     assert normalise_vat_id(country="US", vat_id=" 12-3456789 ") == "12-3456789"
     assert normalise_vat_id(country="GR", vat_id="094259216") == "EL094259216"
     with pytest.raises(ValidationError):
-        normalise_vat_id(country="NL", vat_id="NL004495445B02")
+        normalise_vat_id(country="NL", vat_id="NL004495446B01")
 
 
 def test_pending_and_suspended_resellers_see_only_the_status_page(newcomer, tenant):
