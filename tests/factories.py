@@ -58,6 +58,7 @@ class TeamInvitationFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def create_with_token(cls, **kwargs: object) -> tuple[TeamInvitation, str]:
+        kwargs.setdefault("reseller", ResellerFactory())
         invitation = cls.build(**kwargs)
         raw = invitation.renew_token()
         if "expires_at" in kwargs:

@@ -1,0 +1,93 @@
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from core.tokens import TokenState, token_consume, token_digest, token_new
+from resellers.models import TeamInvitation
+from tests.factories import TeamInvitationFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_token_is_32_random_bytes_and_only_its_digest_is_kept():
+    raw, digest = token_new()
+    assert len(raw) == 43  # base64 of 32 bytes, unpadded
+    assert digest == token_digest(raw) and raw not in digest
+    assert token_new()[0] != raw
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_twenty_parallel_consumes_of_one_token_let_exactly_one_through():
+    invitation, _ = TeamInvitationFactory.create_with_token()
+    barrier = threading.Barrier(20)
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def accept() -> None:
+        try:
+            barrier.wait()
+            won = token_consume(TeamInvitation.objects.all(), pk=invitation.pk)
+            with lock:
+                results.append(won)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=accept) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 19 + [True]
+    invitation.refresh_from_db()
+    assert invitation.state == TokenState.USED
+
+
+def test_expired_token_is_not_consumed(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    invitation, _ = TeamInvitationFactory.create_with_token(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert invitation.state == TokenState.EXPIRED
+    assert token_consume(TeamInvitation.objects.all(), pk=invitation.pk) is False
+
+
+def _import_production(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "GOOGLE_", "EMAIL_"))}
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", "import config.settings.production"],
+        cwd=ROOT, env=clean, capture_output=True, text=True, check=False,
+    )
+
+
+PRODUCTION_ENV = {
+    "DJANGO_SECRET_KEY": "x" * 60,
+    "DJANGO_ALLOWED_HOSTS": "portal.example.com",
+    "DATABASE_URL": "postgres://portal@db:5432/portal",
+    "REDIS_URL": "redis://redis:6379/0",
+    "GOOGLE_CLIENT_ID": "id.apps.googleusercontent.com",
+    "GOOGLE_CLIENT_SECRET": "secret",
+    "EMAIL_HOST": "smtp.example.com",
+}
+
+
+def test_production_settings_load_with_their_secrets():
+    result = _import_production(PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("missing", sorted(PRODUCTION_ENV))
+def test_production_refuses_to_start_without_a_secret(missing):
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
+    result = _import_production(env)
+    assert result.returncode != 0
+    assert missing in result.stderr
