@@ -29,7 +29,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                 render(request, "account/google_unverified.html", status=403)
             )
 
-    def populate_user(self, request: HttpRequest, sociallogin: SocialLogin, data: dict[str, Any]):  # type: ignore[no-untyped-def]
+    def populate_user(self, request: HttpRequest, sociallogin: SocialLogin, data: dict[str, Any]):
         user = super().populate_user(request, sociallogin, data)
         language = (sociallogin.account.extra_data.get("locale") or "")[:2]
         if language in {"en", "es", "fr", "de", "nl"}:

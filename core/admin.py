@@ -13,7 +13,10 @@ class PortalUserAdmin(UserAdmin):
     fieldsets = (
         (None, {"fields": ("email", "password", "public_id")}),
         ("Personal", {"fields": ("first_name", "last_name", "language")}),
-        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        (
+            "Permissions",
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
@@ -26,8 +29,8 @@ class OutboundEmailAdmin(admin.ModelAdmin):
     search_fields = ["to"]
     readonly_fields = [f.name for f in OutboundEmail._meta.fields]
 
-    def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

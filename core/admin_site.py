@@ -21,9 +21,8 @@ class PortalAdminSite(admin.AdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
         return super().has_permission(request) and not needs_mfa_setup(request.user)
 
-    def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:  # type: ignore[override]
+    def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         if request.user.is_authenticated and needs_mfa_setup(request.user):
             messages.warning(request, _("Set up two-factor authentication to use the admin."))
             return redirect("mfa_activate_totp")
         return secure_admin_login(super().login)(request, extra_context)
-

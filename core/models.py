@@ -1,5 +1,7 @@
+from typing import Any, ClassVar
+
 from django.conf import settings
-from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
@@ -7,28 +9,24 @@ from django.utils.translation import gettext_lazy as _
 from core.ids import PublicIdField
 
 
-class PortalUserManager(UserManager["User"]):
-    def _create_user_object(self, username, email, password, **extra_fields):  # type: ignore[no-untyped-def, override]
-        email = self.normalize_email(email)
-        user = self.model(email=email, **extra_fields)
-        user.password = ""
-        if password is not None:
-            user.set_password(password)
-        else:
-            user.set_unusable_password()
-        return user
+class PortalUserManager(BaseUserManager["User"]):
+    """Users are known by email; there is no username."""
 
-    def create_user(self, email=None, password=None, **extra_fields):  # type: ignore[no-untyped-def, override]
-        extra_fields.setdefault("is_staff", False)
-        extra_fields.setdefault("is_superuser", False)
-        user = self._create_user_object(None, email, password, **extra_fields)
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> "User":
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        user = self.model(email=self.normalize_email(email), **extra)
+        if password is None:
+            user.set_unusable_password()
+        else:
+            user.set_password(password)
         user.save(using=self._db)
         return user
 
-    def create_superuser(self, email=None, password=None, **extra_fields):  # type: ignore[no-untyped-def, override]
-        extra_fields.setdefault("is_staff", True)
-        extra_fields.setdefault("is_superuser", True)
-        return self.create_user(email, password, **extra_fields)
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> "User":
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
 
 
 class User(AbstractUser):
@@ -42,9 +40,9 @@ class User(AbstractUser):
     )
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = PortalUserManager()  # type: ignore[misc]
+    objects = PortalUserManager()  # type: ignore[misc, assignment]
 
     class Meta:
         verbose_name = _("user")

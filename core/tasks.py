@@ -23,11 +23,11 @@ EMAIL_RETRY_BACKOFF_MAX = 600
     retry_backoff_max=EMAIL_RETRY_BACKOFF_MAX,
     max_retries=8,
 )
-def send_email(self, email_id: int) -> str:  # type: ignore[no-untyped-def]
+def send_email(self, email_id: int) -> str:
     """Send one queued email. Running it twice sends it once: the first run claims the row."""
-    claimed = OutboundEmail.objects.filter(
-        pk=email_id, status=OutboundEmail.Status.PENDING
-    ).update(status=OutboundEmail.Status.SENDING, attempts=F("attempts") + 1)
+    claimed = OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.PENDING).update(
+        status=OutboundEmail.Status.SENDING, attempts=F("attempts") + 1
+    )
     if not claimed:
         return "skipped"
     email = OutboundEmail.objects.get(pk=email_id)
@@ -48,4 +48,3 @@ def send_email(self, email_id: int) -> str:  # type: ignore[no-untyped-def]
         status=OutboundEmail.Status.SENT, sent_at=timezone.now(), last_error=""
     )
     return "sent"
-

@@ -7,7 +7,7 @@ many concurrent accepts exactly one wins.
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -24,7 +24,7 @@ def token_new() -> tuple[str, str]:
     return raw, token_digest(raw)
 
 
-def default_expiry() -> "timezone.datetime":
+def default_expiry() -> datetime:
     return timezone.now() + timedelta(days=settings.INVITATION_VALID_DAYS)
 
 

@@ -16,9 +16,11 @@ def set_language(request: HttpRequest) -> HttpResponse:
     """Django's language switch, remembered on the user so emails follow it too."""
     response = django_set_language(request)
     language = request.POST.get("language", "")
-    if request.user.is_authenticated and language in dict(request.user._meta.get_field("language").choices or []):
-        request.user.language = language  # type: ignore[union-attr]
-        request.user.save(update_fields=["language"])  # type: ignore[union-attr]
+    if request.user.is_authenticated and language in dict(
+        request.user._meta.get_field("language").choices or []
+    ):
+        request.user.language = language
+        request.user.save(update_fields=["language"])
     return response
 
 

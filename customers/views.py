@@ -18,7 +18,11 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         status = ""
     customers = selectors.customer_list(reseller=reseller, status=status)
     page = Paginator(customers, PAGE_SIZE).get_page(request.GET.get("page"))
-    statuses = [(value, label) for value, label in Customer.Status.choices if value in selectors.VISIBLE_STATUSES]
+    statuses = [
+        (value, label)
+        for value, label in Customer.Status.choices
+        if value in selectors.VISIBLE_STATUSES
+    ]
     context = {"page": page, "status": status, "statuses": statuses}
     template = "customers/customer_list.html"
     if request.htmx:  # type: ignore[attr-defined]

@@ -17,7 +17,15 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Reseller)
 class ResellerAdmin(admin.ModelAdmin):
-    list_display = ["name", "country", "vat_id", "billing_email", "currency", "status", "created_at"]
+    list_display = [
+        "name",
+        "country",
+        "vat_id",
+        "billing_email",
+        "currency",
+        "status",
+        "created_at",
+    ]
     list_filter = ["status", "currency", "country"]
     search_fields = ["name", "billing_email", "vat_id", "public_id"]
     readonly_fields = ["public_id", "status", "created_at", "status_changed_at"]
@@ -59,15 +67,32 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(TeamInvitation)
 class TeamInvitationAdmin(admin.ModelAdmin):
-    list_display = ["email", "reseller", "role", "created_at", "expires_at", "consumed_at", "withdrawn_at"]
+    list_display = [
+        "email",
+        "reseller",
+        "role",
+        "created_at",
+        "expires_at",
+        "consumed_at",
+        "withdrawn_at",
+    ]
     list_filter = ["role"]
     search_fields = ["email", "reseller__name"]
     list_select_related = ["reseller"]
     # Never show or edit the token digest.
     exclude = ["token_hash"]
     readonly_fields = [
-        "public_id", "reseller", "email", "role", "language", "invited_by", "accepted_by",
-        "created_at", "expires_at", "consumed_at", "withdrawn_at",
+        "public_id",
+        "reseller",
+        "email",
+        "role",
+        "language",
+        "invited_by",
+        "accepted_by",
+        "created_at",
+        "expires_at",
+        "consumed_at",
+        "withdrawn_at",
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -78,12 +103,18 @@ class TeamInvitationAdmin(admin.ModelAdmin):
 class AuditEventAdmin(admin.ModelAdmin):
     list_display = ["created_at", "actor_email", "reseller", "action", "object_repr", "ip"]
     list_filter = ["action", "object_type"]
-    search_fields = ["actor_email", "object_repr", "object_id", "customer_public_id", "reseller__name"]
+    search_fields = [
+        "actor_email",
+        "object_repr",
+        "object_id",
+        "customer_public_id",
+        "reseller__name",
+    ]
     list_select_related = ["reseller"]
     date_hierarchy = "created_at"
     show_full_result_count = False
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request, obj=None):
         return [f.name for f in AuditEvent._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -8,7 +8,7 @@ from core.tokens import token_digest
 from resellers.models import AuditEvent, Membership, Reseller, TeamInvitation
 
 
-def memberships_for_user(*, user) -> list[Membership]:  # type: ignore[no-untyped-def]
+def memberships_for_user(*, user) -> list[Membership]:
     return list(
         Membership.objects.filter(user=user).select_related("reseller").order_by("reseller__name")
     )

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from core.emails import email_queue
 from core.middleware import client_ip
 from core.models import User
-from core.tokens import TokenState, token_consume, token_new
+from core.tokens import TokenState, token_consume
 from resellers.models import AuditEvent, Membership, Reseller, TeamInvitation
 from resellers.roles import Action, Role, require
 from resellers.validators import normalise_vat_id
@@ -93,7 +93,10 @@ def reseller_apply(
         after=snapshot(reseller, [*PROFILE_FIELDS, "status"]),
     )
     audit_record(
-        actor=user, reseller=reseller, action="membership.created", obj=membership,
+        actor=user,
+        reseller=reseller,
+        action="membership.created",
+        obj=membership,
         after={"user": user.email, "role": membership.role},
     )
     email_queue(
@@ -117,8 +120,12 @@ def _reseller_set_status(
         locked.status_changed_at = timezone.now()
         locked.save(update_fields=["status", "status_changed_at"])
         audit_record(
-            actor=by, reseller=locked, action=action, obj=locked,
-            before={"status": before}, after={"status": status},
+            actor=by,
+            reseller=locked,
+            action=action,
+            obj=locked,
+            before={"status": before},
+            after={"status": status},
         )
         recipients = {locked.billing_email} | set(
             locked.memberships.filter(role=Role.OWNER).values_list("user__email", flat=True)
@@ -136,15 +143,21 @@ def _reseller_set_status(
 def reseller_approve(*, reseller: Reseller, by: User | None) -> Reseller:
     """Staff approve an application (or reactivate a suspended reseller); owners are emailed."""
     return _reseller_set_status(
-        reseller=reseller, by=by, status=Reseller.Status.ACTIVE,
-        action="reseller.approved", template="reseller_approved",
+        reseller=reseller,
+        by=by,
+        status=Reseller.Status.ACTIVE,
+        action="reseller.approved",
+        template="reseller_approved",
     )
 
 
 def reseller_suspend(*, reseller: Reseller, by: User | None) -> Reseller:
     return _reseller_set_status(
-        reseller=reseller, by=by, status=Reseller.Status.SUSPENDED,
-        action="reseller.suspended", template="reseller_suspended",
+        reseller=reseller,
+        by=by,
+        status=Reseller.Status.SUSPENDED,
+        action="reseller.suspended",
+        template="reseller_suspended",
     )
 
 
@@ -166,8 +179,12 @@ def reseller_update_profile(*, membership: Membership, **fields: Any) -> Reselle
     after = snapshot(reseller, PROFILE_FIELDS)
     if after != before:
         audit_record(
-            actor=membership.user, reseller=reseller, action="reseller.profile_updated",
-            obj=reseller, before=before, after=after,
+            actor=membership.user,
+            reseller=reseller,
+            action="reseller.profile_updated",
+            obj=reseller,
+            before=before,
+            after=after,
         )
     return reseller
 
@@ -199,9 +216,8 @@ def team_invite(*, membership: Membership, email: str, role: str) -> TeamInvitat
         raise ValidationError({"email": _("This person is already in your team.")})
     if role not in Role.values:
         raise ValidationError({"role": _("Choose a role.")})
-    invitation = (
-        team_invitation_open_for(reseller=reseller, email=email)
-        or TeamInvitation(reseller=reseller, email=email)
+    invitation = team_invitation_open_for(reseller=reseller, email=email) or TeamInvitation(
+        reseller=reseller, email=email
     )
     invitation.role = role
     invitation.invited_by = membership.user
@@ -210,7 +226,10 @@ def team_invite(*, membership: Membership, email: str, role: str) -> TeamInvitat
     invitation.full_clean()
     invitation.save()
     audit_record(
-        actor=membership.user, reseller=reseller, action="team_invitation.sent", obj=invitation,
+        actor=membership.user,
+        reseller=reseller,
+        action="team_invitation.sent",
+        obj=invitation,
         after={"email": invitation.email, "role": role},
     )
     _invitation_email(invitation, raw, membership.user)
@@ -235,7 +254,9 @@ def team_invitation_resend(*, membership: Membership, invitation: TeamInvitation
     raw = invitation.renew_token()
     invitation.save(update_fields=["token_hash", "expires_at"])
     audit_record(
-        actor=membership.user, reseller=invitation.reseller, action="team_invitation.resent",
+        actor=membership.user,
+        reseller=invitation.reseller,
+        action="team_invitation.resent",
         obj=invitation,
     )
     _invitation_email(invitation, raw, membership.user)
@@ -250,8 +271,10 @@ def team_invitation_withdraw(*, membership: Membership, invitation: TeamInvitati
     ).update(withdrawn_at=timezone.now())
     if updated:
         audit_record(
-            actor=membership.user, reseller=invitation.reseller,
-            action="team_invitation.withdrawn", obj=invitation,
+            actor=membership.user,
+            reseller=invitation.reseller,
+            action="team_invitation.withdrawn",
+            obj=invitation,
         )
 
 
@@ -284,8 +307,11 @@ def team_invitation_accept(*, invitation: TeamInvitation, user: User) -> Members
         reseller=invitation.reseller, user=user, defaults={"role": invitation.role}
     )
     audit_record(
-        actor=user, reseller=invitation.reseller, action="team_invitation.accepted",
-        obj=invitation, after={"user": user.email, "role": membership.role, "joined": created},
+        actor=user,
+        reseller=invitation.reseller,
+        action="team_invitation.accepted",
+        obj=invitation,
+        after={"user": user.email, "role": membership.role, "joined": created},
     )
     return membership
 
@@ -318,8 +344,12 @@ def membership_change_role(*, membership: Membership, target: Membership, role: 
     target.role = role
     target.save(update_fields=["role"])
     audit_record(
-        actor=membership.user, reseller=reseller, action="membership.role_changed", obj=target,
-        before={"role": before}, after={"role": role},
+        actor=membership.user,
+        reseller=reseller,
+        action="membership.role_changed",
+        obj=target,
+        before={"role": before},
+        after={"role": role},
     )
     return target
 
@@ -333,8 +363,10 @@ def membership_remove(*, membership: Membership, target: Membership) -> None:
     target = Membership.objects.select_for_update().get(pk=target.pk, reseller=reseller)
     _ensure_not_last_owner(reseller, target, "__all__")
     audit_record(
-        actor=membership.user, reseller=reseller, action="membership.removed", obj=target,
+        actor=membership.user,
+        reseller=reseller,
+        action="membership.removed",
+        obj=target,
         before={"user": target.user.email, "role": target.role},
     )
     target.delete()
-

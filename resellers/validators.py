@@ -26,7 +26,7 @@ def normalise_vat_id(*, country: str, vat_id: str) -> str:
         number = prefix + number
     if number[:2] != prefix:
         raise ValidationError(
-            _("This VAT id does not belong to the selected country (it should start with %(prefix)s).")
+            _("This VAT id does not belong to the selected country (it starts with %(prefix)s).")
             % {"prefix": prefix},
             code="vat_country",
         )

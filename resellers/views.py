@@ -1,3 +1,5 @@
+from typing import cast
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -7,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core.forms import add_service_errors
+from core.models import User
 from core.tokens import TokenState
 from resellers import selectors, services
 from resellers.access import reseller_required
@@ -25,10 +28,11 @@ def apply(request: HttpRequest) -> HttpResponse:
     """Become a partner: a signed-in user with no reseller applies for one."""
     if request.memberships:  # type: ignore[attr-defined]
         return redirect("home")
-    form = ResellerProfileForm(request.POST or None, initial={"billing_email": request.user.email})
+    user = cast(User, request.user)
+    form = ResellerProfileForm(request.POST or None, initial={"billing_email": user.email})
     if request.method == "POST" and form.is_valid():
         try:
-            reseller = services.reseller_apply(user=request.user, **form.cleaned_data)
+            reseller = services.reseller_apply(user=user, **form.cleaned_data)
         except ValidationError as error:
             add_service_errors(form, error)
         else:
@@ -56,7 +60,9 @@ def switch(request: HttpRequest) -> HttpResponse:
     for membership in request.memberships:  # type: ignore[attr-defined]
         if membership.reseller.public_id == public_id:
             request.session[SESSION_KEY] = public_id
-            messages.success(request, _("You are now working as %(name)s.") % {"name": membership.reseller.name})
+            messages.success(
+                request, _("You are now working as %(name)s.") % {"name": membership.reseller.name}
+            )
             break
     else:
         messages.error(request, _("You are not a member of that reseller."))
@@ -67,15 +73,16 @@ def switch(request: HttpRequest) -> HttpResponse:
 def team(request: HttpRequest) -> HttpResponse:
     membership = request.membership  # type: ignore[attr-defined]
     invite_form = TeamInviteForm(request.POST or None)
-    if request.method == "POST":
-        if invite_form.is_valid():
-            try:
-                invitation = services.team_invite(membership=membership, **invite_form.cleaned_data)
-            except ValidationError as error:
-                add_service_errors(invite_form, error)
-            else:
-                messages.success(request, _("Invitation sent to %(email)s.") % {"email": invitation.email})
-                return redirect("resellers:team")
+    if request.method == "POST" and invite_form.is_valid():
+        try:
+            invitation = services.team_invite(membership=membership, **invite_form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(invite_form, error)
+        else:
+            messages.success(
+                request, _("Invitation sent to %(email)s.") % {"email": invitation.email}
+            )
+            return redirect("resellers:team")
     context = {
         "members": selectors.membership_list(reseller=membership.reseller),
         "invitations": selectors.team_invitation_list_open(reseller=membership.reseller),
@@ -101,7 +108,9 @@ def member_role(request: HttpRequest, membership_id: str) -> HttpResponse:
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
-            messages.success(request, _("Role of %(email)s changed.") % {"email": target.user.email})
+            messages.success(
+                request, _("Role of %(email)s changed.") % {"email": target.user.email}
+            )
     else:
         messages.error(request, _("Choose a role."))
     return redirect("resellers:team")
@@ -121,7 +130,9 @@ def member_remove(request: HttpRequest, membership_id: str) -> HttpResponse:
         messages.success(request, _("You left %(name)s.") % {"name": membership.reseller.name})
         request.session.pop(SESSION_KEY, None)
         return redirect("home")
-    messages.success(request, _("%(email)s was removed from the team.") % {"email": target.user.email})
+    messages.success(
+        request, _("%(email)s was removed from the team.") % {"email": target.user.email}
+    )
     return redirect("resellers:team")
 
 
@@ -129,13 +140,19 @@ def member_remove(request: HttpRequest, membership_id: str) -> HttpResponse:
 @require_POST
 def invitation_resend(request: HttpRequest, team_invitation_id: str) -> HttpResponse:
     membership = request.membership  # type: ignore[attr-defined]
-    invitation = selectors.team_invitation_get(reseller=membership.reseller, public_id=team_invitation_id)
+    invitation = selectors.team_invitation_get(
+        reseller=membership.reseller, public_id=team_invitation_id
+    )
     try:
         services.team_invitation_resend(membership=membership, invitation=invitation)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, _("A new invitation was sent to %(email)s; the previous link no longer works.") % {"email": invitation.email})
+        messages.success(
+            request,
+            _("A new invitation was sent to %(email)s; the previous link no longer works.")
+            % {"email": invitation.email},
+        )
     return redirect("resellers:team")
 
 
@@ -143,9 +160,13 @@ def invitation_resend(request: HttpRequest, team_invitation_id: str) -> HttpResp
 @require_POST
 def invitation_withdraw(request: HttpRequest, team_invitation_id: str) -> HttpResponse:
     membership = request.membership  # type: ignore[attr-defined]
-    invitation = selectors.team_invitation_get(reseller=membership.reseller, public_id=team_invitation_id)
+    invitation = selectors.team_invitation_get(
+        reseller=membership.reseller, public_id=team_invitation_id
+    )
     services.team_invitation_withdraw(membership=membership, invitation=invitation)
-    messages.success(request, _("The invitation to %(email)s was withdrawn.") % {"email": invitation.email})
+    messages.success(
+        request, _("The invitation to %(email)s was withdrawn.") % {"email": invitation.email}
+    )
     return redirect("resellers:team")
 
 
@@ -156,7 +177,12 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "resellers/join_invalid.html", {"reason": "unknown"}, status=404)
     state = invitation.state
     if state != TokenState.VALID:
-        return render(request, "resellers/join_invalid.html", {"reason": state, "invitation": invitation}, status=410)
+        return render(
+            request,
+            "resellers/join_invalid.html",
+            {"reason": state, "invitation": invitation},
+            status=410,
+        )
     context = {"invitation": invitation, "token": token}
     if not request.user.is_authenticated:
         return render(request, "resellers/join.html", context)
@@ -166,7 +192,12 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
         except services.InvitationError as error:
             if error.reason == "wrong_account":
                 return render(request, "resellers/join_wrong_account.html", context, status=403)
-            return render(request, "resellers/join_invalid.html", {"reason": error.reason, "invitation": invitation}, status=410)
+            return render(
+                request,
+                "resellers/join_invalid.html",
+                {"reason": error.reason, "invitation": invitation},
+                status=410,
+            )
         request.session[SESSION_KEY] = membership.reseller.public_id
         messages.success(request, _("Welcome to %(name)s.") % {"name": membership.reseller.name})
         return redirect("home")

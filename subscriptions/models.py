@@ -54,7 +54,9 @@ class PlanPrice(models.Model):
 
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="prices")
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
-    monthly_price = models.DecimalField(_("price per licence per month"), max_digits=10, decimal_places=2)
+    monthly_price = models.DecimalField(
+        _("price per licence per month"), max_digits=10, decimal_places=2
+    )
 
     class Meta:
         verbose_name = _("plan price")

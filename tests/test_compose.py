@@ -125,7 +125,7 @@ def _check_command(argv: list[str]) -> None:
     """Fail unless the command runs something that exists in this project."""
     program = Path(argv[0]).name
     if program == "gunicorn":
-        targets = [arg for arg in argv[1:] if re.fullmatch(r"[\w.]+:[\w.]+", arg)]
+        targets = [arg for arg in argv[1:] if re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", arg)]
         assert len(targets) == 1, f"gunicorn needs one module:attribute, got {argv}"
         module_name, attribute = targets[0].split(":")
         target: Any = importlib.import_module(module_name)

@@ -30,7 +30,9 @@ def test_user_without_reseller_lands_on_become_a_partner(newcomer):
     assert client.get("/team/").url == "/partner/apply/"
 
 
-def test_application_creates_a_pending_reseller_with_its_owner(newcomer, django_capture_on_commit_callbacks, mailoutbox):
+def test_application_creates_a_pending_reseller_with_its_owner(
+    newcomer, django_capture_on_commit_callbacks, mailoutbox
+):
     user, client = newcomer
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/partner/apply/", APPLICATION)
@@ -71,7 +73,7 @@ def test_vat_id_outside_the_eu_is_not_checked():
 
 
 def test_pending_and_suspended_resellers_see_only_the_status_page(newcomer, tenant):
-    user, client = newcomer
+    _, client = newcomer
     client.post("/partner/apply/", APPLICATION)
     for url in ("/", "/dashboard/", "/customers/", "/team/", "/settings/"):
         assert client.get(url).url == "/partner/status/", url
@@ -103,7 +105,11 @@ def test_staff_approve_in_the_admin_and_the_applicant_is_emailed(
     assert OutboundEmail.objects.filter(template="reseller_approved", to=user.email).exists()
     assert any(m.to == [user.email] for m in mailoutbox)
     event = AuditEvent.objects.get(action="reseller.approved")
-    assert (event.actor, event.before, event.after) == (staff, {"status": "pending"}, {"status": "active"})
+    assert (event.actor, event.before, event.after) == (
+        staff,
+        {"status": "pending"},
+        {"status": "active"},
+    )
     assert client.get("/").url == "/dashboard/"
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -122,8 +128,15 @@ def test_csrf_is_enforced(newcomer):
 
 
 def test_owner_edits_settings_and_bad_input_saves_nothing(owner_client, tenant):
-    data = {"name": "Renamed Ltd", "country": "GB", "vat_id": "", "billing_email": "new@b.example",
-            "currency": "GBP", "language": "fr", "time_zone": "Europe/London"}
+    data = {
+        "name": "Renamed Ltd",
+        "country": "GB",
+        "vat_id": "",
+        "billing_email": "new@b.example",
+        "currency": "GBP",
+        "language": "fr",
+        "time_zone": "Europe/London",
+    }
     assert owner_client.post("/settings/", data).status_code == 302
     tenant.reseller.refresh_from_db()
     assert (tenant.reseller.name, tenant.reseller.language) == ("Renamed Ltd", "fr")

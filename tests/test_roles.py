@@ -12,13 +12,22 @@ from tests.conftest import member_of
 EXPECTED = {
     Role.OWNER: set(Action),
     Role.ADMIN: {
-        Action.CUSTOMER_VIEW, Action.CUSTOMER_INVITE, Action.CUSTOMER_EDIT,
-        Action.SUBSCRIPTION_BUY, Action.LICENCES_ADD, Action.LICENCES_REMOVE,
-        Action.SUBSCRIPTION_CANCEL, Action.SUBSCRIPTION_SUSPEND, Action.INVOICE_VIEW,
+        Action.CUSTOMER_VIEW,
+        Action.CUSTOMER_INVITE,
+        Action.CUSTOMER_EDIT,
+        Action.SUBSCRIPTION_BUY,
+        Action.LICENCES_ADD,
+        Action.LICENCES_REMOVE,
+        Action.SUBSCRIPTION_CANCEL,
+        Action.SUBSCRIPTION_SUSPEND,
+        Action.INVOICE_VIEW,
     },
     Role.SALES: {
-        Action.CUSTOMER_VIEW, Action.CUSTOMER_INVITE, Action.CUSTOMER_EDIT,
-        Action.SUBSCRIPTION_BUY, Action.LICENCES_ADD,
+        Action.CUSTOMER_VIEW,
+        Action.CUSTOMER_INVITE,
+        Action.CUSTOMER_EDIT,
+        Action.SUBSCRIPTION_BUY,
+        Action.LICENCES_ADD,
     },
     Role.BILLING: {Action.CUSTOMER_VIEW, Action.INVOICE_VIEW, Action.PAYMENT_CARD_MANAGE},
 }
@@ -66,9 +75,18 @@ def test_owner_actions_are_403_in_views(role, tenant, other_tenant, client_for):
     response = client.post(f"/team/members/{owner.public_id}/role/", {"role": "sales"})
     assert response.status_code == 403
     assert client.post(f"/team/members/{owner.public_id}/remove/").status_code == 403
-    response = client.post("/settings/", {"name": "Taken over", "country": "GB", "vat_id": "",
-                                          "billing_email": "a@b.example", "currency": "EUR",
-                                          "language": "en", "time_zone": "UTC"})
+    response = client.post(
+        "/settings/",
+        {
+            "name": "Taken over",
+            "country": "GB",
+            "vat_id": "",
+            "billing_email": "a@b.example",
+            "currency": "EUR",
+            "language": "en",
+            "time_zone": "UTC",
+        },
+    )
     assert response.status_code == 403
     assert Membership.objects.get(pk=owner.pk).role == Role.OWNER
     assert not tenant.reseller.invitations.exists()

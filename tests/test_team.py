@@ -13,13 +13,17 @@ def owner_membership(tenant):
     return Membership.objects.get(user=tenant.owner, reseller=tenant.reseller)
 
 
-def test_owner_invites_a_teammate_by_email(owner_client, tenant, django_capture_on_commit_callbacks, mailoutbox):
+def test_owner_invites_a_teammate_by_email(
+    owner_client, tenant, django_capture_on_commit_callbacks, mailoutbox
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = owner_client.post("/team/", {"email": "new.person@example.com", "role": "admin"})
     assert response.status_code == 302
     invitation = TeamInvitation.objects.get(reseller=tenant.reseller)
     assert (invitation.email, invitation.role, invitation.state) == (
-        "new.person@example.com", Role.ADMIN, TokenState.VALID,
+        "new.person@example.com",
+        Role.ADMIN,
+        TokenState.VALID,
     )
     assert len(mailoutbox) == 1
     message = mailoutbox[0]
@@ -28,7 +32,9 @@ def test_owner_invites_a_teammate_by_email(owner_client, tenant, django_capture_
     assert message.alternatives and "/join/" in message.alternatives[0][0]
     raw = message.body.split("/join/")[1].split("/")[0]
     assert token_digest(raw) == invitation.token_hash  # only the digest is stored
-    assert AuditEvent.objects.filter(action="team_invitation.sent", reseller=tenant.reseller).exists()
+    assert AuditEvent.objects.filter(
+        action="team_invitation.sent", reseller=tenant.reseller
+    ).exists()
 
 
 def test_invite_form_errors_keep_input(owner_client, tenant):
@@ -71,13 +77,19 @@ def test_owner_changes_role_and_it_is_audited(owner_client, tenant):
     sales.refresh_from_db()
     assert sales.role == Role.ADMIN
     event = AuditEvent.objects.get(action="membership.role_changed")
-    assert (event.before, event.after, event.actor) == ({"role": "sales"}, {"role": "admin"}, tenant.owner)
+    assert (event.before, event.after, event.actor) == (
+        {"role": "sales"},
+        {"role": "admin"},
+        tenant.owner,
+    )
     assert event.ip == "127.0.0.1"
 
 
 def test_last_owner_cannot_be_demoted_or_removed(owner_client, tenant):
     owner = owner_membership(tenant)
-    response = owner_client.post(f"/team/members/{owner.public_id}/role/", {"role": "sales"}, follow=True)
+    response = owner_client.post(
+        f"/team/members/{owner.public_id}/role/", {"role": "sales"}, follow=True
+    )
     assert "at least one owner" in response.content.decode()
     response = owner_client.post(f"/team/members/{owner.public_id}/remove/", follow=True)
     assert "at least one owner" in response.content.decode()

@@ -61,11 +61,19 @@ def test_expired_token_is_not_consumed(db):
 
 
 def _import_production(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "GOOGLE_", "EMAIL_"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "GOOGLE_", "EMAIL_"))
+    }
     clean.update(env)
     return subprocess.run(
         [sys.executable, "-c", "import config.settings.production"],
-        cwd=ROOT, env=clean, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 

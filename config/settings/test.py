@@ -1,11 +1,14 @@
-"""Tests: real PostgreSQL and Redis when reachable, SQLite otherwise (REQUIRE_SERVICES=1 forbids it)."""
+"""Tests: real PostgreSQL and Redis when reachable, SQLite otherwise.
+
+REQUIRE_SERVICES=1 (set by CI) turns a missing service into an error instead.
+"""
 
 import socket
 from urllib.parse import urlsplit
 
 from .base import *
 
-SECRET_KEY = "test-secret-key-only-for-the-test-suite"  # noqa: S105
+SECRET_KEY = "test-secret-key-only-for-the-test-suite"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
@@ -14,7 +17,9 @@ REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
 def _reachable(url: str, default_port: int) -> bool:
     parts = urlsplit(url)
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), 1):
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), 1
+        ):
             return True
     except OSError:
         return False
@@ -41,7 +46,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 GOOGLE_CLIENT_ID = "test-client-id.apps.googleusercontent.com"
-GOOGLE_CLIENT_SECRET = "test-client-secret"  # noqa: S105
+GOOGLE_CLIENT_SECRET = "test-client-secret"
 SOCIALACCOUNT_PROVIDERS["google"]["APPS"] = [
     {"client_id": GOOGLE_CLIENT_ID, "secret": GOOGLE_CLIENT_SECRET, "key": ""}
 ]

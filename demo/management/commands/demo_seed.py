@@ -23,11 +23,17 @@ PRICES = {  # per licence per month: EUR, USD, GBP
     Plan.Kind.TRIAL: ("0.00", "0.00", "0.00"),
 }
 
-RESELLERS = [
+RESELLERS: list[dict[str, Any]] = [
     {
-        "name": "Nimbus Cloud Partners", "country": "ES", "vat_id": "ESB12345674",
-        "billing_email": "billing@nimbus.example", "currency": "EUR", "language": "es",
-        "time_zone": "Europe/Madrid", "status": Reseller.Status.ACTIVE, "customers": 48,
+        "name": "Nimbus Cloud Partners",
+        "country": "ES",
+        "vat_id": "ESB12345674",
+        "billing_email": "billing@nimbus.example",
+        "currency": "EUR",
+        "language": "es",
+        "time_zone": "Europe/Madrid",
+        "status": Reseller.Status.ACTIVE,
+        "customers": 48,
         "members": [
             ("ana@nimbus.example", "Ana", "García", Role.OWNER),
             ("luis@nimbus.example", "Luis", "Martín", Role.ADMIN),
@@ -36,9 +42,15 @@ RESELLERS = [
         ],
     },
     {
-        "name": "Brightside IT", "country": "GB", "vat_id": "",
-        "billing_email": "accounts@brightside.example", "currency": "GBP", "language": "en",
-        "time_zone": "Europe/London", "status": Reseller.Status.ACTIVE, "customers": 17,
+        "name": "Brightside IT",
+        "country": "GB",
+        "vat_id": "",
+        "billing_email": "accounts@brightside.example",
+        "currency": "GBP",
+        "language": "en",
+        "time_zone": "Europe/London",
+        "status": Reseller.Status.ACTIVE,
+        "customers": 17,
         "members": [
             ("olivia@brightside.example", "Olivia", "Smith", Role.OWNER),
             ("harry@brightside.example", "Harry", "Jones", Role.ADMIN),
@@ -47,27 +59,58 @@ RESELLERS = [
         ],
     },
     {
-        "name": "Polder Digitaal", "country": "NL", "vat_id": "NL004495445B01",
-        "billing_email": "finance@polder.example", "currency": "EUR", "language": "nl",
-        "time_zone": "Europe/Amsterdam", "status": Reseller.Status.PENDING, "customers": 0,
+        "name": "Polder Digitaal",
+        "country": "NL",
+        "vat_id": "NL004495445B01",
+        "billing_email": "finance@polder.example",
+        "currency": "EUR",
+        "language": "nl",
+        "time_zone": "Europe/Amsterdam",
+        "status": Reseller.Status.PENDING,
+        "customers": 0,
         "members": [("daan@polder.example", "Daan", "de Vries", Role.OWNER)],
     },
 ]
 
 ORGANISATIONS = [
-    "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne", "Tyrell",
-    "Cyberdyne", "Soylent", "Aperture", "Wonka", "Gringotts", "Oscorp", "Monarch", "Pied Piper",
-    "Dunder Mifflin", "Prestige", "Sirius", "Massive", "Nakatomi", "Ollivander", "Zorg",
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Vandelay",
+    "Stark",
+    "Wayne",
+    "Tyrell",
+    "Cyberdyne",
+    "Soylent",
+    "Aperture",
+    "Wonka",
+    "Gringotts",
+    "Oscorp",
+    "Monarch",
+    "Pied Piper",
+    "Dunder Mifflin",
+    "Prestige",
+    "Sirius",
+    "Massive",
+    "Nakatomi",
+    "Ollivander",
+    "Zorg",
 ]
 SUFFIXES = ["Studio", "Labs", "Legal", "Logistics", "Health", "Foods", "Design", "Energy"]
 FIRST_NAMES = ["Maria", "Jan", "Claire", "Lukas", "Emma", "Noah", "Lucía", "Hugo", "Sanne", "Tom"]
 LAST_NAMES = ["Fernández", "Jansen", "Dubois", "Müller", "Wilson", "Bakker", "Moreau", "Schmidt"]
 # Mixed states, weighted like a real book of customers.
-STATUSES = [Customer.Status.ACTIVE] * 6 + [Customer.Status.INVITED] * 3 + [
-    Customer.Status.CANCELLED,
-    Customer.Status.ACCESS_REVOKED,
-    Customer.Status.TRANSFERRED_OUT,
-]
+STATUSES = (
+    [Customer.Status.ACTIVE] * 6
+    + [Customer.Status.INVITED] * 3
+    + [
+        Customer.Status.CANCELLED,
+        Customer.Status.ACCESS_REVOKED,
+        Customer.Status.TRANSFERRED_OUT,
+    ]
+)
 
 
 class Command(BaseCommand):
@@ -105,7 +148,7 @@ class Command(BaseCommand):
     def _staff(self) -> User:
         staff = User.objects.filter(email="admin@example.com").first()
         if staff is None:
-            password = "admin" if settings.DEBUG else None  # noqa: S105 - local demo only
+            password = "admin" if settings.DEBUG else None
             staff = User.objects.create_superuser(
                 email="admin@example.com", password=password, first_name="Vendor", last_name="Staff"
             )
@@ -127,8 +170,19 @@ class Command(BaseCommand):
     def _reseller(self, spec: dict[str, Any], staff: User, rng: random.Random) -> None:
         if Reseller.objects.filter(name=spec["name"]).exists():
             return
-        fields = {k: spec[k] for k in ("name", "country", "vat_id", "billing_email", "currency",
-                                       "language", "time_zone", "status")}
+        fields = {
+            k: spec[k]
+            for k in (
+                "name",
+                "country",
+                "vat_id",
+                "billing_email",
+                "currency",
+                "language",
+                "time_zone",
+                "status",
+            )
+        }
         reseller = Reseller.objects.create(**fields)
         owner = None
         for email, first, last, role in spec["members"]:
@@ -136,20 +190,28 @@ class Command(BaseCommand):
             membership = Membership.objects.create(reseller=reseller, user=user, role=role)
             owner = owner or user
             audit_record(
-                actor=owner, reseller=reseller, action="membership.created", obj=membership,
+                actor=owner,
+                reseller=reseller,
+                action="membership.created",
+                obj=membership,
                 after={"user": email, "role": role},
             )
         if reseller.status == Reseller.Status.ACTIVE:
             audit_record(
-                actor=staff, reseller=reseller, action="reseller.approved", obj=reseller,
-                before={"status": "pending"}, after={"status": "active"},
+                actor=staff,
+                reseller=reseller,
+                action="reseller.approved",
+                obj=reseller,
+                before={"status": "pending"},
+                after={"status": "active"},
             )
         self._customers(reseller, spec["customers"], rng)
 
     def _customers(self, reseller: Reseller, count: int, rng: random.Random) -> None:
         tld = {"ES": "es", "GB": "co.uk", "NL": "nl"}.get(str(reseller.country), "com")
         for n in range(count):
-            org = f"{ORGANISATIONS[n % len(ORGANISATIONS)]} {SUFFIXES[(n // len(ORGANISATIONS) + n) % len(SUFFIXES)]}"
+            name = ORGANISATIONS[n % len(ORGANISATIONS)]
+            org = f"{name} {SUFFIXES[(n // len(ORGANISATIONS) + n) % len(SUFFIXES)]}"
             is_team = n % 9 == 8
             slug = org.lower().replace(" ", "-")
             domain = "" if is_team else f"{slug}-{reseller.public_id[:4].lower()}.{tld}"
@@ -161,7 +223,9 @@ class Command(BaseCommand):
                 domain=domain,
                 customer_type=Customer.Type.TEAM if is_team else Customer.Type.DOMAIN,
                 contact_name=f"{first} {last}",
-                contact_email=f"{first.lower()}.{n}@{contact_domain}".replace("í", "i").replace("ü", "u"),
+                contact_email=f"{first.lower()}.{n}@{contact_domain}".replace("í", "i").replace(
+                    "ü", "u"
+                ),
                 education=n % 7 == 0,
                 crm_id=f"CRM-{1000 + n}" if n % 3 == 0 else "",
                 language=reseller.language,
