@@ -52,4 +52,4 @@ RUN mkdir -p /app/media && chown portal /app/media
 USER portal
 EXPOSE 8000
 # gunicorn reads its worker count from WEB_CONCURRENCY.
-CMD ["gunicorn", "config.wsgix:application", "--bind", "0.0.0.0:8000"]
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

@@ -2,16 +2,18 @@
 applicant, and customers in every state. Running it again adds nothing."""
 
 import random
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from core.models import User
 from customers.models import Customer
-from resellers.models import Membership, Reseller
+from resellers.models import Membership, Reseller, TeamInvitation
 from resellers.roles import Role
 from resellers.services import audit_record
 from subscriptions.models import Plan, PlanPrice, Product
@@ -34,6 +36,7 @@ RESELLERS: list[dict[str, Any]] = [
         "time_zone": "Europe/Madrid",
         "status": Reseller.Status.ACTIVE,
         "customers": 48,
+        "invitations": [("marta@nimbus.example", Role.SALES), ("jorge@nimbus.example", Role.ADMIN)],
         "members": [
             ("ana@nimbus.example", "Ana", "García", Role.OWNER),
             ("luis@nimbus.example", "Luis", "Martín", Role.ADMIN),
@@ -206,6 +209,10 @@ class Command(BaseCommand):
                 after={"status": "active"},
             )
         self._customers(reseller, spec["customers"], rng)
+        for email, role in spec.get("invitations", []):
+            invitation = TeamInvitation(reseller=reseller, email=email, role=role, invited_by=owner)
+            invitation.renew_token()  # the link is not needed: demo invitations stay open
+            invitation.save()
 
     def _customers(self, reseller: Reseller, count: int, rng: random.Random) -> None:
         tld = {"ES": "es", "GB": "co.uk", "NL": "nl"}.get(str(reseller.country), "com")
@@ -214,10 +221,10 @@ class Command(BaseCommand):
             org = f"{name} {SUFFIXES[(n // len(ORGANISATIONS) + n) % len(SUFFIXES)]}"
             is_team = n % 9 == 8
             slug = org.lower().replace(" ", "-")
-            domain = "" if is_team else f"{slug}-{reseller.public_id[:4].lower()}.{tld}"
+            domain = "" if is_team else f"{slug}.{tld}"
             first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
             contact_domain = domain or "gmail.com"
-            Customer.objects.create(
+            customer = Customer.objects.create(
                 reseller=reseller,
                 organisation=org,
                 domain=domain,
@@ -232,3 +239,6 @@ class Command(BaseCommand):
                 time_zone=reseller.time_zone,
                 status=STATUSES[n % len(STATUSES)],
             )
+            # Spread sign-up dates over the last year and a half, oldest first.
+            age = timedelta(days=(count - n) * 11, hours=rng.randint(0, 23))
+            Customer.objects.filter(pk=customer.pk).update(created_at=timezone.now() - age)
