@@ -13,6 +13,8 @@ MANAGE := $(PY) manage.py
 # Catalogues under locale/ (English is the source language).
 LANGS := es fr de nl
 PYTEST_ARGS ?=
+# Where `make demo` serves the portal.
+DEMO_ADDR ?= 127.0.0.1:8000
 
 # uv must use the interpreter it is given, never download one.
 export UV_PYTHON_DOWNLOADS := never
@@ -20,7 +22,7 @@ export UV_PYTHON_DOWNLOADS := never
 .PHONY: help venv messages demo test lint typecheck translations translations-check check-deploy
 
 help:
-	@echo "make demo               run the portal with demo data on http://127.0.0.1:8000"
+	@echo "make demo               run the portal with demo data on http://$(DEMO_ADDR)"
 	@echo "make test               run the test suite (PYTEST_ARGS='-k name' to select)"
 	@echo "make lint               ruff check + ruff format --check"
 	@echo "make typecheck          mypy"
@@ -48,7 +50,7 @@ messages: venv
 demo: messages
 	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) migrate --noinput
 	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) demo_seed
-	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) runserver 127.0.0.1:8000
+	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) runserver $(DEMO_ADDR)
 
 # The settings come from pyproject.toml (config.settings.test), not from the caller's shell.
 test: messages

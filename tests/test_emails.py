@@ -1,0 +1,147 @@
+"""Email goes out in the recipient's language, as text and HTML, through the send task."""
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.test import Client
+from django.utils import translation
+
+from core.emails import email_queue
+from core.models import OutboundEmail
+from resellers.roles import Role
+from resellers.services import team_invite
+from tests.factories import MembershipFactory, ResellerFactory
+
+EMAIL_TEMPLATES = Path(settings.BASE_DIR) / "templates" / "emails"
+
+
+def _owner_membership(language: str):
+    reseller = ResellerFactory(name="Soluciones Iberia", language=language)
+    return MembershipFactory(reseller=reseller, role=Role.OWNER)
+
+
+def _render_subject(template: str, language: str, **context) -> str:
+    context = {"portal_name": settings.PORTAL_NAME, "vendor_name": settings.VENDOR_NAME, **context}
+    with translation.override(language):
+        return " ".join(render_to_string(f"emails/{template}.subject.txt", context).split())
+
+
+def _invite(membership, email="nuevo@example.com"):
+    return team_invite(membership=membership, email=email, role=Role.SALES)
+
+
+@pytest.mark.django_db
+def test_invitation_email_is_in_the_resellers_language_spanish():
+    membership = _owner_membership("es")
+
+    _invite(membership)
+
+    email = OutboundEmail.objects.get(to="nuevo@example.com")
+    assert email.language == "es"
+    english_subject = _render_subject(
+        "team_invitation", "en", reseller_name="Soluciones Iberia"
+    )
+    assert english_subject == f"Join Soluciones Iberia on {settings.PORTAL_NAME}"
+    assert "Soluciones Iberia" in email.subject
+    assert email.subject != english_subject, "the Spanish subject is still in English"
+    assert "Accept the invitation" not in email.body_text
+    assert "Accept the invitation" not in email.body_html
+
+
+@pytest.mark.django_db
+def test_invitation_email_is_in_english_for_an_english_reseller():
+    membership = _owner_membership("en")
+
+    _invite(membership)
+
+    email = OutboundEmail.objects.get(to="nuevo@example.com")
+    assert email.language == "en"
+    assert email.subject == f"Join Soluciones Iberia on {settings.PORTAL_NAME}"
+    assert "Accept the invitation" in email.body_text
+
+
+@pytest.mark.django_db
+def test_email_language_follows_the_recipient_not_the_current_request():
+    membership = _owner_membership("es")
+
+    with translation.override("de"):
+        _invite(membership)
+        assert translation.get_language() == "de"
+
+    assert OutboundEmail.objects.get(to="nuevo@example.com").language == "es"
+
+
+@pytest.mark.django_db
+def test_unsupported_language_falls_back_to_the_default():
+    email = email_queue(
+        to="x@example.com", template="reseller_applied",
+        context={"reseller_name": "X Ltd"}, language="xx",
+    )
+
+    assert email.language == settings.LANGUAGE_CODE
+    assert email.subject == "We received the partner application of X Ltd"
+
+
+@pytest.mark.django_db
+def test_sent_invitation_has_text_and_html_parts(mailoutbox, django_capture_on_commit_callbacks):
+    membership = _owner_membership("es")
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        invitation = _invite(membership)
+        assert mailoutbox == []  # nothing leaves before the commit
+
+    assert len(callbacks) == 1
+    email = OutboundEmail.objects.get(to="nuevo@example.com")
+    assert email.status == OutboundEmail.Status.SENT
+    assert len(mailoutbox) == 1
+    message = mailoutbox[0]
+    assert message.to == ["nuevo@example.com"]
+    assert message.subject == email.subject
+    assert message.body == email.body_text
+    assert message.body.strip()
+    assert "<" not in message.body  # the text part is text, not HTML
+    html_parts = [content for content, mimetype in message.alternatives if mimetype == "text/html"]
+    assert html_parts == [email.body_html]
+    assert "<html" in html_parts[0]
+    assert "Soluciones Iberia" in message.body
+    assert "Soluciones Iberia" in html_parts[0]
+
+    # Both parts carry the same working link to the invitation.
+    links = re.findall(r"https?://\S+/join/[\w-]+/", message.body)
+    assert len(links) == 1
+    assert f'href="{links[0]}"' in html_parts[0]
+    assert links[0].startswith(settings.PORTAL_URL)
+    page = Client().get(urlsplit(links[0]).path)
+    assert page.status_code == 200
+    assert invitation.email in page.content.decode()
+
+
+def test_every_email_template_has_subject_text_and_html_parts():
+    subjects = sorted(EMAIL_TEMPLATES.glob("*.subject.txt"))
+    assert subjects
+    for subject in subjects:
+        name = subject.name.removesuffix(".subject.txt")
+        assert (EMAIL_TEMPLATES / f"{name}.txt").exists(), name
+        assert (EMAIL_TEMPLATES / f"{name}.html").exists(), name
+
+
+@pytest.mark.parametrize("language", [code for code, _name in settings.LANGUAGES])
+@pytest.mark.django_db
+def test_every_email_renders_in_every_language(language):
+    context = {
+        "reseller_name": "Acme", "inviter": "Pat", "role": "Sales", "role_code": "sales",
+        "accept_url": "https://portal.example/join/abc/", "expires_at": None,
+        "portal_url": "https://portal.example",
+    }
+    for subject in sorted(EMAIL_TEMPLATES.glob("*.subject.txt")):
+        name = subject.name.removesuffix(".subject.txt")
+        email = email_queue(to="x@example.com", template=name, context=context, language=language)
+        assert email.language == language
+        assert email.subject and "\n" not in email.subject, name
+        assert "Acme" in email.body_text, name
+        assert "Acme" in email.body_html, name
+        assert "{%" not in email.body_text + email.body_html, name
