@@ -8,7 +8,35 @@ from stdnum.util import clean
 # Greece's VAT prefix is EL, not its ISO country code.
 _VAT_PREFIX = {"GR": "EL"}
 EU_COUNTRIES = frozenset(
-    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
+    [
+        "AT",
+        "BE",
+        "BG",
+        "CY",
+        "CZ",
+        "DE",
+        "DK",
+        "EE",
+        "ES",
+        "FI",
+        "FR",
+        "GR",
+        "HR",
+        "HU",
+        "IE",
+        "IT",
+        "LT",
+        "LU",
+        "LV",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SE",
+        "SI",
+        "SK",
+    ]
 )
 
 
@@ -26,7 +54,10 @@ def normalise_vat_id(*, country: str, vat_id: str) -> str:
         number = prefix + number
     if number[:2] != prefix:
         raise ValidationError(
-            _("This VAT id does not belong to the selected country (it starts with %(prefix)s).")
+            _(
+                "This VAT id does not belong to the selected country "
+                "(its VAT ids start with %(prefix)s)."
+            )
             % {"prefix": prefix},
             code="vat_country",
         )

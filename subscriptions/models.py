@@ -12,7 +12,7 @@ class Product(models.Model):
     name = models.CharField(_("name"), max_length=200)
     sku = models.SlugField(_("SKU"), max_length=64, unique=True)
     description = models.TextField(_("description"), blank=True)
-    is_active = models.BooleanField(_("on sale"), default=True)
+    is_active = models.BooleanField(_("available for sale"), default=True)
 
     class Meta:
         verbose_name = _("product")
@@ -35,7 +35,7 @@ class Plan(models.Model):
     public_id = PublicIdField()
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="plans")
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
-    is_active = models.BooleanField(_("on sale"), default=True)
+    is_active = models.BooleanField(_("available for sale"), default=True)
 
     class Meta:
         verbose_name = _("plan")

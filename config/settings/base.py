@@ -121,7 +121,9 @@ STORAGES: dict[str, dict[str, Any]] = {
 # Email: rendered in the recipient's language, sent by a Celery task.
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Partner Portal <no-reply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-MAILERS: dict[str, dict[str, Any]] = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+MAILERS: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+}
 
 # Content Security Policy through Django's own middleware: no inline script without the nonce.
 SECURE_CSP = {
