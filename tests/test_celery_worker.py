@@ -96,13 +96,29 @@ def celery_worker(transactional_db, tmp_path, mail_dir):
         "PYTHONUNBUFFERED": "1",
     }
     command = [
-        sys.executable, "-m", "celery", "-A", "config", "worker",
-        "--pool=solo", "--loglevel=INFO", "-Q", queue, "-n", f"{queue}@%h",
-        "--without-gossip", "--without-mingle", "--without-heartbeat",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--pool=solo",
+        "--loglevel=INFO",
+        "-Q",
+        queue,
+        "-n",
+        f"{queue}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
     ]
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            command, cwd=BASE_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            command,
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
     worker = Worker(process, log_path, queue)
     try:
@@ -180,8 +196,13 @@ def test_real_worker_sends_the_team_invitation_email(tenant, not_eager, mailoutb
 
 def _pending_email(**kwargs) -> OutboundEmail:
     return OutboundEmail.objects.create(
-        to="someone@example.com", template="team_invitation", language="en",
-        subject="Subject", body_text="Text body", body_html="<p>HTML body</p>", **kwargs,
+        to="someone@example.com",
+        template="team_invitation",
+        language="en",
+        subject="Subject",
+        body_text="Text body",
+        body_html="<p>HTML body</p>",
+        **kwargs,
     )
 
 
@@ -270,8 +291,10 @@ def test_email_queued_in_a_rolled_back_transaction_is_never_sent(tenant, mailout
 def test_email_is_sent_only_after_the_commit(mailoutbox):
     with transaction.atomic():
         email = email_queue(
-            to="later@example.com", template="reseller_applied",
-            context={"reseller_name": "Later Ltd"}, language="en",
+            to="later@example.com",
+            template="reseller_applied",
+            context={"reseller_name": "Later Ltd"},
+            language="en",
         )
         assert mailoutbox == []
         assert OutboundEmail.objects.get(pk=email.pk).status == OutboundEmail.Status.PENDING
@@ -332,7 +355,8 @@ def test_every_countdown_in_the_code_is_below_the_visibility_timeout():
     timeout = settings.CELERY_VISIBILITY_TIMEOUT
     checked = 0
     packages = [
-        path for path in BASE_DIR.iterdir()
+        path
+        for path in BASE_DIR.iterdir()
         if (path / "__init__.py").exists() and path.name not in {"tests", ".venv"}
     ]
     assert {"config", "core"} <= {path.name for path in packages}

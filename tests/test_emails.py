@@ -42,9 +42,7 @@ def test_invitation_email_is_in_the_resellers_language_spanish():
 
     email = OutboundEmail.objects.get(to="nuevo@example.com")
     assert email.language == "es"
-    english_subject = _render_subject(
-        "team_invitation", "en", reseller_name="Soluciones Iberia"
-    )
+    english_subject = _render_subject("team_invitation", "en", reseller_name="Soluciones Iberia")
     assert english_subject == f"Join Soluciones Iberia on {settings.PORTAL_NAME}"
     assert "Soluciones Iberia" in email.subject
     assert email.subject != english_subject, "the Spanish subject is still in English"
@@ -78,8 +76,10 @@ def test_email_language_follows_the_recipient_not_the_current_request():
 @pytest.mark.django_db
 def test_unsupported_language_falls_back_to_the_default():
     email = email_queue(
-        to="x@example.com", template="reseller_applied",
-        context={"reseller_name": "X Ltd"}, language="xx",
+        to="x@example.com",
+        template="reseller_applied",
+        context={"reseller_name": "X Ltd"},
+        language="xx",
     )
 
     assert email.language == settings.LANGUAGE_CODE
@@ -133,8 +133,12 @@ def test_every_email_template_has_subject_text_and_html_parts():
 @pytest.mark.django_db
 def test_every_email_renders_in_every_language(language):
     context = {
-        "reseller_name": "Acme", "inviter": "Pat", "role": "Sales", "role_code": "sales",
-        "accept_url": "https://portal.example/join/abc/", "expires_at": None,
+        "reseller_name": "Acme",
+        "inviter": "Pat",
+        "role": "Sales",
+        "role_code": "sales",
+        "accept_url": "https://portal.example/join/abc/",
+        "expires_at": None,
         "portal_url": "https://portal.example",
     }
     for subject in sorted(EMAIL_TEMPLATES.glob("*.subject.txt")):

@@ -147,7 +147,9 @@ SITE_ID = 1
 ACCOUNT_ADAPTER = "core.adapters.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "core.adapters.SocialAccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"email"}
-ACCOUNT_SIGNUP_FIELDS = ["email*"]
+# The password field keeps staff password sign-in working (allauth derives the login form from
+# these); sign-up itself is closed by core.adapters.AccountAdapter.
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = "none"

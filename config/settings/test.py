@@ -40,6 +40,15 @@ else:
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+# The real-worker test runs Celery in another process: it reads the mail it sent from files.
+TEST_EMAIL_FILE_PATH = env("TEST_EMAIL_FILE_PATH", default="")
+if TEST_EMAIL_FILE_PATH:
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "OPTIONS": {"file_path": TEST_EMAIL_FILE_PATH},
+        }
+    }
 CELERY_TASK_ALWAYS_EAGER = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
