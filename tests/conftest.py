@@ -80,3 +80,19 @@ def owner_client(tenant: Tenant, other_tenant: Tenant, client_for) -> Client:  #
 
 def member_of(reseller: Reseller, role: str) -> Membership:
     return MembershipFactory(reseller=reseller, user=UserFactory(), role=role)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_stray_connections(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """The live server's thread keeps its last database connection open until the session
+    ends, after pytest-django tries to drop the test database; end such connections first."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )

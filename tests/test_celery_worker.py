@@ -307,6 +307,8 @@ def test_email_is_sent_only_after_the_commit(mailoutbox):
 
 
 def _project_tasks() -> dict:
+    # Celery's Django fix-up runs Django's checks while importing the task modules; they may
+    # touch the database, hence the `db` fixture on the tests that call this.
     celery_app.loader.import_default_modules()
     tasks = {
         name: task for name, task in celery_app.tasks.items() if not name.startswith("celery.")
@@ -322,7 +324,7 @@ def test_visibility_timeout_is_the_brokers():
     assert celery_app.conf.result_backend_transport_options["visibility_timeout"] == timeout
 
 
-def test_every_task_retries_within_the_visibility_timeout():
+def test_every_task_retries_within_the_visibility_timeout(db):
     timeout = settings.CELERY_VISIBILITY_TIMEOUT
     for name, task in _project_tasks().items():
         assert (task.default_retry_delay or 0) < timeout, name
@@ -375,7 +377,7 @@ def test_every_countdown_in_the_code_is_below_the_visibility_timeout():
     assert checked, "no countdown constant found: the scan is not looking at the code"
 
 
-def test_tasks_use_json_only():
+def test_tasks_use_json_only(db):
     conf = celery_app.conf
     assert conf.task_serializer == "json"
     assert conf.result_serializer == "json"

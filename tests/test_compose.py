@@ -287,7 +287,8 @@ def test_worker_and_beat_run_the_projects_celery_app() -> None:
         assert find_app(app_name) is config.celery_app, f"{name}: -A {app_name} is another app"
 
 
-def test_celery_app_registers_the_projects_tasks_and_beat_names_only_those() -> None:
+def test_celery_app_registers_the_projects_tasks_and_beat_names_only_those(db: None) -> None:
+    # Importing the task modules runs Celery's Django fix-up, which may touch the database.
     from config import celery_app
 
     celery_app.loader.import_default_modules()
