@@ -22,10 +22,12 @@ class ResellerMiddleware:
         memberships: list[Membership] = []
         if request.user.is_authenticated:
             memberships = memberships_for_user(user=request.user)
-        active = next(
-            (m for m in memberships if m.reseller.public_id == request.session.get(SESSION_KEY)),
-            memberships[0] if memberships else None,
+        chosen = request.session.get(SESSION_KEY)
+        # Without a choice, prefer a reseller that is open for business over a pending one.
+        fallback = next((m for m in memberships if m.reseller.is_active), None) or next(
+            iter(memberships), None
         )
+        active = next((m for m in memberships if m.reseller.public_id == chosen), fallback)
         request.memberships = memberships  # type: ignore[attr-defined]
         request.membership = active  # type: ignore[attr-defined]
         request.reseller = active.reseller if active else None  # type: ignore[attr-defined]

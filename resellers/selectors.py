@@ -1,6 +1,6 @@
 """Reads. Everything tenant-owned is looked up through the reseller it belongs to."""
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
@@ -44,6 +44,27 @@ def team_invitation_by_token(*, raw_token: str) -> TeamInvitation | None:
         TeamInvitation.objects.select_related("reseller", "invited_by")
         .filter(token_hash=token_digest(raw_token))
         .first()
+    )
+
+
+def team_invitations_open_for_user(*, user) -> QuerySet[TeamInvitation]:
+    """Valid invitations to any of the user's verified addresses, for the Become a partner page."""
+    from allauth.account.models import EmailAddress
+    from django.utils import timezone
+
+    emails = EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
+    matches_an_email = Q(pk__in=[])
+    for email in emails:
+        matches_an_email |= Q(email__iexact=email)
+    return (
+        TeamInvitation.objects.filter(
+            matches_an_email,
+            consumed_at__isnull=True,
+            withdrawn_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .select_related("reseller", "invited_by")
+        .order_by("-created_at")
     )
 
 

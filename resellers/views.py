@@ -38,7 +38,8 @@ def apply(request: HttpRequest) -> HttpResponse:
         else:
             request.session[SESSION_KEY] = reseller.public_id
             return redirect("resellers:status")
-    return render(request, "resellers/apply.html", {"form": form})
+    invitations = selectors.team_invitations_open_for_user(user=user)
+    return render(request, "resellers/apply.html", {"form": form, "invitations": invitations})
 
 
 @login_required

@@ -149,3 +149,24 @@ def test_owner_edits_settings_and_bad_input_saves_nothing(owner_client, tenant):
     assert "vat_id" in response.context["form"].errors
     tenant.reseller.refresh_from_db()
     assert tenant.reseller.name == "Renamed Ltd"
+
+
+def test_become_a_partner_mentions_open_team_invitations(newcomer, tenant):
+    from tests.factories import TeamInvitationFactory
+
+    TeamInvitationFactory.create_with_token(reseller=tenant.reseller, email="JO@hansen.example")
+    TeamInvitationFactory.create_with_token(email="someone.else@example.com")
+    _, client = newcomer
+    body = client.get("/partner/apply/").content.decode()
+    assert "You already have an invitation" in body
+    assert tenant.reseller.name in body
+    assert body.count("with the Sales role") == 1
+
+
+def test_a_member_of_a_pending_and_an_active_reseller_starts_on_the_active_one(newcomer, tenant):
+    user, client = newcomer
+    client.post("/partner/apply/", APPLICATION)
+    Membership.objects.create(user=user, reseller=tenant.reseller, role="sales")
+    fresh = Client()
+    fresh.force_login(user)
+    assert fresh.get("/").url == "/dashboard/"
