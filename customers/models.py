@@ -3,6 +3,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from core.ids import PublicIdField
+from core.validators import validate_time_zone
 from resellers.models import Reseller
 
 
@@ -34,7 +35,9 @@ class Customer(models.Model):
     language = models.CharField(
         _("language"), max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
     )
-    time_zone = models.CharField(_("time zone"), max_length=64, default="UTC")
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="UTC", validators=[validate_time_zone]
+    )
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.INVITED
     )

@@ -6,6 +6,7 @@ from django_countries.fields import CountryField
 
 from core.ids import PublicIdField
 from core.tokens import OneTimeToken
+from core.validators import validate_time_zone
 from resellers.roles import Role
 
 
@@ -34,7 +35,9 @@ class Reseller(models.Model):
     language = models.CharField(
         _("language"), max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
     )
-    time_zone = models.CharField(_("time zone"), max_length=64, default="UTC")
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="UTC", validators=[validate_time_zone]
+    )
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
     )

@@ -69,6 +69,8 @@ def reseller_apply(
     language: str | None = None,
 ) -> Reseller:
     """A signed-in user applies to become a partner; the reseller waits for staff approval."""
+    if Membership.objects.filter(user=user).exists():
+        raise ValidationError(_("You are already a member of a reseller."))
     reseller = Reseller(
         name=name.strip(),
         country=country,

@@ -170,3 +170,34 @@ def test_a_member_of_a_pending_and_an_active_reseller_starts_on_the_active_one(n
     fresh = Client()
     fresh.force_login(user)
     assert fresh.get("/").url == "/dashboard/"
+
+
+def test_settings_refuse_an_unknown_time_zone(owner_client, tenant):
+    data = {
+        "name": "Reseller A",
+        "country": "GB",
+        "vat_id": "",
+        "billing_email": "a@b.example",
+        "currency": "EUR",
+        "language": "en",
+        "time_zone": "Mars/Olympus",
+    }
+    response = owner_client.post("/settings/", data)
+    assert response.status_code == 400
+    assert "is not a time zone" in " ".join(response.context["form"].errors["time_zone"])
+    tenant.reseller.refresh_from_db()
+    assert tenant.reseller.time_zone == "UTC"
+
+
+def test_a_member_cannot_apply_for_a_second_reseller(tenant):
+    from resellers import services
+
+    with pytest.raises(ValidationError):
+        services.reseller_apply(
+            user=tenant.owner,
+            name="Second",
+            country="GB",
+            vat_id="",
+            billing_email="x@y.example",
+            currency="EUR",
+        )
