@@ -15,6 +15,7 @@ urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("", include("resellers.urls")),
     path("customers/", include("customers.urls")),
+    path("", include("customers.urls_customer_side")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("accounts/login/", LoginView.as_view(), name="account_login"),
     path("accounts/", include("allauth.urls")),

@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from customers.models import Customer
-from customers.selectors import customer_counts_by_status, customer_list
+from customers.selectors import customer_counts_by_status, customer_list, customers_of_user
 from resellers.access import reseller_required
 from resellers.roles import Action, role_can
 from resellers.selectors import audit_list, membership_list
@@ -17,6 +17,8 @@ def home(request: HttpRequest) -> HttpResponse:
     if membership is None:
         if request.user.is_staff:
             return redirect("admin:index")
+        if customers_of_user(user=request.user).exists():
+            return redirect("customer_side:home")
         return redirect("resellers:apply")
     if not membership.reseller.is_active:
         return redirect("resellers:status")

@@ -3,6 +3,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from core.ids import PublicIdField
+from core.tokens import OneTimeToken
 from core.validators import validate_time_zone
 from resellers.models import Reseller
 
@@ -32,6 +33,10 @@ class Customer(models.Model):
     contact_email = models.EmailField(_("contact email"))
     education = models.BooleanField(_("education"), default=False)
     crm_id = models.CharField(_("CRM id"), max_length=100, blank=True)
+    admin_name = models.CharField(_("admin contact name"), max_length=200, blank=True)
+    admin_address = models.TextField(_("postal address"), blank=True)
+    admin_alternate_email = models.EmailField(_("alternate email"), blank=True)
+    admin_phone = models.CharField(_("phone"), max_length=32, blank=True)
     language = models.CharField(
         _("language"), max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
     )
@@ -42,6 +47,7 @@ class Customer(models.Model):
         _("status"), max_length=20, choices=Status.choices, default=Status.INVITED
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("customer")
@@ -62,3 +68,48 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organisation} ({self.domain})" if self.domain else self.organisation
+
+
+class CustomerInvitation(OneTimeToken):
+    """The link a customer's contact follows to accept a reseller; bound to the contact email."""
+
+    public_id = PublicIdField()
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(_("email"))
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("sent"), auto_now_add=True)
+    opened_at = models.DateTimeField(_("opened"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("customer invitation")
+        verbose_name_plural = _("customer invitations")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.customer}"
+
+
+class CustomerMember(models.Model):
+    """A person who administers a customer on the customer side (accepted its invitation)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="customer_memberships"
+    )
+    terms_accepted_at = models.DateTimeField(_("terms of service accepted"))
+    created_at = models.DateTimeField(_("joined"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("customer administrator")
+        verbose_name_plural = _("customer administrators")
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "user"], name="customermember_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.customer}"

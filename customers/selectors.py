@@ -2,7 +2,8 @@ from django.db.models import Count, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from customers.models import Customer
+from core.tokens import token_digest
+from customers.models import Customer, CustomerInvitation
 from resellers.models import Reseller
 
 # Statuses a reseller still sees in its customer list.
@@ -26,3 +27,20 @@ def customer_get(*, reseller: Reseller, public_id: str) -> Customer:
 def customer_counts_by_status(*, reseller: Reseller) -> dict[str, int]:
     rows = reseller.customers.values("status").annotate(n=Count("id")).order_by()
     return {row["status"]: row["n"] for row in rows}
+
+
+def customer_invitation_by_token(*, raw_token: str) -> CustomerInvitation | None:
+    return (
+        CustomerInvitation.objects.select_related("customer__reseller", "invited_by")
+        .filter(token_hash=token_digest(raw_token))
+        .first()
+    )
+
+
+def customer_invitation_latest(*, customer: Customer) -> CustomerInvitation | None:
+    return customer.invitations.order_by("-created_at").first()
+
+
+def customers_of_user(*, user) -> QuerySet[Customer]:
+    """The organisations a person administers on the customer side."""
+    return Customer.objects.filter(members__user=user).select_related("reseller")

@@ -15,6 +15,7 @@ def tenant(request: HttpRequest) -> dict[str, Any]:
         # `{% if "team.manage" in can %}`: what the user's role allows, to hide buttons only.
         "can": PERMISSIONS.get(membership.role, frozenset()) if membership else frozenset(),
         "portal_name": settings.PORTAL_NAME,
+        "vendor_name": settings.VENDOR_NAME,
         "development_sign_in": settings.DEVELOPMENT_SIGN_IN,
         "google_sign_in": bool(settings.SOCIALACCOUNT_PROVIDERS["google"]["APPS"]),
     }

@@ -122,6 +122,8 @@ AUDIT_ACTION_LABELS = {
     "team_invitation.resent": _("Invitation sent again"),
     "team_invitation.withdrawn": _("Invitation withdrawn"),
     "team_invitation.accepted": _("Invitation accepted"),
+    "customer.invited": _("Customer invited"),
+    "customer.accepted": _("Customer accepted the invitation"),
 }
 
 

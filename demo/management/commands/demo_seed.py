@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.models import User
-from customers.models import Customer
+from customers.models import Customer, CustomerInvitation
 from resellers.models import Membership, Reseller, TeamInvitation
 from resellers.roles import Role
 from resellers.services import audit_record
@@ -241,4 +241,12 @@ class Command(BaseCommand):
             )
             # Spread sign-up dates over the last year and a half, oldest first.
             age = timedelta(days=(count - n) * 11, hours=rng.randint(0, 23))
-            Customer.objects.filter(pk=customer.pk).update(created_at=timezone.now() - age)
+            created = timezone.now() - age
+            accepted = created + timedelta(days=2) if customer.status != "invited" else None
+            Customer.objects.filter(pk=customer.pk).update(created_at=created, accepted_at=accepted)
+            invitation = CustomerInvitation(customer=customer, email=customer.contact_email)
+            invitation.renew_token()  # demo links are never mailed
+            if accepted:
+                invitation.consumed_at = accepted
+            invitation.save()
+            CustomerInvitation.objects.filter(pk=invitation.pk).update(created_at=created)
