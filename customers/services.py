@@ -99,7 +99,9 @@ def _validate(customer: Customer, *, region: str) -> None:
                 ),
             )
     try:
-        customer.full_clean(exclude=["reseller"])
+        # The domain constraint was checked above with a message that helps; the database
+        # still enforces it against a race.
+        customer.full_clean(exclude=["reseller"], validate_constraints=False)
     except ValidationError as error:
         for field, messages in error.message_dict.items():
             for message in messages:

@@ -106,6 +106,7 @@ def test_own_domain_again_links_to_the_customer(owner_client, tenant):
     assert response.status_code == 400
     body = response.content.decode()
     assert "already your customer" in body
+    assert not response.context["form"].non_field_errors()
     assert f'href="/customers/{existing.public_id}/"' in body
 
 
@@ -114,6 +115,7 @@ def test_domain_of_another_reseller_is_not_named(owner_client, tenant, other_ten
     response = post(owner_client)
     body = response.content.decode()
     assert "customer of another reseller" in body and "transfer token" in body
+    assert not response.context["form"].non_field_errors()
     assert other_tenant.reseller.name not in body
 
 
