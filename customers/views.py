@@ -88,14 +88,12 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     """The customer's invitation link: who invites whom, sign in with Google, accept terms."""
     found = selectors.customer_invitation_by_token(raw_token=token)
     if found is None:
-        return render(
-            request, "customers/invitation_invalid.html", {"reason": "unknown"}, status=404
-        )
+        return render(request, "invitations/invalid.html", {"reason": "unknown"}, status=404)
     if found.state != TokenState.VALID:
         return render(
             request,
-            "customers/invitation_invalid.html",
-            {"reason": found.state, "invitation": found},
+            "invitations/invalid.html",
+            {"reason": found.state, "inviter_name": found.customer.reseller.name},
             status=410,
         )
     services.customer_invitation_opened(invitation=found)
@@ -104,7 +102,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "customers/invitation.html", context)
     user = cast(User, request.user)
     if not user_has_verified_email(user, found.email):
-        return render(request, "customers/invitation_wrong_account.html", context, status=403)
+        return render(request, "invitations/wrong_account.html", context, status=403)
     if request.method == "POST":
         try:
             services.customer_invitation_accept(
@@ -116,8 +114,8 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         except InvitationError as error:
             return render(
                 request,
-                "customers/invitation_invalid.html",
-                {"reason": error.reason, "invitation": found},
+                "invitations/invalid.html",
+                {"reason": error.reason, "inviter_name": found.customer.reseller.name},
                 status=410,
             )
         messages.success(

@@ -175,13 +175,13 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
     """A team invitation link: who invites, then sign in with Google and accept."""
     invitation = selectors.team_invitation_by_token(raw_token=token)
     if invitation is None:
-        return render(request, "resellers/join_invalid.html", {"reason": "unknown"}, status=404)
+        return render(request, "invitations/invalid.html", {"reason": "unknown"}, status=404)
     state = invitation.state
     if state != TokenState.VALID:
         return render(
             request,
-            "resellers/join_invalid.html",
-            {"reason": state, "invitation": invitation},
+            "invitations/invalid.html",
+            {"reason": state, "inviter_name": invitation.reseller.name},
             status=410,
         )
     context = {"invitation": invitation, "token": token}
@@ -192,18 +192,18 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
             membership = services.team_invitation_accept(invitation=invitation, user=request.user)
         except services.InvitationError as error:
             if error.reason == "wrong_account":
-                return render(request, "resellers/join_wrong_account.html", context, status=403)
+                return render(request, "invitations/wrong_account.html", context, status=403)
             return render(
                 request,
-                "resellers/join_invalid.html",
-                {"reason": error.reason, "invitation": invitation},
+                "invitations/invalid.html",
+                {"reason": error.reason, "inviter_name": invitation.reseller.name},
                 status=410,
             )
         request.session[SESSION_KEY] = membership.reseller.public_id
         messages.success(request, _("Welcome to %(name)s.") % {"name": membership.reseller.name})
         return redirect("home")
     if not services.user_has_verified_email(request.user, invitation.email):
-        return render(request, "resellers/join_wrong_account.html", context, status=403)
+        return render(request, "invitations/wrong_account.html", context, status=403)
     return render(request, "resellers/join.html", context)
 
 
