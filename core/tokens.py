@@ -8,6 +8,7 @@ many concurrent accepts exactly one wins.
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -61,10 +62,13 @@ class OneTimeToken(models.Model):
         return raw
 
 
-def token_consume(queryset: models.QuerySet, *, pk: int) -> bool:
-    """Mark the token row consumed if it still is valid; True for exactly one caller."""
+def token_consume(queryset: models.QuerySet, *, pk: int, **also: Any) -> bool:
+    """Mark the token row consumed if it still is valid; True for exactly one caller.
+
+    `also` sets more columns in the same conditional UPDATE (e.g. who accepted).
+    """
     now = timezone.now()
     updated = queryset.filter(
         pk=pk, consumed_at__isnull=True, withdrawn_at__isnull=True, expires_at__gt=now
-    ).update(consumed_at=now)
+    ).update(consumed_at=now, **also)
     return updated == 1

@@ -12,12 +12,16 @@ from django.utils.translation import gettext as _
 
 from core.emails import email_queue
 from core.models import User
-from core.tokens import TokenState, token_consume
 from customers.models import Customer, CustomerInvitation, CustomerMember
 from customers.validators import email_domain, normalise_domain, normalise_phone
 from resellers.models import Membership
 from resellers.roles import Action, require
-from resellers.services import InvitationError, audit_record, snapshot, user_has_verified_email
+from resellers.services import (
+    audit_record,
+    invitation_check,
+    invitation_claim,
+    snapshot,
+)
 
 HELD_STATUSES = [Customer.Status.INVITED, Customer.Status.ACTIVE]
 CUSTOMER_FIELDS = [
@@ -177,16 +181,11 @@ def customer_invitation_accept(
     *, invitation: CustomerInvitation, user: User, terms_accepted: bool
 ) -> Customer:
     """The invited contact, signed in with Google, accepts: the customer becomes Active."""
-    if invitation.state != TokenState.VALID:
-        raise InvitationError(invitation.state)
-    if not user_has_verified_email(user, invitation.email):
-        raise InvitationError("wrong_account")
+    invitation_check(invitation, user=user)
     if not terms_accepted:
         raise ValidationError({"terms": _("Accept the terms of service to continue.")})
-    if not token_consume(CustomerInvitation.objects.all(), pk=invitation.pk):
-        raise InvitationError(TokenState.USED)
+    invitation_claim(invitation, user=user)
     now = timezone.now()
-    CustomerInvitation.objects.filter(pk=invitation.pk).update(accepted_by=user)
     customer = Customer.objects.select_for_update().get(pk=invitation.customer_id)
     before = customer.status
     customer.status = Customer.Status.ACTIVE

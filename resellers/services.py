@@ -1,6 +1,6 @@
 """Writes for resellers, their teams and the audit log. Every write is audited."""
 
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from core.emails import email_queue
 from core.middleware import client_ip
 from core.models import User
-from core.tokens import TokenState, token_consume
+from core.tokens import OneTimeToken, TokenState, token_consume
 from resellers.models import AuditEvent, Membership, Reseller, TeamInvitation
 from resellers.roles import Action, Role, require
 from resellers.validators import normalise_vat_id
@@ -294,17 +294,36 @@ def user_has_verified_email(user: User, email: str) -> bool:
     return EmailAddress.objects.filter(user=user, email__iexact=email, verified=True).exists()
 
 
-@transaction.atomic
-def team_invitation_accept(*, invitation: TeamInvitation, user: User) -> Membership:
-    """Join the team. The signed-in user must own the invited email, verified (by Google)."""
+class EmailBoundInvitation(Protocol):
+    """A one-time link meant for one email address (team and customer invitations)."""
+
+    email: str
+
+    @property
+    def state(self) -> TokenState: ...
+
+
+def invitation_check(invitation: EmailBoundInvitation, *, user: User) -> None:
+    """Raise InvitationError unless the link is still valid and `user` owns the invited email,
+    verified (by Google). A refusal changes nothing: the right person can still accept."""
     if invitation.state != TokenState.VALID:
         raise InvitationError(invitation.state)
     if not user_has_verified_email(user, invitation.email):
-        # The invitation stays valid: the right person can still accept it.
         raise InvitationError("wrong_account")
-    if not token_consume(TeamInvitation.objects.all(), pk=invitation.pk):
+
+
+def invitation_claim(invitation: OneTimeToken, *, user: User) -> None:
+    """Use up the link for `user`; of concurrent claims exactly one gets through."""
+    invitations = type(invitation)._default_manager.all()
+    if not token_consume(invitations, pk=invitation.pk, accepted_by=user):
         raise InvitationError(TokenState.USED)
-    TeamInvitation.objects.filter(pk=invitation.pk).update(accepted_by=user)
+
+
+@transaction.atomic
+def team_invitation_accept(*, invitation: TeamInvitation, user: User) -> Membership:
+    """Join the team. The signed-in user must own the invited email, verified (by Google)."""
+    invitation_check(invitation, user=user)
+    invitation_claim(invitation, user=user)
     membership, created = Membership.objects.get_or_create(
         reseller=invitation.reseller, user=user, defaults={"role": invitation.role}
     )
