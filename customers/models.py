@@ -48,6 +48,16 @@ class Customer(models.Model):
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+    # Set on the row an import created: the same organisation as held by the previous reseller,
+    # whose row stays behind as Transferred out (with that reseller's history and invoices).
+    previous = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="next",
+        verbose_name=_("previous record"),
+    )
 
     class Meta:
         verbose_name = _("customer")
@@ -113,3 +123,30 @@ class CustomerMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.customer}"
+
+
+class TransferToken(OneTimeToken):
+    """A customer's permission for one named reseller to import it (seed 004): single use."""
+
+    public_id = PublicIdField()
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="transfer_tokens"
+    )
+    to_reseller = models.ForeignKey(
+        Reseller,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("for reseller"),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("transfer token")
+        verbose_name_plural = _("transfer tokens")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.customer} → {self.to_reseller}"

@@ -4,7 +4,7 @@ from django.utils.translation import gettext as _
 
 from core.tokens import token_digest
 from customers.models import Customer, CustomerInvitation
-from resellers.models import Reseller
+from resellers.models import AuditEvent, Reseller
 
 # Statuses a reseller still sees in its customer list.
 VISIBLE_STATUSES = [Customer.Status.INVITED, Customer.Status.ACTIVE, Customer.Status.CANCELLED]
@@ -44,3 +44,23 @@ def customer_invitation_latest(*, customer: Customer) -> CustomerInvitation | No
 def customers_of_user(*, user) -> QuerySet[Customer]:
     """The organisations a person administers on the customer side."""
     return Customer.objects.filter(members__user=user).select_related("reseller")
+
+
+def customer_lineage_ids(*, customer: Customer) -> list[str]:
+    """Public ids of this customer record and the records it was imported from, newest first."""
+    ids = [customer.public_id]
+    previous_id = customer.previous_id
+    while previous_id is not None:
+        public_id, previous_id = Customer.objects.values_list("public_id", "previous_id").get(
+            pk=previous_id
+        )
+        ids.append(public_id)
+    return ids
+
+
+def customer_activity(*, customer: Customer, limit: int = 50) -> QuerySet[AuditEvent]:
+    """What was done to or for the customer, including under a previous reseller (imports
+    carry the history along)."""
+    return AuditEvent.objects.filter(
+        customer_public_id__in=customer_lineage_ids(customer=customer)
+    ).select_related("actor", "reseller")[:limit]

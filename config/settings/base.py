@@ -205,6 +205,8 @@ PORTAL_NAME = env("PORTAL_NAME", default="Partner Portal")
 PORTAL_URL = env("PORTAL_URL", default="http://127.0.0.1:8000").rstrip("/")
 VENDOR_NAME = env("VENDOR_NAME", default="Example Software Ltd")
 INVITATION_VALID_DAYS = env.int("INVITATION_VALID_DAYS", default=14)
+TRANSFER_TOKEN_VALID_DAYS = 14
+CUSTOMER_INVITATIONS_PER_HOUR = env.int("CUSTOMER_INVITATIONS_PER_HOUR", default=100)
 SUPPORTED_CURRENCIES = ["EUR", "USD", "GBP"]
 # Reverse proxies in front of the web processes (their X-Forwarded-For entries are trusted).
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
