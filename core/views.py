@@ -2,6 +2,7 @@ from typing import Any
 
 from allauth.account import views as allauth_views
 from django.conf import settings
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -35,7 +36,8 @@ class LoginView(allauth_views.LoginView):
         )
         if settings.DEVELOPMENT_SIGN_IN:
             context["demo_users"] = list(
-                User.objects.filter(is_staff=False, memberships__isnull=False)
+                User.objects.filter(is_staff=False)
+                .filter(Q(memberships__isnull=False) | Q(customer_memberships__isnull=False))
                 .distinct()
                 .order_by("email")
                 .values_list("email", flat=True)[:12]

@@ -1,17 +1,175 @@
-from django.contrib import admin
+from collections.abc import Iterator
+from typing import Any
 
-from customers.models import Customer, CustomerInvitation
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.widgets import ForeignKeyRawIdWidget
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from customers import services
+from customers.models import Customer, CustomerInvitation, TransferToken
+from resellers.models import Reseller
+
+# Moving a customer sends emails and writes audit rows in the request: keep a batch small.
+MOVE_AT_ONCE = 100
+
+
+class ResellerFilter(admin.ListFilter):
+    """Customers of one reseller, named by its ID. Listing every reseller as a choice would be a
+    long list and a query over all customers on each page; this costs one indexed lookup."""
+
+    title = gettext_lazy("reseller")
+    parameter_name = "reseller"
+    template = "admin/customers/reseller_filter.html"
+
+    def __init__(self, request: HttpRequest, params: dict[str, Any], model: Any, model_admin: Any):
+        super().__init__(request, params, model, model_admin)
+        values = params.pop(self.parameter_name, [])
+        self.value = (values[-1] if values else "").strip()
+        self.reseller = None
+        if self.value:
+            self.used_parameters[self.parameter_name] = self.value
+            self.reseller = Reseller.objects.filter(public_id=self.value).first()
+        self.other_params: list[tuple[str, str]] = []
+
+    def has_output(self) -> bool:
+        return True
+
+    def expected_parameters(self) -> list[str | None]:
+        return [self.parameter_name]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
+        if not self.value:
+            return queryset
+        if self.reseller is None:
+            return queryset.none()
+        return queryset.filter(reseller=self.reseller)
+
+    def choices(self, changelist: ChangeList) -> Iterator[dict[str, Any]]:
+        # The template's GET form keeps the changelist's other filters and search.
+        self.other_params = [
+            (name, value)
+            for name, value in changelist.params.items()
+            if name != self.parameter_name
+        ]
+        yield {
+            "selected": not self.value,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": _("All"),
+        }
+        if self.value:
+            yield {
+                "selected": True,
+                "query_string": changelist.get_query_string({self.parameter_name: self.value}),
+                "display": self.reseller.name if self.reseller else _("No reseller has this ID"),
+            }
+
+
+class MoveToResellerForm(forms.Form):
+    """The intermediate page of the admin action Move to another reseller."""
+
+    reseller = forms.ModelChoiceField(
+        label=gettext_lazy("New reseller"),
+        queryset=Reseller.objects.all(),
+        help_text=gettext_lazy("Use the magnifying glass to find the reseller."),
+    )
+
+    def __init__(self, *args: Any, admin_site: admin.AdminSite, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A raw id with a lookup popup: there can be many resellers, and it works without JS.
+        self.fields["reseller"].widget = ForeignKeyRawIdWidget(
+            Customer._meta.get_field("reseller").remote_field, admin_site
+        )
+
+    def clean_reseller(self) -> Reseller:
+        reseller = self.cleaned_data["reseller"]
+        if not reseller.is_active:
+            raise ValidationError(
+                _("%(reseller)s is not an active reseller.") % {"reseller": reseller.name}
+            )
+        return reseller
 
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ["organisation", "domain", "contact_email", "reseller", "status", "created_at"]
-    list_filter = ["status", "customer_type"]
+    list_filter = ["status", ResellerFilter, "customer_type"]
     search_fields = ["organisation", "domain", "contact_email"]
     list_select_related = ["reseller"]
     raw_id_fields = ["reseller"]
-    readonly_fields = ["public_id", "created_at"]
+    readonly_fields = ["public_id", "created_at", "previous"]
     show_full_result_count = False
+    # Newest first by primary key (creation order): the primary key index serves it at any
+    # size, where "-created_at" would sort all 100,000 rows for each page.
+    ordering = ["-id"]
+    actions = ["move_to_reseller"]
+
+    @admin.action(description=gettext_lazy("Move to another reseller"), permissions=["change"])
+    def move_to_reseller(
+        self, request: HttpRequest, queryset: QuerySet[Customer]
+    ) -> HttpResponse | None:
+        customers = list(queryset.select_related("reseller")[: MOVE_AT_ONCE + 1])
+        if len(customers) > MOVE_AT_ONCE:
+            self.message_user(
+                request,
+                _("Select at most %(count)d customers to move at once.") % {"count": MOVE_AT_ONCE},
+                messages.ERROR,
+            )
+            return None
+        form = MoveToResellerForm(
+            request.POST if "apply" in request.POST else None, admin_site=self.admin_site
+        )
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": _("Move customers to another reseller"),
+                "opts": self.model._meta,
+                "customers": customers,
+                "form": form,
+                "media": self.media + form.media,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(
+                request, "admin/customers/customer/move_to_reseller.html", context
+            )
+        to_reseller = form.cleaned_data["reseller"]
+        moved = 0
+        for customer in customers:
+            try:
+                services.customer_transfer(
+                    customer=customer,
+                    to_reseller=to_reseller,
+                    actor=request.user,  # type: ignore[arg-type]
+                    via="staff",
+                )
+            except ValidationError as error:
+                self.message_user(
+                    request,
+                    _("%(customer)s was not moved: %(reason)s")
+                    % {"customer": customer, "reason": " ".join(error.messages)},
+                    messages.ERROR,
+                )
+            else:
+                moved += 1
+        if moved:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d customer moved to %(reseller)s.",
+                    "%(count)d customers moved to %(reseller)s.",
+                    moved,
+                )
+                % {"count": moved, "reseller": to_reseller.name},
+                messages.SUCCESS,
+            )
+        return None
 
 
 class CustomerInvitationInline(admin.TabularInline):
@@ -34,4 +192,26 @@ class CustomerInvitationInline(admin.TabularInline):
         return False
 
 
-CustomerAdmin.inlines = [CustomerInvitationInline]
+class TransferTokenInline(admin.TabularInline):
+    model = TransferToken
+    extra = 0
+    can_delete = False
+    # The token digest is never shown.
+    fields = (
+        "to_reseller",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "consumed_at",
+        "withdrawn_at",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TransferToken]:
+        return super().get_queryset(request).select_related("to_reseller", "created_by")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+CustomerAdmin.inlines = [CustomerInvitationInline, TransferTokenInline]

@@ -1,20 +1,102 @@
-from django.db.models import Count, QuerySet
+from collections.abc import Callable
+
+from django.db.models import Count, Expression, F, Q, QuerySet
+from django.db.models.functions import Lower
 from django.http import Http404
 from django.utils.translation import gettext as _
 
+from core.pagination import KeysetPage, keyset_page
 from core.tokens import token_digest
-from customers.models import Customer, CustomerInvitation
+from customers.models import Customer, CustomerInvitation, TransferToken
 from resellers.models import AuditEvent, Reseller
 
-# Statuses a reseller still sees in its customer list.
+# Statuses of the customers a reseller manages: its list by default, and customer_get.
 VISIBLE_STATUSES = [Customer.Status.INVITED, Customer.Status.ACTIVE, Customer.Status.CANCELLED]
+# Statuses of customers that left the reseller: listed when asked for, never managed.
+FORMER_STATUSES = [Customer.Status.ACCESS_REVOKED, Customer.Status.TRANSFERRED_OUT]
+CUSTOMER_PAGE_SIZE = 25
+
+# The sorts of the Customers page, by the key its URLs carry; "-key" is the same keys descending.
+# Keys run in one direction and end with the primary key, so that keyset pagination
+# (core.pagination) seeks in the index of Customer.Meta.indexes that has them after the
+# reseller, forwards or backwards.
+CUSTOMER_SORTS: dict[str, Callable[[], list[Expression | F]]] = {
+    "organisation": lambda: [Lower("organisation"), F("id")],
+    "domain": lambda: [F("domain"), F("id")],
+    "status": lambda: [F("status"), F("created_at"), F("id")],
+    "created": lambda: [F("created_at"), F("id")],
+}
+DEFAULT_CUSTOMER_SORT = "-created"
+# Longer search terms are cut: nobody types more, and each character costs trigram lookups.
+SEARCH_MAX_LENGTH = 100
 
 
-def customer_list(*, reseller: Reseller, status: str = "") -> QuerySet[Customer]:
-    customers = reseller.customers.filter(status__in=VISIBLE_STATUSES)
-    if status:
-        customers = customers.filter(status=status)
-    return customers.order_by("-created_at", "-id")
+def customer_sort_valid(sort: str) -> str:
+    """The sort asked for if it is one of CUSTOMER_SORTS (optionally reversed), else the default."""
+    return sort if sort.removeprefix("-") in CUSTOMER_SORTS else DEFAULT_CUSTOMER_SORT
+
+
+def customer_search_normalise(query: str) -> str:
+    return " ".join(query.split())[:SEARCH_MAX_LENGTH]
+
+
+def customer_former_list(*, reseller: Reseller) -> QuerySet[Customer]:
+    """Customers that revoked the reseller's access or moved to another reseller: shown as a
+    record, without a link (customer_get answers 404 for them)."""
+    return reseller.customers.filter(status__in=FORMER_STATUSES)
+
+
+def _customer_filtered(*, reseller: Reseller, query: str, status: str) -> QuerySet[Customer]:
+    if status in FORMER_STATUSES:
+        customers = customer_former_list(reseller=reseller).filter(status=status)
+    else:
+        customers = reseller.customers.filter(status__in=VISIBLE_STATUSES)
+        if status:
+            customers = customers.filter(status=status)
+    query = customer_search_normalise(query)
+    if query:
+        customers = customers.filter(customer_search_q(query))
+    return customers
+
+
+def customer_search_q(query: str) -> Q:
+    """Organisation, domain or contact email contains `query`, whatever the case. On PostgreSQL
+    this compiles to UPPER(column) LIKE UPPER('%query%'), the expressions the trigram index of
+    migration 0003 holds."""
+    return (
+        Q(organisation__icontains=query)
+        | Q(domain__icontains=query)
+        | Q(contact_email__icontains=query)
+    )
+
+
+def customer_list(
+    *, reseller: Reseller, query: str = "", status: str = "", sort: str = ""
+) -> QuerySet[Customer]:
+    """The reseller's current customers, or those of one status (a former one included);
+    `query` is a case-insensitive substring of organisation, domain or contact email (a trigram
+    index serves it on PostgreSQL, migration 0003)."""
+    sort = customer_sort_valid(sort)
+    keys = CUSTOMER_SORTS[sort.removeprefix("-")]()
+    descending = sort.startswith("-")
+    return _customer_filtered(reseller=reseller, query=query, status=status).order_by(
+        *(key.desc() if descending else key.asc() for key in keys)
+    )
+
+
+def customer_page(
+    *, reseller: Reseller, query: str = "", status: str = "", sort: str = "", cursor: str = ""
+) -> KeysetPage:
+    """One page of customer_list and where it is: one query, on any page."""
+    sort = customer_sort_valid(sort)
+    return keyset_page(
+        _customer_filtered(reseller=reseller, query=query, status=status),
+        keys=CUSTOMER_SORTS[sort.removeprefix("-")](),
+        descending=sort.startswith("-"),
+        cursor=cursor,
+        size=CUSTOMER_PAGE_SIZE,
+        sort=sort,
+    )
 
 
 def customer_get(*, reseller: Reseller, public_id: str) -> Customer:
@@ -35,6 +117,11 @@ def customer_invitation_by_token(*, raw_token: str) -> CustomerInvitation | None
         .filter(token_hash=token_digest(raw_token))
         .first()
     )
+
+
+def customer_invitation_replaced(invitation: CustomerInvitation) -> bool:
+    """Whether a later invitation to the same customer superseded this one (resend)."""
+    return invitation.customer.invitations.filter(created_at__gt=invitation.created_at).exists()
 
 
 def customer_invitation_latest(*, customer: Customer) -> CustomerInvitation | None:
@@ -64,3 +151,28 @@ def customer_activity(*, customer: Customer, limit: int = 50) -> QuerySet[AuditE
     return AuditEvent.objects.filter(
         customer_public_id__in=customer_lineage_ids(customer=customer)
     ).select_related("actor", "reseller")[:limit]
+
+
+# The customer side: what a customer's own administrators see. A customer the person does not
+# administer is a 404 with the same text as a missing one.
+
+
+def customer_for_member(*, user, public_id: str) -> Customer:
+    try:
+        return customers_of_user(user=user).get(public_id=public_id)
+    except Customer.DoesNotExist:
+        raise Http404(_("No such customer.")) from None
+
+
+def transfer_token_list_open(*, customer: Customer) -> QuerySet[TransferToken]:
+    """Tokens not yet used or withdrawn, newest first (expired ones still show, as expired)."""
+    return customer.transfer_tokens.filter(
+        consumed_at__isnull=True, withdrawn_at__isnull=True
+    ).select_related("to_reseller")
+
+
+def transfer_token_get(*, customer: Customer, public_id: str) -> TransferToken:
+    try:
+        return customer.transfer_tokens.get(public_id=public_id)
+    except TransferToken.DoesNotExist:
+        raise Http404(_("No such transfer token.")) from None

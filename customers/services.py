@@ -1,21 +1,28 @@
-"""Writes for customers: invite (NEW CUSTOMER), accept the invitation. Every write is audited."""
+"""Writes for customers: invite (NEW CUSTOMER), resend or withdraw the invitation, edit the
+contact details, accept the invitation. Every write is audited."""
 
-from typing import Any
+from datetime import timedelta
+from typing import Any, Literal
+from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
+from django_ratelimit.core import get_usage
 
 from core.emails import email_queue
 from core.models import User
-from customers.models import Customer, CustomerInvitation, CustomerMember
+from core.tokens import TokenState, token_consume, token_digest, token_new
+from customers import extensions
+from customers.models import Customer, CustomerInvitation, CustomerMember, TransferToken
 from customers.validators import email_domain, normalise_domain, normalise_phone
-from resellers.models import Membership
-from resellers.roles import Action, require
+from resellers.models import Membership, Reseller
+from resellers.roles import Action, Role, require
 from resellers.services import (
     audit_record,
     invitation_check,
@@ -39,6 +46,45 @@ CUSTOMER_FIELDS = [
     "language",
     "time_zone",
 ]
+# What the reseller may change after NEW CUSTOMER; the domain and the type identify the customer.
+CONTACT_FIELDS = [
+    "organisation",
+    "contact_name",
+    "contact_email",
+    "education",
+    "crm_id",
+    "admin_name",
+    "admin_address",
+    "admin_alternate_email",
+    "admin_phone",
+    "language",
+    "time_zone",
+]
+
+
+class InvitationRateLimited(Exception):
+    """The reseller has sent its hourly quota of customer invitations."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+def _invitation_quota_take(reseller: Reseller) -> None:
+    """Count one invitation email against the reseller's hourly quota (SPEC: 100 an hour).
+
+    django-ratelimit keeps the counter in the shared cache (Redis in production); called inside
+    the sending transaction, so a refused send saves nothing.
+    """
+    usage = get_usage(
+        None,
+        group="customer-invitations",
+        key=lambda group, request: reseller.public_id,
+        rate=f"{settings.CUSTOMER_INVITATIONS_PER_HOUR}/h",
+        increment=True,
+    )
+    if usage is not None and usage["should_limit"]:
+        raise InvitationRateLimited(max(int(usage["time_left"]), 1))
 
 
 def _validate(customer: Customer, *, region: str) -> None:
@@ -80,7 +126,11 @@ def _validate(customer: Customer, *, region: str) -> None:
     except ValidationError as error:
         fail("admin_phone", error)
     if customer.domain and "domain" not in errors:
-        held = Customer.objects.filter(domain=customer.domain, status__in=HELD_STATUSES).first()
+        held = (
+            Customer.objects.filter(domain=customer.domain, status__in=HELD_STATUSES)
+            .exclude(pk=customer.pk)
+            .first()
+        )
         if held is not None and held.reseller_id == customer.reseller_id:
             fail(
                 "domain",
@@ -99,7 +149,7 @@ def _validate(customer: Customer, *, region: str) -> None:
                         'token and use <a href="{}">Import with transfer token</a>.'
                     ),
                     customer.domain,
-                    reverse("customers:list"),
+                    reverse("customers:import") + "?" + urlencode({"domain": customer.domain}),
                 ),
             )
     try:
@@ -114,8 +164,17 @@ def _validate(customer: Customer, *, region: str) -> None:
         raise ValidationError(errors)
 
 
-def _send_invitation(invitation: CustomerInvitation, raw_token: str, inviter: User) -> None:
-    customer = invitation.customer
+def _invitation_send(customer: Customer, inviter: User) -> CustomerInvitation:
+    """A new link to the customer's contact: earlier open links die, the email is queued."""
+    _invitation_quota_take(customer.reseller)
+    customer.invitations.filter(consumed_at__isnull=True, withdrawn_at__isnull=True).update(
+        withdrawn_at=timezone.now()
+    )
+    invitation = CustomerInvitation(
+        customer=customer, email=customer.contact_email, invited_by=inviter
+    )
+    raw_token = invitation.renew_token()
+    invitation.save()
     email_queue(
         to=invitation.email,
         template="customer_invitation",
@@ -130,6 +189,7 @@ def _send_invitation(invitation: CustomerInvitation, raw_token: str, inviter: Us
         },
         language=customer.language,
     )
+    return invitation
 
 
 @transaction.atomic
@@ -152,11 +212,7 @@ def customer_invite(*, membership: Membership, **fields: Any) -> Customer:
         raise ValidationError(
             {"domain": _("This domain was just added by another reseller.")}
         ) from None
-    invitation = CustomerInvitation(
-        customer=customer, email=customer.contact_email, invited_by=membership.user
-    )
-    raw = invitation.renew_token()
-    invitation.save()
+    _invitation_send(customer, membership.user)
     audit_record(
         actor=membership.user,
         reseller=reseller,
@@ -165,7 +221,108 @@ def customer_invite(*, membership: Membership, **fields: Any) -> Customer:
         after=snapshot(customer, CUSTOMER_FIELDS),
         customer_public_id=customer.public_id,
     )
-    _send_invitation(invitation, raw, membership.user)
+    return customer
+
+
+def _customer_lock(customer: Customer) -> Customer:
+    # Resend, withdraw, edit and accept all read the status and then write it: lock the row so
+    # two of them cannot interleave.
+    return Customer.objects.select_for_update().select_related("reseller").get(pk=customer.pk)
+
+
+@transaction.atomic
+def customer_invitation_resend(*, membership: Membership, customer: Customer) -> Customer:
+    """Send a new link to the contact email (the old link dies). A withdrawn invitation that
+    is sent again puts the customer back to Invited."""
+    require(membership.role, Action.CUSTOMER_INVITE)
+    customer = _customer_lock(customer)
+    if customer.accepted_at is not None or customer.status not in (
+        Customer.Status.INVITED,
+        Customer.Status.CANCELLED,
+    ):
+        raise ValidationError(
+            _("%(organisation)s already accepted; there is no invitation to send.")
+            % {"organisation": customer.organisation}
+        )
+    before = customer.status
+    if customer.status == Customer.Status.CANCELLED:
+        customer.status = Customer.Status.INVITED
+        try:
+            with transaction.atomic():
+                customer.save(update_fields=["status"])
+        except IntegrityError:
+            raise ValidationError(
+                _(
+                    "%(domain)s has become a customer of another reseller since the invitation "
+                    "was withdrawn."
+                )
+                % {"domain": customer.domain}
+            ) from None
+    invitation = _invitation_send(customer, membership.user)
+    audit_record(
+        actor=membership.user,
+        reseller=customer.reseller,
+        action="customer.invitation_resent",
+        obj=customer,
+        before={"status": before},
+        after={"status": customer.status, "email": invitation.email},
+        customer_public_id=customer.public_id,
+    )
+    return customer
+
+
+@transaction.atomic
+def customer_invitation_withdraw(*, membership: Membership, customer: Customer) -> Customer:
+    """The link stops working and the customer is listed as Cancelled (its domain is free)."""
+    require(membership.role, Action.CUSTOMER_INVITE)
+    customer = _customer_lock(customer)
+    if customer.status != Customer.Status.INVITED:
+        raise ValidationError(_("Only an invitation that was not accepted yet can be withdrawn."))
+    customer.invitations.filter(consumed_at__isnull=True, withdrawn_at__isnull=True).update(
+        withdrawn_at=timezone.now()
+    )
+    customer.status = Customer.Status.CANCELLED
+    customer.save(update_fields=["status"])
+    audit_record(
+        actor=membership.user,
+        reseller=customer.reseller,
+        action="customer.invitation_withdrawn",
+        obj=customer,
+        before={"status": Customer.Status.INVITED},
+        after={"status": customer.status},
+        customer_public_id=customer.public_id,
+    )
+    return customer
+
+
+@transaction.atomic
+def customer_update_contact(
+    *, membership: Membership, customer: Customer, **fields: Any
+) -> Customer:
+    """Edit the contact details; the audit entry keeps each changed field before and after."""
+    require(membership.role, Action.CUSTOMER_EDIT)
+    unknown = set(fields) - set(CONTACT_FIELDS)
+    if unknown:
+        raise TypeError(sorted(unknown))
+    customer = _customer_lock(customer)
+    before = snapshot(customer, CONTACT_FIELDS)
+    for field, value in fields.items():
+        setattr(customer, field, value)
+    _validate(customer, region=str(customer.reseller.country))
+    after = snapshot(customer, CONTACT_FIELDS)
+    changed = [field for field in CONTACT_FIELDS if before[field] != after[field]]
+    if not changed:
+        return customer
+    customer.save(update_fields=changed)
+    audit_record(
+        actor=membership.user,
+        reseller=customer.reseller,
+        action="customer.updated",
+        obj=customer,
+        before={field: before[field] for field in changed},
+        after={field: after[field] for field in changed},
+        customer_public_id=customer.public_id,
+    )
     return customer
 
 
@@ -204,3 +361,404 @@ def customer_invitation_accept(
         customer_public_id=customer.public_id,
     )
     return customer
+
+
+# The customer side: what a customer's own administrators do for their organisation.
+
+TRANSFER_TOKEN_STATUSES = [Customer.Status.ACTIVE, Customer.Status.ACCESS_REVOKED]
+
+
+def _require_member(customer: Customer, user: User) -> None:
+    """The view found the customer through the user's memberships; the write checks again,
+    because the rule belongs to the service, not to the page."""
+    if not CustomerMember.objects.filter(customer_id=customer.pk, user=user).exists():
+        raise PermissionDenied(_("You do not administer this organisation."))
+
+
+def _transfer_tokens_withdraw_open(customer: Customer) -> int:
+    return TransferToken.objects.filter(
+        customer=customer, consumed_at__isnull=True, withdrawn_at__isnull=True
+    ).update(withdrawn_at=timezone.now())
+
+
+@transaction.atomic
+def customer_access_revoke(*, customer: Customer, user: User) -> Customer:
+    """The customer ends its reseller's access: it leaves the reseller's list at once, its
+    subscriptions keep running (billed to the customer's own card) and the reseller is emailed."""
+    _require_member(customer, user)
+    # Locked so that a revoke cannot cross an import or another revoke of the same customer.
+    customer = Customer.objects.select_for_update().select_related("reseller").get(pk=customer.pk)
+    if customer.status != Customer.Status.ACTIVE:
+        raise ValidationError(
+            _("Only an organisation with an active reseller can revoke its access.")
+        )
+    before = customer.status
+    customer.status = Customer.Status.ACCESS_REVOKED
+    customer.save(update_fields=["status"])
+    # The subscriptions keep running, now paid by the customer (the billing apps hook in).
+    extensions.access_revoked_hooks_run(customer)
+    # A token handed out before the revoke was meant for the old arrangement; the customer
+    # makes a new one if it still wants to move.
+    withdrawn = _transfer_tokens_withdraw_open(customer)
+    after: dict[str, Any] = {"status": customer.status}
+    if withdrawn:
+        after["transfer_tokens_withdrawn"] = withdrawn
+    reseller = customer.reseller
+    audit_record(
+        actor=user,
+        reseller=reseller,
+        action="customer.access_revoked",
+        obj=customer,
+        before={"status": before},
+        after=after,
+        customer_public_id=customer.public_id,
+    )
+    recipients = (
+        reseller.memberships.filter(role__in=[Role.OWNER, Role.ADMIN])
+        .select_related("user")
+        .order_by("user__email")
+    )
+    for member in recipients:
+        email_queue(
+            to=member.user.email,
+            template="customer_access_revoked",
+            context={
+                "reseller_name": reseller.name,
+                "organisation": customer.organisation,
+                "domain": customer.domain,
+                "customer_id": customer.public_id,
+                "revoked_by": user.email,
+                "revoked_at": timezone.now(),
+            },
+            language=member.user.language,
+        )
+    return customer
+
+
+@transaction.atomic
+def transfer_token_create(*, customer: Customer, user: User, reseller_public_id: str) -> str:
+    """A token that lets one named reseller import this customer (seed 004): 14 days, single
+    use. Returns the raw token, which is shown once and never stored (only its digest is)."""
+    _require_member(customer, user)
+    # Locked so that two administrators generating at once leave exactly one open token.
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if customer.status not in TRANSFER_TOKEN_STATUSES:
+        raise ValidationError(
+            _(
+                "A transfer token can be made only for an active organisation or one that "
+                "revoked its reseller's access."
+            )
+        )
+    reseller_public_id = reseller_public_id.strip()
+    to_reseller = (
+        Reseller.objects.filter(public_id=reseller_public_id).first()
+        if reseller_public_id
+        else None
+    )
+    # Suspended and pending resellers get the same answer as unknown ids: nothing to learn here.
+    if to_reseller is None or not to_reseller.is_active:
+        raise ValidationError(
+            {
+                "reseller_id": _(
+                    "No active reseller has this ID. Ask the reseller for the ID shown on its "
+                    "Settings page."
+                )
+            }
+        )
+    if to_reseller.pk == customer.reseller_id:
+        raise ValidationError(
+            {
+                "reseller_id": _(
+                    "This is the ID of your current reseller. A transfer token is for moving to a "
+                    "different reseller."
+                )
+            }
+        )
+    withdrawn = _transfer_tokens_withdraw_open(customer)
+    raw, digest = token_new()
+    token = TransferToken(
+        customer=customer,
+        to_reseller=to_reseller,
+        created_by=user,
+        token_hash=digest,
+        expires_at=timezone.now() + timedelta(days=settings.TRANSFER_TOKEN_VALID_DAYS),
+    )
+    token.full_clean()
+    token.save()
+    after: dict[str, Any] = {
+        "to_reseller": to_reseller.name,
+        "to_reseller_id": to_reseller.public_id,
+        "expires_at": token.expires_at.isoformat(),
+    }
+    if withdrawn:
+        after["transfer_tokens_withdrawn"] = withdrawn
+    # No reseller on the row: neither the current reseller nor the named one (perhaps a typo)
+    # should read of it in their audit log; the customer sees it in its activity.
+    audit_record(
+        actor=user,
+        reseller=None,
+        action="customer.transfer_token_created",
+        obj=token,
+        after=after,
+        customer_public_id=customer.public_id,
+    )
+    return raw
+
+
+@transaction.atomic
+def transfer_token_withdraw(*, customer: Customer, user: User, token: TransferToken) -> None:
+    """The token stops working at once; a used token cannot be withdrawn."""
+    _require_member(customer, user)
+    if token.customer_id != customer.pk:
+        raise PermissionDenied(_("You do not administer this organisation."))
+    updated = TransferToken.objects.filter(
+        pk=token.pk, consumed_at__isnull=True, withdrawn_at__isnull=True
+    ).update(withdrawn_at=timezone.now())
+    if not updated:
+        raise ValidationError(_("This transfer token was already used or withdrawn."))
+    audit_record(
+        actor=user,
+        reseller=None,
+        action="customer.transfer_token_withdrawn",
+        obj=token,
+        after={
+            "to_reseller": token.to_reseller.name,
+            "to_reseller_id": token.to_reseller.public_id,
+        },
+        customer_public_id=customer.public_id,
+    )
+
+
+# Moving a customer to another reseller: by the customer's transfer token (Import with transfer
+# token) or by vendor staff (admin).
+
+TransferVia = Literal["token", "staff"]
+
+
+def _transfer_emails(old: Customer, new: Customer, *, via: TransferVia) -> None:
+    """Both resellers' owners and admins, each in their own language, and the customer's contact
+    in the customer's language."""
+    identifier = new.domain or new.contact_email
+    managers = [Role.OWNER, Role.ADMIN]
+    for member in old.reseller.memberships.filter(role__in=managers).select_related("user"):
+        email_queue(
+            to=member.user.email,
+            template="customer_transferred_out",
+            # The new reseller is not named: which partner the customer chose is its own business.
+            context={
+                "organisation": old.organisation,
+                "domain": identifier,
+                "reseller_name": old.reseller.name,
+                "customers_url": settings.PORTAL_URL
+                + reverse("customers:list")
+                + "?"
+                + urlencode({"status": Customer.Status.TRANSFERRED_OUT}),
+            },
+            language=member.user.language,
+        )
+    for member in new.reseller.memberships.filter(role__in=managers).select_related("user"):
+        email_queue(
+            to=member.user.email,
+            template="customer_transferred_in",
+            context={
+                "organisation": new.organisation,
+                "domain": identifier,
+                "reseller_name": new.reseller.name,
+                "by_staff": via == "staff",
+                "customer_url": settings.PORTAL_URL
+                + reverse("customers:detail", kwargs={"customer_id": new.public_id}),
+            },
+            language=member.user.language,
+        )
+    email_queue(
+        to=new.contact_email,
+        template="customer_transferred",
+        context={
+            "contact_name": new.contact_name,
+            "organisation": new.organisation,
+            "old_reseller_name": old.reseller.name,
+            "new_reseller_name": new.reseller.name,
+            "portal_url": settings.PORTAL_URL + reverse("customer_side:home"),
+        },
+        language=new.language,
+    )
+
+
+@transaction.atomic
+def customer_transfer(
+    *, customer: Customer, to_reseller: Reseller, actor: User, via: TransferVia
+) -> Customer:
+    """Move an organisation to `to_reseller`; returns its new record there.
+
+    The old record is not moved: it stays with the old reseller as Transferred out, with that
+    reseller's invoices and history. A new Active record for `to_reseller` copies the
+    organisation's details and points back to it (`previous`), so the activity history follows
+    (customers.selectors.customer_activity reads along that chain). The customer's administrators
+    move to the new record; open invitations and transfer tokens of the old one die.
+
+    Who may do this is the caller's check: customer_import (the customer's token) or vendor staff.
+    """
+    if via not in ("token", "staff"):
+        raise ValueError(via)
+    # Lock the old record: two imports of one customer (or an import and a staff move, or the
+    # customer revoking access) must not both find it movable and each create a new record.
+    old = Customer.objects.select_for_update().select_related("reseller").get(pk=customer.pk)
+    if old.status not in TRANSFER_TOKEN_STATUSES:
+        raise ValidationError(
+            _("%(organisation)s cannot be moved while its status is %(status)s.")
+            % {"organisation": old.organisation, "status": old.get_status_display()}
+        )
+    if old.reseller_id == to_reseller.pk:
+        raise ValidationError(
+            _("%(organisation)s is already a customer of %(reseller)s.")
+            % {"organisation": old.organisation, "reseller": to_reseller.name}
+        )
+    if not to_reseller.is_active:
+        raise ValidationError(
+            _("%(reseller)s is not an active reseller.") % {"reseller": to_reseller.name}
+        )
+    now = timezone.now()
+    before = old.status
+    # First: the domain constraint allows one record holding the domain, and the new one will.
+    old.status = Customer.Status.TRANSFERRED_OUT
+    old.save(update_fields=["status"])
+    new = Customer(
+        reseller=to_reseller,
+        status=Customer.Status.ACTIVE,
+        accepted_at=now,
+        previous=old,
+        **{field: getattr(old, field) for field in CUSTOMER_FIELDS},
+    )
+    # The domain constraint is left to the insert below, which answers with a clearer message.
+    new.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            new.save()
+    except IntegrityError:
+        # Only possible from access revoked: another reseller invited the domain meanwhile.
+        raise ValidationError(
+            {
+                "domain": _(
+                    "%(domain)s was invited by another reseller since it revoked its reseller's "
+                    "access, so it cannot be moved now."
+                )
+                % {"domain": old.domain}
+            }
+        ) from None
+    CustomerMember.objects.filter(customer=old).update(customer=new)
+    old.invitations.filter(consumed_at__isnull=True, withdrawn_at__isnull=True).update(
+        withdrawn_at=now
+    )
+    _transfer_tokens_withdraw_open(old)
+    # Subscriptions follow the organisation from `old` to `new` in this same transaction (the
+    # subscriptions app hooks in); invoices stay with the reseller that issued them.
+    extensions.transfer_hooks_run(old, new)
+    audit_record(
+        # The old reseller is not told who imported its customer; vendor staff are named.
+        actor=actor if via == "staff" else None,
+        reseller=old.reseller,
+        action="customer.transferred_out",
+        obj=old,
+        before={"status": before},
+        after={"status": old.status, "via": via},
+        customer_public_id=old.public_id,
+    )
+    audit_record(
+        actor=actor,
+        reseller=to_reseller,
+        action="customer.transferred_in",
+        obj=new,
+        after={
+            **snapshot(new, CUSTOMER_FIELDS),
+            "status": new.status,
+            "via": via,
+            "previous": old.public_id,
+        },
+        customer_public_id=new.public_id,
+    )
+    _transfer_emails(old, new, via=via)
+    return new
+
+
+def _import_identifier(value: str) -> str:
+    """The domain in IDNA form, or (team customers have no domain) the contact's primary email."""
+    value = value.strip()
+    if "@" in value:
+        try:
+            validate_email(value)
+        except ValidationError:
+            raise ValidationError(
+                {"domain": _("Enter the customer's domain, or a team customer's primary email.")}
+            ) from None
+        return value.lower()
+    try:
+        return normalise_domain(value)
+    except ValidationError as error:
+        raise ValidationError({"domain": error.messages}) from None
+
+
+def _token_names(customer: Customer, identifier: str) -> bool:
+    if customer.customer_type == Customer.Type.TEAM:
+        return identifier == customer.contact_email.lower()
+    return identifier == customer.domain
+
+
+@transaction.atomic
+def customer_import(*, membership: Membership, domain: str, token: str) -> Customer:
+    """Import with transfer token: the customer generated `token` for this reseller on its side;
+    the organisation, its administrators, history and subscriptions move here."""
+    # Importing is adding a customer by other means: whoever may invite one may import one.
+    require(membership.role, Action.CUSTOMER_INVITE)
+    reseller = membership.reseller
+    identifier = _import_identifier(domain)
+    found = (
+        TransferToken.objects.select_related("customer__reseller")
+        .filter(token_hash=token_digest(token.strip()))
+        .first()
+    )
+    if found is None or not _token_names(found.customer, identifier):
+        # One answer for both: a token must not tell whose it is to someone without its domain.
+        raise ValidationError({"token": _("This token does not match this domain.")})
+    ask_again = _("Ask the customer to generate a new one.")
+    used = _("This token was already used.") + " " + ask_again
+    state = found.state
+    if state == TokenState.EXPIRED:
+        expired_on = formats.date_format(timezone.localtime(found.expires_at), "DATE_FORMAT")
+        raise ValidationError(
+            {"token": _("This token expired on %(date)s.") % {"date": expired_on} + " " + ask_again}
+        )
+    if state == TokenState.USED:
+        raise ValidationError({"token": used})
+    if state == TokenState.WITHDRAWN:
+        raise ValidationError({"token": _("The customer withdrew this token.") + " " + ask_again})
+    if found.to_reseller_id != reseller.pk:
+        raise ValidationError(
+            {
+                "token": _(
+                    "This token was issued for another reseller. Ask the customer for a token for "
+                    "your reseller ID, %(reseller_id)s."
+                )
+                % {"reseller_id": reseller.public_id}
+            }
+        )
+    customer = found.customer
+    if customer.reseller_id == reseller.pk:
+        raise ValidationError(
+            {
+                "domain": _("%(organisation)s is already your customer.")
+                % {"organisation": customer.organisation}
+            }
+        )
+    if customer.status not in TRANSFER_TOKEN_STATUSES:
+        raise ValidationError(
+            {
+                "domain": _("%(organisation)s cannot be imported while its status is %(status)s.")
+                % {"organisation": customer.organisation, "status": customer.get_status_display()}
+            }
+        )
+    if not token_consume(TransferToken.objects.all(), pk=found.pk):
+        # A concurrent import of the same token got there first (or it expired just now).
+        raise ValidationError({"token": used})
+    return customer_transfer(
+        customer=customer, to_reseller=reseller, actor=membership.user, via="token"
+    )

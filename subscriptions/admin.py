@@ -1,6 +1,20 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from subscriptions.models import Plan, PlanPrice, Product
+from subscriptions import services
+from subscriptions.models import (
+    Charge,
+    LicenceChange,
+    Order,
+    Plan,
+    PlanPrice,
+    Product,
+    Subscription,
+)
 
 
 class PlanInline(admin.TabularInline):
@@ -23,6 +37,155 @@ class PlanPriceInline(admin.TabularInline):
 
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = ["product", "kind", "is_active"]
+    list_display = ["product", "kind", "max_licences", "is_active"]
     list_filter = ["kind", "is_active", "product"]
+    list_select_related = ["product"]
     inlines = [PlanPriceInline]
+    # A price change applies to each subscription from its next period: the price of the
+    # current period is kept on the subscription.
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return list(self.fields or [])
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class LicenceChangeInline(ReadOnlyInline):
+    model = LicenceChange
+    fields = [
+        "created_at",
+        "kind",
+        "actor_email",
+        "plan",
+        "licences_before",
+        "licences_after",
+        "amount",
+        "currency",
+        "period_start",
+        "period_end",
+        "order",
+    ]
+    ordering = ["-created_at", "-id"]
+
+
+class ChargeInline(ReadOnlyInline):
+    model = Charge
+    fields = [
+        "created_at",
+        "kind",
+        "description",
+        "payer",
+        "period_start",
+        "period_end",
+        "licences",
+        "unit_price",
+        "amount",
+        "currency",
+        "invoiced_at",
+    ]
+    ordering = ["-created_at", "-id"]
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = [
+        "public_id",
+        "customer",
+        "reseller",
+        "plan",
+        "licences",
+        "status",
+        "suspension_reason",
+        "period_end",
+        "term_end",
+        "renewal_setting",
+    ]
+    list_filter = [
+        ("customer__reseller", admin.RelatedOnlyFieldListFilter),
+        "plan",
+        "status",
+        "suspension_reason",
+        ("term_end", admin.DateFieldListFilter),
+        "renewal_setting",
+    ]
+    search_fields = ["public_id", "customer__organisation", "customer__domain"]
+    list_select_related = ["customer__reseller", "plan__product"]
+    show_full_result_count = False
+    inlines = [LicenceChangeInline, ChargeInline]
+    actions = ["suspend", "reactivate"]
+
+    # Licences, periods and status change only through services, so the ledger, the charges
+    # and the audit log stay complete: staff read here and use the actions.
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Subscription._meta.fields]
+
+    @admin.display(description=_("reseller"), ordering="customer__reseller__name")
+    def reseller(self, obj: Subscription) -> str:
+        return obj.customer.reseller.name
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def _run(self, request: HttpRequest, queryset: QuerySet[Subscription], service, done) -> None:
+        count = 0
+        for subscription in queryset:
+            try:
+                service(subscription=subscription, by=request.user)
+            except ValidationError as error:
+                self.message_user(
+                    request, f"{subscription}: {' '.join(error.messages)}", messages.WARNING
+                )
+            else:
+                count += 1
+        if count:
+            self.message_user(request, done(count) % count, messages.SUCCESS)
+
+    @admin.action(description=_("Suspend the selected subscriptions"))
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
+        self._run(
+            request,
+            queryset,
+            services.subscription_suspend_by_staff,
+            lambda n: ngettext("%d subscription suspended.", "%d subscriptions suspended.", n),
+        )
+
+    @admin.action(description=_("Reactivate the selected subscriptions"))
+    def reactivate(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
+        self._run(
+            request,
+            queryset,
+            services.subscription_reactivate_by_staff,
+            lambda n: ngettext("%d subscription reactivated.", "%d subscriptions reactivated.", n),
+        )
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["reference", "customer", "kind", "licences_before", "licences_after", "amount"]
+    list_filter = ["kind"]
+    search_fields = ["reference", "customer__organisation"]
+    list_select_related = ["customer"]
+    show_full_result_count = False
+    exclude = ["key"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Order._meta.fields if f.name != "key"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

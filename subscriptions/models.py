@@ -1,8 +1,16 @@
+from datetime import date, timedelta
+from typing import Any
+
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from core.ids import PublicIdField
+from customers.models import Customer
 from resellers.models import Currency
+from subscriptions.periods import TERM_MONTHS, Period
+
+TRIAL_MAX_LICENCES = 10
 
 
 class Product(models.Model):
@@ -36,6 +44,11 @@ class Plan(models.Model):
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="plans")
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     is_active = models.BooleanField(_("available for sale"), default=True)
+    max_licences = models.PositiveIntegerField(
+        _("maximum licences"),
+        default=10000,
+        help_text=_("The most licences one subscription to this plan may hold."),
+    )
 
     class Meta:
         verbose_name = _("plan")
@@ -43,10 +56,47 @@ class Plan(models.Model):
         ordering = ["product", "kind"]
         constraints = [
             models.UniqueConstraint(fields=["product", "kind"], name="plan_one_per_kind"),
+            models.CheckConstraint(
+                condition=models.Q(max_licences__gte=1), name="plan_max_licences_positive"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.product} — {self.get_kind_display()}"
+
+    @property
+    def is_trial(self) -> bool:
+        return self.kind == self.Kind.TRIAL
+
+    @property
+    def is_annual(self) -> bool:
+        return self.kind in (self.Kind.ANNUAL_MONTHLY, self.Kind.ANNUAL_YEARLY)
+
+    @property
+    def months_per_period(self) -> int:
+        """Months one billing period lasts (a trial's 30 days are not counted in months)."""
+        return TERM_MONTHS if self.kind == self.Kind.ANNUAL_YEARLY else 1
+
+    @property
+    def licence_limit(self) -> int:
+        """The plan's maximum, and for a trial at most 10."""
+        if self.is_trial:
+            return min(self.max_licences, TRIAL_MAX_LICENCES)
+        return self.max_licences
+
+
+def plan_change_timing(current: Plan, target: Plan) -> str | None:
+    """When a subscription on `current` may move to `target` (a plan of the same product):
+    "now", "at_term_end", or None if it may not."""
+    if current.pk == target.pk or target.is_trial:
+        return None
+    if current.is_trial:
+        return "now"  # start paid service
+    if current.kind == Plan.Kind.FLEXIBLE and target.is_annual:
+        return "now"
+    if current.is_annual and target.kind == Plan.Kind.FLEXIBLE:
+        return "at_term_end"
+    return None
 
 
 class PlanPrice(models.Model):
@@ -71,3 +121,293 @@ class PlanPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.plan}: {self.monthly_price} {self.currency}"
+
+
+class Payer(models.TextChoices):
+    RESELLER_CARD = "reseller_card", _("Reseller card")
+    CUSTOMER_CARD = "customer_card", _("Customer card")
+
+
+class Subscription(models.Model):
+    """A customer's licences of one product on one plan (Google Workspace's subscription)."""
+
+    class Status(models.TextChoices):
+        TRIAL = "trial", _("Trial")
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class SuspensionReason(models.TextChoices):
+        PENDING_PAYMENT = "pending_payment", _("Payment pending")
+        RESELLER_INITIATED = "reseller_initiated", _("Suspended by the reseller")
+        TRIAL_ENDED = "trial_ended", _("Trial ended")
+
+    class RenewalSetting(models.TextChoices):
+        AUTO_RENEW = "auto_renew", _("Renew automatically")
+        RENEW_WITH_COUNT = "renew_with_count", _("Renew with a set number of licences")
+        CANCEL_AT_TERM_END = "cancel_at_term_end", _("Cancel at the end of the term")
+
+    public_id = PublicIdField()
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="subscriptions", verbose_name=_("customer")
+    )
+    # The plan's product, kept on the row so the database holds "one live subscription per
+    # product and customer".
+    product = models.ForeignKey(
+        Product, on_delete=models.PROTECT, related_name="+", verbose_name=_("product")
+    )
+    plan = models.ForeignKey(
+        Plan, on_delete=models.PROTECT, related_name="subscriptions", verbose_name=_("plan")
+    )
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    licences = models.PositiveIntegerField(_("licences"))
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices)
+    suspension_reason = models.CharField(
+        _("suspension reason"), max_length=20, choices=SuspensionReason.choices, blank=True
+    )
+    payer = models.CharField(_("paid with"), max_length=16, choices=Payer.choices)
+    # Periods start on this day of each month (of anchor_month each year for annual_yearly).
+    anchor_day = models.PositiveSmallIntegerField(_("billing day"))
+    anchor_month = models.PositiveSmallIntegerField(_("billing month"))
+    # The catalogue price when the current period started: a price change applies from the
+    # next period.
+    monthly_price = models.DecimalField(
+        _("price per licence per month"), max_digits=10, decimal_places=2
+    )
+    period_start = models.DateField(_("current period starts"))
+    period_end = models.DateField(_("next period starts"))
+    # Annual plans: the 12-month commitment; trials: the 30 days. Flexible plans have none.
+    term_start = models.DateField(_("term starts"), null=True, blank=True)
+    term_end = models.DateField(_("term ends"), null=True, blank=True)
+    renewal_setting = models.CharField(
+        _("at the end of the term"),
+        max_length=20,
+        choices=RenewalSetting.choices,
+        default=RenewalSetting.AUTO_RENEW,
+    )
+    renewal_licences = models.PositiveIntegerField(_("licences at renewal"), null=True, blank=True)
+    scheduled_plan = models.ForeignKey(
+        Plan,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("plan from the end of the term"),
+    )
+    # The term end the last reminder email was about: the reminder job sends one per term.
+    reminder_sent_for = models.DateField(_("reminder sent for"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    status_changed_at = models.DateTimeField(_("status changed"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("subscription")
+        verbose_name_plural = _("subscriptions")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "period_end"]),
+            models.Index(fields=["status", "term_end"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(licences__gte=1), name="subscription_licences_positive"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="trial") | models.Q(licences__lte=TRIAL_MAX_LICENCES),
+                name="subscription_trial_at_most_10",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(anchor_day__gte=1, anchor_day__lte=31)
+                & models.Q(anchor_month__gte=1, anchor_month__lte=12),
+                name="subscription_anchor_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(period_start__lt=models.F("period_end")),
+                name="subscription_period_not_empty",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(term_start__isnull=True, term_end__isnull=True)
+                | models.Q(term_start__lt=models.F("term_end")),
+                name="subscription_term_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(monthly_price__gte=0), name="subscription_price_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="suspended", suspension_reason__gt="")
+                | (~models.Q(status="suspended") & models.Q(suspension_reason="")),
+                name="subscription_reason_iff_suspended",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(renewal_setting="renew_with_count", renewal_licences__gte=1)
+                | (
+                    ~models.Q(renewal_setting="renew_with_count")
+                    & models.Q(renewal_licences__isnull=True)
+                ),
+                name="subscription_renewal_count_iff_set",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="cancelled", cancelled_at__isnull=False)
+                | (~models.Q(status="cancelled") & models.Q(cancelled_at__isnull=True)),
+                name="subscription_cancelled_at_iff_cancelled",
+            ),
+            models.UniqueConstraint(
+                fields=["customer", "product"],
+                condition=~models.Q(status="cancelled"),
+                name="subscription_one_live_per_product",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer} — {self.plan}"
+
+    @property
+    def period(self) -> Period:
+        return Period(self.period_start, self.period_end)
+
+    @property
+    def is_live(self) -> bool:
+        return self.status != self.Status.CANCELLED
+
+    @property
+    def term_last_day(self) -> date | None:
+        return self.term_end - timedelta(days=1) if self.term_end else None
+
+
+class LicenceChange(models.Model):
+    """The licence ledger: one row per change, appended and never updated."""
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", _("Purchase")
+        ADD = "add", _("Licences added")
+        REMOVE = "remove", _("Licences removed")
+        RENEWAL = "renewal", _("Renewal")
+        PLAN_CHANGE = "plan_change", _("Plan change")
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, related_name="licence_changes"
+    )
+    order = models.ForeignKey(
+        "Order", on_delete=models.PROTECT, null=True, blank=True, related_name="licence_changes"
+    )
+    kind = models.CharField(_("change"), max_length=12, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Kept as text too: the ledger outlives the person's account.
+    actor_email = models.EmailField(_("by"), blank=True)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    licences_before = models.PositiveIntegerField(_("before"))
+    licences_after = models.PositiveIntegerField(_("after"))
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    period_start = models.DateField(_("period starts"))
+    period_end = models.DateField(_("period ends"))
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("licence change")
+        verbose_name_plural = _("licence ledger")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0), name="licencechange_amount_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.licences_before} → {self.licences_after}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ValueError("The licence ledger is append-only.")
+        super().save(*args, **kwargs)
+
+
+class Charge(models.Model):
+    """An amount owed, with what and which period it pays for; the billing run invoices it."""
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", _("First period")
+        PRORATION = "proration", _("Licences added during the period")
+        PERIOD = "period", _("Billing period")
+        PLAN_CHANGE = "plan_change", _("Plan change")
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="charges")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="charges")
+    order = models.ForeignKey(
+        "Order", on_delete=models.PROTECT, null=True, blank=True, related_name="charges"
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    # Written in the customer's language when the charge is made: it goes on their invoice.
+    description = models.CharField(_("description"), max_length=255)
+    payer = models.CharField(_("paid with"), max_length=16, choices=Payer.choices)
+    period_start = models.DateField(_("from"))
+    period_end = models.DateField(_("until (exclusive)"))
+    licences = models.PositiveIntegerField(_("licences"))
+    unit_price = models.DecimalField(
+        _("price per licence for the period"), max_digits=12, decimal_places=2
+    )
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    invoiced_at = models.DateTimeField(_("invoiced"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("charge")
+        verbose_name_plural = _("charges")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["customer", "invoiced_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0), name="charge_amount_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(period_start__lt=models.F("period_end")),
+                name="charge_period_not_empty",
+            ),
+            # The renewal job charges each period once, however often it runs.
+            models.UniqueConstraint(
+                fields=["subscription", "period_start"],
+                condition=models.Q(kind="period"),
+                name="charge_one_per_period",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.description}: {self.amount} {self.currency}"
+
+
+class Order(models.Model):
+    """One submitted order form. Its one-time key makes a double submit a single order."""
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", _("Purchase")
+        ADD = "add", _("Add licences")
+        REMOVE = "remove", _("Remove licences")
+
+    public_id = PublicIdField()
+    reference = models.CharField(_("order reference"), max_length=16, unique=True)
+    key = models.CharField(_("form key"), max_length=64, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="orders")
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    licences_before = models.PositiveIntegerField(_("licences before"))
+    licences_after = models.PositiveIntegerField(_("licences after"))
+    amount = models.DecimalField(_("due now"), max_digits=12, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("ordered"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.reference

@@ -1,10 +1,15 @@
+from decimal import Decimal
+
 import factory
 from allauth.account.models import EmailAddress
+from django.utils import timezone
 
 from core.models import User
 from customers.models import Customer
 from resellers.models import Membership, Reseller, TeamInvitation
 from resellers.roles import Role
+from subscriptions.models import Plan, PlanPrice, Product, Subscription
+from subscriptions.periods import monthly_period
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -77,3 +82,58 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     contact_name = "Pat Contact"
     contact_email = factory.LazyAttribute(lambda c: f"pat@{c.domain or 'gmail.com'}")
     status = Customer.Status.ACTIVE
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    name = factory.Sequence(lambda n: f"Product {n}")
+    sku = factory.Sequence(lambda n: f"product-{n}")
+
+
+class PlanFactory(factory.django.DjangoModelFactory):
+    """A plan priced at 4.00 EUR per licence per month (a trial is free)."""
+
+    class Meta:
+        model = Plan
+        skip_postgeneration_save = True
+
+    product = factory.SubFactory(ProductFactory)
+    kind = Plan.Kind.FLEXIBLE
+    max_licences = 500
+    price = factory.RelatedFactory("tests.factories.PlanPriceFactory", factory_related_name="plan")
+
+
+class PlanPriceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PlanPrice
+
+    plan = factory.SubFactory(PlanFactory, price=None)
+    currency = "EUR"
+    monthly_price = Decimal("4.00")
+
+
+class SubscriptionFactory(factory.django.DjangoModelFactory):
+    """An active flexible subscription whose current period started today, written directly
+    (no order, ledger, charge or audit entry): for pages and sweeps, not for billing rules."""
+
+    class Meta:
+        model = Subscription
+
+    customer = factory.SubFactory(CustomerFactory)
+    plan = factory.SubFactory(PlanFactory)
+    product = factory.LazyAttribute(lambda s: s.plan.product)
+    currency = "EUR"
+    licences = 5
+    status = Subscription.Status.ACTIVE
+    payer = "reseller_card"
+    anchor_day = factory.LazyFunction(lambda: timezone.localdate().day)
+    anchor_month = factory.LazyFunction(lambda: timezone.localdate().month)
+    monthly_price = Decimal("4.00")
+    period_start = factory.LazyAttribute(
+        lambda s: monthly_period(on=timezone.localdate(), anchor_day=s.anchor_day).start
+    )
+    period_end = factory.LazyAttribute(
+        lambda s: monthly_period(on=timezone.localdate(), anchor_day=s.anchor_day).end
+    )

@@ -1,6 +1,7 @@
 """Email goes out in the recipient's language, as text and HTML, through the send task."""
 
 import re
+from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -129,23 +130,52 @@ def test_every_email_template_has_subject_text_and_html_parts():
         assert (EMAIL_TEMPLATES / f"{name}.html").exists(), name
 
 
+# Every variable any email template uses; a template that needs one not listed here fails.
+SAMPLE_CONTEXT = {
+    "reseller_name": "Acme Resale",
+    "old_reseller_name": "Acme Old",
+    "new_reseller_name": "Acme New",
+    "organisation": "Acme Customer",
+    "contact_name": "Pat",
+    "inviter": "Pat",
+    "revoked_by": "pat@acme.example",
+    "role": "Sales",
+    "role_code": "sales",
+    "domain": "acme.example",
+    "customer_id": "c0ffee00c0ffee00",
+    "product": "Acme Contacts",
+    "licences": 3,
+    "next_licences": 5,
+    "renewal_setting": "auto_renew",
+    "scheduled_plan_kind": "",
+    "accept_url": "https://portal.example/join/abc/",
+    "portal_url": "https://portal.example",
+    "customer_url": "https://portal.example/customers/c0ffee00c0ffee00/",
+    "customers_url": "https://portal.example/customers/",
+    "expires_at": datetime(2026, 12, 24, 9, 30, tzinfo=UTC),
+    "revoked_at": datetime(2026, 12, 24, 9, 30, tzinfo=UTC),
+    "ends_on": date(2026, 12, 24),
+}
+
+
 @pytest.mark.parametrize("language", [code for code, _name in settings.LANGUAGES])
 @pytest.mark.django_db
-def test_every_email_renders_in_every_language(language):
-    context = {
-        "reseller_name": "Acme",
-        "inviter": "Pat",
-        "role": "Sales",
-        "role_code": "sales",
-        "accept_url": "https://portal.example/join/abc/",
-        "expires_at": None,
-        "portal_url": "https://portal.example",
-    }
+def test_every_email_renders_in_every_language(language, settings):
+    # A variable missing from the context shows up as a marker instead of vanishing.
+    settings.TEMPLATES = [
+        {
+            **settings.TEMPLATES[0],
+            "OPTIONS": {**settings.TEMPLATES[0]["OPTIONS"], "string_if_invalid": "MISSING(%s)"},
+        }
+    ]
     for subject in sorted(EMAIL_TEMPLATES.glob("*.subject.txt")):
         name = subject.name.removesuffix(".subject.txt")
-        email = email_queue(to="x@example.com", template=name, context=context, language=language)
+        email = email_queue(
+            to="x@example.com", template=name, context=SAMPLE_CONTEXT, language=language
+        )
         assert email.language == language
         assert email.subject and "\n" not in email.subject, name
-        assert "Acme" in email.body_text, name
-        assert "Acme" in email.body_html, name
+        for part in (email.subject, email.body_text, email.body_html):
+            assert "MISSING(" not in part, (name, part)
+            assert "Acme" in part, name
         assert "{%" not in email.body_text + email.body_html, name

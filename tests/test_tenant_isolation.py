@@ -4,14 +4,16 @@ taught to OBJECT_IDS below, or this test fails."""
 
 import re
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from core.ids import new_public_id
 from resellers.models import Membership
+from subscriptions.models import Order
 from tests.conftest import Tenant
-from tests.factories import TeamInvitationFactory
+from tests.factories import SubscriptionFactory, TeamInvitationFactory
 
 PROJECT_PACKAGES = ("config", "core", "resellers", "customers", "subscriptions", "billing")
 
@@ -20,7 +22,27 @@ OBJECT_IDS: dict[str, Callable[[Tenant], str]] = {
     "membership_id": lambda t: Membership.objects.get(user=t.owner, reseller=t.reseller).public_id,
     "team_invitation_id": lambda t: TeamInvitationFactory(reseller=t.reseller).public_id,
     "customer_id": lambda t: t.customer.public_id,
+    "subscription_id": lambda t: SubscriptionFactory(customer=t.customer).public_id,
+    "order_id": lambda t: order_of(t).public_id,
 }
+
+
+def order_of(t: Tenant) -> Order:
+    """An order confirmation of tenant `t` (written directly, like SubscriptionFactory)."""
+    subscription = SubscriptionFactory(customer=t.customer)
+    return Order.objects.create(
+        reference=f"ORD-{new_public_id()[:8]}",
+        key=new_public_id(),
+        customer=t.customer,
+        subscription=subscription,
+        kind=Order.Kind.ADD,
+        licences_before=4,
+        licences_after=subscription.licences,
+        amount=Decimal("1.00"),
+        currency=subscription.currency,
+    )
+
+
 # URL keywords that are not object ids, and the test that covers each instead.
 NOT_OBJECT_IDS = {
     "token": "bearer links: tests/test_google_sign_in.py (expired, used, unknown, wrong account)",
@@ -42,11 +64,16 @@ def walk(resolvers: list, prefix: str = "") -> Iterator[tuple[str, URLPattern]]:
             yield f"{prefix}{entry.name}", entry
 
 
+# Customer-side pages answer a customer's own administrators, not reseller members; they have
+# their own sweep, across customers, in tests/test_customer_side.py.
+SWEPT_ELSEWHERE = ("customer_side:", "my_subscriptions:")
+
+
 def project_patterns() -> list[tuple[str, URLPattern]]:
     patterns = []
     for name, pattern in walk(get_resolver().url_patterns):
         module = getattr(pattern.callback, "__module__", "")
-        if module.split(".")[0] in PROJECT_PACKAGES:
+        if module.split(".")[0] in PROJECT_PACKAGES and not name.startswith(SWEPT_ELSEWHERE):
             patterns.append((name, pattern))
     return patterns
 

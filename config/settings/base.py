@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from celery.schedules import crontab
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
@@ -197,7 +198,22 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Daily, in this order: start today's periods and terms, end trials, then remind.
+    # Each job is idempotent, so a rerun (or a missed day caught up) is harmless.
+    "subscriptions-renew": {
+        "task": "subscriptions.tasks.subscriptions_renew",
+        "schedule": crontab(hour=0, minute=5),
+    },
+    "subscriptions-expire-trials": {
+        "task": "subscriptions.tasks.subscriptions_expire_trials",
+        "schedule": crontab(hour=0, minute=15),
+    },
+    "subscriptions-send-reminders": {
+        "task": "subscriptions.tasks.subscriptions_send_reminders",
+        "schedule": crontab(hour=7, minute=0),
+    },
+}
 
 # The product.
 PORTAL_NAME = env("PORTAL_NAME", default="Partner Portal")

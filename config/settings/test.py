@@ -3,6 +3,7 @@
 REQUIRE_SERVICES=1 (set by CI) turns a missing service into an error instead.
 """
 
+import os
 import socket
 from urllib.parse import urlsplit
 
@@ -37,6 +38,16 @@ if POSTGRES_AVAILABLE:
     DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+
+if REDIS_AVAILABLE:
+    # The invitation quota lives in the cache; a prefix per test process keeps parallel runs apart.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"test-{os.getpid()}",
+        }
+    }
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}

@@ -12,11 +12,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.models import User
-from customers.models import Customer, CustomerInvitation
+from customers.models import Customer, CustomerInvitation, CustomerMember
 from resellers.models import Membership, Reseller, TeamInvitation
 from resellers.roles import Role
 from resellers.services import audit_record
-from subscriptions.models import Plan, PlanPrice, Product
+from subscriptions import services as subscription_services
+from subscriptions.models import Payer, Plan, PlanPrice, Product
 
 PRICES = {  # per licence per month: EUR, USD, GBP
     Plan.Kind.FLEXIBLE: ("4.00", "4.50", "3.50"),
@@ -36,6 +37,8 @@ RESELLERS: list[dict[str, Any]] = [
         "time_zone": "Europe/Madrid",
         "status": Reseller.Status.ACTIVE,
         "customers": 48,
+        # A person on the customer side: administers the first active customer.
+        "customer_admin": ("Marta", "Ruiz"),
         "invitations": [("marta@nimbus.example", Role.SALES), ("jorge@nimbus.example", Role.ADMIN)],
         "members": [
             ("ana@nimbus.example", "Ana", "García", Role.OWNER),
@@ -130,6 +133,10 @@ class Command(BaseCommand):
         for spec in RESELLERS:
             for email, _first, _last, role in spec["members"]:
                 self.stdout.write(f"  {email:32} {role:8} {spec['name']} ({spec['status']})")
+        for member in CustomerMember.objects.select_related("user", "customer"):
+            self.stdout.write(
+                f"  {member.user.email:32} {'customer':8} {member.customer.organisation}"
+            )
         if settings.DEBUG:
             self.stdout.write("Staff (admin at /admin/): admin@example.com / admin")
 
@@ -209,6 +216,9 @@ class Command(BaseCommand):
                 after={"status": "active"},
             )
         self._customers(reseller, spec["customers"], rng)
+        self._subscriptions(reseller, rng)
+        if spec.get("customer_admin"):
+            self._customer_admin(reseller, spec["customer_admin"], owner)
         for email, role in spec.get("invitations", []):
             invitation = TeamInvitation(reseller=reseller, email=email, role=role, invited_by=owner)
             invitation.renew_token()  # the link is not needed: demo invitations stay open
@@ -250,3 +260,91 @@ class Command(BaseCommand):
                 invitation.consumed_at = accepted
             invitation.save()
             CustomerInvitation.objects.filter(pk=invitation.pk).update(created_at=created)
+            self._history(customer, created, accepted)
+
+    def _subscriptions(self, reseller: Reseller, rng: random.Random) -> None:
+        """Every active customer holds a subscription, bought and grown through the services
+        (so the ledger, the charges and the audit log are what the real flow writes)."""
+        membership = reseller.memberships.filter(role=Role.OWNER).first()
+        product = Product.objects.filter(is_active=True).order_by("id").first()
+        if membership is None or product is None:
+            return
+        plans = {plan.kind: plan for plan in product.plans.all()}
+        kinds = [
+            Plan.Kind.FLEXIBLE,
+            Plan.Kind.ANNUAL_MONTHLY,
+            Plan.Kind.ANNUAL_YEARLY,
+            Plan.Kind.FLEXIBLE,
+            Plan.Kind.TRIAL,
+        ]
+        customers = reseller.customers.filter(status=Customer.Status.ACTIVE).order_by("id")
+        for n, customer in enumerate(customers):
+            kind = kinds[n % len(kinds)]
+            licences = rng.randint(2, 10) if kind == Plan.Kind.TRIAL else rng.randint(5, 120)
+            order = subscription_services.subscription_buy(
+                membership=membership,
+                customer=customer,
+                plan=plans[kind],
+                licences=licences,
+                payer=Payer.CUSTOMER_CARD if n % 3 == 2 else Payer.RESELLER_CARD,
+                order_key=subscription_services.order_key_new(),
+            )
+            if n % 4 == 1 and kind != Plan.Kind.TRIAL:
+                subscription_services.subscription_add_licences(
+                    membership=membership,
+                    subscription=order.subscription,
+                    quantity=rng.randint(1, 10),
+                    order_key=subscription_services.order_key_new(),
+                )
+
+    def _history(self, customer: Customer, created: Any, accepted: Any) -> None:
+        """The audit entries the real flow would have written, dated when it happened."""
+        owner = customer.reseller.memberships.filter(role=Role.OWNER).first()
+        steps: list[tuple[str, Any, User | None, str | None, str]] = [
+            ("customer.invited", created, owner.user if owner else None, None, "invited")
+        ]
+        if accepted:
+            steps.append(("customer.accepted", accepted, None, "invited", "active"))
+        for action, when, actor, before, after in steps:
+            event = audit_record(
+                actor=actor,
+                reseller=customer.reseller,
+                action=action,
+                obj=customer,
+                before={"status": before} if before else None,
+                after={"status": after},
+                customer_public_id=customer.public_id,
+            )
+            # The contact accepted before having an account here: name them by their email.
+            actor_email = (
+                customer.contact_email if action == "customer.accepted" else event.actor_email
+            )
+            type(event).objects.filter(pk=event.pk).update(created_at=when, actor_email=actor_email)
+
+    def _customer_admin(
+        self, reseller: Reseller, name: tuple[str, str], owner: User | None
+    ) -> None:
+        """The first active customer's contact has accepted: a customer-side demo user, with
+        some history the reseller wrote on the customer's behalf."""
+        customer = reseller.customers.filter(status=Customer.Status.ACTIVE).order_by("id").first()
+        if customer is None:
+            return
+        first, last = name
+        email = f"{first.lower()}@{customer.domain}"
+        before = {"contact_name": customer.contact_name, "contact_email": customer.contact_email}
+        Customer.objects.filter(pk=customer.pk).update(
+            contact_name=f"{first} {last}", contact_email=email
+        )
+        user = self._user(email, first, last, customer.language)
+        CustomerMember.objects.create(
+            customer=customer, user=user, terms_accepted_at=customer.accepted_at or timezone.now()
+        )
+        audit_record(
+            actor=owner,
+            reseller=reseller,
+            action="customer.updated",
+            obj=customer,
+            before=before,
+            after={"contact_name": f"{first} {last}", "contact_email": email},
+            customer_public_id=customer.public_id,
+        )

@@ -1,0 +1,1 @@
+"""Benchmarks run by hand (`make bench-customers`); their figures go into README.md."""

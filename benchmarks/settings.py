@@ -1,0 +1,24 @@
+"""Benchmark settings: production's request stack on the local machine.
+
+What a production request pays is kept (DEBUG off, cached templates, the same middleware,
+sessions in the database behind the Redis cache, persistent database connections); what needs a
+real deployment is left out (HTTPS redirects, WhiteNoise, S3, SMTP). The URLconf adds one
+minimal view, the yardstick, to the portal's own URLs.
+"""
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import REDIS_URL, env
+
+SECRET_KEY = "benchmark-only-key-never-used-for-anything-real-0123456789"
+DEBUG = False
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+ROOT_URLCONF = "benchmarks.urls"
+
+DATABASES = {"default": env.db("DATABASE_URL")}
+DATABASES["default"]["CONN_MAX_AGE"] = 60
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}

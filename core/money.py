@@ -1,0 +1,23 @@
+"""Money as people read it: the amount with its currency in the active language's notation
+("€1,234.50" in English, "1.234,50 €" in German), by babel's CLDR data."""
+
+from decimal import Decimal
+
+from babel.core import Locale, UnknownLocaleError
+from babel.numbers import format_currency
+from django.utils import translation
+
+
+def _locale() -> Locale:
+    language = translation.get_language() or "en"
+    try:
+        return Locale.parse(translation.to_locale(language))
+    except (ValueError, UnknownLocaleError):
+        return Locale.parse("en")
+
+
+def money_format(amount: Decimal | int | str | None, currency: str) -> str:
+    """The amount in `currency`, in the active language's notation; "" for no amount."""
+    if amount is None or amount == "":
+        return ""
+    return format_currency(Decimal(amount), currency, locale=_locale())

@@ -1,0 +1,14 @@
+"""`{{ amount|money:currency }}`: see core.money."""
+
+from decimal import Decimal
+
+from django import template
+
+from core.money import money_format
+
+register = template.Library()
+
+
+@register.filter
+def money(amount: Decimal | int | str | None, currency: str) -> str:
+    return money_format(amount, currency)

@@ -1,0 +1,70 @@
+"""Where the apps above customers plug in (import order: billing → subscriptions → customers).
+
+customers never imports subscriptions or billing. Those apps register, in their
+`AppConfig.ready()`, the sections they add to the customer pages (rendered HTML for a named
+slot) and what they do when a customer moves or revokes its reseller.
+"""
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from django.utils.safestring import SafeString
+
+from customers.models import Customer
+
+Side = Literal["reseller", "customer"]
+SectionRenderer = Callable[[HttpRequest, Customer], SafeString]
+
+_sections: dict[tuple[Side, str], SectionRenderer] = {}
+_on_transfer: list[Callable[[Customer, Customer], None]] = []
+_on_access_revoked: list[Callable[[Customer], None]] = []
+_row_summaries: list[Callable[[list[Customer]], dict[int, dict[str, Any]]]] = []
+
+
+def section_register(*, side: Side, slot: str, renderer: SectionRenderer) -> None:
+    """`renderer(request, customer)` fills the `slot` section (e.g. "subscriptions") of the
+    reseller's Manage page or the customer's own organisation page."""
+    _sections[(side, slot)] = renderer
+
+
+def sections_render(request: HttpRequest, customer: Customer, *, side: Side) -> dict[str, str]:
+    return {
+        slot: renderer(request, customer)
+        for (registered_side, slot), renderer in _sections.items()
+        if registered_side == side
+    }
+
+
+def on_transfer(hook: Callable[[Customer, Customer], None]) -> None:
+    """`hook(old, new)` runs inside the transaction that moves a customer to a new reseller."""
+    _on_transfer.append(hook)
+
+
+def on_access_revoked(hook: Callable[[Customer], None]) -> None:
+    """`hook(customer)` runs inside the transaction in which a customer revokes its reseller."""
+    _on_access_revoked.append(hook)
+
+
+def transfer_hooks_run(old: Customer, new: Customer) -> None:
+    for hook in _on_transfer:
+        hook(old, new)
+
+
+def access_revoked_hooks_run(customer: Customer) -> None:
+    for hook in _on_access_revoked:
+        hook(customer)
+
+
+def row_summaries_register(provider: Callable[[list[Customer]], dict[int, dict[str, Any]]]) -> None:
+    """`provider(customers)` returns, in one query for the whole page, extra values per customer
+    pk for the Customers list (e.g. {"plan": ..., "licences": ...})."""
+    _row_summaries.append(provider)
+
+
+def row_summaries(customers: list[Customer]) -> dict[int, dict[str, Any]]:
+    merged: dict[int, dict[str, Any]] = {customer.pk: {} for customer in customers}
+    for provider in _row_summaries:
+        for pk, values in provider(customers).items():
+            merged.setdefault(pk, {}).update(values)
+    return merged

@@ -1,0 +1,123 @@
+"""Forms of the ordering pages. They parse what was typed; the services judge it (licence
+limits, plan rules, roles) and their messages are shown beside the fields."""
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from core.money import money_format
+from subscriptions.models import Payer, Plan
+from subscriptions.periods import TERM_MONTHS, TRIAL_DAYS
+from subscriptions.services import ORDER_KEY_MAX_LENGTH
+
+
+def plan_label(plan: Plan, *, currency: str) -> str:
+    """A plan as the Buy page offers it: kind, price and commitment."""
+    prices = getattr(plan, "price_list", None)
+    if prices is None:
+        prices = [price for price in plan.prices.all() if price.currency == currency]
+    monthly = prices[0].monthly_price if prices else Decimal("0.00")
+    values = {
+        "kind": plan.get_kind_display(),
+        "price": money_format(monthly, currency),
+        "yearly": money_format(monthly * TERM_MONTHS, currency),
+        "limit": plan.licence_limit,
+        "days": TRIAL_DAYS,
+    }
+    if plan.is_trial:
+        return _("%(kind)s: free for %(days)d days, at most %(limit)d licences") % values
+    if plan.kind == Plan.Kind.FLEXIBLE:
+        text = _(
+            "%(kind)s: %(price)s per licence per month, billed monthly, no commitment; "
+            "at most %(limit)d licences"
+        )
+    elif plan.kind == Plan.Kind.ANNUAL_MONTHLY:
+        text = _(
+            "%(kind)s: %(price)s per licence per month, billed monthly, 12-month commitment; "
+            "at most %(limit)d licences"
+        )
+    else:
+        text = _(
+            "%(kind)s: %(price)s per licence per month, billed yearly (%(yearly)s per licence), "
+            "12-month commitment; at most %(limit)d licences"
+        )
+    return text % values
+
+
+class BuyForm(forms.Form):
+    plan = forms.ChoiceField(
+        label=gettext_lazy("Product and plan"),
+        widget=forms.RadioSelect,
+        error_messages={"required": gettext_lazy("Choose a product and plan.")},
+    )
+    licences = forms.IntegerField(
+        label=gettext_lazy("Licences"),
+        help_text=gettext_lazy("A trial has at most 10 licences; each plan shows its maximum."),
+        error_messages={
+            "required": gettext_lazy("Enter the number of licences."),
+            "invalid": gettext_lazy("Enter a whole number of licences."),
+        },
+        widget=forms.NumberInput(attrs={"min": 1, "step": 1, "inputmode": "numeric"}),
+    )
+    payer = forms.ChoiceField(
+        label=gettext_lazy("Who pays"),
+        choices=Payer.choices,
+        initial=Payer.RESELLER_CARD,
+        widget=forms.RadioSelect,
+        help_text=gettext_lazy(
+            "Your card or the customer's card. The choice is recorded now; payment cards are "
+            "added when card payments arrive with billing."
+        ),
+        error_messages={"required": gettext_lazy("Choose who pays.")},
+    )
+    key = forms.CharField(widget=forms.HiddenInput, max_length=ORDER_KEY_MAX_LENGTH)
+
+    def __init__(self, *args: Any, plans: Iterable[Plan], currency: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plans = {plan.public_id: plan for plan in plans}
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for plan in self.plans.values():
+            groups.setdefault(plan.product.name, []).append(
+                (plan.public_id, plan_label(plan, currency=currency))
+            )
+        self.fields["plan"].choices = list(groups.items())  # type: ignore[attr-defined]
+
+    def clean_plan(self) -> Plan:
+        return self.plans[self.cleaned_data["plan"]]
+
+
+class LicenceForm(forms.Form):
+    """Add licences: the new total, the count the page showed and the one-time order key."""
+
+    licences = forms.IntegerField(
+        label=gettext_lazy("Number of licences"),
+        error_messages={
+            "required": gettext_lazy("Enter the number of licences."),
+            "invalid": gettext_lazy("Enter a whole number of licences."),
+        },
+    )
+    # The count the page showed: if it changed meanwhile the order is refused and asked again.
+    expected = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+    key = forms.CharField(
+        widget=forms.HiddenInput,
+        max_length=ORDER_KEY_MAX_LENGTH,
+        error_messages={"required": gettext_lazy("This form has expired. Open the page again.")},
+    )
+
+    def typed_count(self) -> int | None:
+        """The number in the field, valid or not as an order, or None if it is not a number."""
+        value = self["licences"].value()
+        try:
+            return int(str(value).strip())
+        except (TypeError, ValueError):
+            return None
+
+
+def licences_change_text(change: int) -> str:
+    if change >= 0:
+        return ngettext("%(n)d licence added", "%(n)d licences added", change) % {"n": change}
+    return ngettext("%(n)d licence removed", "%(n)d licences removed", -change) % {"n": -change}

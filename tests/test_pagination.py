@@ -1,0 +1,71 @@
+"""core.pagination: keyset pages at the ends, and the admin's estimated count."""
+
+import pytest
+from django.db import connection
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
+
+from core.pagination import LAST, EstimatedCountPaginator, keyset_page
+from customers.models import Customer
+from tests.factories import CustomerFactory, ResellerFactory
+
+
+def page(cursor: str = "", size: int = 10):  # type: ignore[no-untyped-def]
+    return keyset_page(
+        Customer.objects.all(),
+        keys=[F("id")],
+        descending=False,
+        cursor=cursor,
+        size=size,
+        sort="id",
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("rows", "last_start"), [(30, 20), (25, 20), (10, 0)])
+def test_last_page_lines_up_with_paging_from_the_start(rows, last_start):
+    reseller = ResellerFactory()
+    CustomerFactory.create_batch(rows, reseller=reseller)
+    last = page(LAST)
+    assert (last.start, last.count, last.has_next) == (last_start, rows, False)
+    assert last.has_previous == (rows > 10)
+    # Walking back from the last page meets the first page exactly.
+    current = last
+    while current.has_previous:
+        current = page(current.previous_cursor)  # type: ignore[arg-type]
+    assert current.start == 0 and current.object_list == page().object_list
+
+
+@pytest.mark.django_db
+def test_empty_list_is_one_query_and_no_links():
+    with CaptureQueriesContext(connection) as queries:
+        empty = page()
+    assert len(queries) == 1
+    assert (empty.count, empty.start_index, empty.has_other_pages) == (0, 0, False)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_admin_paginator_estimates_an_unfiltered_count_and_counts_a_filtered_one():
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    CustomerFactory.create_batch(3, status=Customer.Status.ACTIVE)
+    CustomerFactory(status=Customer.Status.INVITED)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE customers_customer")
+
+    class Estimating(EstimatedCountPaginator):
+        exact_below = 1
+
+    with CaptureQueriesContext(connection) as queries:
+        assert Estimating(Customer.objects.order_by("-id"), 100).count == 4
+    assert not any("COUNT(" in query["sql"] for query in queries.captured_queries)
+    assert "pg_class" in queries.captured_queries[0]["sql"]
+
+    with CaptureQueriesContext(connection) as queries:
+        assert Estimating(Customer.objects.filter(status="invited"), 100).count == 1
+    assert "COUNT(*)" in queries.captured_queries[0]["sql"]
+    # Below the threshold the table is small: counted exactly.
+    with CaptureQueriesContext(connection) as queries:
+        assert EstimatedCountPaginator(Customer.objects.all(), 100).count == 4
+    assert "COUNT(*)" in queries.captured_queries[-1]["sql"]
