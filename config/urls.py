@@ -16,6 +16,8 @@ urlpatterns = [
     path("", include("resellers.urls")),
     path("customers/", include("customers.urls")),
     path("subscriptions/", include("subscriptions.urls")),
+    path("invoices/", include("billing.urls")),
+    path("billing/", include("billing.payments.urls")),
     path("", include("customers.urls_customer_side")),
     path("my/", include("subscriptions.urls_customer_side")),
     path("i18n/setlang/", set_language, name="set_language"),

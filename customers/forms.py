@@ -1,6 +1,8 @@
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from django_countries import countries
+from django_countries.fields import LazyTypedChoiceField
 
 from customers.models import Customer
 
@@ -13,6 +15,17 @@ class CustomerContactForm(forms.Form):
     contact_name = forms.CharField(label=_("Contact name"), max_length=200)
     contact_email = forms.EmailField(label=_("Contact email"), max_length=254)
     education = forms.BooleanField(label=_("Education institution"), required=False)
+    country = LazyTypedChoiceField(
+        label=_("Country"),
+        choices=countries,
+        help_text=_("Where the organisation is established; its invoices' VAT follows it."),
+    )
+    vat_id = forms.CharField(
+        label=_("VAT id"),
+        max_length=32,
+        required=False,
+        help_text=_("For a business in the EU: its invoices then use the reverse charge."),
+    )
     crm_id = forms.CharField(label=_("CRM id"), max_length=100, required=False)
     admin_name = forms.CharField(label=_("Admin contact name"), max_length=200, required=False)
     admin_address = forms.CharField(
@@ -54,6 +67,8 @@ class NewCustomerForm(CustomerContactForm):
         "customer_type",
         "domain",
         "organisation",
+        "country",
+        "vat_id",
         "education",
         "crm_id",
     ]

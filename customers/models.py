@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
+from django_countries.fields import CountryField
 
 from core.ids import PublicIdField
 from core.tokens import OneTimeToken
@@ -33,6 +34,9 @@ class Customer(models.Model):
     contact_name = models.CharField(_("contact name"), max_length=200)
     contact_email = models.EmailField(_("contact email"))
     education = models.BooleanField(_("education"), default=False)
+    # The bill-to details: the vendor invoices the customer organisation (VAT follows them).
+    country = CountryField(_("country"), blank=True)
+    vat_id = models.CharField(_("VAT id"), max_length=32, blank=True)
     crm_id = models.CharField(_("CRM id"), max_length=100, blank=True)
     admin_name = models.CharField(_("admin contact name"), max_length=200, blank=True)
     admin_address = models.TextField(_("postal address"), blank=True)

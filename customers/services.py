@@ -23,6 +23,7 @@ from customers.models import Customer, CustomerInvitation, CustomerMember, Trans
 from customers.validators import email_domain, normalise_domain, normalise_phone
 from resellers.models import Membership, Reseller
 from resellers.roles import Action, Role, require
+from resellers.validators import normalise_vat_id
 from resellers.services import (
     audit_record,
     invitation_check,
@@ -38,6 +39,8 @@ CUSTOMER_FIELDS = [
     "contact_name",
     "contact_email",
     "education",
+    "country",
+    "vat_id",
     "crm_id",
     "admin_name",
     "admin_address",
@@ -52,6 +55,8 @@ CONTACT_FIELDS = [
     "contact_name",
     "contact_email",
     "education",
+    "country",
+    "vat_id",
     "crm_id",
     "admin_name",
     "admin_address",
@@ -121,6 +126,10 @@ def _validate(customer: Customer, *, region: str) -> None:
             )
             % {"domain": customer.domain},
         )
+    try:
+        customer.vat_id = normalise_vat_id(country=str(customer.country), vat_id=customer.vat_id)
+    except ValidationError as error:
+        fail("vat_id", error)
     try:
         customer.admin_phone = normalise_phone(customer.admin_phone, region=region)
     except ValidationError as error:
@@ -199,6 +208,7 @@ def customer_invite(*, membership: Membership, **fields: Any) -> Customer:
     reseller = membership.reseller
     fields.setdefault("language", reseller.language)
     fields.setdefault("time_zone", reseller.time_zone)
+    fields.setdefault("country", reseller.country)
     unknown = set(fields) - set(CUSTOMER_FIELDS)
     if unknown:
         raise TypeError(sorted(unknown))

@@ -160,7 +160,11 @@ def customer_create(request: HttpRequest) -> HttpResponse:
     reseller = membership.reseller
     form = NewCustomerForm(
         request.POST or None,
-        initial={"language": reseller.language, "time_zone": reseller.time_zone},
+        initial={
+            "language": reseller.language,
+            "time_zone": reseller.time_zone,
+            "country": reseller.country,
+        },
     )
     if request.method == "POST" and form.is_valid():
         try:

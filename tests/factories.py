@@ -81,6 +81,7 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     domain = factory.Sequence(lambda n: f"customer{n}.example")
     contact_name = "Pat Contact"
     contact_email = factory.LazyAttribute(lambda c: f"pat@{c.domain or 'gmail.com'}")
+    country = factory.LazyAttribute(lambda c: c.reseller.country)
     status = Customer.Status.ACTIVE
 
 

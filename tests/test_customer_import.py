@@ -302,6 +302,7 @@ def test_the_held_domain_message_links_to_import_with_the_domain_filled_in(
             "organisation": "Someone",
             "language": "en",
             "time_zone": "UTC",
+            "country": "ES",
         },
     )
     assert response.status_code == 400

@@ -26,6 +26,7 @@ NEW = {
     "organisation": "Acme Iberia",
     "language": "en",
     "time_zone": "Europe/Madrid",
+    "country": "ES",
 }
 
 
@@ -195,6 +196,7 @@ def test_edit_contact_details_is_audited_field_by_field(owner_client, tenant):
             "contact_email": f"new@{customer.domain}",
             "language": "fr",
             "time_zone": "Europe/Paris",
+            "country": "FR",
             "admin_phone": "+33 1 23 45 67 89",
         },
     )

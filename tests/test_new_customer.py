@@ -19,6 +19,7 @@ VALID = {
     "admin_phone": "",
     "language": "es",
     "time_zone": "Europe/Madrid",
+    "country": "ES",
 }
 
 
@@ -75,6 +76,8 @@ def test_internationalised_domain_is_stored_in_idna_form(owner_client, tenant):
             "must be outside",
         ),
         ({"admin_phone": "12"}, "admin_phone", "not a valid phone number"),
+        ({"vat_id": "FR40303265045"}, "vat_id", "does not belong to the selected country"),
+        ({"country": "XX"}, "country", "Select a valid choice"),
         ({"contact_email": "nope"}, "contact_email", "valid email"),
     ],
 )

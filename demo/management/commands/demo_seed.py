@@ -244,6 +244,7 @@ class Command(BaseCommand):
                     "ü", "u"
                 ),
                 education=n % 7 == 0,
+                country=reseller.country,
                 crm_id=f"CRM-{1000 + n}" if n % 3 == 0 else "",
                 language=reseller.language,
                 time_zone=reseller.time_zone,

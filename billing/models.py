@@ -1,0 +1,341 @@
+"""Invoices, credit notes, VAT rates, payment cards and Stripe events.
+
+The vendor issues every invoice to the customer organisation; the reseller is kept on it so
+the reseller's Invoices page can list it. An issued document never changes (model guard here,
+a trigger on PostgreSQL): only its payment state and its rendered PDF are written afterwards.
+"""
+
+from typing import Any, cast
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django_countries.fields import CountryField
+
+from core.ids import PublicIdField
+from core.tokens import OneTimeToken
+from customers.models import Customer
+from resellers.models import Currency, Reseller
+from subscriptions.models import Charge, Payer, Subscription
+
+
+class VatRate(models.Model):
+    """The standard VAT rate of an EU country from a date on; staff keep this table current."""
+
+    country = CountryField(_("country"))
+    rate = models.DecimalField(_("rate (%)"), max_digits=5, decimal_places=2)
+    valid_from = models.DateField(_("valid from"))
+
+    class Meta:
+        verbose_name = _("VAT rate")
+        verbose_name_plural = _("VAT rates")
+        ordering = ["country", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["country", "valid_from"], name="vatrate_one_per_day"),
+            models.CheckConstraint(
+                condition=models.Q(rate__gte=0) & models.Q(rate__lt=100), name="vatrate_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.country} {self.rate} % ({self.valid_from})"
+
+
+class DocumentCounter(models.Model):
+    """The last number given in one series and year. Locked (SELECT … FOR UPDATE) by the
+    transaction that issues a document, so numbers are gapless: a rolled-back issue rolls its
+    number back too."""
+
+    series = models.CharField(_("series"), max_length=4)
+    year = models.PositiveIntegerField(_("year"))
+    last_number = models.PositiveIntegerField(_("last number"), default=0)
+
+    class Meta:
+        verbose_name = _("document counter")
+        verbose_name_plural = _("document counters")
+        constraints = [
+            models.UniqueConstraint(fields=["series", "year"], name="documentcounter_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series}-{self.year}: {self.last_number}"
+
+
+class Invoice(models.Model):
+    """An invoice (INV-YYYY-NNNNNN) or a credit note (CN-YYYY-NNNNNN) correcting one."""
+
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", _("Invoice")
+        CREDIT_NOTE = "credit_note", _("Credit note")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        PAID = "paid", _("Paid")
+        PAYMENT_FAILED = "payment_failed", _("Payment failed")
+        CREDITED = "credited", _("Credited")
+
+    class VatTreatment(models.TextChoices):
+        DOMESTIC = "domestic", _("Domestic VAT")
+        REVERSE_CHARGE = "reverse_charge", _("Reverse charge")
+        EU_CONSUMER = "eu_consumer", _("VAT of the buyer's country")
+        OUTSIDE_EU = "outside_eu", _("Outside the scope of EU VAT")
+
+    # Written once, when the document is issued; the trigger refuses any later change.
+    IMMUTABLE_FIELDS = (
+        "public_id",
+        "kind",
+        "number",
+        "corrects",
+        "customer",
+        "reseller",
+        "payer",
+        "currency",
+        "language",
+        "issue_date",
+        "due_date",
+        "seller",
+        "buyer",
+        "vat_treatment",
+        "vat_rate",
+        "subtotal",
+        "vat_amount",
+        "total",
+        "issued_at",
+    )
+
+    public_id = PublicIdField()
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.INVOICE)
+    number = models.CharField(_("number"), max_length=20, unique=True)
+    corrects = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="credit_notes",
+        verbose_name=_("corrects"),
+    )
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="invoices")
+    payer = models.CharField(_("paid with"), max_length=16, choices=Payer.choices)
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
+    issue_date = models.DateField(_("issue date"))
+    due_date = models.DateField(_("due date"))
+    # Snapshots: the parties as they were on the issue date (name, address, country, VAT id).
+    seller = models.JSONField(_("seller"))
+    buyer = models.JSONField(_("buyer"))
+    vat_treatment = models.CharField(_("VAT"), max_length=16, choices=VatTreatment.choices)
+    vat_rate = models.DecimalField(_("VAT rate (%)"), max_digits=5, decimal_places=2)
+    subtotal = models.DecimalField(_("subtotal"), max_digits=12, decimal_places=2)
+    vat_amount = models.DecimalField(_("VAT"), max_digits=12, decimal_places=2)
+    total = models.DecimalField(_("total"), max_digits=12, decimal_places=2)
+    issued_at = models.DateTimeField(_("issued"), auto_now_add=True)
+    # Written after issue: payment and the rendered document.
+    status = models.CharField(
+        _("payment status"), max_length=16, choices=Status.choices, default=Status.OPEN
+    )
+    paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
+    payment_attempts = models.PositiveSmallIntegerField(_("payment attempts"), default=0)
+    next_payment_attempt = models.DateField(_("next payment attempt"), null=True, blank=True)
+    pdf = models.FileField(_("PDF"), upload_to="invoices/%Y/", blank=True)
+    pdf_sha256 = models.CharField(_("PDF SHA-256"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("invoice")
+        verbose_name_plural = _("invoices")
+        ordering = ["-issue_date", "-number"]
+        indexes = [
+            models.Index(fields=["reseller", "-issue_date"]),
+            models.Index(fields=["customer", "-issue_date"]),
+            models.Index(fields=["status", "due_date"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(total=models.F("subtotal") + models.F("vat_amount")),
+                name="invoice_total_reconciles",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind="invoice", corrects__isnull=True)
+                | models.Q(kind="credit_note", corrects__isnull=False),
+                name="invoice_credit_note_corrects_one",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Guard: an issued document's content is written once. (PostgreSQL enforces the same
+        with a trigger, for writes that bypass the model.)"""
+        if self.pk is not None:
+            update_fields = kwargs.get("update_fields")
+            touched = set(update_fields) if update_fields is not None else None
+            if touched is None or touched & set(self.IMMUTABLE_FIELDS):
+                stored = type(self).objects.filter(pk=self.pk).values(*self.IMMUTABLE_FIELDS).get()
+                for field in self.IMMUTABLE_FIELDS:
+                    attname = cast(models.Field, self._meta.get_field(field)).attname
+                    if stored[field] != getattr(self, attname):
+                        raise IssuedInvoiceChanged(self.number, field)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise IssuedInvoiceChanged(self.number, "delete")
+
+
+class IssuedInvoiceChanged(Exception):
+    """An issued invoice or credit note was about to change; issue a credit note instead."""
+
+    def __init__(self, number: str, field: str) -> None:
+        super().__init__(f"{number}: issued documents cannot change ({field})")
+
+
+class InvoiceLine(models.Model):
+    """One line: a charge of a subscription (or, on a credit note, the amount it corrects)."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
+    position = models.PositiveSmallIntegerField(_("position"))
+    charge = models.OneToOneField(
+        Charge, on_delete=models.PROTECT, null=True, blank=True, related_name="invoice_line"
+    )
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    description = models.CharField(_("description"), max_length=255)
+    period_start = models.DateField(_("from"), null=True, blank=True)
+    period_end = models.DateField(_("until (exclusive)"), null=True, blank=True)
+    licences = models.PositiveIntegerField(_("licences"), null=True, blank=True)
+    unit_price = models.DecimalField(_("unit price"), max_digits=12, decimal_places=2)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("invoice line")
+        verbose_name_plural = _("invoice lines")
+        ordering = ["invoice", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "position"], name="invoiceline_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id}/{self.position}: {self.description}"
+
+
+class PaymentCard(models.Model):
+    """A saved card (a Stripe PaymentMethod) of a reseller or of a customer. Only what is
+    needed to show it is kept: brand, last four digits, expiry."""
+
+    reseller = models.ForeignKey(
+        Reseller, on_delete=models.CASCADE, null=True, blank=True, related_name="cards"
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, null=True, blank=True, related_name="cards"
+    )
+    gateway = models.CharField(_("gateway"), max_length=16, default="stripe")
+    gateway_customer_id = models.CharField(_("gateway customer"), max_length=64)
+    gateway_payment_method_id = models.CharField(_("payment method"), max_length=64, unique=True)
+    brand = models.CharField(_("brand"), max_length=20)
+    last4 = models.CharField(_("last four digits"), max_length=4)
+    exp_month = models.PositiveSmallIntegerField(_("expiry month"))
+    exp_year = models.PositiveSmallIntegerField(_("expiry year"))
+    is_default = models.BooleanField(_("default"), default=True)
+    created_at = models.DateTimeField(_("added"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("payment card")
+        verbose_name_plural = _("payment cards")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(reseller__isnull=True) ^ models.Q(customer__isnull=True),
+                name="paymentcard_one_owner",
+            ),
+            models.UniqueConstraint(
+                fields=["reseller"],
+                condition=models.Q(is_default=True, reseller__isnull=False),
+                name="paymentcard_one_default_per_reseller",
+            ),
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=models.Q(is_default=True, customer__isnull=False),
+                name="paymentcard_one_default_per_customer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand} •••• {self.last4}"
+
+
+class CustomerCardConsent(OneTimeToken):
+    """The link a customer follows to agree that its card pays a subscription (seed 003's
+    "Use customer card?"); until it agrees, the reseller's card stays in charge."""
+
+    public_id = PublicIdField()
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="card_consents"
+    )
+    email = models.EmailField(_("email"))
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("requested"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("customer card consent")
+        verbose_name_plural = _("customer card consents")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.subscription} → {self.email}"
+
+
+class Payment(models.Model):
+    """One attempt to collect an invoice, off-session, with an idempotency key derived from
+    the invoice number and the attempt."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    attempt = models.PositiveSmallIntegerField(_("attempt"))
+    gateway = models.CharField(_("gateway"), max_length=16)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=80, unique=True)
+    gateway_reference = models.CharField(_("gateway reference"), max_length=80, blank=True)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.PENDING
+    )
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "attempt"], name="payment_attempt_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invoice} #{self.attempt}: {self.status}"
+
+
+class StripeEvent(models.Model):
+    """A webhook event, stored once by its id before it is processed (by a Celery task)."""
+
+    event_id = models.CharField(_("event id"), max_length=80, unique=True)
+    type = models.CharField(_("type"), max_length=80)
+    payload = models.JSONField(_("payload"))
+    created = models.DateTimeField(_("created at Stripe"))
+    received_at = models.DateTimeField(_("received"), auto_now_add=True)
+    processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("Stripe event")
+        verbose_name_plural = _("Stripe events")
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

@@ -1,0 +1,1 @@
+"""Payments: the gateway interface (manual, Stripe), saved cards, charging invoices, webhooks."""
