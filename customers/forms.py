@@ -2,7 +2,6 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
-from django_countries.fields import LazyTypedChoiceField
 
 from customers.models import Customer
 
@@ -15,9 +14,10 @@ class CustomerContactForm(forms.Form):
     contact_name = forms.CharField(label=_("Contact name"), max_length=200)
     contact_email = forms.EmailField(label=_("Contact email"), max_length=254)
     education = forms.BooleanField(label=_("Education institution"), required=False)
-    country = LazyTypedChoiceField(
+    country = forms.ChoiceField(
         label=_("Country"),
-        choices=countries,
+        # A callable: the names are listed in the language of each request.
+        choices=lambda: list(countries),
         help_text=_("Where the organisation is established; its invoices' VAT follows it."),
     )
     vat_id = forms.CharField(

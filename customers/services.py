@@ -18,37 +18,20 @@ from django_ratelimit.core import get_usage
 from core.emails import email_queue
 from core.models import User
 from core.tokens import TokenState, token_consume, token_digest, token_new
-from customers import extensions
+from customers import extensions, selectors
 from customers.models import Customer, CustomerInvitation, CustomerMember, TransferToken
 from customers.validators import email_domain, normalise_domain, normalise_phone
 from resellers.models import Membership, Reseller
 from resellers.roles import Action, Role, require
-from resellers.validators import normalise_vat_id
 from resellers.services import (
     audit_record,
     invitation_check,
     invitation_claim,
     snapshot,
 )
+from resellers.validators import normalise_vat_id
 
 HELD_STATUSES = [Customer.Status.INVITED, Customer.Status.ACTIVE]
-CUSTOMER_FIELDS = [
-    "organisation",
-    "domain",
-    "customer_type",
-    "contact_name",
-    "contact_email",
-    "education",
-    "country",
-    "vat_id",
-    "crm_id",
-    "admin_name",
-    "admin_address",
-    "admin_alternate_email",
-    "admin_phone",
-    "language",
-    "time_zone",
-]
 # What the reseller may change after NEW CUSTOMER; the domain and the type identify the customer.
 CONTACT_FIELDS = [
     "organisation",
@@ -65,6 +48,8 @@ CONTACT_FIELDS = [
     "language",
     "time_zone",
 ]
+# Everything NEW CUSTOMER sets.
+CUSTOMER_FIELDS = ["domain", "customer_type", *CONTACT_FIELDS]
 
 
 class InvitationRateLimited(Exception):
@@ -223,6 +208,7 @@ def customer_invite(*, membership: Membership, **fields: Any) -> Customer:
             {"domain": _("This domain was just added by another reseller.")}
         ) from None
     _invitation_send(customer, membership.user)
+    selectors.customer_counts_forget(reseller_id=reseller.pk)
     audit_record(
         actor=membership.user,
         reseller=reseller,
@@ -269,6 +255,7 @@ def customer_invitation_resend(*, membership: Membership, customer: Customer) ->
                 % {"domain": customer.domain}
             ) from None
     invitation = _invitation_send(customer, membership.user)
+    selectors.customer_counts_forget(reseller_id=customer.reseller_id)
     audit_record(
         actor=membership.user,
         reseller=customer.reseller,
@@ -293,6 +280,7 @@ def customer_invitation_withdraw(*, membership: Membership, customer: Customer) 
     )
     customer.status = Customer.Status.CANCELLED
     customer.save(update_fields=["status"])
+    selectors.customer_counts_forget(reseller_id=customer.reseller_id)
     audit_record(
         actor=membership.user,
         reseller=customer.reseller,
@@ -324,6 +312,7 @@ def customer_update_contact(
     if not changed:
         return customer
     customer.save(update_fields=changed)
+    selectors.customer_counts_forget(reseller_id=customer.reseller_id)
     audit_record(
         actor=membership.user,
         reseller=customer.reseller,
@@ -361,6 +350,7 @@ def customer_invitation_accept(
     CustomerMember.objects.get_or_create(
         customer=customer, user=user, defaults={"terms_accepted_at": now}
     )
+    selectors.customer_counts_forget(reseller_id=customer.reseller_id)
     audit_record(
         actor=user,
         reseller=customer.reseller,
@@ -414,6 +404,7 @@ def customer_access_revoke(*, customer: Customer, user: User) -> Customer:
     if withdrawn:
         after["transfer_tokens_withdrawn"] = withdrawn
     reseller = customer.reseller
+    selectors.customer_counts_forget(reseller_id=customer.reseller_id)
     audit_record(
         actor=user,
         reseller=reseller,
@@ -663,6 +654,7 @@ def customer_transfer(
     # Subscriptions follow the organisation from `old` to `new` in this same transaction (the
     # subscriptions app hooks in); invoices stay with the reseller that issued them.
     extensions.transfer_hooks_run(old, new)
+    selectors.customer_counts_forget(reseller_id=old.reseller_id)
     audit_record(
         # The old reseller is not told who imported its customer; vendor staff are named.
         actor=actor if via == "staff" else None,
@@ -673,6 +665,7 @@ def customer_transfer(
         after={"status": old.status, "via": via},
         customer_public_id=old.public_id,
     )
+    selectors.customer_counts_forget(reseller_id=to_reseller.pk)
     audit_record(
         actor=actor,
         reseller=to_reseller,

@@ -9,7 +9,7 @@ subscription happens under a row lock on it, so concurrent orders queue up.
 import contextlib
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -823,6 +823,16 @@ def _order_licences(
     return order
 
 
+def _order_replayed(order_key: str, subscription: Subscription) -> Order | None:
+    """The order this key already made on this subscription (a double submit), if any."""
+    existing = _order_for_key(order_key, customer_id=subscription.customer_id)
+    if existing is not None and existing.subscription_id != subscription.pk:
+        raise ValidationError(
+            _("This form was already used for another order. Open the page again."), code="key"
+        )
+    return existing
+
+
 @transaction.atomic
 def subscription_change_licences(
     *,
@@ -841,13 +851,9 @@ def subscription_change_licences(
     require(membership.role, Action.LICENCES_ADD)
     _check_tenant(membership, subscription)
     subscription = _lock(subscription)
-    existing = _order_for_key(order_key, customer_id=subscription.customer_id)
-    if existing is not None and existing.subscription_id == subscription.pk:
-        return existing
+    existing = _order_replayed(order_key, subscription)
     if existing is not None:
-        raise ValidationError(
-            _("This form was already used for another order. Open the page again."), code="key"
-        )
+        return existing
     today = _today()
     _catch_up(subscription, today)
     if subscription.licences != expected_count:
@@ -877,13 +883,9 @@ def subscription_add_licences(
     require(membership.role, Action.LICENCES_ADD)
     _check_tenant(membership, subscription)
     subscription = _lock(subscription)
-    existing = _order_for_key(order_key, customer_id=subscription.customer_id)
-    if existing is not None and existing.subscription_id == subscription.pk:
-        return existing
+    existing = _order_replayed(order_key, subscription)
     if existing is not None:
-        raise ValidationError(
-            _("This form was already used for another order. Open the page again."), code="key"
-        )
+        return existing
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
         raise _invalid("licences", _("Add at least 1 licence."), code="min")
     today = _today()
@@ -1155,6 +1157,72 @@ def subscription_reactivate_by_staff(*, subscription: Subscription, by: User) ->
     )
 
 
+# Payments (billing.payments): who pays, and suspension while an invoice stays unpaid. The
+# caller holds the right to do it (a reseller's billing role, the customer's consent, the
+# retry job), as with the access-revoked hook below.
+
+
+@transaction.atomic
+def subscription_set_payer(
+    *, subscription: Subscription, payer: str, actor: User | None
+) -> Subscription:
+    """Pay the subscription with the reseller's card or the customer's card from now on."""
+    if payer not in Payer.values:
+        raise _invalid("payer", _("Choose who pays."), code="invalid")
+    subscription = _lock(subscription)
+    if subscription.status == Status.CANCELLED:
+        raise ValidationError(_("This subscription is cancelled."), code="cancelled")
+    before = subscription.payer
+    if before == payer:
+        return subscription
+    subscription.payer = payer
+    subscription.save(update_fields=["payer"])
+    _audit(
+        subscription,
+        actor=actor,
+        action=(
+            "subscription.payer_changed"
+            if payer == Payer.CUSTOMER_CARD
+            else "subscription.payer_changed_to_reseller_card"
+        ),
+        before={"payer": before},
+        after={"payer": payer},
+    )
+    return subscription
+
+
+@transaction.atomic
+def subscription_suspend_for_payment(*, subscription_id: int) -> bool:
+    """An invoice for it stayed unpaid after the last retry: suspend it (pending payment).
+    Only an active subscription is; one suspended for another reason keeps that reason."""
+    subscription = _lock(subscription_id)
+    _catch_up(subscription, _today())
+    if subscription.status != Status.ACTIVE:
+        return False
+    before = _state(subscription)
+    _set_status(subscription, Status.SUSPENDED, Reason.PENDING_PAYMENT)
+    _save(subscription)
+    _audit(subscription, actor=None, action="subscription.suspended", before=before)
+    return True
+
+
+@transaction.atomic
+def subscription_reactivate_after_payment(*, subscription_id: int) -> bool:
+    """The unpaid invoice was paid: lift a suspension for a pending payment (and only that)."""
+    subscription = _lock(subscription_id)
+    _catch_up(subscription, _today())
+    if not (
+        subscription.status == Status.SUSPENDED
+        and subscription.suspension_reason == Reason.PENDING_PAYMENT
+    ):
+        return False
+    before = _state(subscription)
+    _set_status(subscription, Status.TRIAL if subscription.plan.is_trial else Status.ACTIVE)
+    _save(subscription)
+    _audit(subscription, actor=None, action="subscription.reactivated", before=before)
+    return True
+
+
 # What happens to subscriptions when their customer moves or revokes its reseller: hooks that
 # customers.services runs inside its own transaction (registered in SubscriptionsConfig.ready).
 
@@ -1211,3 +1279,9 @@ def subscriptions_payer_to_customer_card(*, customer: Customer) -> int:
         )
         changed += 1
     return changed
+
+
+def charges_mark_invoiced(*, charge_ids: list[int], at: datetime) -> int:
+    """The billing run put these charges on an invoice: never invoice them again. Called in the
+    issuing transaction, which holds their row locks. Returns how many were marked."""
+    return Charge.objects.filter(pk__in=charge_ids, invoiced_at__isnull=True).update(invoiced_at=at)

@@ -3,6 +3,7 @@ queues one task per subscription, which locks it and calls a service; a service 
 nothing left to do returns False, so running a job twice the same day changes nothing."""
 
 from datetime import date
+from typing import Any
 
 from celery import shared_task
 from django.db import OperationalError
@@ -13,24 +14,31 @@ from subscriptions import selectors, services
 # A per-subscription step retries only what is transient (the database went away); it is
 # idempotent, so a retry after a partial failure is safe.
 RETRY_BACKOFF_MAX = 600
+STEP_OPTIONS: dict[str, Any] = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_backoff_max": RETRY_BACKOFF_MAX,
+    "max_retries": 5,
+}
+
+
+def _fan_out(ids: list[int], step: Any, today: date) -> int:
+    """One task per subscription, so a failure retries that subscription only."""
+    for subscription_id in ids:
+        step.delay(subscription_id, today.isoformat())
+    return len(ids)
 
 
 @shared_task
 def subscriptions_renew() -> int:
     """Start the periods (and annual terms) that begin today, charging them in advance."""
     today = timezone.localdate()
-    ids = selectors.subscription_ids_due_for_renewal(today=today)
-    for subscription_id in ids:
-        subscription_renew.delay(subscription_id, today.isoformat())
-    return len(ids)
+    return _fan_out(
+        selectors.subscription_ids_due_for_renewal(today=today), subscription_renew, today
+    )
 
 
-@shared_task(
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=RETRY_BACKOFF_MAX,
-    max_retries=5,
-)
+@shared_task(**STEP_OPTIONS)
 def subscription_renew(subscription_id: int, day: str) -> bool:
     return services.subscription_renew_due(
         subscription_id=subscription_id, today=date.fromisoformat(day)
@@ -41,18 +49,12 @@ def subscription_renew(subscription_id: int, day: str) -> bool:
 def subscriptions_expire_trials() -> int:
     """Suspend (trial_ended) the trials that reached day 30 without being converted."""
     today = timezone.localdate()
-    ids = selectors.subscription_ids_trial_over(today=today)
-    for subscription_id in ids:
-        subscription_expire_trial.delay(subscription_id, today.isoformat())
-    return len(ids)
+    return _fan_out(
+        selectors.subscription_ids_trial_over(today=today), subscription_expire_trial, today
+    )
 
 
-@shared_task(
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=RETRY_BACKOFF_MAX,
-    max_retries=5,
-)
+@shared_task(**STEP_OPTIONS)
 def subscription_expire_trial(subscription_id: int, day: str) -> bool:
     return services.subscription_expire_trial(
         subscription_id=subscription_id, today=date.fromisoformat(day)
@@ -68,17 +70,10 @@ def subscriptions_send_reminders() -> int:
         trial_days=services.TRIAL_REMINDER_DAYS,
         term_days=services.TERM_REMINDER_DAYS,
     )
-    for subscription_id in ids:
-        subscription_send_reminder.delay(subscription_id, today.isoformat())
-    return len(ids)
+    return _fan_out(ids, subscription_send_reminder, today)
 
 
-@shared_task(
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=RETRY_BACKOFF_MAX,
-    max_retries=5,
-)
+@shared_task(**STEP_OPTIONS)
 def subscription_send_reminder(subscription_id: int, day: str) -> bool:
     return services.subscription_send_reminder(
         subscription_id=subscription_id, today=date.fromisoformat(day)
