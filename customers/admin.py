@@ -13,7 +13,8 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from customers import services
+from core.pagination import EstimatedCountPaginator
+from customers import selectors, services
 from customers.models import Customer, CustomerInvitation, TransferToken
 from resellers.models import Reseller
 
@@ -106,10 +107,16 @@ class CustomerAdmin(admin.ModelAdmin):
     raw_id_fields = ["reseller"]
     readonly_fields = ["public_id", "created_at", "previous"]
     show_full_result_count = False
+    # Unfiltered, the page count is PostgreSQL's estimate, not a COUNT(*) of 100,000 rows.
+    paginator = EstimatedCountPaginator
     # Newest first by primary key (creation order): the primary key index serves it at any
     # size, where "-created_at" would sort all 100,000 rows for each page.
     ordering = ["-id"]
     actions = ["move_to_reseller"]
+
+    def save_model(self, request: HttpRequest, obj: Customer, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        selectors.customer_counts_forget(reseller_id=obj.reseller_id)
 
     @admin.action(description=gettext_lazy("Move to another reseller"), permissions=["change"])
     def move_to_reseller(

@@ -385,3 +385,31 @@ def test_dashboard_counts_are_real(owner_client, tenant):
 def test_customer_page_has_the_managing_banner(owner_client, tenant):
     body = owner_client.get(f"/customers/{tenant.customer.public_id}/").content.decode()
     assert "You are managing <strong>" in body and tenant.customer.domain in body
+
+
+def test_the_total_follows_new_and_changed_customers_at_once(
+    owner_client, tenant, django_capture_on_commit_callbacks
+):
+    assert "1 customer" in get(owner_client)
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(
+            "/customers/new/",
+            {
+                "contact_name": "Kim",
+                "contact_email": "kim@fresh.example",
+                "customer_type": "domain",
+                "domain": "fresh.example",
+                "organisation": "Fresh Org",
+                "language": "en",
+                "time_zone": "UTC",
+                "country": "GB",
+            },
+        )
+    assert "2 customers" in get(owner_client)
+    assert "1 customer" in get(owner_client, "?q=fresh")
+    fresh = Customer.objects.get(domain="fresh.example")
+    assert "1 customer" in get(owner_client, "?status=invited")  # counted and kept
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(f"/customers/{fresh.public_id}/invitation/withdraw/")
+    assert "No customers with this status" in get(owner_client, "?status=invited")
+    assert "1 customer" in get(owner_client, "?status=cancelled")
