@@ -20,7 +20,7 @@ DEMO_ADDR ?= 127.0.0.1:8000
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: help venv messages demo test lint typecheck translations translations-check check-deploy \
-	bench-customers
+	bench-customers bench-billing bench-pdf
 
 help:
 	@echo "make demo               run the portal with demo data on http://$(DEMO_ADDR)"
@@ -31,6 +31,8 @@ help:
 	@echo "make translations-check update the catalogues, fail on untranslated or fuzzy entries"
 	@echo "make check-deploy       manage.py check --deploy with production settings"
 	@echo "make bench-customers    Customers page benchmark at 100,000 customers (PostgreSQL)"
+	@echo "make bench-billing      billing run at 1,000 and 10,000 subscriptions (PostgreSQL)"
+	@echo "make bench-pdf          invoice PDF rendering: 10 and 100 lines, memory over 500 renders"
 
 # The virtual environment, exactly as uv.lock says (dev group included: tests and linters).
 venv:
@@ -90,3 +92,14 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/partner_portal_bench
 BENCH_ARGS ?=
 bench-customers: venv
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m benchmarks.customer_list $(BENCH_ARGS)
+
+# The daily billing run at 1,000 and 10,000 subscriptions (README, Benchmarks): 10x the
+# subscriptions in at most 11x the time. Its own database, emptied and loaded on each run.
+BENCH_BILLING_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/partner_portal_bench_billing
+bench-billing: venv
+	DATABASE_URL=$(BENCH_BILLING_DATABASE_URL) $(PY) -m benchmarks.billing_run $(BENCH_ARGS)
+
+# Invoice PDF rendering in a warm process (README, Benchmarks): a 10-line invoice's median and
+# p95, a 100-line one at most 4x the 10-line median, memory over 500 renders. No database.
+bench-pdf: venv
+	$(PY) -m benchmarks.invoice_pdf $(BENCH_ARGS)

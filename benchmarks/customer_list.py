@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -154,7 +155,14 @@ def seed(*, total: int, mine: int, per_reseller: int, reload: bool) -> Data:
 
     reseller = benchmark_reseller(BENCHMARK_RESELLER_EMAIL, "Benchmark Reseller")
     loaded = None
-    if reload or reseller.customers.count() != mine or Customer.objects.count() != total:
+    from subscriptions.models import Subscription
+
+    if (
+        reload
+        or reseller.customers.count() != mine
+        or Customer.objects.count() != total
+        or not Subscription.objects.exists()
+    ):
         foreign = Customer.objects.exclude(
             reseller__billing_email__endswith=BENCHMARK_RESELLER_EMAIL.partition("@")[2]
         )
@@ -176,10 +184,12 @@ def seed(*, total: int, mine: int, per_reseller: int, reload: bool) -> Data:
             # collect 100,000 rows' relations one by one.
             cursor.execute(f"TRUNCATE {Customer._meta.db_table} CASCADE")
             customers_copy(owners[:total])
+            subscriptions_copy()
         with connection.cursor() as cursor:
             # Fresh statistics for the planner and a visibility map for index-only scans, as
             # autovacuum would leave them on a live database.
             cursor.execute("VACUUM ANALYZE customers_customer")
+            cursor.execute("VACUUM ANALYZE subscriptions_subscription")
             cursor.execute("VACUUM ANALYZE resellers_reseller")
         loaded = time.perf_counter() - started
 
@@ -251,6 +261,62 @@ def customers_copy(reseller_ids: list[int]) -> None:
                 copy.write_row(
                     [f.get_db_prep_save(getattr(customer, f.attname), connection) for f in fields]
                 )
+
+
+def subscriptions_copy() -> None:
+    """A subscription for each active customer (one in three has a second product), so the
+    Plan and Licences columns are filled as on a live portal."""
+    from django.db import connection
+
+    from customers.models import Customer
+    from subscriptions.models import Plan, PlanPrice, Product, Subscription
+
+    rng = random.Random(20261124)  # noqa: S311 - test data, not secrets
+    plans = []
+    for sku, name in [("contacts", "Shared Contacts"), ("labels", "Shared Labels")]:
+        product, _ = Product.objects.get_or_create(sku=sku, defaults={"name": name})
+        for kind in (Plan.Kind.FLEXIBLE, Plan.Kind.ANNUAL_MONTHLY, Plan.Kind.ANNUAL_YEARLY):
+            plan, _ = Plan.objects.get_or_create(product=product, kind=kind)
+            PlanPrice.objects.get_or_create(
+                plan=plan, currency="GBP", defaults={"monthly_price": Decimal("3.50")}
+            )
+            plans.append(plan)
+    today = datetime.now(UTC).date()
+    fields = [f for f in Subscription._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+    active = Customer.objects.filter(status=Customer.Status.ACTIVE).values_list("pk", flat=True)
+    with connection.cursor() as cursor:
+        sql = f"COPY {Subscription._meta.db_table} ({columns}) FROM STDIN"
+        with cursor.cursor.copy(sql) as copy:
+            for customer_id in active.iterator(chunk_size=5000):
+                for plan in rng.sample(plans[:3], 1) + (
+                    rng.sample(plans[3:], 1) if rng.random() < 1 / 3 else []
+                ):
+                    subscription = Subscription(
+                        customer_id=customer_id,
+                        product_id=plan.product_id,
+                        plan=plan,
+                        currency="GBP",
+                        licences=rng.randint(1, 300),
+                        status=Subscription.Status.ACTIVE,
+                        payer="reseller_card",
+                        anchor_day=today.day,
+                        anchor_month=today.month,
+                        monthly_price=Decimal("3.50"),
+                        period_start=today,
+                        period_end=today + timedelta(days=30),
+                        term_start=today if plan.kind != Plan.Kind.FLEXIBLE else None,
+                        term_end=today + timedelta(days=365)
+                        if plan.kind != Plan.Kind.FLEXIBLE
+                        else None,
+                        created_at=datetime.now(UTC),
+                    )
+                    copy.write_row(
+                        [
+                            f.get_db_prep_save(getattr(subscription, f.attname), connection)
+                            for f in fields
+                        ]
+                    )
 
 
 # --- the requests -------------------------------------------------------------------------------

@@ -5,3 +5,38 @@ from django.utils.translation import gettext_lazy as _
 class BillingConfig(AppConfig):
     name = "billing"
     verbose_name = _("Billing")
+
+    def ready(self) -> None:
+        # pages: the invoices sections of the reseller's Manage page and the customer's own
+        # organisation page.
+        from billing import views
+        from customers import extensions
+
+        extensions.section_register(
+            side="reseller", slot="invoices", renderer=views.customer_section
+        )
+        extensions.section_register(
+            side="customer", slot="invoices", renderer=views.customer_side_section
+        )
+
+        # PDF: render each document once issued, and again when it is paid or staff ask;
+        # importing the task module also registers the task with Celery.
+        from billing import rendering_tasks, services
+
+        services.on_invoice_issued.append(rendering_tasks.invoice_pdf_enqueue)
+        services.on_credit_note_issued.append(rendering_tasks.invoice_pdf_enqueue)
+        services.on_pdf_requested.append(rendering_tasks.invoice_pdf_regenerate)
+        services.on_invoice_paid.append(rendering_tasks.invoice_pdf_regenerate)
+
+        # payments: charge each issued invoice's card (Stripe gateway); a paid invoice lifts
+        # the suspensions its failed payment caused; the customer side's payment card section.
+        # Importing the task module registers its tasks with Celery.
+        from billing.payments import services as payments
+        from billing.payments import tasks as payment_tasks  # noqa: F401
+        from billing.payments import views as payment_views
+
+        services.on_invoice_issued.append(payments.invoice_issued)
+        services.on_invoice_paid.append(payments.invoice_paid)
+        extensions.section_register(
+            side="customer", slot="payment_card", renderer=payment_views.customer_side_section
+        )

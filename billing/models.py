@@ -5,11 +5,13 @@ the reseller's Invoices page can list it. An issued document never changes (mode
 a trigger on PostgreSQL): only its payment state and its rendered PDF are written afterwards.
 """
 
+from decimal import Decimal
 from typing import Any, cast
 
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django_countries.fields import CountryField
 
 from core.ids import PublicIdField
@@ -17,6 +19,8 @@ from core.tokens import OneTimeToken
 from customers.models import Customer
 from resellers.models import Currency, Reseller
 from subscriptions.models import Charge, Payer, Subscription
+
+HALF_CENT = Decimal("0.005")
 
 
 class VatRate(models.Model):
@@ -69,7 +73,7 @@ class Invoice(models.Model):
         CREDIT_NOTE = "credit_note", _("Credit note")
 
     class Status(models.TextChoices):
-        OPEN = "open", _("Open")
+        OPEN = "open", pgettext_lazy("invoice status", "Open")
         PAID = "paid", _("Paid")
         PAYMENT_FAILED = "payment_failed", _("Payment failed")
         CREDITED = "credited", _("Credited")
@@ -145,13 +149,20 @@ class Invoice(models.Model):
         verbose_name_plural = _("invoices")
         ordering = ["-issue_date", "-number"]
         indexes = [
-            models.Index(fields=["reseller", "-issue_date"]),
+            # The Invoices page's keyset pages: (issue date, id) after the reseller, so that a
+            # page seeks even among the thousands a billing run issues on one day.
+            models.Index(fields=["reseller", "issue_date", "id"], name="invoice_reseller_page"),
             models.Index(fields=["customer", "-issue_date"]),
             models.Index(fields=["status", "due_date"]),
         ]
         constraints = [
+            # To the cent. As "within half a cent" rather than "=": SQLite (the demo) adds
+            # decimals as floats; on PostgreSQL's numeric(12, 2) the two mean the same.
             models.CheckConstraint(
-                condition=models.Q(total=models.F("subtotal") + models.F("vat_amount")),
+                condition=models.Q(
+                    total__gt=models.F("subtotal") + models.F("vat_amount") - HALF_CENT,
+                    total__lt=models.F("subtotal") + models.F("vat_amount") + HALF_CENT,
+                ),
                 name="invoice_total_reconciles",
             ),
             models.CheckConstraint(
@@ -261,6 +272,44 @@ class PaymentCard(models.Model):
 
     def __str__(self) -> str:
         return f"{self.brand} •••• {self.last4}"
+
+
+class GatewayCustomer(models.Model):
+    """The gateway's own customer record (a Stripe Customer) of a reseller or a customer: the
+    record its cards are saved to, kept before any card exists so a second card setup reuses it."""
+
+    reseller = models.ForeignKey(
+        Reseller, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    gateway = models.CharField(_("gateway"), max_length=16, default="stripe")
+    gateway_customer_id = models.CharField(_("gateway customer"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("gateway customer")
+        verbose_name_plural = _("gateway customers")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(reseller__isnull=True) ^ models.Q(customer__isnull=True),
+                name="gatewaycustomer_one_owner",
+            ),
+            models.UniqueConstraint(
+                fields=["gateway", "reseller"],
+                condition=models.Q(reseller__isnull=False),
+                name="gatewaycustomer_one_per_reseller",
+            ),
+            models.UniqueConstraint(
+                fields=["gateway", "customer"],
+                condition=models.Q(customer__isnull=False),
+                name="gatewaycustomer_one_per_customer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.gateway_customer_id
 
 
 class CustomerCardConsent(OneTimeToken):

@@ -20,6 +20,8 @@ urlpatterns = [
     path("billing/", include("billing.payments.urls")),
     path("", include("customers.urls_customer_side")),
     path("my/", include("subscriptions.urls_customer_side")),
+    path("my/", include("billing.urls_customer_side")),
+    path("my/", include("billing.payments.urls_customer_side")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("accounts/login/", LoginView.as_view(), name="account_login"),
     path("accounts/", include("allauth.urls")),

@@ -79,6 +79,9 @@ class OutboundEmail(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     last_error = models.TextField(_("last error"), blank=True)
+    # Files sent along, read from the default storage when the email goes out (not copied into
+    # the row): [{"path": storage name, "filename": shown name, "mimetype": type}].
+    attachments = models.JSONField(_("attachments"), default=list, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
 

@@ -2,6 +2,7 @@ import logging
 import smtplib
 
 from celery import shared_task
+from django.core.files.storage import default_storage
 from django.core.mail import EmailMultiAlternatives
 from django.db.models import F
 from django.utils import timezone
@@ -34,7 +35,15 @@ def send_email(self, email_id: int) -> str:
     message = EmailMultiAlternatives(email.subject, email.body_text, to=[email.to])
     message.attach_alternative(email.body_html, "text/html")
     try:
+        _attach_stored_files(message, email.attachments)
         message.send()
+    except FileNotFoundError as exc:
+        # An attachment is gone from the storage; retrying cannot bring it back.
+        OutboundEmail.objects.filter(pk=email_id).update(
+            status=OutboundEmail.Status.FAILED, last_error=repr(exc)[:2000]
+        )
+        logger.error("Email %s not sent, an attachment is missing: %r", email_id, exc)
+        return "failed"
     except Exception as exc:
         # Hand the row back so the retry can claim it again.
         final = self.request.retries >= self.max_retries
@@ -48,3 +57,18 @@ def send_email(self, email_id: int) -> str:
         status=OutboundEmail.Status.SENT, sent_at=timezone.now(), last_error=""
     )
     return "sent"
+
+
+def _attach_stored_files(
+    message: EmailMultiAlternatives, attachments: list[dict[str, str]]
+) -> None:
+    """Read each attachment from the default storage when sending: the row names the file, so
+    a retry attaches the same bytes without the row carrying them."""
+    for attachment in attachments:
+        try:
+            with default_storage.open(attachment["path"], "rb") as stored:
+                content = stored.read()
+        except FileNotFoundError:
+            # Some storages do not say which file; the row's last_error should.
+            raise FileNotFoundError(f"attachment {attachment['path']} is missing") from None
+        message.attach(attachment["filename"], content, attachment["mimetype"])

@@ -148,6 +148,19 @@ AUDIT_ACTION_LABELS = {
     "subscription.trial_ended": _("Trial ended"),
     "subscription.transferred": _("Subscription moved with its customer to another reseller"),
     "subscription.payer_changed": _("Subscription now paid with the customer's card"),
+    "subscription.payer_changed_to_reseller_card": _(
+        "Subscription now paid with the reseller's card"
+    ),
+    "card_consent.requested": _("Customer asked to pay with its own card"),
+    "card_consent.withdrawn": _("Request to pay with the customer's card withdrawn"),
+    "card_consent.given": _("Customer agreed to pay with its own card"),
+    "payment_card.saved": _("Payment card saved"),
+    "payment_card.removed": _("Payment card removed"),
+    "invoice.payment_failed": _("Card payment failed"),
+    "invoice.issued": _("Invoice issued"),
+    "invoice.paid": _("Invoice marked paid"),
+    "invoice.credited": _("Invoice credited in full"),
+    "credit_note.issued": _("Credit note issued"),
 }
 
 

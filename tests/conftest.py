@@ -82,6 +82,18 @@ def member_of(reseller: Reseller, role: str) -> Membership:
     return MembershipFactory(reseller=reseller, user=UserFactory(), role=role)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """The test database is built from the models (--no-migrations): add what migrations add
+    with SQL, the immutability triggers of issued invoices (billing/immutability.py)."""
+    from django.db import connection
+
+    from billing.immutability import immutability_install, invoice_immutable_columns
+
+    with django_db_blocker.unblock():
+        immutability_install(connection, invoice_immutable_columns())
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _close_stray_connections(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
     """The live server's thread keeps its last database connection open until the session

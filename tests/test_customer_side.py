@@ -21,6 +21,7 @@ from customers.models import Customer, CustomerMember, TransferToken
 from resellers.models import AuditEvent, Reseller
 from resellers.roles import Role
 from resellers.services import audit_record
+from tests.billing_pages_helpers import invoice_create
 from tests.conftest import Tenant, member_of
 from tests.factories import CustomerFactory, ResellerFactory, SubscriptionFactory, UserFactory
 from tests.test_tenant_isolation import keywords, same_page, walk
@@ -415,6 +416,7 @@ CUSTOMER_SIDE_OBJECT_IDS: dict[str, Callable[[Customer], str]] = {
     "customer_id": lambda customer: customer.public_id,
     "transfer_token_id": lambda customer: open_token(customer).public_id,
     "subscription_id": lambda customer: SubscriptionFactory(customer=customer).public_id,
+    "invoice_id": lambda customer: invoice_create(customer).public_id,
 }
 NOT_OBJECT_IDS = {
     "token": "bearer links: tests/test_google_sign_in.py and tests/test_manage_customer.py",
@@ -425,7 +427,7 @@ def customer_side_patterns() -> dict[str, URLPattern]:
     return {
         name: pattern
         for name, pattern in walk(get_resolver().url_patterns)
-        if name.startswith(("customer_side:", "my_subscriptions:"))
+        if name.startswith(("customer_side:", "my_subscriptions:", "my_invoices:", "my_payments:"))
     }
 
 
@@ -453,6 +455,10 @@ def test_the_customer_side_sweep_covers_urls():
         "customer_side:transfer_token_create",
         "customer_side:transfer_token_withdraw",
         "my_subscriptions:detail",
+        "my_invoices:detail",
+        "my_invoices:pdf",
+        "my_payments:card",
+        "my_payments:card_change",
     } <= set(CUSTOMER_SIDE_URLS)
 
 

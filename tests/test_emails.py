@@ -2,6 +2,7 @@
 
 import re
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -155,6 +156,17 @@ SAMPLE_CONTEXT = {
     "expires_at": datetime(2026, 12, 24, 9, 30, tzinfo=UTC),
     "revoked_at": datetime(2026, 12, 24, 9, 30, tzinfo=UTC),
     "ends_on": date(2026, 12, 24),
+    "number": "INV-2026-000042",
+    "issue_date": date(2026, 11, 20),
+    "due_date": date(2026, 12, 4),
+    "total": Decimal("121.00"),
+    "currency": "EUR",
+    "invoice_url": "https://portal.example/invoices/c0ffee00c0ffee00/",
+    "consent_url": "https://portal.example/billing/card-consent/abc/",
+    "card_url": "https://portal.example/billing/card/",
+    "reason": "Your card was declined.",
+    "next_attempt": date(2026, 11, 26),
+    "corrects": "",
 }
 
 

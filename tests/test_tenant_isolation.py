@@ -12,6 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from core.ids import new_public_id
 from resellers.models import Membership
 from subscriptions.models import Order
+from tests.billing_pages_helpers import invoice_create
 from tests.conftest import Tenant
 from tests.factories import SubscriptionFactory, TeamInvitationFactory
 
@@ -24,6 +25,7 @@ OBJECT_IDS: dict[str, Callable[[Tenant], str]] = {
     "customer_id": lambda t: t.customer.public_id,
     "subscription_id": lambda t: SubscriptionFactory(customer=t.customer).public_id,
     "order_id": lambda t: order_of(t).public_id,
+    "invoice_id": lambda t: invoice_create(t.customer).public_id,
 }
 
 
@@ -66,7 +68,7 @@ def walk(resolvers: list, prefix: str = "") -> Iterator[tuple[str, URLPattern]]:
 
 # Customer-side pages answer a customer's own administrators, not reseller members; they have
 # their own sweep, across customers, in tests/test_customer_side.py.
-SWEPT_ELSEWHERE = ("customer_side:", "my_subscriptions:")
+SWEPT_ELSEWHERE = ("customer_side:", "my_subscriptions:", "my_invoices:", "my_payments:")
 
 
 def project_patterns() -> list[tuple[str, URLPattern]]:

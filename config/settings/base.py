@@ -138,6 +138,16 @@ SECURE_CSP = {
     "base-uri": [CSP.SELF],
     "object-src": [CSP.NONE],
 }
+# Payments: the Stripe gateway when all three keys are set, else the manual gateway (staff mark
+# invoices paid; the PDF prints bank details). Stripe.js and its frames come from Stripe's own
+# hosts, so the CSP allows them only when Stripe is on.
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+if STRIPE_SECRET_KEY and STRIPE_PUBLISHABLE_KEY and STRIPE_WEBHOOK_SECRET:
+    SECURE_CSP["script-src"] = [CSP.SELF, CSP.NONCE, "https://js.stripe.com"]
+    SECURE_CSP["frame-src"] = ["https://js.stripe.com", "https://hooks.stripe.com"]
+    SECURE_CSP["connect-src"] = [CSP.SELF, "https://api.stripe.com"]
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_FAILURE_VIEW = "core.views.csrf_failure"
@@ -213,6 +223,18 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "subscriptions.tasks.subscriptions_send_reminders",
         "schedule": crontab(hour=7, minute=0),
     },
+    # After the renewals have charged today's periods: one invoice per customer, payer and
+    # currency from the charges not yet invoiced. A rerun issues nothing twice.
+    "billing-run": {
+        "task": "billing.tasks.billing_run_daily",
+        "schedule": crontab(hour=1, minute=0),
+    },
+    # Failed card payments: retried on days 1, 3 and 5 after the first failure, then the
+    # invoice's subscriptions are suspended.
+    "payments-retry-due": {
+        "task": "billing.payments.tasks.payments_retry_due",
+        "schedule": crontab(hour=6, minute=0),
+    },
 }
 
 # The product.
@@ -220,6 +242,17 @@ PORTAL_NAME = env("PORTAL_NAME", default="Partner Portal")
 # Absolute address of the portal, for links in emails.
 PORTAL_URL = env("PORTAL_URL", default="http://127.0.0.1:8000").rstrip("/")
 VENDOR_NAME = env("VENDOR_NAME", default="Example Software Ltd")
+# The seller on every invoice and credit note (snapshotted when a document is issued). The
+# defaults are the demo's; set the real ones in production (.env.example).
+VENDOR_ADDRESS = env("VENDOR_ADDRESS", default=r"1 Example Quay\nDublin D02 X285").replace(
+    r"\n", "\n"
+)
+VENDOR_COUNTRY = env("VENDOR_COUNTRY", default="IE").upper()  # ISO 3166: where VAT is domestic
+VENDOR_VAT_ID = env("VENDOR_VAT_ID", default="IE6388047V")
+VENDOR_EMAIL = env("VENDOR_EMAIL", default="billing@example.com")
+VENDOR_BANK_IBAN = env("VENDOR_BANK_IBAN", default="IE29AIBK93115212345678")
+VENDOR_BANK_BIC = env("VENDOR_BANK_BIC", default="AIBKIE2D")
+INVOICE_PAYMENT_TERMS_DAYS = env.int("INVOICE_PAYMENT_TERMS_DAYS", default=14)
 INVITATION_VALID_DAYS = env.int("INVITATION_VALID_DAYS", default=14)
 TRANSFER_TOKEN_VALID_DAYS = 14
 CUSTOMER_INVITATIONS_PER_HOUR = env.int("CUSTOMER_INVITATIONS_PER_HOUR", default=100)
@@ -232,4 +265,12 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # WeasyPrint narrates every rendering step at INFO; Stripe's library logs each request.
+        "weasyprint.progress": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+        "stripe": {"level": "WARNING"},
+        "factur-x": {"level": "WARNING"},
+        "facturx": {"level": "WARNING"},
+    },
 }

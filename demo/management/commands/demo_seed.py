@@ -11,13 +11,16 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from billing import services as billing_services
+from billing.models import Invoice
+from billing.vat import vat_rates_seed
 from core.models import User
 from customers.models import Customer, CustomerInvitation, CustomerMember
 from resellers.models import Membership, Reseller, TeamInvitation
 from resellers.roles import Role
 from resellers.services import audit_record
 from subscriptions import services as subscription_services
-from subscriptions.models import Payer, Plan, PlanPrice, Product
+from subscriptions.models import Charge, Payer, Plan, PlanPrice, Product
 
 PRICES = {  # per licence per month: EUR, USD, GBP
     Plan.Kind.FLEXIBLE: ("4.00", "4.50", "3.50"),
@@ -128,6 +131,7 @@ class Command(BaseCommand):
         staff = self._staff()
         for index, spec in enumerate(RESELLERS):
             self._reseller(spec, staff, random.Random(index))  # noqa: S311 - demo data
+        self._invoices(staff)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write("Demo users (development sign-in: a code is printed on this console):")
         for spec in RESELLERS:
@@ -297,6 +301,47 @@ class Command(BaseCommand):
                     quantity=rng.randint(1, 10),
                     order_key=subscription_services.order_key_new(),
                 )
+
+    def _invoices(self, staff: User) -> None:
+        """Invoices from the subscriptions' charges, issued by the billing run: a third of the
+        customers were invoiced 20 days ago and half of those are still unpaid (overdue); staff
+        recorded some bank transfers (the manual gateway) and credited part of one invoice."""
+        if Invoice.objects.exists():
+            return  # loaded before; from here on the daily run issues invoices
+        vat_rates_seed()  # migrate loaded them; a database built from the models has none
+        # Some of Nimbus's customers are businesses with a VAT id: reverse charge.
+        spanish = Customer.objects.filter(country="ES", status=Customer.Status.ACTIVE)
+        for customer, vat_id in zip(
+            spanish.order_by("id")[1::4],
+            ["ESB70000005", "ESB70000013", "ESB70000021", "ESB70000039"],
+            strict=False,
+        ):
+            Customer.objects.filter(pk=customer.pk).update(vat_id=vat_id)
+        today = timezone.localdate()
+        earlier = today - timedelta(days=20)
+        customer_ids = sorted(
+            set(Charge.objects.filter(invoiced_at__isnull=True).values_list("customer", flat=True))
+        )
+        # Demo only: these customers' charges are dated back, as if bought 20 days ago, so that
+        # the run for that day issues their invoices (it takes charges made up to its day).
+        Charge.objects.filter(customer_id__in=customer_ids[::3], invoiced_at__isnull=True).update(
+            created_at=timezone.now() - timedelta(days=20)
+        )
+        past = billing_services.billing_run(day=earlier)
+        current = billing_services.billing_run(day=today)
+        for invoice in past[::2]:
+            billing_services.invoice_mark_paid(
+                invoice=invoice, by=staff, paid_at=timezone.now() - timedelta(days=12)
+            )
+        for invoice in current[::3]:
+            billing_services.invoice_mark_paid(invoice=invoice, by=staff)
+        if current[1:]:
+            billing_services.credit_note_issue(
+                invoice=current[1],
+                reason="Two licences were ordered by mistake",
+                amount=min(Decimal("10.00"), current[1].subtotal),
+                by=staff,
+            )
 
     def _history(self, customer: Customer, created: Any, accepted: Any) -> None:
         """The audit entries the real flow would have written, dated when it happened."""

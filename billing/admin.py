@@ -1,0 +1,428 @@
+"""Staff console for billing. Issued invoices and credit notes are read-only here (no add, change
+or delete: the billing run issues them, credit notes correct them); staff act on them with the
+actions Issue credit note, Mark paid (manual gateway) and Regenerate PDF. VAT rates are the one
+billing table staff edit. Cards, payments, counters and Stripe events are for reading."""
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from billing import services
+from billing.models import (
+    CustomerCardConsent,
+    DocumentCounter,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    PaymentCard,
+    StripeEvent,
+    VatRate,
+)
+from core.money import money_format
+from customers.admin import ResellerFilter
+
+# Issuing a credit note or marking paid writes audit rows per invoice in the request.
+ACT_AT_ONCE = 100
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Browse only: rows are written by services and webhooks, never by hand."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [str(name) for name in self.fields or []]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = gettext_lazy("overdue")
+    parameter_name = "overdue"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", gettext_lazy("Overdue: unpaid after the due date"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
+        if self.value() == "yes":
+            return queryset.filter(services.invoices_overdue_q(today=timezone.localdate()))
+        return queryset
+
+
+class InvoiceLineInline(ReadOnlyInline):
+    model = InvoiceLine
+    fields = [
+        "position",
+        "description",
+        "period_start",
+        "period_end",
+        "licences",
+        "unit_price",
+        "amount",
+    ]
+    ordering = ["position"]
+
+
+class CreditNoteInline(ReadOnlyInline):
+    model = Invoice
+    fk_name = "corrects"
+    verbose_name = gettext_lazy("credit note")
+    verbose_name_plural = gettext_lazy("credit notes")
+    fields = ["number", "issue_date", "subtotal", "vat_amount", "total"]
+    show_change_link = True
+
+
+class PaymentInline(ReadOnlyInline):
+    model = Payment
+    fields = ["attempt", "created_at", "gateway", "amount", "currency", "status", "error"]
+    ordering = ["attempt"]
+
+
+class CreditNoteForm(forms.Form):
+    """The intermediate page of the action Issue credit note."""
+
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"),
+        max_length=200,
+        help_text=gettext_lazy("Recorded in the audit log; printed on a partial credit note."),
+    )
+    amount = forms.DecimalField(
+        label=gettext_lazy("Amount to credit, before VAT"),
+        required=False,
+        min_value=0.01,
+        decimal_places=2,
+        help_text=gettext_lazy(
+            "Leave empty to credit everything not credited yet; VAT is added at the invoice's rate."
+        ),
+    )
+
+
+def _party(snapshot: dict[str, Any]) -> str:
+    return format_html_join(
+        "",
+        "<div><strong>{}</strong>: {}</div>",
+        ((key, value) for key, value in snapshot.items() if value),
+    )
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    list_display = [
+        "number",
+        "kind",
+        "issue_date",
+        "customer",
+        "reseller",
+        "payer",
+        "total_display",
+        "status",
+        "due_date",
+        "overdue",
+    ]
+    list_filter = [ResellerFilter, "status", "kind", OverdueFilter, "payer", "currency"]
+    search_fields = ["number", "customer__organisation", "customer__domain"]
+    list_select_related = ["customer", "reseller"]
+    show_full_result_count = False
+    # Newest first by primary key: the primary key index serves it at any size.
+    ordering = ["-id"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "number",
+                    "kind",
+                    "corrects",
+                    "public_id",
+                    "customer",
+                    "reseller",
+                    "payer",
+                    "language",
+                ]
+            },
+        ),
+        (
+            gettext_lazy("Dates"),
+            {"fields": ["issue_date", "due_date", "issued_at"]},
+        ),
+        (
+            gettext_lazy("Parties"),
+            {"fields": ["seller_block", "buyer_block"]},
+        ),
+        (
+            gettext_lazy("Amounts"),
+            {
+                "fields": [
+                    "currency",
+                    "vat_treatment",
+                    "vat_rate",
+                    "subtotal",
+                    "vat_amount",
+                    "total",
+                ]
+            },
+        ),
+        (
+            gettext_lazy("Payment and document"),
+            {
+                "fields": [
+                    "status",
+                    "paid_at",
+                    "payment_attempts",
+                    "next_payment_attempt",
+                    "pdf",
+                    "pdf_sha256",
+                ]
+            },
+        ),
+    ]
+    inlines = [InvoiceLineInline, CreditNoteInline, PaymentInline]
+    actions = ["issue_credit_note", "mark_paid", "regenerate_pdf"]
+
+    # Issued documents are read-only: the change page shows them, nothing saves or deletes.
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [str(name) for fieldset in self.fieldsets or [] for name in fieldset[1]["fields"]]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_act_permission(self, request: HttpRequest) -> bool:
+        """Staff who may change invoices may use the actions (the form itself saves nothing)."""
+        return request.user.has_perm("billing.change_invoice")
+
+    @admin.display(description=gettext_lazy("total"), ordering="total")
+    def total_display(self, obj: Invoice) -> str:
+        return money_format(obj.total, obj.currency)
+
+    @admin.display(description=gettext_lazy("overdue"), boolean=True)
+    def overdue(self, obj: Invoice) -> bool:
+        return (
+            obj.kind == Invoice.Kind.INVOICE
+            and obj.status in services.UNPAID_STATUSES
+            and obj.due_date < timezone.localdate()
+        )
+
+    @admin.display(description=gettext_lazy("seller"))
+    def seller_block(self, obj: Invoice) -> str:
+        return _party(obj.seller)
+
+    @admin.display(description=gettext_lazy("buyer"))
+    def buyer_block(self, obj: Invoice) -> str:
+        return _party(obj.buyer)
+
+    @admin.action(description=gettext_lazy("Issue a credit note"), permissions=["act"])
+    def issue_credit_note(
+        self, request: HttpRequest, queryset: QuerySet[Invoice]
+    ) -> HttpResponse | None:
+        invoices = list(queryset.select_related("customer", "reseller")[:2])
+        if len(invoices) != 1:
+            self.message_user(request, _("Select one invoice to credit at a time."), messages.ERROR)
+            return None
+        invoice = invoices[0]
+        form = CreditNoteForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            try:
+                note = services.credit_note_issue(
+                    invoice=invoice,
+                    reason=form.cleaned_data["reason"],
+                    amount=form.cleaned_data["amount"],
+                    by=request.user,  # type: ignore[arg-type]
+                )
+            except ValidationError as error:
+                if hasattr(error, "error_dict"):
+                    for field, errors in error.message_dict.items():
+                        form.add_error(field if field in form.fields else None, errors)
+                else:
+                    form.add_error(None, error)
+            else:
+                url = reverse("admin:billing_invoice_change", args=[note.pk])
+                self.message_user(
+                    request,
+                    format_html(
+                        _("Credit note {number} issued for {invoice}."),
+                        number=format_html('<a href="{}">{}</a>', url, note.number),
+                        invoice=invoice.number,
+                    ),
+                    messages.SUCCESS,
+                )
+                return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Issue a credit note for %(number)s") % {"number": invoice.number},
+            "opts": self.model._meta,
+            "invoice": invoice,
+            "total": money_format(invoice.total, invoice.currency),
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/billing/invoice/credit_note.html", context)
+
+    @admin.action(
+        description=gettext_lazy("Mark paid (bank transfer received)"), permissions=["act"]
+    )
+    def mark_paid(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        paid = 0
+        for invoice in queryset.order_by("id")[:ACT_AT_ONCE]:
+            try:
+                services.invoice_mark_paid(invoice=invoice, by=request.user)  # type: ignore[arg-type]
+            except ValidationError as error:
+                self.message_user(request, " ".join(error.messages), messages.WARNING)
+            else:
+                paid += 1
+        if paid:
+            self.message_user(
+                request,
+                ngettext("%d invoice marked paid.", "%d invoices marked paid.", paid) % paid,
+                messages.SUCCESS,
+            )
+
+    @admin.action(description=gettext_lazy("Regenerate the PDF"), permissions=["act"])
+    def regenerate_pdf(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        asked = 0
+        for invoice in queryset.order_by("id")[:ACT_AT_ONCE]:
+            try:
+                services.invoice_pdf_request(invoice=invoice)
+            except ValidationError as error:
+                self.message_user(request, " ".join(error.messages), messages.ERROR)
+                return
+            asked += 1
+        self.message_user(
+            request,
+            ngettext(
+                "The PDF of %d document will be rendered again in a moment.",
+                "The PDFs of %d documents will be rendered again in a moment.",
+                asked,
+            )
+            % asked,
+            messages.SUCCESS,
+        )
+
+
+@admin.register(VatRate)
+class VatRateAdmin(admin.ModelAdmin):
+    list_display = ["country", "rate", "valid_from"]
+    list_filter = ["valid_from"]
+    search_fields = ["country"]
+    ordering = ["country", "-valid_from"]
+
+
+@admin.register(DocumentCounter)
+class DocumentCounterAdmin(ReadOnlyAdmin):
+    list_display = ["series", "year", "last_number"]
+    ordering = ["series", "-year"]
+
+
+class ProcessedFilter(admin.SimpleListFilter):
+    title = gettext_lazy("processed")
+    parameter_name = "processed"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [
+            ("yes", gettext_lazy("Processed")),
+            ("no", gettext_lazy("Not processed")),
+            ("error", gettext_lazy("With an error")),
+        ]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[StripeEvent]
+    ) -> QuerySet[StripeEvent]:
+        if self.value() == "yes":
+            return queryset.filter(processed_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(processed_at__isnull=True)
+        if self.value() == "error":
+            return queryset.exclude(error="")
+        return queryset
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    list_display = ["event_id", "type", "created", "received_at", "processed_at", "failed"]
+    list_filter = [ProcessedFilter, "type"]
+    search_fields = ["event_id", "type"]
+    ordering = ["-id"]
+    show_full_result_count = False
+    fields = readonly_fields = (
+        "event_id",
+        "type",
+        "created",
+        "received_at",
+        "processed_at",
+        "error",
+        "payload_pretty",
+    )
+
+    @admin.display(description=gettext_lazy("error"), boolean=True)
+    def failed(self, obj: StripeEvent) -> bool:
+        return bool(obj.error)
+
+    @admin.display(description=gettext_lazy("payload"))
+    def payload_pretty(self, obj: StripeEvent) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, sort_keys=True))
+
+
+@admin.register(PaymentCard)
+class PaymentCardAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "reseller", "customer", "exp_month", "exp_year", "is_default"]
+    list_filter = ["is_default", "gateway", "brand"]
+    search_fields = ["reseller__name", "customer__organisation", "last4"]
+    list_select_related = ["reseller", "customer"]
+    ordering = ["-id"]
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = ["invoice", "attempt", "gateway", "amount", "currency", "status", "created_at"]
+    list_filter = ["status", "gateway"]
+    search_fields = ["invoice__number", "idempotency_key", "gateway_reference"]
+    list_select_related = ["invoice"]
+    ordering = ["-id"]
+    show_full_result_count = False
+
+
+@admin.register(CustomerCardConsent)
+class CustomerCardConsentAdmin(ReadOnlyAdmin):
+    list_display = ["subscription", "email", "created_at", "expires_at", "consumed_at"]
+    search_fields = ["email"]
+    list_select_related = ["subscription__customer", "subscription__plan__product"]
+    ordering = ["-id"]
+    # The token digest is never shown.
+    exclude = ["token_hash"]

@@ -1,0 +1,157 @@
+"""Every call to Stripe, in one module: customers, SetupIntents, PaymentMethods, PaymentIntents
+and webhook signatures. It speaks Stripe's objects as plain dicts and raises three errors of
+its own; `billing.payments.gateways.StripeGateway` turns them into the gateway's terms.
+
+The client talks to `stripe.api_base` (Stripe itself unless a test points it at a fake server).
+"""
+
+import functools
+import json
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+# Stripe retries a request that failed on the network with the same idempotency key.
+NETWORK_RETRIES = 2
+
+
+class Unavailable(Exception):
+    """Stripe could not be reached or answered with a server error: worth retrying later."""
+
+
+class Refused(Exception):
+    """Stripe refused the request (a declined card, a detached payment method, bad input).
+    `payment_intent` is the PaymentIntent a declined charge left behind, if any."""
+
+    def __init__(self, message: str, *, code: str = "", payment_intent: dict[str, Any] | None):
+        super().__init__(message)
+        self.code = code
+        self.payment_intent = payment_intent
+
+
+class InvalidWebhook(Exception):
+    """Not a Stripe event signed for our endpoint: no, a wrong or a stale Stripe-Signature."""
+
+
+@functools.lru_cache(maxsize=4)
+def _client(api_key: str, api_base: str) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        api_key, base_addresses={"api": api_base}, max_network_retries=NETWORK_RETRIES
+    )
+
+
+def _v1() -> Any:
+    return _client(settings.STRIPE_SECRET_KEY, stripe.api_base).v1
+
+
+def _call(method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    try:
+        result = method(*args, **kwargs)
+    except stripe.CardError as error:
+        payment_intent = error.error.payment_intent if error.error else None
+        raise Refused(
+            error.user_message or str(error),
+            code=error.code or "",
+            payment_intent=payment_intent.to_dict() if payment_intent else None,
+        ) from error
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
+        raise Unavailable(str(error)) from error
+    except stripe.InvalidRequestError as error:
+        raise Refused(
+            error.user_message or str(error), code=error.code or "", payment_intent=None
+        ) from error
+    return result.to_dict()
+
+
+def customer_create(*, owner_key: str, name: str, email: str) -> dict[str, Any]:
+    """One Stripe Customer per card owner; the key makes a repeated or concurrent create (within
+    Stripe's 24 hours of idempotency) return the same customer."""
+    return _call(
+        _v1().customers.create,
+        params={"name": name, "email": email, "metadata": {"portal_owner": owner_key}},
+        options={"idempotency_key": f"portal-customer:{owner_key}"},
+    )
+
+
+def setup_intent_create(*, customer_id: str, owner_key: str) -> dict[str, Any]:
+    """A SetupIntent for saving a card to charge later without the cardholder present."""
+    return _call(
+        _v1().setup_intents.create,
+        params={
+            "customer": customer_id,
+            "usage": "off_session",
+            "payment_method_types": ["card"],
+            "metadata": {"portal_owner": owner_key},
+        },
+    )
+
+
+def setup_intent_retrieve(setup_intent_id: str) -> dict[str, Any]:
+    """The SetupIntent as it is now, with its PaymentMethod expanded."""
+    return _call(
+        _v1().setup_intents.retrieve,
+        setup_intent_id,
+        params={"expand": ["payment_method"]},
+    )
+
+
+def payment_method_retrieve(payment_method_id: str) -> dict[str, Any]:
+    return _call(_v1().payment_methods.retrieve, payment_method_id)
+
+
+def payment_method_detach(payment_method_id: str) -> dict[str, Any]:
+    return _call(_v1().payment_methods.detach, payment_method_id)
+
+
+def payment_intent_create(
+    *,
+    amount: int,
+    currency: str,
+    customer_id: str,
+    payment_method_id: str,
+    idempotency_key: str,
+    description: str,
+    metadata: dict[str, str],
+) -> dict[str, Any]:
+    """Charge a saved card now, without the cardholder (off-session). A decline raises
+    `Refused` carrying the PaymentIntent; the same key never charges twice."""
+    return _call(
+        _v1().payment_intents.create,
+        params={
+            "amount": amount,
+            "currency": currency.lower(),
+            "customer": customer_id,
+            "payment_method": payment_method_id,
+            "payment_method_types": ["card"],
+            "off_session": True,
+            "confirm": True,
+            "description": description,
+            "metadata": metadata,
+        },
+        options={"idempotency_key": idempotency_key},
+    )
+
+
+def payment_intent_retrieve(payment_intent_id: str) -> dict[str, Any]:
+    return _call(_v1().payment_intents.retrieve, payment_intent_id)
+
+
+def event_construct(*, payload: bytes, signature: str | None) -> dict[str, Any]:
+    """Verify a webhook request's Stripe-Signature (HMAC-SHA256 of "<t>.<body>" with the
+    endpoint secret, at most five minutes old) and return its event."""
+    try:
+        stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET or None)
+        # The event as Stripe sent it, for storing (the library's object holds the same data).
+        event: dict[str, Any] = json.loads(payload)
+    except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError) as error:
+        raise InvalidWebhook(str(error)) from error
+    if not (
+        isinstance(event, dict)
+        and isinstance(event.get("id"), str)
+        and isinstance(event.get("type"), str)
+        and isinstance(event.get("created"), int)
+        and isinstance(event.get("data"), dict)
+    ):
+        raise InvalidWebhook("Not a Stripe event")
+    return event

@@ -1,0 +1,276 @@
+"""The PDF of an invoice or credit note: WeasyPrint renders templates/billing/invoice_pdf.html in
+the invoice's language as PDF/A-3b, with its Factur-X (EN 16931) XML attached.
+
+Rendering is deterministic: the PDF's dates are the invoice's issue time, its identifier is
+derived from its content, nothing is fetched. The same invoice in the same state gives the same
+bytes, so a stored PDF's SHA-256 tells whether rendering again would change anything.
+"""
+
+import functools
+import hashlib
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import NoReturn
+
+import pydyf
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import formats, translation
+from django.utils.translation import gettext
+from django_countries import countries
+from weasyprint import HTML, Attachment
+from weasyprint.text.fonts import FontConfiguration
+from weasyprint.urls import URLFetcher
+
+from billing import facturx
+from billing.models import Invoice, InvoiceLine
+from billing.notifications import invoice_email_send
+from billing.vat import vat_legal_mention
+from core.money import money_format
+
+PDF_VARIANT = "pdf/a-3b"
+TEMPLATE = "billing/invoice_pdf.html"
+
+# The Factur-X PDF/A extension schema and its four properties (Factur-X 1.0, section 6.2.2);
+# WeasyPrint adds this RDF to the PDF/A identification it writes itself.
+FACTURX_XMP = """<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+    xmlns:fx="urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#"
+    xmlns:pdfaExtension="http://www.aiim.org/pdfa/ns/extension/"
+    xmlns:pdfaSchema="http://www.aiim.org/pdfa/ns/schema#"
+    xmlns:pdfaProperty="http://www.aiim.org/pdfa/ns/property#">
+  <rdf:Description rdf:about="">
+    <fx:DocumentType>INVOICE</fx:DocumentType>
+    <fx:DocumentFileName>{filename}</fx:DocumentFileName>
+    <fx:Version>1.0</fx:Version>
+    <fx:ConformanceLevel>{level}</fx:ConformanceLevel>
+  </rdf:Description>
+  <rdf:Description rdf:about="">
+    <pdfaExtension:schemas>
+      <rdf:Bag>
+        <rdf:li rdf:parseType="Resource">
+          <pdfaSchema:schema>Factur-X PDFA Extension Schema</pdfaSchema:schema>
+          <pdfaSchema:namespaceURI>urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#</pdfaSchema:namespaceURI>
+          <pdfaSchema:prefix>fx</pdfaSchema:prefix>
+          <pdfaSchema:property>
+            <rdf:Seq>
+{properties}
+            </rdf:Seq>
+          </pdfaSchema:property>
+        </rdf:li>
+      </rdf:Bag>
+    </pdfaExtension:schemas>
+  </rdf:Description>
+</rdf:RDF>
+"""
+FACTURX_XMP_PROPERTY = """              <rdf:li rdf:parseType="Resource">
+                <pdfaProperty:name>{name}</pdfaProperty:name>
+                <pdfaProperty:valueType>Text</pdfaProperty:valueType>
+                <pdfaProperty:category>external</pdfaProperty:category>
+                <pdfaProperty:description>{description}</pdfaProperty:description>
+              </rdf:li>"""
+FACTURX_XMP_PROPERTIES = (
+    ("DocumentFileName", "The name of the embedded XML document"),
+    ("DocumentType", "The type of the hybrid document in capital letters, e.g. INVOICE"),
+    ("Version", "The actual version of the standard applying to the embedded XML document"),
+    ("ConformanceLevel", "The conformance level of the embedded XML document"),
+)
+
+
+def facturx_xmp() -> bytes:
+    properties = "\n".join(
+        FACTURX_XMP_PROPERTY.format(name=name, description=description)
+        for name, description in FACTURX_XMP_PROPERTIES
+    )
+    return FACTURX_XMP.format(
+        filename=facturx.FACTURX_FILENAME,
+        level=facturx.FACTURX_XMP_LEVEL,
+        properties=properties,
+    ).encode()
+
+
+class _NoFetching(URLFetcher):
+    """The template is self-contained: any URL in it is a mistake, never a request."""
+
+    def fetch(self, url: str, headers: dict[str, str] | None = None) -> NoReturn:
+        raise ValueError(f"invoice PDFs fetch nothing ({url})")
+
+
+@functools.cache
+def _no_fetching() -> _NoFetching:
+    # One per process: building a URLFetcher loads the system's CA certificates (~0.2 s).
+    return _NoFetching()
+
+
+_per_thread = threading.local()
+
+
+def _font_config() -> FontConfiguration:
+    """One font configuration per thread, kept: WeasyPrint's default, a new one per document,
+    leaves about 0.3 MiB behind in Pango and fontconfig each time (RSS grew by 110 MiB over 500
+    renders in benchmarks/invoice_pdf.py; with this it levels off after the first few)."""
+    config = getattr(_per_thread, "font_config", None)
+    if config is None:
+        config = _per_thread.font_config = FontConfiguration()
+    return config
+
+
+def pays_by_bank_transfer(invoice: Invoice) -> bool:
+    """Without all three Stripe keys the portal runs the manual gateway (config.settings):
+    invoices are paid by bank transfer to the vendor's account, whose details the PDF prints."""
+    stripe_keys = ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
+    return not all(getattr(settings, key, "") for key in stripe_keys)
+
+
+@dataclass(frozen=True)
+class PdfLine:
+    """A line as printed, its dates and amounts already in the invoice's language."""
+
+    description: str
+    period: str
+    licences: str
+    unit_price: str
+    amount: str
+
+
+def _pdf_lines(lines: list[InvoiceLine], currency: str) -> list[PdfLine]:
+    """Formatted once per distinct value: a long invoice repeats the same periods and prices,
+    and formatting (babel, Django's date formats) is a good part of each line's cost."""
+    money = functools.cache(lambda amount: money_format(amount, currency))
+    day = functools.cache(lambda value: formats.date_format(value, "SHORT_DATE_FORMAT"))
+    return [
+        PdfLine(
+            description=line.description,
+            # period_end is exclusive: print the last day the line covers.
+            period=(
+                f"{day(line.period_start)} \u2013 {day(line.period_end - timedelta(days=1))}"
+                if line.period_start and line.period_end
+                else ""
+            ),
+            licences="" if line.licences is None else str(line.licences),
+            unit_price=money(line.unit_price),
+            amount=money(line.amount),
+        )
+        for line in lines
+    ]
+
+
+def _country_name(code: str) -> str:
+    return str(countries.name(code)) if code else ""
+
+
+def invoice_pdf_context(invoice: Invoice) -> dict[str, object]:
+    """What the template shows; call it with the invoice's language active."""
+    seller, buyer = facturx.party(invoice.seller), facturx.party(invoice.buyer)
+    iban, bic = facturx.bank_account(invoice)
+    by_transfer = pays_by_bank_transfer(invoice)
+    is_credit_note = invoice.kind == Invoice.Kind.CREDIT_NOTE
+    return {
+        "invoice": invoice,
+        "is_credit_note": is_credit_note,
+        "title": gettext("Credit note") if is_credit_note else gettext("Invoice"),
+        "seller": seller,
+        "seller_country": _country_name(seller.country),
+        "buyer": buyer,
+        "buyer_country": _country_name(buyer.country),
+        "lines": _pdf_lines(list(invoice.lines.all()), invoice.currency),
+        "vat": facturx.vat_category(invoice),
+        "vat_mention": vat_legal_mention(
+            treatment=invoice.vat_treatment,
+            buyer_vat_id=buyer.vat_id,
+            buyer_country=_country_name(buyer.country),
+        ),
+        "payer_name": str((invoice.buyer or {}).get("payer_name") or ""),
+        "is_reverse_charge": invoice.vat_treatment == Invoice.VatTreatment.REVERSE_CHARGE,
+        "is_outside_eu": invoice.vat_treatment == Invoice.VatTreatment.OUTSIDE_EU,
+        "is_eu_consumer": invoice.vat_treatment == Invoice.VatTreatment.EU_CONSUMER,
+        "is_paid": invoice.status == Invoice.Status.PAID,
+        "is_open": invoice.status in (Invoice.Status.OPEN, Invoice.Status.PAYMENT_FAILED),
+        "pays_by_transfer": by_transfer,
+        "iban": iban,
+        "bic": bic,
+        "portal_name": settings.PORTAL_NAME,
+        "created": invoice.issued_at.isoformat(timespec="seconds"),
+    }
+
+
+def invoice_pdf_render(invoice: Invoice) -> bytes:
+    """The invoice's PDF/A-3b with its Factur-X XML attached, in the invoice's language."""
+    xml = facturx.invoice_facturx_xml(invoice, pays_by_transfer=pays_by_bank_transfer(invoice))
+    with translation.override(invoice.language):
+        html = render_to_string(TEMPLATE, invoice_pdf_context(invoice))
+    document = HTML(string=html, url_fetcher=_no_fetching()).render(
+        pdf_variant=PDF_VARIANT, font_config=_font_config()
+    )
+    document.metadata.attachments = [
+        Attachment(
+            string=xml,
+            url_fetcher=_no_fetching(),
+            name=facturx.FACTURX_FILENAME,
+            description="Factur-X XML",
+            created=invoice.issued_at,
+            modified=invoice.issued_at,
+            # Factur-X: "Alternative" for the EN 16931 profile (the XML is the same invoice).
+            relationship="Alternative",
+        )
+    ]
+    document.metadata.xmp_metadata = [facturx_xmp()]
+    return document.write_pdf(pdf_variant=PDF_VARIANT, finisher=_one_af_entry_per_file)
+
+
+def _one_af_entry_per_file(document: object, pdf_file: pydyf.PDF) -> None:
+    """WeasyPrint 70 lists an attachment twice in the catalog's /AF (from the embedded files
+    name tree and again from its file specification): keep each file once."""
+    if "AF" in pdf_file.catalog:
+        pdf_file.catalog["AF"] = pydyf.Array(dict.fromkeys(pdf_file.catalog["AF"]))
+
+
+def invoice_pdf_name(invoice: Invoice) -> str:
+    """Where the PDF is stored: invoices/<year of issue>/<number>.pdf."""
+    return f"invoices/{invoice.issue_date.year}/{invoice.number}.pdf"
+
+
+def _stored_intact(invoice: Invoice) -> bool:
+    """The invoice has a stored PDF whose bytes still have the recorded hash."""
+    name = invoice.pdf.name
+    if not name or not invoice.pdf_sha256 or not invoice.pdf.storage.exists(name):
+        return False
+    with invoice.pdf.storage.open(name, "rb") as stored:
+        return hashlib.sha256(stored.read()).hexdigest() == invoice.pdf_sha256
+
+
+def invoice_pdf_store(*, invoice_id: int, regenerate: bool = False) -> str:
+    """Render the invoice's PDF and store it through Django's storage, with its SHA-256.
+
+    Idempotent: a stored PDF with the recorded hash is kept as it is ("skipped"); with
+    `regenerate` (the invoice's payment state changed, staff asked again) it is rendered, and
+    written only if the bytes differ ("unchanged" otherwise). Returns "stored" after a write.
+    """
+    invoice = Invoice.objects.select_related("corrects").get(pk=invoice_id)
+    if not regenerate and _stored_intact(invoice):
+        return "skipped"
+    content = invoice_pdf_render(invoice)
+    digest = hashlib.sha256(content).hexdigest()
+    with transaction.atomic():
+        # Lock the row: two renders of the same invoice write one after the other, and the
+        # second sees the first's file.
+        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+        if invoice.pdf_sha256 == digest and _stored_intact(invoice):
+            return "unchanged"
+        storage = invoice.pdf.storage
+        name = invoice_pdf_name(invoice)
+        previous = invoice.pdf.name
+        if storage.exists(name):
+            storage.delete(name)
+        invoice.pdf.name = storage.save(name, ContentFile(content))
+        invoice.pdf_sha256 = digest
+        invoice.save(update_fields=["pdf", "pdf_sha256"])
+        if previous and previous != invoice.pdf.name and storage.exists(previous):
+            storage.delete(previous)
+        if not previous:
+            # The first PDF of the document: whoever pays gets it by email (once; a later
+            # regeneration sends nothing).
+            invoice_email_send(invoice=invoice)
+    return "stored"

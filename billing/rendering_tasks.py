@@ -1,0 +1,52 @@
+"""Celery: render and store an invoice's PDF (billing.pdf) after the invoice is issued, and again
+when staff or a payment ask for it. billing.apps imports this module, so the worker knows the
+task, and hooks `invoice_pdf_enqueue` into the issuing services' registries."""
+
+import logging
+from functools import partial
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError, transaction
+
+from billing import pdf
+from billing.models import Invoice
+
+logger = logging.getLogger(__name__)
+
+# Retries back off up to 10 minutes, far below the broker's visibility timeout (1 hour); a
+# render takes well under a second, the hard limit only stops a runaway one.
+RENDER_RETRY_BACKOFF_MAX = 600
+RENDER_TIME_LIMIT = 300
+
+
+@shared_task(
+    bind=True,
+    # Idempotent (billing.pdf.invoice_pdf_store): a message redelivered after a lost worker
+    # renders again and finds the PDF stored, or stores it.
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # Only what is transient: the database or the storage went away for a moment. A missing
+    # invoice or a template error fails at once.
+    autoretry_for=(OperationalError, InterfaceError, ConnectionError, TimeoutError),
+    retry_backoff=True,
+    retry_backoff_max=RENDER_RETRY_BACKOFF_MAX,
+    max_retries=6,
+    time_limit=RENDER_TIME_LIMIT,
+)
+def invoice_render_pdf(self, invoice_id: int, regenerate: bool = False) -> str:
+    """Render the invoice's PDF/A-3 (with its Factur-X XML) and store it with its SHA-256.
+    Returns "stored", "unchanged" or "skipped" (a PDF with the recorded hash exists)."""
+    result = pdf.invoice_pdf_store(invoice_id=invoice_id, regenerate=regenerate)
+    logger.info("Invoice %s PDF: %s", invoice_id, result)
+    return result
+
+
+def invoice_pdf_enqueue(invoice: Invoice) -> None:
+    """After the issuing transaction commits, render the new document's PDF."""
+    transaction.on_commit(partial(invoice_render_pdf.delay, invoice.pk))
+
+
+def invoice_pdf_regenerate(invoice: Invoice) -> None:
+    """After the caller's transaction commits, render the PDF again (its payment state changed,
+    or staff asked); it is rewritten only if its bytes differ."""
+    transaction.on_commit(partial(invoice_render_pdf.delay, invoice.pk, regenerate=True))

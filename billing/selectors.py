@@ -1,0 +1,331 @@
+"""Reads of invoices and credit notes: the reseller's Invoices page, its totals and CSV export,
+one document, and the customer's own.
+
+Every read of the reseller side takes `reseller=`: a document of another reseller is the same
+404 as one that does not exist. Credit notes count against the totals whatever the sign of
+their stored amounts, so the figures hold under either convention.
+"""
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DecimalField,
+    F,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Abs, Coalesce
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from billing.models import Invoice
+from core.ids import PUBLIC_ID_PATTERN
+from core.pagination import KeysetPage, keyset_page
+from customers.models import Customer
+from resellers.models import Reseller
+
+INVOICE_PAGE_SIZE = 50
+# Newest first; the primary key breaks ties among the many a billing run issues on one day.
+# Index invoice_reseller_page (reseller, issue_date, id) serves these keyset pages.
+INVOICE_SORT = "-issued"
+CUSTOMER_QUERY_MAX_LENGTH = 100
+
+# "Overdue" is not stored: an open invoice whose due date has passed.
+OVERDUE = "overdue"
+STATUS_FILTERS = (
+    Invoice.Status.OPEN,
+    OVERDUE,
+    Invoice.Status.PAYMENT_FAILED,
+    Invoice.Status.PAID,
+    Invoice.Status.CREDITED,
+)
+# Still to be collected: open (overdue or not) or a failed payment.
+UNPAID_STATUSES = (Invoice.Status.OPEN, Invoice.Status.PAYMENT_FAILED)
+
+_PUBLIC_ID = re.compile(PUBLIC_ID_PATTERN)
+
+
+@dataclass(frozen=True)
+class InvoicePeriod:
+    """Issue dates from `start` to `end`, both included; either may be open."""
+
+    start: date | None = None
+    end: date | None = None
+
+    def __bool__(self) -> bool:
+        return self.start is not None or self.end is not None
+
+
+def _overdue_q(today: date) -> Q:
+    return Q(kind=Invoice.Kind.INVOICE, status=Invoice.Status.OPEN, due_date__lt=today)
+
+
+def invoice_is_overdue(invoice: Invoice, *, today: date | None = None) -> bool:
+    today = today or timezone.localdate()
+    return (
+        invoice.kind == Invoice.Kind.INVOICE
+        and invoice.status == Invoice.Status.OPEN
+        and invoice.due_date < today
+    )
+
+
+def invoice_customer_query_normalise(query: str) -> str:
+    return " ".join(query.split())[:CUSTOMER_QUERY_MAX_LENGTH]
+
+
+def invoice_list(
+    *,
+    reseller: Reseller,
+    customer: str = "",
+    status: str = "",
+    period: InvoicePeriod | None = None,
+    payer: str = "",
+    today: date | None = None,
+) -> QuerySet[Invoice]:
+    """The invoices and credit notes issued to the reseller's customers, newest first.
+
+    `customer` is a customer's public id or part of its organisation name; `status` one of
+    STATUS_FILTERS ("open" includes the overdue ones); `period` bounds the issue date; `payer`
+    a Payer. Unknown values filter nothing out (the form has already refused them)."""
+    invoices = Invoice.objects.filter(reseller=reseller)
+    customer = invoice_customer_query_normalise(customer)
+    if customer:
+        matches = Q(customer__organisation__icontains=customer)
+        if _PUBLIC_ID.fullmatch(customer):
+            matches |= Q(customer__public_id=customer)
+        invoices = invoices.filter(matches)
+    if status == OVERDUE:
+        invoices = invoices.filter(_overdue_q(today or timezone.localdate()))
+    elif status in STATUS_FILTERS:
+        invoices = invoices.filter(status=status)
+    if period:
+        if period.start is not None:
+            invoices = invoices.filter(issue_date__gte=period.start)
+        if period.end is not None:
+            invoices = invoices.filter(issue_date__lte=period.end)
+    if payer:
+        invoices = invoices.filter(payer=payer)
+    return invoices.order_by("-issue_date", "-id")
+
+
+def invoice_page(*, invoices: QuerySet[Invoice], cursor: str = "") -> KeysetPage:
+    """One page of `invoices` (from invoice_list) with its customers: one query at any depth."""
+    return keyset_page(
+        invoices.select_related("customer"),
+        keys=[F("issue_date"), F("id")],
+        descending=True,
+        cursor=cursor,
+        size=INVOICE_PAGE_SIZE,
+        sort=INVOICE_SORT,
+    )
+
+
+def _signed(field: str) -> Case:
+    """The amount as it counts: a credit note always takes away."""
+    return Case(
+        When(kind=Invoice.Kind.CREDIT_NOTE, then=-Abs(F(field))),
+        default=F(field),
+        output_field=DecimalField(max_digits=14, decimal_places=2),
+    )
+
+
+def _unpaid() -> Case:
+    """What is still to be collected: an unpaid invoice's total, less the credit notes that
+    correct it."""
+    return Case(
+        When(Q(kind=Invoice.Kind.INVOICE, status__in=UNPAID_STATUSES), then=F("total")),
+        When(
+            Q(kind=Invoice.Kind.CREDIT_NOTE, corrects__status__in=UNPAID_STATUSES),
+            then=-Abs(F("total")),
+        ),
+        default=Value(Decimal("0.00")),
+        output_field=DecimalField(max_digits=14, decimal_places=2),
+    )
+
+
+@dataclass(frozen=True)
+class CurrencyTotals:
+    currency: str
+    documents: int
+    subtotal: Decimal
+    vat_amount: Decimal
+    total: Decimal
+    unpaid: Decimal
+
+
+def invoice_totals(*, invoices: QuerySet[Invoice]) -> list[CurrencyTotals]:
+    """Per currency, in one query: documents, net, VAT, total (credit notes subtracted) and what
+    is still to be collected. billing.services stores a credit note's amounts as positive
+    numbers; -ABS() keeps these sums right under either sign."""
+    zero = Value(Decimal("0.00"), output_field=DecimalField(max_digits=14, decimal_places=2))
+    rows = (
+        invoices.order_by()
+        .values("currency")
+        .annotate(
+            documents=Count("id"),
+            subtotal_sum=Coalesce(Sum(_signed("subtotal")), zero),
+            vat_sum=Coalesce(Sum(_signed("vat_amount")), zero),
+            total_sum=Coalesce(Sum(_signed("total")), zero),
+            unpaid_sum=Coalesce(Sum(_unpaid()), zero),
+        )
+        .order_by("currency")
+    )
+    return [
+        CurrencyTotals(
+            currency=row["currency"],
+            documents=row["documents"],
+            subtotal=row["subtotal_sum"],
+            vat_amount=row["vat_sum"],
+            total=row["total_sum"],
+            unpaid=row["unpaid_sum"],
+        )
+        for row in rows
+    ]
+
+
+def invoice_get(*, reseller: Reseller, public_id: str) -> Invoice:
+    """One of the reseller's documents, with what its page shows beside it."""
+    try:
+        return Invoice.objects.select_related("customer", "corrects").get(
+            reseller=reseller, public_id=public_id
+        )
+    except Invoice.DoesNotExist:
+        raise Http404(_("No such invoice.")) from None
+
+
+def invoice_list_of_customer(*, reseller: Reseller, customer: Customer) -> QuerySet[Invoice]:
+    """The customer's documents the reseller issued them through, newest first."""
+    return Invoice.objects.filter(reseller=reseller, customer=customer).order_by(
+        "-issue_date", "-id"
+    )
+
+
+def invoice_list_for_customer_side(*, customer: Customer) -> QuerySet[Invoice]:
+    """All of a customer's own documents, whoever its reseller was, newest first."""
+    return Invoice.objects.filter(customer=customer).order_by("-issue_date", "-id")
+
+
+def invoice_get_for_customer_side(*, customer: Customer, public_id: str) -> Invoice:
+    try:
+        return Invoice.objects.select_related("customer", "corrects").get(
+            customer=customer, public_id=public_id
+        )
+    except Invoice.DoesNotExist:
+        raise Http404(_("No such invoice.")) from None
+
+
+def invoice_credit_notes(*, invoice: Invoice) -> QuerySet[Invoice]:
+    return invoice.credit_notes.order_by("issue_date", "id")
+
+
+# CSV export for reconciliation: one row per invoice line. The columns and their order are a
+# contract with the spreadsheets and scripts that read the file: add at the end, never rename.
+INVOICE_CSV_COLUMNS: tuple[str, ...] = (
+    "invoice_number",
+    "kind",  # invoice | credit_note
+    "corrects",  # the number a credit note corrects, else empty
+    "issue_date",  # ISO 8601 (YYYY-MM-DD)
+    "due_date",
+    "customer_id",  # the customer's public id
+    "organisation",  # the buyer's name as printed on the document
+    "buyer_vat_id",
+    "buyer_country",  # ISO 3166-1 alpha-2
+    "payer",  # reseller_card | customer_card
+    "currency",  # ISO 4217
+    "line_position",  # empty for a document without lines
+    "description",
+    "period_start",
+    "period_end",  # exclusive
+    "licences",
+    "unit_price",  # amounts: dot decimal separator, two decimals, no grouping
+    "line_amount",
+    "vat_treatment",  # domestic | reverse_charge | eu_consumer | outside_eu
+    "vat_rate",  # percent
+    "invoice_subtotal",
+    "vat_amount",
+    "total",
+    "status",  # open | paid | payment_failed | credited (as stored; not "overdue")
+    "paid_at",  # ISO 8601 date and time in UTC, empty if unpaid
+)
+# Rows fetched per round trip from the server-side cursor: memory stays flat however many
+# lines the export has.
+INVOICE_CSV_CHUNK_SIZE = 2000
+
+
+def invoice_export_rows(*, invoices: QuerySet[Invoice]) -> Iterator[list[str]]:
+    """The CSV's data rows for `invoices` (from invoice_list), in INVOICE_CSV_COLUMNS order,
+    streamed from one query: a LEFT JOIN on the lines, so a document without lines still has a
+    row."""
+    rows = (
+        invoices.annotate(
+            _organisation=Coalesce(
+                KeyTextTransform("organisation", "buyer"),
+                KeyTextTransform("name", "buyer"),
+                F("customer__organisation"),
+                output_field=CharField(),
+            ),
+            _buyer_vat_id=Coalesce(
+                KeyTextTransform("vat_id", "buyer"), Value(""), output_field=CharField()
+            ),
+            _buyer_country=Coalesce(
+                KeyTextTransform("country", "buyer"),
+                F("customer__country"),
+                output_field=CharField(),
+            ),
+        )
+        .order_by("issue_date", "number", "lines__position")
+        .values_list(
+            "number",
+            "kind",
+            "corrects__number",
+            "issue_date",
+            "due_date",
+            "customer__public_id",
+            "_organisation",
+            "_buyer_vat_id",
+            "_buyer_country",
+            "payer",
+            "currency",
+            "lines__position",
+            "lines__description",
+            "lines__period_start",
+            "lines__period_end",
+            "lines__licences",
+            "lines__unit_price",
+            "lines__amount",
+            "vat_treatment",
+            "vat_rate",
+            "subtotal",
+            "vat_amount",
+            "total",
+            "status",
+            "paid_at",
+        )
+    )
+    for row in rows.iterator(chunk_size=INVOICE_CSV_CHUNK_SIZE):
+        yield [_csv_value(value) for value in row]
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)

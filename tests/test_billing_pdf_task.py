@@ -1,0 +1,206 @@
+"""The Celery task that renders and stores an invoice's PDF: stored through Django's storage with
+its SHA-256, idempotent, retried only on transient errors, run after an invoice is issued, paid
+or asked for again."""
+
+import hashlib
+from datetime import timedelta
+
+import pytest
+from celery.exceptions import Retry
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import OperationalError, transaction
+
+from billing import pdf, rendering_tasks, services
+from billing.models import Invoice
+from billing.rendering_tasks import invoice_render_pdf
+from tests.billing_pdf_helpers import ISSUED_AT, issue
+
+NAME = "invoices/2026/INV-2026-000001.pdf"
+
+
+def _stored(name: str) -> bytes:
+    with default_storage.open(name, "rb") as stored:
+        return stored.read()
+
+
+def _pdf_files() -> list[str]:
+    _dirs, files = default_storage.listdir("invoices/2026")
+    return sorted(files)
+
+
+@pytest.fixture
+def clean_storage():
+    """The in-memory storage lives as long as the process: start and end each test empty."""
+
+    def empty() -> None:
+        if default_storage.exists("invoices/2026"):
+            for name in _pdf_files():
+                default_storage.delete(f"invoices/2026/{name}")
+
+    empty()
+    yield
+    empty()
+
+
+@pytest.mark.django_db
+def test_the_task_stores_the_pdf_through_the_storage_with_its_hash(tenant, clean_storage):
+    invoice = issue(tenant.customer)
+
+    assert invoice_render_pdf.delay(invoice.pk).get() == "stored"
+
+    invoice.refresh_from_db()
+    assert invoice.pdf.name == NAME
+    content = _stored(NAME)
+    assert content.startswith(b"%PDF-")
+    assert invoice.pdf_sha256 == hashlib.sha256(content).hexdigest()
+    assert content == pdf.invoice_pdf_render(invoice)
+
+
+@pytest.mark.django_db
+def test_running_the_task_twice_changes_nothing(tenant, clean_storage, monkeypatch):
+    invoice = issue(tenant.customer)
+    invoice_render_pdf.delay(invoice.pk).get()
+    invoice.refresh_from_db()
+    first = (invoice.pdf.name, invoice.pdf_sha256, _stored(NAME))
+
+    renders = []
+    monkeypatch.setattr(
+        pdf, "invoice_pdf_render", lambda document: renders.append(document) or b"never used"
+    )
+    assert invoice_render_pdf.delay(invoice.pk).get() == "skipped"
+
+    assert renders == []  # not even rendered
+    invoice.refresh_from_db()
+    assert (invoice.pdf.name, invoice.pdf_sha256, _stored(NAME)) == first
+    assert _pdf_files() == ["INV-2026-000001.pdf"]
+
+
+@pytest.mark.django_db
+def test_regenerating_an_unchanged_invoice_writes_nothing(tenant, clean_storage, monkeypatch):
+    invoice = issue(tenant.customer)
+    invoice_render_pdf.delay(invoice.pk).get()
+    invoice.refresh_from_db()
+    digest = invoice.pdf_sha256
+
+    saves = []
+    real_save = default_storage.save
+    monkeypatch.setattr(
+        default_storage, "save", lambda *args, **kwargs: saves.append(args) or real_save(*args)
+    )
+    # Same document, same state, rendered again: byte for byte the same, so nothing written.
+    assert invoice_render_pdf.delay(invoice.pk, regenerate=True).get() == "unchanged"
+
+    assert saves == []
+    invoice.refresh_from_db()
+    assert invoice.pdf_sha256 == digest
+
+
+@pytest.mark.django_db
+def test_a_lost_or_altered_file_is_rendered_again(tenant, clean_storage):
+    invoice = issue(tenant.customer)
+    invoice_render_pdf.delay(invoice.pk).get()
+    invoice.refresh_from_db()
+    digest = invoice.pdf_sha256
+
+    default_storage.delete(NAME)
+    assert invoice_render_pdf.delay(invoice.pk).get() == "stored"
+    assert hashlib.sha256(_stored(NAME)).hexdigest() == digest
+
+    default_storage.delete(NAME)
+    default_storage.save(NAME, ContentFile(b"%PDF- tampered"))
+    assert invoice_render_pdf.delay(invoice.pk).get() == "stored"
+    assert hashlib.sha256(_stored(NAME)).hexdigest() == digest
+    assert _pdf_files() == ["INV-2026-000001.pdf"]
+
+
+@pytest.mark.django_db
+def test_paying_an_invoice_replaces_its_pdf_in_place(tenant, clean_storage):
+    invoice = issue(tenant.customer)
+    invoice_render_pdf.delay(invoice.pk).get()
+    invoice.refresh_from_db()
+    open_digest = invoice.pdf_sha256
+
+    invoice.status = Invoice.Status.PAID
+    invoice.paid_at = ISSUED_AT + timedelta(days=2)
+    invoice.save(update_fields=["status", "paid_at"])
+    assert invoice_render_pdf.delay(invoice.pk, regenerate=True).get() == "stored"
+
+    invoice.refresh_from_db()
+    assert invoice.pdf.name == NAME
+    assert invoice.pdf_sha256 != open_digest
+    assert hashlib.sha256(_stored(NAME)).hexdigest() == invoice.pdf_sha256
+    assert _pdf_files() == ["INV-2026-000001.pdf"]
+
+
+@pytest.mark.django_db
+def test_a_transient_error_is_retried(tenant, clean_storage, monkeypatch):
+    invoice = issue(tenant.customer)
+
+    def database_gone(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(pdf, "invoice_pdf_store", database_gone)
+    with pytest.raises(Retry):
+        invoice_render_pdf.apply(args=(invoice.pk,), throw=True)
+    # The last allowed attempt gives up.
+    with pytest.raises(OperationalError):
+        invoice_render_pdf.apply(
+            args=(invoice.pk,), retries=invoice_render_pdf.max_retries, throw=True
+        )
+
+
+@pytest.mark.django_db
+def test_a_missing_invoice_fails_without_retrying():
+    with pytest.raises(Invoice.DoesNotExist):
+        invoice_render_pdf.apply(args=(987654321,), throw=True)
+
+
+def test_retries_stay_below_the_visibility_timeout(settings):
+    task = invoice_render_pdf
+    assert task.acks_late and task.reject_on_worker_lost
+    assert task.retry_backoff_max < settings.CELERY_VISIBILITY_TIMEOUT
+    assert task.time_limit < settings.CELERY_VISIBILITY_TIMEOUT
+    assert OperationalError in task.autoretry_for
+    assert Invoice.DoesNotExist not in task.autoretry_for
+
+
+def test_the_hooks_are_registered():
+    assert rendering_tasks.invoice_pdf_enqueue in services.on_invoice_issued
+    assert rendering_tasks.invoice_pdf_enqueue in services.on_credit_note_issued
+    assert rendering_tasks.invoice_pdf_regenerate in services.on_pdf_requested
+    assert rendering_tasks.invoice_pdf_regenerate in services.on_invoice_paid
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_pdf_is_rendered_after_the_issuing_transaction_commits(tenant, clean_storage):
+    with transaction.atomic():
+        invoice = issue(tenant.customer)
+        rendering_tasks.invoice_pdf_enqueue(invoice)
+        assert not Invoice.objects.get(pk=invoice.pk).pdf  # not before the commit
+
+    invoice.refresh_from_db()
+    assert invoice.pdf.name == NAME
+    assert invoice.pdf_sha256 == hashlib.sha256(_stored(NAME)).hexdigest()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nothing_is_rendered_for_a_rolled_back_issue(tenant, clean_storage):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        invoice = issue(tenant.customer)
+        rendering_tasks.invoice_pdf_enqueue(invoice)
+        raise RuntimeError("the billing run failed after issuing")
+
+    assert not Invoice.objects.filter(number="INV-2026-000001").exists()
+    assert not default_storage.exists(NAME)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_asking_for_the_pdf_again_renders_it(tenant, clean_storage):
+    invoice = issue(tenant.customer)
+
+    services.invoice_pdf_request(invoice=invoice)
+
+    invoice.refresh_from_db()
+    assert invoice.pdf.name == NAME
+    assert invoice.pdf_sha256
