@@ -6,6 +6,7 @@ from datetime import date
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.utils import translation
 
 from billing.models import Invoice
 from billing.notifications import invoice_email_send
@@ -67,7 +68,9 @@ def test_customer_card_invoice_goes_to_the_customers_contact_in_its_language(
     assert message.to == [customer.contact_email]
     assert message.attachments[0][1] == FAKE_PDF
     assert f"/my/{customer.public_id}/invoices/{invoice.public_id}/" in message.body
-    assert "To be paid with your organisation's card." in message.body
+    with translation.override("de"):
+        assert translation.gettext("To be paid with your organisation's card.") in message.body
+    assert "To be paid" not in message.body  # German, not English
     html = message.alternatives[0][0]
     assert invoice.number in html
     assert "121,00\xa0€" in message.body  # the amount as German readers write it

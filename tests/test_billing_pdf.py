@@ -305,8 +305,9 @@ def test_a_spanish_customers_invoice_is_in_spanish(tenant):
     with translation.override("es"):
         assert money_format(Decimal("62.12"), "EUR") in text
         assert "62,12" in text
+        flowing = " ".join(text.split())  # a table cell may wrap a label over two lines
         for word in ("Invoice", "Licences", "Amount", "Total", "Reseller card"):
-            assert translation.gettext(word) in text, word
+            assert translation.gettext(word) in flowing, word
     assert "Jan. 31, 2026" not in text
     assert "€62.12" not in text
 
