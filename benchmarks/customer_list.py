@@ -284,11 +284,14 @@ def subscriptions_copy() -> None:
     today = datetime.now(UTC).date()
     fields = [f for f in Subscription._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
-    active = Customer.objects.filter(status=Customer.Status.ACTIVE).values_list("pk", flat=True)
+    # Read before the COPY starts: the connection can do nothing else while it runs.
+    active = list(
+        Customer.objects.filter(status=Customer.Status.ACTIVE).values_list("pk", flat=True)
+    )
     with connection.cursor() as cursor:
         sql = f"COPY {Subscription._meta.db_table} ({columns}) FROM STDIN"
         with cursor.cursor.copy(sql) as copy:
-            for customer_id in active.iterator(chunk_size=5000):
+            for customer_id in active:
                 for plan in rng.sample(plans[:3], 1) + (
                     rng.sample(plans[3:], 1) if rng.random() < 1 / 3 else []
                 ):

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.formats import get_format
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -79,6 +80,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     context = {
         "page": page,
         "rows": rows,
+        "rows_html": _customer_rows_html(rows, manage_label=_("Manage")),
         "query": query,
         "status": status,
         "sort": sort,
@@ -125,6 +127,44 @@ def _customer_rows(customers: list[Customer], *, linked: bool) -> list[dict[str,
         }
         for customer in customers
     ]
+
+
+# One table row; the cells are escaped by format_html_join.
+_ROW_HTML = (
+    "<tr><td>{}</td><td>{}</td><td>{}<br><small>{}</small></td><td>{}</td>"
+    '<td><span class="badge status-{}">{}</span></td><td>{}</td><td>{}</td><td>{}</td>'
+    "<td>{}</td></tr>"
+)
+
+
+def _customer_rows_html(rows: list[dict[str, str]], *, manage_label: str) -> str:
+    """The table body, built here rather than by the template engine: 25 rows of 11 cells
+    were a third of the page's time in variable lookups and escaping (the page must stay
+    within 3x a minimal view, README Benchmarks)."""
+    return format_html_join(
+        "\n",
+        _ROW_HTML,
+        (
+            (
+                row["organisation"],
+                row["domain"] or "—",
+                row["contact_name"],
+                row["contact_email"],
+                row["type"],
+                row["status"],
+                row["status_label"],
+                row["licences"] or "—",
+                row["plan"] or "—",
+                row["created"],
+                format_html(
+                    '<a class="button small secondary" href="{}">{}</a>', row["url"], manage_label
+                )
+                if row["url"]
+                else "",
+            )
+            for row in rows
+        ),
+    )
 
 
 def _column_sort(params: dict[str, str], current: str, key: str) -> dict[str, str]:
