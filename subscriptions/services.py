@@ -637,13 +637,25 @@ def _start_service(subscription: Subscription, *, plan: Plan, today: date) -> Pe
     return period
 
 
-def _order_for_key(order_key: str, *, customer_id: int, kind: str | None = None) -> Order | None:
+def _order_for_key(
+    order_key: str,
+    *,
+    customer_id: int,
+    kind: str | None = None,
+    subscription_id: int | None = None,
+) -> Order | None:
+    """The order this form's key already made (a double submit), if any; a key used for
+    another customer, kind or subscription is refused."""
     if not order_key or len(order_key) > ORDER_KEY_MAX_LENGTH:
         raise ValidationError(_("This form has expired. Open the page again."), code="key")
     order = Order.objects.filter(key=order_key).select_related("subscription").first()
     if order is None:
         return None
-    if order.customer_id != customer_id or (kind is not None and order.kind != kind):
+    if (
+        order.customer_id != customer_id
+        or (kind is not None and order.kind != kind)
+        or (subscription_id is not None and order.subscription_id != subscription_id)
+    ):
         raise ValidationError(
             _("This form was already used for another order. Open the page again."), code="key"
         )
@@ -823,16 +835,6 @@ def _order_licences(
     return order
 
 
-def _order_replayed(order_key: str, subscription: Subscription) -> Order | None:
-    """The order this key already made on this subscription (a double submit), if any."""
-    existing = _order_for_key(order_key, customer_id=subscription.customer_id)
-    if existing is not None and existing.subscription_id != subscription.pk:
-        raise ValidationError(
-            _("This form was already used for another order. Open the page again."), code="key"
-        )
-    return existing
-
-
 @transaction.atomic
 def subscription_change_licences(
     *,
@@ -851,7 +853,9 @@ def subscription_change_licences(
     require(membership.role, Action.LICENCES_ADD)
     _check_tenant(membership, subscription)
     subscription = _lock(subscription)
-    existing = _order_replayed(order_key, subscription)
+    existing = _order_for_key(
+        order_key, customer_id=subscription.customer_id, subscription_id=subscription.pk
+    )
     if existing is not None:
         return existing
     today = _today()
@@ -883,7 +887,9 @@ def subscription_add_licences(
     require(membership.role, Action.LICENCES_ADD)
     _check_tenant(membership, subscription)
     subscription = _lock(subscription)
-    existing = _order_replayed(order_key, subscription)
+    existing = _order_for_key(
+        order_key, customer_id=subscription.customer_id, subscription_id=subscription.pk
+    )
     if existing is not None:
         return existing
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
