@@ -361,12 +361,18 @@ class Scenario:
 
 
 def session_cookie(user: Any) -> str:
+    """The cookies a signed-in browser sends: its session and the CSRF cookie the first page it
+    saw set (without it, every page would make and set a new CSRF secret)."""
     from django.conf import settings
+    from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH
     from django.test import Client
+    from django.utils.crypto import get_random_string
 
     client = Client()
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    csrf = get_random_string(CSRF_SECRET_LENGTH, allowed_chars=CSRF_ALLOWED_CHARS)
+    return f"{settings.SESSION_COOKIE_NAME}={session}; {settings.CSRF_COOKIE_NAME}={csrf}"
 
 
 def scenarios_build(data: Data) -> list[Scenario]:

@@ -118,6 +118,17 @@ class CustomerAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         selectors.customer_counts_forget(reseller_id=obj.reseller_id)
 
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Customer], search_term: str
+    ) -> tuple[QuerySet[Customer], bool]:
+        """The Customers page's search (organisation, domain or contact email contains the
+        term, whatever the case), which the trigram index of the stored search text serves at
+        100,000 customers; search_fields only names what it covers and shows the box."""
+        term = selectors.customer_search_normalise(search_term)
+        if not term:
+            return queryset, False
+        return queryset.filter(selectors.customer_search_q(term)), False
+
     @admin.action(description=gettext_lazy("Move to another reseller"), permissions=["change"])
     def move_to_reseller(
         self, request: HttpRequest, queryset: QuerySet[Customer]

@@ -19,7 +19,7 @@ SectionRenderer = Callable[[HttpRequest, Customer], SafeString]
 _sections: dict[tuple[Side, str], SectionRenderer] = {}
 _on_transfer: list[Callable[[Customer, Customer], None]] = []
 _on_access_revoked: list[Callable[[Customer], None]] = []
-_row_summaries: list[Callable[[list[Customer]], dict[int, dict[str, Any]]]] = []
+_row_summaries: list[Callable[[list[int]], dict[int, dict[str, Any]]]] = []
 
 
 def section_register(*, side: Side, slot: str, renderer: SectionRenderer) -> None:
@@ -56,15 +56,15 @@ def access_revoked_hooks_run(customer: Customer) -> None:
         hook(customer)
 
 
-def row_summaries_register(provider: Callable[[list[Customer]], dict[int, dict[str, Any]]]) -> None:
-    """`provider(customers)` returns, in one query for the whole page, extra values per customer
-    pk for the Customers list (e.g. {"plan": ..., "licences": ...})."""
+def row_summaries_register(provider: Callable[[list[int]], dict[int, dict[str, Any]]]) -> None:
+    """`provider(customer_ids)` returns, in one query for the whole page, extra values per
+    customer id for the Customers list (e.g. {"plan": ..., "licences": ...})."""
     _row_summaries.append(provider)
 
 
-def row_summaries(customers: list[Customer]) -> dict[int, dict[str, Any]]:
-    merged: dict[int, dict[str, Any]] = {customer.pk: {} for customer in customers}
+def row_summaries(customer_ids: list[int]) -> dict[int, dict[str, Any]]:
+    merged: dict[int, dict[str, Any]] = {pk: {} for pk in customer_ids}
     for provider in _row_summaries:
-        for pk, values in provider(customers).items():
+        for pk, values in provider(customer_ids).items():
             merged.setdefault(pk, {}).update(values)
     return merged

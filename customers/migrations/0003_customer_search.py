@@ -3,18 +3,7 @@
 import django.db.models.functions.text
 from django.db import migrations, models
 
-
-class PostgreSQLOnlySQL(migrations.RunSQL):
-    """RunSQL that runs on PostgreSQL only: the demo's SQLite has no pg_trgm, and needs no
-    trigram index for a few dozen customers."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
+from core.migration_operations import PostgreSQLOnlySQL
 
 
 # The Customers page searches with `icontains`, which Django compiles on PostgreSQL to

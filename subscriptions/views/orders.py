@@ -8,7 +8,6 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import formats
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -16,6 +15,7 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
+from core.formatting import integer_formatter
 from core.forms import add_service_errors
 from customers import selectors as customer_selectors
 from customers.models import Customer
@@ -23,7 +23,7 @@ from resellers.access import reseller_required
 from resellers.roles import Action, role_can
 from subscriptions import selectors, services
 from subscriptions.forms import BuyForm, LicenceForm, licences_change_text
-from subscriptions.models import Subscription
+from subscriptions.models import Plan, Subscription
 
 # What the Add licences form's buttons ask for: "+", "-", the price of the typed number, or
 # the order itself. Only "order" changes anything.
@@ -316,19 +316,17 @@ def customer_section(request: HttpRequest, customer: Customer) -> SafeString:
     )
 
 
-def customer_row_summaries(customers: list[Customer]) -> dict[int, dict[str, Any]]:
+def customer_row_summaries(customer_ids: list[int]) -> dict[int, dict[str, Any]]:
     """The Customers list's Plan and Licences cells (strings, like the rest of its row) for a
     page of customers, in one query for the page. No subscription, no entry."""
-    summaries = selectors.customer_subscription_summaries(
-        customer_ids=[customer.pk for customer in customers]
-    )
-    rows: dict[int, dict[str, Any]] = {}
-    for pk, summary in summaries.items():
-        if not summary.subscriptions:
-            continue
-        labels = dict.fromkeys(subscription.plan_label for subscription in summary.subscriptions)
-        rows[pk] = {
-            "plan": ", ".join(labels),
-            "licences": formats.number_format(summary.licences, force_grouping=True),
+    summaries = selectors.customer_plan_summaries(customer_ids=customer_ids)
+    kinds = {value: str(label) for value, label in Plan.Kind.choices}
+    grouped = integer_formatter()
+    return {
+        pk: {
+            "plan": ", ".join(kinds[kind] for kind in summary.plan_kinds),
+            "licences": grouped(summary.licences),
         }
-    return rows
+        for pk, summary in summaries.items()
+        if summary.plan_kinds
+    }

@@ -1,0 +1,79 @@
+"""The parts of base.html that every page renders: the language switcher's options and the
+reseller's main menu.
+
+Built here rather than in template tags and loops: the layout is on every page, and its
+per-node cost was a third of what the Customers page adds to a minimal view (README,
+Benchmarks). What does not change between requests is built once per process.
+"""
+
+from functools import lru_cache
+from typing import Any
+
+from django import template
+from django.conf import settings
+from django.urls import get_script_prefix, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import capfirst
+from django.utils.translation import get_language_info, gettext_lazy
+
+register = template.Library()
+
+_SELECTED = mark_safe(" selected")
+_CURRENT = mark_safe(' aria-current="page"')
+
+
+@register.simple_tag
+def language_options(current: str) -> SafeString:
+    """An <option> per language, named in itself ("Deutsch"), `current` selected."""
+    return _language_options(current)
+
+
+@lru_cache(maxsize=32)
+def _language_options(current: str) -> SafeString:
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        (
+            (code, _SELECTED if code == current else "", capfirst(_name_local(code)))
+            for code, _name in settings.LANGUAGES
+        ),
+    )
+
+
+def _name_local(code: str) -> str:
+    return str(get_language_info(code)["name_local"])
+
+
+# The menu: (URL name, label, the permission it needs or None). Every role sees Dashboard, Team
+# and Settings; the pages themselves check the role again.
+MENU = [
+    ("dashboard", gettext_lazy("Dashboard"), None),
+    ("customers:list", gettext_lazy("Customers"), "customer.view"),
+    ("billing:invoice_list", gettext_lazy("Invoices"), "invoice.view"),
+    ("resellers:team", gettext_lazy("Team"), None),
+    ("resellers:settings", gettext_lazy("Settings"), None),
+]
+
+
+@register.simple_tag(takes_context=True)
+def main_menu(context: dict[str, Any]) -> SafeString:
+    """The menu's links for the member's role, the current section marked aria-current."""
+    path = context["request"].path
+    allowed = context.get("can", frozenset())
+    links = []
+    for (name, label, permission), url in zip(MENU, _menu_urls(get_script_prefix()), strict=True):
+        if permission is not None and permission not in allowed:
+            continue
+        # The dashboard is the site's root: only itself is current there.
+        current = path == url if name == "dashboard" else path.startswith(url)
+        links.append(
+            format_html('<a href="{}"{}>{}</a>', url, _CURRENT if current else "", str(label))
+        )
+    return SafeString("\n".join(links))
+
+
+@lru_cache(maxsize=8)
+def _menu_urls(script_prefix: str) -> list[str]:
+    """The menu's URLs (they differ only by the prefix the site is mounted under)."""
+    return [reverse(name) for name, _label, _permission in MENU]
