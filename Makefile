@@ -75,11 +75,14 @@ translations-check: translations
 
 # Dummy values for every secret production settings require (none of them is ever used to
 # connect anywhere: check --deploy inspects settings only). A fresh random key every run.
+# Except the database: Django's model checks ask PostgreSQL its version (GeneratedField), so
+# this one must answer (the local server by default; nothing is written to it).
+CHECK_DEPLOY_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 check-deploy: venv
 	DJANGO_SETTINGS_MODULE=config.settings.production \
 	DJANGO_SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
 	DJANGO_ALLOWED_HOSTS=portal.example.com \
-	DATABASE_URL=postgres://portal:check-deploy-password@postgres.internal:5432/portal \
+	DATABASE_URL=$(CHECK_DEPLOY_DATABASE_URL) \
 	REDIS_URL=redis://redis.internal:6379/0 \
 	GOOGLE_CLIENT_ID=123456789012-checkdeploy.apps.googleusercontent.com \
 	GOOGLE_CLIENT_SECRET=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et \

@@ -62,11 +62,10 @@ def main_menu(context: dict[str, Any]) -> SafeString:
     path = context["request"].path
     allowed = context.get("can", frozenset())
     links = []
-    for (name, label, permission), url in zip(MENU, _menu_urls(get_script_prefix()), strict=True):
+    for (_name, label, permission), url in zip(MENU, _menu_urls(get_script_prefix()), strict=True):
         if permission is not None and permission not in allowed:
             continue
-        # The dashboard is the site's root: only itself is current there.
-        current = path == url if name == "dashboard" else path.startswith(url)
+        current = path.startswith(url)
         links.append(
             format_html('<a href="{}"{}>{}</a>', url, _CURRENT if current else "", str(label))
         )

@@ -1,0 +1,49 @@
+"""The layout's menu and language switcher (core.templatetags.layout)."""
+
+import re
+
+from django.test import RequestFactory
+from django.utils import translation
+
+from core.templatetags.layout import language_options, main_menu
+
+
+def menu(path: str, can: frozenset[str]) -> str:
+    return main_menu({"request": RequestFactory().get(path), "can": can})
+
+
+def test_the_menu_marks_the_current_section_and_follows_the_role():
+    everything = frozenset({"customer.view", "invoice.view"})
+    html = menu("/customers/abc/", everything)
+    assert re.findall(r">([^<]+)</a>", html) == [
+        "Dashboard",
+        "Customers",
+        "Invoices",
+        "Team",
+        "Settings",
+    ]
+    assert re.findall(r'aria-current="page">([^<]+)<', html) == ["Customers"]
+    assert re.findall(r'aria-current="page">([^<]+)<', menu("/dashboard/", everything)) == [
+        "Dashboard"
+    ]
+    assert 'aria-current="page"' not in menu("/", everything)
+    assert "Invoices" not in menu("/", frozenset({"customer.view"}))
+    assert "Customers" not in menu("/", frozenset())
+
+
+def test_the_menu_speaks_the_active_language():
+    with translation.override("de"):
+        assert "Kunden" in menu("/", frozenset({"customer.view"}))
+
+
+def test_language_options_name_each_language_in_itself_with_the_current_one_selected():
+    html = language_options("fr")
+    assert re.findall(r'<option value="(\w+)"', html) == ["en", "es", "fr", "de", "nl"]
+    assert '<option value="fr" selected>Français</option>' in html
+    assert "Nederlands" in html and html.count("selected") == 1
+
+
+def test_every_page_of_a_member_shows_the_menu_and_switcher(owner_client):
+    body = owner_client.get("/customers/").content.decode()
+    assert '<nav class="menu"' in body and 'aria-current="page">Customers<' in body
+    assert '<option value="en" selected>English</option>' in body
