@@ -1,3 +1,5 @@
+from typing import cast
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Value
@@ -6,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
 from core.ids import PublicIdField
+from core.lookups import ContainsUpper
 from core.tokens import OneTimeToken
 from core.validators import validate_time_zone
 from resellers.models import Reseller
@@ -115,6 +118,14 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organisation} ({self.domain})" if self.domain else self.organisation
+
+
+# The lookup is found on the field itself, or on its output field when the table has an alias
+# (a subquery).
+_search_text = cast(models.GeneratedField, Customer._meta.get_field("search_text"))
+_search_text.register_lookup(ContainsUpper)
+assert _search_text.output_field is not None
+_search_text.output_field.register_lookup(ContainsUpper)
 
 
 class CustomerInvitation(OneTimeToken):
