@@ -22,6 +22,7 @@ from django.core import signing
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Expression, F, Func, IntegerField, QuerySet, Subquery
+from django.db.models.constants import LOOKUP_SEP
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 
 LAST = "last"
@@ -99,12 +100,22 @@ def keyset_page(
     every row it tests."""
     direction, boundary, position = _cursor_decode(cursor, sort=sort, keys=len(keys))
     backwards = direction in (_BEFORE, LAST)
-    names = [f"_keyset_{n}" for n in range(len(keys))]
+    # A key that is a field of the row itself is read from it (a .values() queryset must select
+    # it); any other (Lower("organisation"), a related field) is annotated under its own name.
+    names = [
+        key.name  # type: ignore[attr-defined]
+        if isinstance(key, F) and LOOKUP_SEP not in key.name  # type: ignore[attr-defined]
+        else f"_keyset_{n}"
+        for n, key in enumerate(keys)
+    ]
+    expressions = {
+        name: key for name, key in zip(names, keys, strict=True) if name.startswith("_keyset_")
+    }
     reading_down = descending != backwards
     comparison = TupleLessThan if reading_down else TupleGreaterThan
     ordering = [F(name).desc() if reading_down else F(name).asc() for name in names]
     if rows_by_key is None:
-        rows_query = queryset.annotate(**dict(zip(names, keys, strict=True)))
+        rows_query = queryset.annotate(**expressions) if expressions else queryset
         if boundary is not None:
             rows_query = rows_query.filter(comparison(Tuple(*keys), boundary))
     else:
@@ -114,9 +125,9 @@ def keyset_page(
         page_keys = page_keys.order_by(
             *(key.desc() if reading_down else key.asc() for key in keys)
         )[: size + 1]
-        rows_query = rows_by_key.filter(pk__in=page_keys).annotate(
-            **dict(zip(names, keys, strict=True))
-        )
+        rows_query = rows_by_key.filter(pk__in=page_keys)
+        if expressions:
+            rows_query = rows_query.annotate(**expressions)
     rows_query = rows_query.order_by(*ordering)
     # The total, unless the caller knows it (e.g. from a cache), rides along in the same query
     # (PostgreSQL runs the uncorrelated subquery once): one round trip per page. Only a page

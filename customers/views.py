@@ -13,10 +13,11 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from core.formatting import short_date_formatter
+from core.formatting import integer_formatter, short_date_formatter
 from core.forms import add_service_errors
 from core.models import User
 from core.pagination import LAST, KeysetPage
@@ -91,6 +92,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "former_statuses": [(value, choices[value]) for value in selectors.FORMER_STATUSES],
         "sorting": {key: _column_sort(params, sort, key) for key in selectors.CUSTOMER_SORTS},
         "links": _page_links(params, page),
+        "summary": _page_summary(page),
     }
     template = "customers/customer_list.html"
     if request.htmx and not request.htmx.history_restore_request:  # type: ignore[attr-defined]
@@ -179,6 +181,20 @@ def _column_sort(params: dict[str, str], current: str, key: str) -> dict[str, st
     else:
         following, aria = ("-created" if key == "created" else key), ""
     return {"url": "?" + urlencode({**params, "sort": following}), "aria": aria}
+
+
+def _page_summary(page: KeysetPage) -> str:
+    """Where the page is: "26-50 of 9,183", or "12 customers" when all fit on one page."""
+    grouped = integer_formatter()
+    if page.has_other_pages:
+        return _("%(start)s–%(end)s of %(total)s") % {  # noqa: RUF001 (the en dash of ranges)
+            "start": grouped(page.start_index),
+            "end": grouped(page.end_index),
+            "total": grouped(page.count),
+        }
+    return ngettext("%(total)s customer", "%(total)s customers", page.count) % {
+        "total": grouped(page.count)
+    }
 
 
 def _page_links(params: dict[str, str], page: KeysetPage) -> dict[str, str]:

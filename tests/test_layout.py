@@ -5,7 +5,7 @@ import re
 from django.test import RequestFactory
 from django.utils import translation
 
-from core.templatetags.layout import language_options, main_menu
+from core.templatetags.layout import language_options, main_menu, select_options
 
 
 def menu(path: str, can: frozenset[str]) -> str:
@@ -47,3 +47,8 @@ def test_every_page_of_a_member_shows_the_menu_and_switcher(owner_client):
     body = owner_client.get("/customers/").content.decode()
     assert '<nav class="menu"' in body and 'aria-current="page">Customers<' in body
     assert '<option value="en" selected>English</option>' in body
+
+
+def test_select_options_mark_the_chosen_value_and_escape_labels():
+    html = select_options([("a", "Alpha"), ("b", "<b>")], "b")
+    assert html == '<option value="a">Alpha</option><option value="b" selected>&lt;b&gt;</option>'
