@@ -1,6 +1,6 @@
+import time
 from collections.abc import Callable
 
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Expression, F, Q, QuerySet
 from django.db.models.functions import Lower
@@ -92,14 +92,19 @@ def customer_page(
     dictionaries of CUSTOMER_ROW_FIELDS (a table needs no model instances, which cost more).
 
     The total ("26-50 of 9,183") is counted at most once a minute per reseller, filter and
-    search (counting 10,000 rows is most of the page's database time): it is kept in the cache
-    until a customer of the reseller changes (`customer_counts_forget`) or the minute is over.
+    search (counting 10,000 rows is most of the page's database time), and again as soon as a
+    customer of the reseller changes (`customer_counts_forget` moves the reseller's
+    `customers_version` on). The totals are kept in the process, under that version: the page
+    asks no cache server for them.
     """
     sort = customer_sort_valid(sort)
-    counts_key = _counts_key(reseller.pk)
-    counts: dict[str, int] = cache.get(counts_key) or {}
-    count_key = f"{status}\x1f{customer_search_normalise(query)}"
-    count = counts.get(count_key)
+    counts_key = (reseller.pk, reseller.customers_version, status, customer_search_normalise(query))
+    counted = _counts.get(counts_key)
+    count = (
+        counted[0]
+        if counted is not None and time.monotonic() - counted[1] < CUSTOMER_COUNTS_SECONDS
+        else None
+    )
     page = keyset_page(
         _customer_filtered(reseller=reseller, query=query, status=status).values(
             *CUSTOMER_ROW_FIELDS
@@ -117,8 +122,10 @@ def customer_page(
         if query and count is not None and count > 2 * CUSTOMER_PAGE_SIZE
         else None,
     )
-    if count_key not in counts and len(counts) < CUSTOMER_COUNTS_KEPT:
-        cache.set(counts_key, {**counts, count_key: page.count}, CUSTOMER_COUNTS_SECONDS)
+    if count is None:
+        if len(_counts) >= CUSTOMER_COUNTS_KEPT:
+            _counts.clear()  # a bound, not an eviction policy: a few pages recount
+        _counts[counts_key] = (page.count, time.monotonic())
     return page
 
 
@@ -136,17 +143,20 @@ CUSTOMER_ROW_FIELDS = [
     "created_at",
 ]
 CUSTOMER_COUNTS_SECONDS = 60
-CUSTOMER_COUNTS_KEPT = 100
-
-
-def _counts_key(reseller_id: int) -> str:
-    return f"customers:counts:{reseller_id}"
+CUSTOMER_COUNTS_KEPT = 10_000
+# (reseller id, its customers_version, status, search) -> (total, when counted, monotonic).
+_counts: dict[tuple[int, int, str, str], tuple[int, float]] = {}
 
 
 def customer_counts_forget(*, reseller_id: int) -> None:
-    """A customer of this reseller was added or changed: count its lists afresh (after the
-    commit, so a page counted meanwhile cannot put back the old figure for long)."""
-    transaction.on_commit(lambda: cache.delete(_counts_key(reseller_id)))
+    """A customer of this reseller was added or changed: its lists are counted afresh, in every
+    process, from the next request on (after the commit, so that a page counted meanwhile
+    cannot keep the old figure)."""
+    transaction.on_commit(
+        lambda: Reseller.objects.filter(pk=reseller_id).update(
+            customers_version=F("customers_version") + 1
+        )
+    )
 
 
 def customer_get(*, reseller: Reseller, public_id: str) -> Customer:
