@@ -32,6 +32,9 @@ RUN DJANGO_SETTINGS_MODULE=config.settings.production \
     GOOGLE_CLIENT_ID=collectstatic.apps.googleusercontent.com \
     GOOGLE_CLIENT_SECRET=collectstatic \
     EMAIL_HOST=localhost \
+    VENDOR_NAME=collectstatic VENDOR_ADDRESS=collectstatic VENDOR_COUNTRY=IE \
+    VENDOR_VAT_ID=collectstatic VENDOR_EMAIL=collectstatic@example.com \
+    VENDOR_BANK_IBAN=collectstatic VENDOR_BANK_BIC=collectstatic \
     python manage.py collectstatic --noinput
 
 FROM ${PYTHON_IMAGE} AS runtime

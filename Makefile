@@ -87,6 +87,9 @@ check-deploy: venv
 	GOOGLE_CLIENT_ID=123456789012-checkdeploy.apps.googleusercontent.com \
 	GOOGLE_CLIENT_SECRET=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et \
 	EMAIL_HOST=smtp.example.com \
+	VENDOR_NAME="Check Deploy Ltd" VENDOR_ADDRESS="1 Check Street" VENDOR_COUNTRY=IE \
+	VENDOR_VAT_ID=IE6388047V VENDOR_EMAIL=billing@example.com \
+	VENDOR_BANK_IBAN=IE29AIBK93115212345678 VENDOR_BANK_BIC=AIBKIE2D \
 	$(MANAGE) check --deploy --fail-level WARNING
 
 # The Customers page at 100,000 customers against a minimal view (README, Benchmarks). The

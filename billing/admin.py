@@ -23,6 +23,7 @@ from billing import services
 from billing.models import (
     CustomerCardConsent,
     DocumentCounter,
+    GatewayCustomer,
     Invoice,
     InvoiceLine,
     Payment,
@@ -426,3 +427,15 @@ class CustomerCardConsentAdmin(ReadOnlyAdmin):
     ordering = ["-id"]
     # The token digest is never shown.
     exclude = ["token_hash"]
+
+
+@admin.register(GatewayCustomer)
+class GatewayCustomerAdmin(ReadOnlyAdmin):
+    """Which Stripe Customer holds a reseller's or a customer's cards (for support: find the
+    record in Stripe's dashboard)."""
+
+    list_display = ["gateway_customer_id", "gateway", "reseller", "customer", "created_at"]
+    list_filter = ["gateway"]
+    search_fields = ["gateway_customer_id", "reseller__name", "customer__organisation"]
+    list_select_related = ["reseller", "customer"]
+    ordering = ["-id"]

@@ -14,7 +14,14 @@ from django.test import Client
 from django.utils import timezone
 
 from billing import immutability, services, vat
-from billing.models import DocumentCounter, Invoice, InvoiceLine, IssuedInvoiceChanged, VatRate
+from billing.models import (
+    DocumentCounter,
+    GatewayCustomer,
+    Invoice,
+    InvoiceLine,
+    IssuedInvoiceChanged,
+    VatRate,
+)
 from customers.models import Customer
 from resellers.models import AuditEvent
 from subscriptions.models import Charge, Plan, Product, Subscription
@@ -267,9 +274,14 @@ def test_admin_edits_vat_rates_and_browses_the_rest(staff_client, db):
         "/admin/billing/payment/",
         "/admin/billing/documentcounter/",
         "/admin/billing/customercardconsent/",
+        "/admin/billing/gatewaycustomer/",
     ):
         assert staff_client.get(url).status_code == 200, url
         assert staff_client.get(f"{url}add/").status_code == 403, url
+    customer = CustomerFactory()
+    GatewayCustomer.objects.create(customer=customer, gateway_customer_id="cus_Support123")
+    found = staff_client.get("/admin/billing/gatewaycustomer/?q=cus_Support").content.decode()
+    assert "cus_Support123" in found and customer.organisation in found
 
 
 # Numbers under concurrency (PostgreSQL, one connection per thread)

@@ -64,7 +64,9 @@ def _import_production(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "GOOGLE_", "EMAIL_"))
+        if not k.startswith(
+            ("DJANGO_", "DATABASE_URL", "REDIS_URL", "GOOGLE_", "EMAIL_", "VENDOR_")
+        )
     }
     clean.update(env)
     return subprocess.run(
@@ -85,6 +87,14 @@ PRODUCTION_ENV = {
     "GOOGLE_CLIENT_ID": "id.apps.googleusercontent.com",
     "GOOGLE_CLIENT_SECRET": "secret",
     "EMAIL_HOST": "smtp.example.com",
+    # The seller on invoices: no demo defaults in production.
+    "VENDOR_NAME": "Vendor Ltd",
+    "VENDOR_ADDRESS": r"1 Quay\nDublin",
+    "VENDOR_COUNTRY": "IE",
+    "VENDOR_VAT_ID": "IE6388047V",
+    "VENDOR_EMAIL": "billing@vendor.example",
+    "VENDOR_BANK_IBAN": "IE29AIBK93115212345678",
+    "VENDOR_BANK_BIC": "AIBKIE2D",
 }
 
 

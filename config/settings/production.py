@@ -68,3 +68,12 @@ STORAGES = {
     ),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# The seller on every invoice: no demo defaults here (base.py's are for development).
+VENDOR_NAME = env("VENDOR_NAME")
+VENDOR_ADDRESS = env("VENDOR_ADDRESS").replace(r"\n", "\n")
+VENDOR_COUNTRY = env("VENDOR_COUNTRY").upper()
+VENDOR_VAT_ID = env("VENDOR_VAT_ID")
+VENDOR_EMAIL = env("VENDOR_EMAIL")
+VENDOR_BANK_IBAN = env("VENDOR_BANK_IBAN")
+VENDOR_BANK_BIC = env("VENDOR_BANK_BIC")
