@@ -685,6 +685,28 @@ def test_a_credit_note_or_zero_invoice_is_never_charged(
     assert not fake_stripe.posts("/v1/payment_intents")
 
 
+def test_an_invoice_below_the_card_minimum_is_not_charged_and_never_suspends(
+    tenant, other_tenant, client_for, fake_stripe
+):
+    """Stripe refuses charges under €0.50 (amount_too_small): a small proration stays open
+    for staff, with no failed attempt behind it to suspend the subscription."""
+    reseller_card(tenant, client_for, fake_stripe)
+    subscription = SubscriptionFactory(customer=tenant.customer)
+    small = invoice_for(
+        subscription, subtotal=Decimal("0.40"), vat_amount=Decimal("0.09"), total=Decimal("0.49")
+    )
+    assert services.invoice_charge(invoice_id=small.pk, attempt=1) == "below_card_minimum"
+    small.refresh_from_db()
+    assert small.status == Invoice.Status.OPEN and small.payment_attempts == 0
+    assert not Payment.objects.filter(invoice=small).exists()
+    assert not fake_stripe.posts("/v1/payment_intents")
+    at_minimum = invoice_for(
+        subscription, subtotal=Decimal("0.41"), vat_amount=Decimal("0.09"), total=Decimal("0.50")
+    )
+    services.invoice_charge(invoice_id=at_minimum.pk, attempt=1)
+    assert len(fake_stripe.posts("/v1/payment_intents")) == 1
+
+
 def test_subscription_set_payer_refuses_a_cancelled_subscription(tenant, other_tenant):
     from subscriptions.services import subscription_set_payer
 

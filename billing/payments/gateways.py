@@ -75,6 +75,8 @@ class PaymentGateway(ABC):
     name: ClassVar[str]
     # Whether invoices are charged to saved cards (else staff mark them paid).
     uses_cards: ClassVar[bool]
+    # The smallest amount a card may be charged, per currency (none: no minimum).
+    minimum_charge: ClassVar[dict[str, Decimal]] = {}
 
     @abstractmethod
     def customer_create(self, *, owner_key: str, name: str, email: str) -> str:
@@ -194,6 +196,13 @@ def _outcome(payment_intent: dict[str, Any]) -> ChargeOutcome:
 class StripeGateway(PaymentGateway):
     name = "stripe"
     uses_cards = True
+    # Stripe refuses smaller charges (amount_too_small); its documented minimums, at
+    # docs.stripe.com/currencies ("Minimum and maximum charge amounts").
+    minimum_charge: ClassVar[dict[str, Decimal]] = {
+        "EUR": Decimal("0.50"),
+        "USD": Decimal("0.50"),
+        "GBP": Decimal("0.30"),
+    }
 
     def __init__(self, *, publishable_key: str) -> None:
         self.publishable_key = publishable_key

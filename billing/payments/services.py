@@ -440,6 +440,11 @@ def invoice_charge(*, invoice_id: int, attempt: int) -> str:
             if invoice.total <= 0:
                 billing_services.invoice_mark_paid(invoice=invoice, by=None)
                 return "nothing_to_pay"
+            if invoice.total < payment_gateway.minimum_charge.get(invoice.currency, 0):
+                # A card cannot be charged so little: no attempt, so no failure and no
+                # suspension; the invoice stays open for staff to settle (bank transfer, or
+                # mark paid with the next one).
+                return "below_card_minimum"
             payment = Payment.objects.create(
                 invoice=invoice,
                 attempt=attempt,
