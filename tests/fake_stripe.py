@@ -180,6 +180,8 @@ class FakeStripe:
             return payment_method
         if method == "POST" and collection == "payment_intents" and object_id is None:
             return self._payment_intent_create(params)
+        if method == "GET" and collection == "payment_intents" and object_id == "search":
+            return self._payment_intent_search(params.get("query", ""))
         if method == "GET" and collection == "payment_intents" and object_id:
             return self._get(self.payment_intents, object_id)
         raise self._missing(path)
@@ -266,6 +268,29 @@ class FakeStripe:
             payment_intent["last_payment_error"] = error
             raise StripeError(402, {"error": {**error, "payment_intent": payment_intent}})
         return payment_intent
+
+    def _payment_intent_search(self, query: str) -> dict[str, Any]:
+        """Stripe's search, for the one query the portal makes: by metadata payment_key."""
+        match = re.fullmatch(r"metadata\['payment_key'\]:'((?:[^'\\]|\\.)*)'", query)
+        if not match:
+            raise StripeError(400, {"error": {"type": "invalid_request_error", "message": query}})
+        key = re.sub(r"\\(.)", r"\1", match.group(1))
+        found = [
+            intent
+            for intent in self.payment_intents.values()
+            if intent["metadata"].get("payment_key") == key
+        ]
+        return {
+            "object": "search_result",
+            "url": "/v1/payment_intents/search",
+            "has_more": False,
+            "data": found,
+        }
+
+    def forget_idempotency_keys(self) -> None:
+        """What Stripe does after 24 hours: a repeated key is a new request again."""
+        with self._lock:
+            self._idempotent.clear()
 
     # What the browser does with Stripe.js, and changes made at Stripe directly
 

@@ -509,6 +509,35 @@ def test_a_lost_answer_is_asked_again_with_the_same_key_and_charges_once(
     assert invoice.status == Invoice.Status.PAID
 
 
+def test_an_attempt_lost_for_a_day_is_looked_up_not_sent_again(
+    tenant, other_tenant, client_for, fake_stripe
+):
+    """Stripe forgets an idempotency key after 24 hours: an attempt left unanswered that long
+    is found by its key in the charge's metadata, and charged only if Stripe has no charge."""
+    reseller_card(tenant, client_for, fake_stripe)
+    invoice = invoice_for(SubscriptionFactory(customer=tenant.customer))
+    fake_stripe.lose_answers = 1  # Stripe charges, the answer never arrives
+    with pytest.raises(GatewayUnavailable):
+        services.invoice_charge(invoice_id=invoice.pk, attempt=1)
+    fake_stripe.forget_idempotency_keys()
+    with time_machine.travel(timezone.now() + timedelta(hours=30)):
+        assert services.invoice_charge(invoice_id=invoice.pk, attempt=1) == "succeeded"
+    assert len(fake_stripe.posts("/v1/payment_intents")) == 1  # never sent again
+    assert len(fake_stripe.payment_intents) == 1
+    payment = Payment.objects.get(invoice=invoice)
+    assert payment.gateway_reference in fake_stripe.payment_intents
+
+    # Never reached Stripe at all: after the day, nothing is found, and it is charged once.
+    other = invoice_for(SubscriptionFactory(customer=tenant.customer))
+    fake_stripe.unreachable = True
+    with pytest.raises(GatewayUnavailable):
+        services.invoice_charge(invoice_id=other.pk, attempt=1)
+    fake_stripe.unreachable = False
+    with time_machine.travel(timezone.now() + timedelta(hours=30)):
+        assert services.invoice_charge(invoice_id=other.pk, attempt=1) == "succeeded"
+    assert len(fake_stripe.payment_intents) == 2
+
+
 def test_the_daily_job_asks_again_about_an_attempt_whose_answer_was_lost(
     tenant, other_tenant, client_for, fake_stripe
 ):

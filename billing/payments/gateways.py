@@ -113,6 +113,11 @@ class PaymentGateway(ABC):
     def charge_status(self, *, reference: str) -> ChargeOutcome:
         """Where a charge stands now."""
 
+    def charge_find(self, *, idempotency_key: str) -> ChargeOutcome | None:
+        """The charge made with this key, found without the key's own protection (which
+        expires); None when there is none."""
+        return None
+
 
 class ManualGateway(PaymentGateway):
     name = "manual"
@@ -289,6 +294,13 @@ class StripeGateway(PaymentGateway):
             reference = (error.payment_intent or {}).get("id", "")
             return ChargeOutcome("failed", reference=reference, error=str(error))
         return _outcome(payment_intent)
+
+    def charge_find(self, *, idempotency_key: str) -> ChargeOutcome | None:
+        try:
+            found = stripe_api.payment_intents_with_key(idempotency_key)
+        except stripe_api.Unavailable as error:
+            raise GatewayUnavailable(str(error)) from error
+        return _outcome(found[0]) if found else None
 
     def charge_status(self, *, reference: str) -> ChargeOutcome:
         try:

@@ -56,6 +56,9 @@ logger = logging.getLogger(__name__)
 RETRY_DAYS = (1, 3, 5)
 # Payment.error of an attempt made while the payer had no card (for staff, in the admin).
 NO_CARD_ERROR = "No card saved"
+# Stripe keeps an idempotency key at least 24 hours; an attempt older than this is looked up
+# before its key is sent again.
+KEY_REMEMBERED = timedelta(hours=23)
 
 CardOwner = selectors.CardOwner
 
@@ -459,11 +462,16 @@ def invoice_charge(*, invoice_id: int, attempt: int) -> str:
         elif payment.status != Payment.Status.PENDING:
             return str(payment.status)
         card = _payer_card(invoice)
+    found = None
+    if not payment.gateway_reference and timezone.now() - payment.created_at > KEY_REMEMBERED:
+        # Asked long ago without an answer: Stripe may have forgotten the idempotency key, so
+        # sending it again could charge twice. Look for the charge by the key in its metadata.
+        found = payment_gateway.charge_find(idempotency_key=payment.idempotency_key)
     if payment.gateway_reference:
-        # Asked before and the gateway answered with its charge: ask where it stands. (Asked
-        # before without an answer: asking again with the same key is safe for Stripe's 24
-        # hours of idempotency, and the daily job does it within a day.)
+        # Asked before and the gateway answered with its charge: ask where it stands.
         outcome = payment_gateway.charge_status(reference=payment.gateway_reference)
+    elif found is not None:
+        outcome = found
     elif card is None:
         outcome = ChargeOutcome("failed", error=NO_CARD_ERROR)
     else:

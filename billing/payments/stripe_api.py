@@ -137,6 +137,16 @@ def payment_intent_retrieve(payment_intent_id: str) -> dict[str, Any]:
     return _call(_v1().payment_intents.retrieve, payment_intent_id)
 
 
+def payment_intents_with_key(payment_key: str) -> list[dict[str, Any]]:
+    """The PaymentIntents made for one payment attempt (its key is in their metadata), found
+    by Stripe's search: for an attempt whose idempotency key Stripe may have forgotten."""
+    quoted = payment_key.replace("\\", "\\\\").replace("'", "\\'")
+    result = _call(
+        _v1().payment_intents.search, params={"query": f"metadata['payment_key']:'{quoted}'"}
+    )
+    return list(result.get("data", []))
+
+
 def event_construct(*, payload: bytes, signature: str | None) -> dict[str, Any]:
     """Verify a webhook request's Stripe-Signature (HMAC-SHA256 of "<t>.<body>" with the
     endpoint secret, at most five minutes old) and return its event."""
