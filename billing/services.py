@@ -44,7 +44,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Min, Q, QuerySet, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -165,12 +165,14 @@ def _charges_due(day: date) -> QuerySet[Charge]:
 
 
 def billing_due(*, day: date) -> list[tuple[int, str, str]]:
-    """(customer id, payer, currency) of every invoice the run for `day` has to issue."""
+    """(customer id, payer, currency) of every group of charges due on `day`, each customer's
+    groups from its oldest charge's on: the run invoices the first group of each customer."""
     return list(
         _charges_due(day)
+        .values("customer_id", "payer", "currency")
+        .annotate(first=Min("created_at"), first_id=Min("id"))
+        .order_by("customer_id", "first", "first_id")
         .values_list("customer_id", "payer", "currency")
-        .distinct()
-        .order_by("customer_id", "payer", "currency")
     )
 
 
@@ -180,30 +182,29 @@ def invoice_issue_for_customer(
 ) -> Invoice | None:
     """Issue, dated `day`, the invoice of the customer's charges not yet invoiced that `payer`
     pays in `currency` (None: the currency of its oldest such charge). None if there is
-    nothing to invoice, or an invoice for this customer, payer and currency was already issued
-    that day (its later charges go on the next day's invoice).
+    nothing to invoice, or the customer already has an invoice of that day.
 
-    One invoice per payer: a customer whose subscriptions are paid by two different cards (the
-    reseller's and its own) gets one invoice per card, because one card charge pays one
-    invoice. One per currency too, though a customer's subscriptions normally share one.
+    At most one invoice per customer per day (SPEC), and an invoice has one payer and one
+    currency, because one card charge pays one invoice. A customer whose subscriptions are
+    paid by two cards (the reseller's and its own), or in two currencies, gets the other
+    group's invoice from the next day's run: its charges wait, uninvoiced, until then.
     """
-    # Locked: a concurrent run for the same customer waits here, then finds these charges
-    # invoiced (PostgreSQL re-checks the WHERE on the rows it waited for) and issues nothing.
-    charges = list(
+    # Locked: all the customer's due charges, whatever their payer. A concurrent run for the
+    # same customer waits here, then finds the invoice of the day and issues nothing.
+    due = list(
         _charges_due(day)
-        .filter(customer_id=customer.pk, payer=payer)
+        .filter(customer_id=customer.pk)
         .select_for_update(of=("self",))
         .order_by("created_at", "id")
     )
+    charges = [charge for charge in due if charge.payer == payer]
     if not charges:
         return None
     currency = currency or charges[0].currency
     charges = [charge for charge in charges if charge.currency == currency]
     if not charges:
         return None
-    already = Invoice.objects.filter(
-        kind=Kind.INVOICE, customer_id=customer.pk, payer=payer, currency=currency, issue_date=day
-    )
+    already = Invoice.objects.filter(kind=Kind.INVOICE, customer_id=customer.pk, issue_date=day)
     if already.exists():
         return None
 
@@ -269,8 +270,9 @@ def invoice_issue_for_customer(
 
 
 def billing_run(*, day: date) -> list[Invoice]:
-    """Issue the day's invoices: one per customer, payer and currency with charges not yet
-    invoiced, each in its own transaction. Running it again the same day issues nothing new.
+    """Issue the day's invoices: one per customer with charges not yet invoiced (the payer and
+    currency of its oldest charge; another group's the following day), each in its own
+    transaction. Running it again the same day issues nothing new.
     A customer whose invoice cannot be issued (e.g. no VAT rate for its country) is logged and
     left for the next run; the others are issued."""
     groups = billing_due(day=day)
@@ -278,7 +280,11 @@ def billing_run(*, day: date) -> list[Invoice]:
         {customer_id for customer_id, _payer, _currency in groups}
     )
     issued = []
+    invoiced: set[int] = set()
     for customer_id, payer, currency in groups:
+        if customer_id in invoiced:
+            continue  # one invoice per customer per day: this group waits for tomorrow's run
+        invoiced.add(customer_id)
         try:
             invoice = invoice_issue_for_customer(
                 customer=customers[customer_id], payer=payer, currency=currency, day=day

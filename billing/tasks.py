@@ -1,6 +1,7 @@
 """Daily billing run (Celery beat, see CELERY_BEAT_SCHEDULE). The job finds which invoices are
-due and queues one task per customer, payer and currency; each locks that customer's charges
-and issues at most one invoice for the day, so running the job twice changes nothing.
+due and queues one task per customer (for the payer and currency of its oldest charge: one
+invoice per customer per day); each locks that customer's charges and issues at most one
+invoice for the day, so running the job twice changes nothing.
 
 Celery discovers this module only: the PDF and payment tasks live in billing.rendering_tasks
 and billing.payments, which billing.apps imports."""
@@ -22,10 +23,13 @@ RETRY_BACKOFF_MAX = 600
 def billing_run_daily() -> int:
     """Queue today's invoices; returns how many were queued."""
     today = timezone.localdate()
-    groups = services.billing_due(day=today)
-    for customer_id, payer, currency in groups:
+    queued: set[int] = set()
+    for customer_id, payer, currency in services.billing_due(day=today):
+        if customer_id in queued:
+            continue  # another payer's or currency's charges: tomorrow's invoice
+        queued.add(customer_id)
         invoice_issue.delay(customer_id, payer, currency, today.isoformat())
-    return len(groups)
+    return len(queued)
 
 
 @shared_task(

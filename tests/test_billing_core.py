@@ -96,10 +96,17 @@ def test_run_issues_one_invoice_per_customer_and_payer(vat_rates, tenant, other_
 
     issued = run()
 
+    # At most one invoice per customer per day, and one card pays one invoice: the payer of
+    # the oldest charge today, the other card's charges tomorrow.
+    assert len(issued) == 2
+    assert run() == []
+    assert not Charge.objects.filter(pk=customer_card.pk, invoiced_at__isnull=False).exists()
+    with time_machine.travel(datetime(2026, 11, 24, 9, tzinfo=UTC), tick=False):
+        issued += run(date(2026, 11, 24))
     assert len(issued) == 3
     by_payer = {i.payer: i for i in issued if i.customer_id == mine.pk}
-    # Two cards pay this customer's subscriptions: one invoice per card.
     assert set(by_payer) == {"reseller_card", "customer_card"}
+    assert by_payer["customer_card"].issue_date == date(2026, 11, 24)
     rc = by_payer["reseller_card"]
     lines = list(rc.lines.order_by("position"))
     assert [line.charge_id for line in lines] == [c.pk for c in reseller_card]
@@ -131,7 +138,8 @@ def test_invoice_snapshots_seller_and_buyer(vat_rates, tenant, other_tenant, iri
     charge_for(irish_customer, payer="reseller_card")
     charge_for(irish_customer, payer="customer_card")
 
-    invoices = {i.payer: i for i in run()}
+    # One invoice per customer per day: the other card's the next day.
+    invoices = {i.payer: i for i in [*run(), *run(TODAY + timedelta(days=1))]}
 
     invoice = invoices["reseller_card"]
     assert invoice.seller == {
@@ -202,8 +210,10 @@ def test_run_takes_only_charges_created_up_to_the_day(vat_rates, tenant, other_t
 def test_run_splits_currencies(vat_rates, tenant, other_tenant):
     charge_for(tenant.customer, currency="EUR")
     charge_for(tenant.customer, currency="USD")
-    invoices = run(timezone.localdate())
-    assert sorted(i.currency for i in invoices) == ["EUR", "USD"]
+    today = timezone.localdate()
+    first = run(today)
+    assert [i.currency for i in first] == ["EUR"]  # the oldest charge's; one invoice a day
+    assert [i.currency for i in run(today + timedelta(days=1))] == ["USD"]
 
 
 def test_run_skips_a_customer_it_cannot_invoice_and_goes_on(vat_rates, tenant, other_tenant):
@@ -401,8 +411,14 @@ def test_lines_plus_vat_make_the_total_in_every_currency(vat_rates, tenant, char
     customer = CustomerFactory(reseller=tenant.reseller, country=country)
     for currency, amount in charges:
         charge_for(customer, currency=currency, licences=1, unit_price=amount)
-    invoices = services.billing_run(day=timezone.localdate())
-    invoices = [i for i in invoices if i.customer_id == customer.pk]
+    # One invoice per customer per day, one currency each: at most three days.
+    today = timezone.localdate()
+    invoices = [
+        invoice
+        for offset in range(3)
+        for invoice in services.billing_run(day=today + timedelta(days=offset))
+        if invoice.customer_id == customer.pk
+    ]
     expected: dict[str, Decimal] = defaultdict(Decimal)
     for currency, amount in charges:
         expected[currency] += amount
