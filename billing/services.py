@@ -165,18 +165,22 @@ def _charges_due(day: date) -> QuerySet[Charge]:
 
 
 def billing_due(*, day: date) -> list[tuple[int, str, str]]:
-    """(customer id, payer, currency) of every group of charges due on `day`, each customer's
-    groups from its oldest charge's on: the run invoices the first group of each customer."""
-    return list(
+    """(customer id, payer, currency) of the invoice each customer is due on `day`: at most one
+    per customer per day (SPEC), for the payer and currency of its oldest charge not yet
+    invoiced. The customer's other payer's or currency's charges come on a following day."""
+    groups = (
         _charges_due(day)
         .values("customer_id", "payer", "currency")
         .annotate(first=Min("created_at"), first_id=Min("id"))
         .order_by("customer_id", "first", "first_id")
         .values_list("customer_id", "payer", "currency")
     )
+    due: dict[int, tuple[int, str, str]] = {}
+    for customer_id, payer, currency in groups:
+        due.setdefault(customer_id, (customer_id, payer, currency))
+    return list(due.values())
 
 
-@transaction.atomic
 def invoice_issue_for_customer(
     *, customer: Customer, payer: str, day: date, currency: str | None = None
 ) -> Invoice | None:
@@ -270,9 +274,8 @@ def invoice_issue_for_customer(
 
 
 def billing_run(*, day: date) -> list[Invoice]:
-    """Issue the day's invoices: one per customer with charges not yet invoiced (the payer and
-    currency of its oldest charge; another group's the following day), each in its own
-    transaction. Running it again the same day issues nothing new.
+    """Issue the day's invoices (billing_due: one per customer with charges not yet invoiced),
+    each in its own transaction. Running it again the same day issues nothing new.
     A customer whose invoice cannot be issued (e.g. no VAT rate for its country) is logged and
     left for the next run; the others are issued."""
     groups = billing_due(day=day)
@@ -280,11 +283,7 @@ def billing_run(*, day: date) -> list[Invoice]:
         {customer_id for customer_id, _payer, _currency in groups}
     )
     issued = []
-    invoiced: set[int] = set()
     for customer_id, payer, currency in groups:
-        if customer_id in invoiced:
-            continue  # one invoice per customer per day: this group waits for tomorrow's run
-        invoiced.add(customer_id)
         try:
             invoice = invoice_issue_for_customer(
                 customer=customers[customer_id], payer=payer, currency=currency, day=day

@@ -23,13 +23,10 @@ RETRY_BACKOFF_MAX = 600
 def billing_run_daily() -> int:
     """Queue today's invoices; returns how many were queued."""
     today = timezone.localdate()
-    queued: set[int] = set()
-    for customer_id, payer, currency in services.billing_due(day=today):
-        if customer_id in queued:
-            continue  # another payer's or currency's charges: tomorrow's invoice
-        queued.add(customer_id)
+    groups = services.billing_due(day=today)
+    for customer_id, payer, currency in groups:
         invoice_issue.delay(customer_id, payer, currency, today.isoformat())
-    return len(queued)
+    return len(groups)
 
 
 @shared_task(
