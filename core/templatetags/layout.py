@@ -42,13 +42,8 @@ def language_options(current: str) -> SafeString:
 
 @lru_cache(maxsize=32)
 def _language_options(current: str) -> SafeString:
-    return format_html_join(
-        "",
-        '<option value="{}"{}>{}</option>',
-        (
-            (code, _SELECTED if code == current else "", capfirst(_name_local(code)))
-            for code, _name in settings.LANGUAGES
-        ),
+    return select_options(
+        [(code, capfirst(_name_local(code))) for code, _name in settings.LANGUAGES], current
     )
 
 
