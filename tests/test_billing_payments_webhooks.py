@@ -6,7 +6,6 @@ and handled correctly in any order. Stripe's API is the fake HTTP server of test
 import itertools
 import json
 import random
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -25,6 +24,7 @@ from billing.payments.gateways import GatewayUnavailable
 from resellers.models import AuditEvent
 from subscriptions.models import Subscription
 from tests.billing_factories import InvoiceFactory, InvoiceLineFactory
+from tests.concurrency import in_parallel
 from tests.conftest import Tenant
 from tests.factories import SubscriptionFactory
 from tests.fake_stripe import WEBHOOK_SECRET, FakeStripe, event, fake_stripe_fixture, sign
@@ -174,32 +174,6 @@ def pending_payment(invoice: Invoice, attempt: int, **fields: Any) -> Payment:
 
 
 # Each event delivered ten times at once: stored once, processed once
-
-
-def in_parallel(count: int, work: Callable[[int], Any]) -> tuple[list[Any], list[BaseException]]:
-    barrier = threading.Barrier(count)
-    lock = threading.Lock()
-    results: list[Any] = []
-    errors: list[BaseException] = []
-
-    def run(n: int) -> None:
-        try:
-            barrier.wait()
-            result = work(n)
-            with lock:
-                results.append(result)
-        except BaseException as error:
-            with lock:
-                errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, errors
 
 
 def scenario_payment_succeeded(tenant: Tenant, fake: FakeStripe) -> tuple[str, Callable[[], None]]:

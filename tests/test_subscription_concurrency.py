@@ -1,47 +1,17 @@
 """Parallel orders on one subscription, on real PostgreSQL: threads, each with its own
 database connection, released together by a barrier."""
 
-import threading
-from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 
 from subscriptions import services
 from subscriptions.models import Charge, LicenceChange, Order, Subscription
+from tests.concurrency import in_parallel
 from tests.test_subscriptions import buy, make_catalogue, owner_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def in_parallel(
-    count: int, work: Callable[[int], object]
-) -> tuple[list[object], list[BaseException]]:
-    barrier = threading.Barrier(count)
-    lock = threading.Lock()
-    results: list[object] = []
-    errors: list[BaseException] = []
-
-    def run(n: int) -> None:
-        try:
-            barrier.wait()
-            result = work(n)
-            with lock:
-                results.append(result)
-        except BaseException as error:
-            with lock:
-                errors.append(error)
-        finally:
-            connection.close()  # each thread had its own connection
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, errors
 
 
 @pytest.fixture
