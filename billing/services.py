@@ -181,6 +181,7 @@ def billing_due(*, day: date) -> list[tuple[int, str, str]]:
     return list(due.values())
 
 
+@transaction.atomic
 def invoice_issue_for_customer(
     *, customer: Customer, payer: str, day: date, currency: str | None = None
 ) -> Invoice | None:
