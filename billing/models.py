@@ -105,6 +105,7 @@ class Invoice(models.Model):
         "vat_amount",
         "total",
         "issued_at",
+        "line_count",
     )
 
     public_id = PublicIdField()
@@ -143,6 +144,17 @@ class Invoice(models.Model):
     next_payment_attempt = models.DateField(_("next payment attempt"), null=True, blank=True)
     pdf = models.FileField(_("PDF"), upload_to="invoices/%Y/", blank=True)
     pdf_sha256 = models.CharField(_("PDF SHA-256"), max_length=64, blank=True)
+    # The PDF's delivery, recorded so that nothing is sent twice and nothing is left unsent:
+    # when the "invoice issued" email was queued, how often rendering was tried, its last
+    # error, and when staff were told that it fails for good.
+    pdf_emailed_at = models.DateTimeField(_("PDF emailed"), null=True, blank=True)
+    pdf_attempts = models.PositiveSmallIntegerField(_("PDF render attempts"), default=0)
+    pdf_error = models.TextField(_("PDF render error"), blank=True)
+    pdf_failure_reported_at = models.DateTimeField(
+        _("PDF failure reported to staff"), null=True, blank=True
+    )
+    # How many lines the document was issued with (fixed at issue): no line is added later.
+    line_count = models.PositiveSmallIntegerField(_("lines"), default=0)
 
     class Meta:
         verbose_name = _("invoice")
@@ -357,6 +369,17 @@ class Payment(models.Model):
     error = models.CharField(_("error"), max_length=500, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # Who recorded a payment by hand (staff, manual gateway); None for the gateway's.
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+    # When the payer's receipt was queued (once per payment).
+    receipt_emailed_at = models.DateTimeField(_("receipt emailed"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("payment")
@@ -368,6 +391,95 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invoice} #{self.attempt}: {self.status}"
+
+
+class Refund(models.Model):
+    """Money owed back to the payer: a credit note on an invoice already paid. Created in the
+    transaction that makes the invoice overpaid (the credit note, or a payment that succeeded
+    after it), for the amount overpaid. By card it is refunded through the gateway with an
+    idempotency key (never twice); paid by transfer, staff refund it and record it here."""
+
+    class Method(models.TextChoices):
+        CARD = "card", _("Refund to the card")
+        TRANSFER = "transfer", _("Bank transfer")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("To be refunded")
+        SUCCEEDED = "succeeded", _("Refunded")
+        FAILED = "failed", _("Refund failed")
+
+    public_id = PublicIdField()
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="refunds")
+    credit_note = models.ForeignKey(
+        Invoice,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="credit_note_refunds",
+        verbose_name=_("credit note"),
+    )
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="refunds"
+    )
+    method = models.CharField(_("method"), max_length=12, choices=Method.choices)
+    gateway = models.CharField(_("gateway"), max_length=16)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.PENDING
+    )
+    idempotency_key = models.CharField(_("idempotency key"), max_length=80, unique=True)
+    gateway_reference = models.CharField(_("gateway reference"), max_length=80, blank=True)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    refunded_at = models.DateTimeField(_("refunded"), null=True, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.idempotency_key}: {self.amount} {self.currency} ({self.status})"
+
+
+class BillingHold(models.Model):
+    """A customer whose charges the billing run left for a later run, and why (for staff):
+    its invoice could not be issued (e.g. no country, so no valid e-invoice). Open until a
+    run issues the customer's invoice."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="billing_holds")
+    reason = models.CharField(_("reason"), max_length=500)
+    first_seen_on = models.DateField(_("first held on"))
+    last_seen_on = models.DateField(_("last held on"))
+    resolved_on = models.DateField(_("resolved on"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("billing hold")
+        verbose_name_plural = _("billing holds")
+        ordering = ["-last_seen_on"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=models.Q(resolved_on__isnull=True),
+                name="billinghold_one_open_per_customer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer}: {self.reason}"
 
 
 class StripeEvent(models.Model):

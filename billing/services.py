@@ -235,6 +235,7 @@ def invoice_issue_for_customer(
         vat_amount=vat,
         total=subtotal + vat,
         status=Status.OPEN,
+        line_count=len(charges),
     )
     invoice.number = _number_take(INVOICE_SERIES, day.year)
     _clean(invoice)
@@ -401,6 +402,7 @@ def credit_note_issue(
         vat_amount=vat,
         total=subtotal + vat,
         status=Status.CREDITED,
+        line_count=len(new_lines),
     )
     note.number = _number_take(CREDIT_NOTE_SERIES, day.year)
     _clean(note)
