@@ -1,3 +1,4 @@
+import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -98,14 +99,49 @@ class MoveToResellerForm(forms.Form):
         return reseller
 
 
+class CustomerAdminForm(forms.ModelForm):
+    """The contact details, checked as the reseller's edit checks them (customers.services), so
+    an error shows next to its field before anything is saved."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        customer = copy.copy(self.instance)
+        for name in services.CONTACT_FIELDS:
+            if name in cleaned:
+                setattr(customer, name, cleaned[name])
+        try:
+            services.customer_contact_check(customer=customer)
+        except ValidationError as error:
+            for name, errors in error.message_dict.items():
+                self.add_error(name if name in self.fields else None, errors)
+        return cleaned
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
+    """Staff correct a customer's contact details here, saved through the same service as the
+    reseller's edit and audited with the staff user. Who the customer belongs to and its status
+    change only through services: moving it with the action Move to another reseller
+    (customer_transfer moves its subscriptions, audits and emails); customers are created by
+    invitation or import, never added or deleted here."""
+
+    form = CustomerAdminForm
     list_display = ["organisation", "domain", "contact_email", "reseller", "status", "created_at"]
     list_filter = ["status", ResellerFilter, "customer_type"]
     search_fields = ["organisation", "domain", "contact_email"]
     list_select_related = ["reseller"]
-    raw_id_fields = ["reseller"]
-    readonly_fields = ["public_id", "created_at", "previous"]
+    # Everything but the contact details (services.CONTACT_FIELDS) is owned by a service; the
+    # domain and the type identify the customer.
+    readonly_fields = [
+        "public_id",
+        "reseller",
+        "status",
+        "domain",
+        "customer_type",
+        "created_at",
+        "accepted_at",
+        "previous",
+    ]
     show_full_result_count = False
     # Unfiltered, the page count is PostgreSQL's estimate, not a COUNT(*) of 100,000 rows.
     paginator = EstimatedCountPaginator
@@ -114,9 +150,22 @@ class CustomerAdmin(admin.ModelAdmin):
     ordering = ["-id"]
     actions = ["move_to_reseller"]
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
     def save_model(self, request: HttpRequest, obj: Customer, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        selectors.customer_counts_forget(reseller_id=obj.reseller_id)
+        services.customer_update_contact_by_staff(
+            customer=obj,
+            by=request.user,  # type: ignore[arg-type]
+            **{
+                name: form.cleaned_data[name]
+                for name in form.changed_data
+                if name in services.CONTACT_FIELDS
+            },
+        )
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Customer], search_term: str

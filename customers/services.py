@@ -299,6 +299,25 @@ def customer_update_contact(
 ) -> Customer:
     """Edit the contact details; the audit entry keeps each changed field before and after."""
     require(membership.role, Action.CUSTOMER_EDIT)
+    return _customer_update_contact(customer, actor=membership.user, fields=fields)
+
+
+@transaction.atomic
+def customer_update_contact_by_staff(*, customer: Customer, by: User, **fields: Any) -> Customer:
+    """Vendor staff correct the contact details (the admin): the same checks and audit entry as
+    the reseller's edit, with the staff user as actor."""
+    return _customer_update_contact(customer, actor=by, fields=fields)
+
+
+def customer_contact_check(*, customer: Customer) -> None:
+    """The checks an edit of the contact details passes, on an unsaved change (the admin's form
+    shows them next to the fields before anything is saved)."""
+    _validate(customer, region=str(customer.reseller.country))
+
+
+def _customer_update_contact(
+    customer: Customer, *, actor: User, fields: dict[str, Any]
+) -> Customer:
     unknown = set(fields) - set(CONTACT_FIELDS)
     if unknown:
         raise TypeError(sorted(unknown))
@@ -314,7 +333,7 @@ def customer_update_contact(
     customer.save(update_fields=changed)
     selectors.customer_counts_forget(reseller_id=customer.reseller_id)
     audit_record(
-        actor=membership.user,
+        actor=actor,
         reseller=customer.reseller,
         action="customer.updated",
         obj=customer,
