@@ -67,6 +67,7 @@ def issue(
     corrects: Invoice | None = None,
     status: str = Invoice.Status.OPEN,
     issued_at: datetime = ISSUED_AT,
+    currency: str = "EUR",
 ) -> Invoice:
     """An issued invoice (or credit note) whose totals reconcile, issued at `issued_at`."""
     lines = JANUARY if lines is None else lines
@@ -81,7 +82,7 @@ def issue(
             customer=customer,
             reseller=customer.reseller,
             payer="reseller_card",
-            currency="EUR",
+            currency=currency,
             language=language,
             issue_date=issued_at.date(),
             due_date=issued_at.date() + timedelta(days=14),
