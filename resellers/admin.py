@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -5,18 +7,36 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from resellers import services
+from resellers.forms import ResellerSettingsForm
 from resellers.models import AuditEvent, Membership, Reseller, TeamInvitation
 
 
 class MembershipInline(admin.TabularInline):
+    """The team, for reading: its owners change roles and members in the portal (the services
+    keep a team from losing its last owner and audit each change)."""
+
     model = Membership
     extra = 0
-    raw_id_fields = ["user"]
-    readonly_fields = ["public_id", "created_at"]
+    can_delete = False
+    fields = readonly_fields = ("user", "role", "created_at")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Reseller)
 class ResellerAdmin(admin.ModelAdmin):
+    """Staff correct a reseller's profile with the owner's own form and service (audited with
+    the staff user) and approve or suspend it with the actions. Resellers are created by their
+    application (the partner page), never added or deleted here."""
+
+    form = ResellerSettingsForm
     list_display = [
         "name",
         "country",
@@ -32,7 +52,26 @@ class ResellerAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     actions = ["approve", "suspend"]
 
-    @admin.action(description=_("Approve (or reactivate) the selected resellers"))
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Reseller, form: Any, change: bool) -> None:
+        services.reseller_update_profile_by_staff(
+            reseller=obj,
+            by=request.user,  # type: ignore[arg-type]
+            **{
+                name: form.cleaned_data[name]
+                for name in form.changed_data
+                if name in services.PROFILE_FIELDS
+            },
+        )
+
+    @admin.action(
+        description=_("Approve (or reactivate) the selected resellers"), permissions=["change"]
+    )
     def approve(self, request: HttpRequest, queryset: QuerySet[Reseller]) -> None:
         for reseller in queryset:
             services.reseller_approve(reseller=reseller, by=request.user)  # type: ignore[arg-type]
@@ -43,7 +82,7 @@ class ResellerAdmin(admin.ModelAdmin):
             messages.SUCCESS,
         )
 
-    @admin.action(description=_("Suspend the selected resellers"))
+    @admin.action(description=_("Suspend the selected resellers"), permissions=["change"])
     def suspend(self, request: HttpRequest, queryset: QuerySet[Reseller]) -> None:
         for reseller in queryset:
             services.reseller_suspend(reseller=reseller, by=request.user)  # type: ignore[arg-type]
@@ -57,12 +96,22 @@ class ResellerAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    """For reading, as the inline on the reseller: team changes go through the team's services."""
+
     list_display = ["user", "reseller", "role", "created_at"]
     list_filter = ["role"]
     search_fields = ["user__email", "reseller__name"]
     list_select_related = ["user", "reseller"]
-    raw_id_fields = ["user", "reseller"]
-    readonly_fields = ["public_id", "created_at"]
+    readonly_fields = ["public_id", "reseller", "user", "role", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(TeamInvitation)
@@ -96,6 +145,10 @@ class TeamInvitationAdmin(admin.ModelAdmin):
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    # Withdrawing is the team's service (it audits); a deleted row would leave no trace.
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

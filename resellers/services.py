@@ -166,7 +166,18 @@ def reseller_suspend(*, reseller: Reseller, by: User | None) -> Reseller:
 @transaction.atomic
 def reseller_update_profile(*, membership: Membership, **fields: Any) -> Reseller:
     require(membership.role, Action.PROFILE_EDIT)
-    reseller = Reseller.objects.select_for_update().get(pk=membership.reseller_id)
+    return _reseller_update_profile(membership.reseller_id, actor=membership.user, fields=fields)
+
+
+@transaction.atomic
+def reseller_update_profile_by_staff(*, reseller: Reseller, by: User, **fields: Any) -> Reseller:
+    """Vendor staff correct a reseller's profile (the admin): the same checks and audit entry
+    as the owner's edit, with the staff user as actor."""
+    return _reseller_update_profile(reseller.pk, actor=by, fields=fields)
+
+
+def _reseller_update_profile(reseller_id: int, *, actor: User, fields: dict[str, Any]) -> Reseller:
+    reseller = Reseller.objects.select_for_update().get(pk=reseller_id)
     before = snapshot(reseller, PROFILE_FIELDS)
     for name, value in fields.items():
         if name not in PROFILE_FIELDS:
@@ -181,7 +192,7 @@ def reseller_update_profile(*, membership: Membership, **fields: Any) -> Reselle
     after = snapshot(reseller, PROFILE_FIELDS)
     if after != before:
         audit_record(
-            actor=membership.user,
+            actor=actor,
             reseller=reseller,
             action="reseller.profile_updated",
             obj=reseller,

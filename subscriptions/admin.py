@@ -18,9 +18,15 @@ from subscriptions.models import (
 
 
 class PlanInline(admin.TabularInline):
+    """A product's plans; a plan is added on its own page, where its kind is chosen once."""
+
     model = Plan
     extra = 0
     show_change_link = True
+    readonly_fields = ["kind"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Product | None = None) -> bool:
+        return False
 
 
 @admin.register(Product)
@@ -43,6 +49,11 @@ class PlanAdmin(admin.ModelAdmin):
     inlines = [PlanPriceInline]
     # A price change applies to each subscription from its next period: the price of the
     # current period is kept on the subscription.
+
+    # Subscriptions on a plan are billed by its kind and product: both are set when the plan is
+    # added and stay (a new kind is a new plan).
+    def get_readonly_fields(self, request: HttpRequest, obj: Plan | None = None) -> list[str]:
+        return ["product", "kind"] if obj is not None else []
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -153,7 +164,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
         if count:
             self.message_user(request, done(count) % count, messages.SUCCESS)
 
-    @admin.action(description=_("Suspend the selected subscriptions"))
+    @admin.action(description=_("Suspend the selected subscriptions"), permissions=["change"])
     def suspend(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
         self._run(
             request,
@@ -162,7 +173,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
             lambda n: ngettext("%d subscription suspended.", "%d subscriptions suspended.", n),
         )
 
-    @admin.action(description=_("Reactivate the selected subscriptions"))
+    @admin.action(description=_("Reactivate the selected subscriptions"), permissions=["change"])
     def reactivate(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
         self._run(
             request,
