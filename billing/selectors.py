@@ -18,20 +18,23 @@ from django.db.models import (
     CharField,
     Count,
     DecimalField,
+    Expression,
     F,
+    OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
     When,
 )
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Abs, Coalesce
+from django.db.models.functions import Abs, Coalesce, Greatest
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.models import Invoice
+from billing.models import Invoice, Payment, Refund
 from core.ids import PUBLIC_ID_PATTERN
 from core.pagination import KeysetPage, keyset_page
 from customers.models import Customer
@@ -124,13 +127,58 @@ def invoice_list(
 def invoice_page(*, invoices: QuerySet[Invoice], cursor: str = "") -> KeysetPage:
     """One page of `invoices` (from invoice_list) with its customers: one query at any depth."""
     return keyset_page(
-        invoices.select_related("customer"),
+        invoices_with_balance(invoices.select_related("customer")),
         keys=[F("issue_date"), F("id")],
         descending=True,
         cursor=cursor,
         size=INVOICE_PAGE_SIZE,
         sort=INVOICE_SORT,
     )
+
+
+# What an invoice still owes
+
+
+_MONEY = DecimalField(max_digits=14, decimal_places=2)
+_ZERO = Value(Decimal("0.00"), output_field=_MONEY)
+
+
+def _sum_of(rows: QuerySet[Any], *, by: str, field: str = "amount") -> Coalesce:
+    """The sum of `field` over `rows` belonging to the outer invoice (a correlated subquery)."""
+    summed = (
+        rows.filter(**{by: OuterRef("pk")}).order_by().values(by).annotate(s=Sum(field)).values("s")
+    )
+    return Coalesce(Subquery(summed, output_field=_MONEY), _ZERO)
+
+
+def balance_expression() -> Expression:
+    """THE balance of an invoice, as a database expression: its total, less the credit notes
+    that correct it, less the payments received, plus what was refunded (money given back is
+    owed no more). Positive: still to be collected; zero: settled; negative: overpaid, a refund
+    owed. All of an invoice's money is in its own currency. A credit note has no balance.
+
+    `invoice_balance` and every page, CSV and total use this one definition."""
+    owed = (
+        F("total")
+        - _sum_of(
+            Invoice.objects.filter(kind=Invoice.Kind.CREDIT_NOTE), by="corrects", field="total"
+        )
+        - _sum_of(Payment.objects.filter(status=Payment.Status.SUCCEEDED), by="invoice")
+        + _sum_of(Refund.objects.filter(status=Refund.Status.SUCCEEDED), by="invoice")
+    )
+    return Case(When(kind=Invoice.Kind.INVOICE, then=owed), default=_ZERO, output_field=_MONEY)
+
+
+def invoices_with_balance(invoices: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    """`invoices`, each with its `balance` (balance_expression) in one query."""
+    return invoices.annotate(balance=balance_expression())
+
+
+def invoice_balance(invoice: Invoice) -> Decimal:
+    """What the invoice still owes now (see balance_expression): what a card is charged, what
+    the pages and emails call due, what a refund pays back when it is below zero."""
+    row = Invoice.objects.filter(pk=invoice.pk).values(balance=balance_expression()).get()
+    return Decimal(row["balance"]).quantize(Decimal("0.01"))
 
 
 def _signed(field: str) -> Case:
@@ -143,16 +191,14 @@ def _signed(field: str) -> Case:
 
 
 def _unpaid() -> Case:
-    """What is still to be collected: an unpaid invoice's total, less the credit notes that
-    correct it."""
+    """What is still to be collected: the balance of each unpaid invoice."""
     return Case(
-        When(Q(kind=Invoice.Kind.INVOICE, status__in=UNPAID_STATUSES), then=F("total")),
         When(
-            Q(kind=Invoice.Kind.CREDIT_NOTE, corrects__status__in=UNPAID_STATUSES),
-            then=-Abs(F("total")),
+            Q(kind=Invoice.Kind.INVOICE, status__in=UNPAID_STATUSES),
+            then=Greatest(balance_expression(), _ZERO),
         ),
-        default=Value(Decimal("0.00")),
-        output_field=DecimalField(max_digits=14, decimal_places=2),
+        default=_ZERO,
+        output_field=_MONEY,
     )
 
 
@@ -208,8 +254,8 @@ def invoice_get(*, reseller: Reseller, public_id: str) -> Invoice:
 
 def invoice_list_of_customer(*, reseller: Reseller, customer: Customer) -> QuerySet[Invoice]:
     """The customer's documents the reseller issued them through, newest first."""
-    return Invoice.objects.filter(reseller=reseller, customer=customer).order_by(
-        "-issue_date", "-id"
+    return invoices_with_balance(
+        Invoice.objects.filter(reseller=reseller, customer=customer).order_by("-issue_date", "-id")
     )
 
 
@@ -229,6 +275,18 @@ def invoice_get_for_customer_side(*, customer: Customer, public_id: str) -> Invo
 
 def invoice_credit_notes(*, invoice: Invoice) -> QuerySet[Invoice]:
     return invoice.credit_notes.order_by("issue_date", "id")
+
+
+def invoice_payments_received(*, invoice: Invoice) -> QuerySet[Payment]:
+    """The money received for an invoice (by card or by transfer), oldest first."""
+    return invoice.payments.filter(status=Payment.Status.SUCCEEDED).order_by("updated_at", "id")
+
+
+def invoice_refunds(*, invoice: Invoice) -> QuerySet[Refund]:
+    """The refunds of an invoice (or those a credit note caused), oldest first."""
+    if invoice.kind == Invoice.Kind.CREDIT_NOTE:
+        return invoice.credit_note_refunds.order_by("created_at", "id")
+    return invoice.refunds.order_by("created_at", "id")
 
 
 # CSV export for reconciliation: one row per invoice line. The columns and their order are a
@@ -259,6 +317,8 @@ INVOICE_CSV_COLUMNS: tuple[str, ...] = (
     "total",
     "status",  # open | paid | payment_failed | credited (as stored; not "overdue")
     "paid_at",  # ISO 8601 date and time in UTC, empty if unpaid
+    "balance",  # what the invoice still owes (negative: a refund owed); empty on a credit note
+    "refunded",  # refunded so far; empty on a credit note
 )
 # Rows fetched per round trip from the server-side cursor: memory stays flat however many
 # lines the export has.
@@ -284,6 +344,15 @@ def invoice_export_rows(*, invoices: QuerySet[Invoice]) -> Iterator[list[str]]:
                 KeyTextTransform("country", "buyer"),
                 F("customer__country"),
                 output_field=CharField(),
+            ),
+            _balance=Case(When(kind=Invoice.Kind.INVOICE, then=balance_expression())),
+            _refunded=Case(
+                When(
+                    kind=Invoice.Kind.INVOICE,
+                    then=_sum_of(
+                        Refund.objects.filter(status=Refund.Status.SUCCEEDED), by="invoice"
+                    ),
+                )
             ),
         )
         .order_by("issue_date", "number", "lines__position")
@@ -313,6 +382,8 @@ def invoice_export_rows(*, invoices: QuerySet[Invoice]) -> Iterator[list[str]]:
             "total",
             "status",
             "paid_at",
+            "_balance",
+            "_refunded",
         )
     )
     for row in rows.iterator(chunk_size=INVOICE_CSV_CHUNK_SIZE):

@@ -48,7 +48,8 @@ from django.db.models import Min, Q, QuerySet, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from billing.models import DocumentCounter, Invoice, InvoiceLine
+from billing.models import DocumentCounter, Invoice, InvoiceLine, Payment, Refund
+from billing.selectors import invoice_balance
 from billing.vat import vat_amount, vat_decide
 from core.models import User
 from customers.models import Customer
@@ -61,6 +62,9 @@ logger = logging.getLogger(__name__)
 
 Kind = Invoice.Kind
 Status = Invoice.Status
+
+# Payment.gateway of money staff received by hand (a bank transfer).
+MANUAL_PAYMENT = "manual"
 
 INVOICE_SERIES = "INV"
 CREDIT_NOTE_SERIES = "CN"
@@ -423,18 +427,7 @@ def credit_note_issue(
             "reason": reason,
         },
     )
-    if completes and original.status != Status.CREDITED:
-        before = original.status
-        original.status = Status.CREDITED
-        original.next_payment_attempt = None
-        original.save(update_fields=["status", "next_payment_attempt"])
-        _audit(
-            original,
-            actor=by,
-            action="invoice.credited",
-            before={"status": before},
-            after={"status": original.status, "credit_note": note.number},
-        )
+    invoice_settle(invoice=original, by=by, credit_note=note)
     _after_commit(on_credit_note_issued, note)
     return note
 
@@ -462,18 +455,23 @@ def invoices_overdue_q(*, today: date) -> Q:
     return Q(kind=Kind.INVOICE, status__in=UNPAID_STATUSES, due_date__lt=today)
 
 
-@transaction.atomic
-def invoice_mark_paid(
-    *, invoice: Invoice, by: User | None, paid_at: datetime | None = None
-) -> Invoice:
-    """The invoice is paid: staff saw the transfer (manual gateway) or a gateway confirmed it.
-    Runs the `on_invoice_paid` hooks in this transaction."""
-    # Locked: a card payment confirmed at the same moment must not mark it paid twice.
-    locked = (
+def _locked(invoice: Invoice) -> Invoice:
+    # Every change of an invoice's money (payment, credit note, refund) locks its row first,
+    # so the balance read next is the one the change applies to.
+    return (
         Invoice.objects.select_for_update(of=("self",))
         .select_related("customer", "reseller")
         .get(pk=invoice.pk)
     )
+
+
+@transaction.atomic
+def invoice_mark_paid(
+    *, invoice: Invoice, by: User | None, paid_at: datetime | None = None
+) -> Invoice:
+    """Staff saw the bank transfer (manual gateway): record a payment of the invoice's balance,
+    received by hand, and settle the invoice (billing.selectors.invoice_balance)."""
+    locked = _locked(invoice)
     if locked.kind != Kind.INVOICE:
         raise ValidationError(_("A credit note is not paid."), code="kind")
     if locked.status not in UNPAID_STATUSES:
@@ -482,21 +480,225 @@ def invoice_mark_paid(
             % {"number": locked.number, "status": locked.get_status_display().lower()},
             code="status",
         )
-    before = locked.status
-    locked.status = Status.PAID
-    locked.paid_at = paid_at or timezone.now()
-    locked.next_payment_attempt = None
-    locked.save(update_fields=["status", "paid_at", "next_payment_attempt"])
-    _audit(
-        locked,
-        actor=by,
-        action="invoice.paid",
-        before={"status": before},
-        after={"status": locked.status, "paid_at": locked.paid_at.isoformat()},
-    )
-    for hook in list(on_invoice_paid):
-        hook(locked)
+    balance = invoice_balance(locked)
+    if balance > 0:
+        attempt = locked.payment_attempts + 1
+        payment = Payment.objects.create(
+            invoice=locked,
+            attempt=attempt,
+            gateway=MANUAL_PAYMENT,
+            idempotency_key=f"{locked.number}:{attempt}",
+            amount=balance,
+            currency=locked.currency,
+            status=Payment.Status.SUCCEEDED,
+            recorded_by=by,
+        )
+        locked.payment_attempts = attempt
+        locked.save(update_fields=["payment_attempts"])
+        payment_received(invoice=locked, payment=payment, by=by, at=paid_at)
+    else:
+        invoice_settle(invoice=locked, by=by, at=paid_at)
     return locked
+
+
+def payment_received(
+    *, invoice: Invoice, payment: Payment, by: User | None, at: datetime | None = None
+) -> None:
+    """Money arrived for `invoice` (locked by the caller, `payment` already succeeded): the
+    payer gets a receipt after commit, and the invoice is settled if nothing is left to pay,
+    or a refund is owed if it was overpaid (e.g. a charge that was on its way when staff
+    credited the invoice)."""
+    _audit(
+        invoice,
+        actor=by,
+        action="payment.received",
+        after={
+            "payment": payment.idempotency_key,
+            "amount": str(payment.amount),
+            "currency": payment.currency,
+            "gateway": payment.gateway,
+        },
+    )
+    transaction.on_commit(partial(_receipt_send, payment.pk), robust=True)
+    invoice_settle(invoice=invoice, by=by, at=at)
+
+
+def _receipt_send(payment_id: int) -> None:
+    from billing.notifications import payment_receipt_send
+
+    payment_receipt_send(payment=Payment.objects.get(pk=payment_id))
+
+
+def invoice_settle(
+    *,
+    invoice: Invoice,
+    by: User | None,
+    at: datetime | None = None,
+    credit_note: Invoice | None = None,
+) -> Decimal:
+    """Bring the invoice's status in line with its balance after a payment, a credit note or a
+    refund. Call it with the invoice locked (in the caller's transaction). Returns the balance.
+
+    - credited in full: "credited", whatever it was (its payments, if any, are refunded);
+    - nothing left to pay: "paid" (the on_invoice_paid hooks run: suspensions lift);
+    - overpaid: a refund is owed for the difference, once (refunds_owe)."""
+    balance = invoice_balance(invoice)
+    credited = invoice.credit_notes.aggregate(total=Sum("total"))["total"] or 0
+    before = invoice.status
+    if credited and credited >= invoice.total:
+        invoice.status = Status.CREDITED
+    elif balance <= 0 and before in UNPAID_STATUSES:
+        invoice.status = Status.PAID
+        invoice.paid_at = at or timezone.now()
+    if invoice.status != before:
+        invoice.next_payment_attempt = None
+        invoice.save(update_fields=["status", "paid_at", "next_payment_attempt"])
+        _audit(
+            invoice,
+            actor=by,
+            action="invoice.credited" if invoice.status == Status.CREDITED else "invoice.paid",
+            before={"status": before},
+            after={"status": invoice.status, "balance": str(balance)},
+        )
+        if before in UNPAID_STATUSES:
+            for hook in list(on_invoice_paid):
+                hook(invoice)
+    if balance < 0:
+        refunds_owe(invoice=invoice, by=by, credit_note=credit_note)
+    return balance
+
+
+# Refunds: money owed back once the invoice is overpaid
+
+
+def refunds_owe(
+    *, invoice: Invoice, by: User | None, credit_note: Invoice | None = None
+) -> list[Refund]:
+    """Record the refunds an overpaid invoice (locked by the caller) still owes: what it was
+    overpaid, less the refunds already on their way. Each is taken from a payment received,
+    newest first: to its card through the gateway (a Celery task after commit, with an
+    idempotency key: never twice), or, for money received by transfer, for staff to send back.
+    `credit_note`: the note that made it overpaid, if that is what just happened (its PDF
+    says how the amount is refunded). Returns the new refunds."""
+    outstanding = Refund.objects.filter(
+        invoice=invoice, status__in=(Refund.Status.PENDING, Refund.Status.FAILED)
+    ).aggregate(total=Sum("amount"))["total"] or Decimal("0.00")
+    owed = -invoice_balance(invoice) - outstanding
+    if owed <= 0:
+        return []
+    refunds = []
+    sequence = invoice.refunds.count()
+    payments = invoice.payments.filter(status=Payment.Status.SUCCEEDED).order_by("-id")
+    for payment in [*payments, None]:
+        if owed <= 0:
+            break
+        if payment is not None:
+            taken = payment.refunds.aggregate(total=Sum("amount"))["total"] or 0
+            amount = min(owed, payment.amount - taken)
+            if amount <= 0:
+                continue
+        else:
+            amount = owed  # more than was received by payments: staff send it back
+        sequence += 1
+        by_card = payment is not None and payment.gateway != MANUAL_PAYMENT
+        refund = Refund(
+            invoice=invoice,
+            credit_note=credit_note,
+            payment=payment,
+            method=Refund.Method.CARD if by_card else Refund.Method.TRANSFER,
+            gateway=payment.gateway if payment is not None else MANUAL_PAYMENT,
+            amount=amount,
+            currency=invoice.currency,
+            idempotency_key=f"{invoice.number}:refund:{sequence}",
+        )
+        refund.full_clean(exclude=["invoice", "credit_note", "payment"], validate_unique=False)
+        refund.save()
+        owed -= amount
+        refunds.append(refund)
+        _audit(
+            invoice,
+            actor=by,
+            action="refund.owed",
+            after={
+                "refund": refund.idempotency_key,
+                "amount": str(amount),
+                "currency": refund.currency,
+                "method": refund.method,
+                "credit_note": credit_note.number if credit_note else None,
+            },
+        )
+        if by_card:
+            transaction.on_commit(partial(_refund_later, refund.pk))
+    return refunds
+
+
+def _refund_later(refund_id: int) -> None:
+    from billing.payments.tasks import refund_process
+
+    refund_process.delay(refund_id)
+
+
+def refund_record(
+    *, refund: Refund, status: str, reference: str = "", error: str = "", by: User | None = None
+) -> Refund:
+    """Record where a refund stands (the gateway's answer, or staff who sent it by transfer).
+    Call it with the invoice and the refund locked. A settled refund never changes again."""
+    if reference:
+        refund.gateway_reference = reference
+    if status == Refund.Status.PENDING:
+        refund.save(update_fields=["gateway_reference", "updated_at"])
+        return refund
+    before = refund.status
+    refund.status = status
+    refund.error = error[:500]
+    refund.recorded_by = by
+    if status == Refund.Status.SUCCEEDED:
+        refund.refunded_at = timezone.now()
+    refund.save(
+        update_fields=[
+            "status",
+            "error",
+            "gateway_reference",
+            "recorded_by",
+            "refunded_at",
+            "method",
+            "updated_at",
+        ]
+    )
+    _audit(
+        refund.invoice,
+        actor=by,
+        action=f"refund.{status}",
+        before={"status": before},
+        after={
+            "refund": refund.idempotency_key,
+            "amount": str(refund.amount),
+            "currency": refund.currency,
+            "method": refund.method,
+            "error": refund.error,
+        },
+    )
+    if status == Refund.Status.FAILED:
+        logger.error("Refund %s failed: %s", refund.idempotency_key, refund.error)
+    return refund
+
+
+@transaction.atomic
+def refund_mark_refunded(*, refund: Refund, by: User) -> Refund:
+    """Staff sent the money back by bank transfer: a refund owed for money received by
+    transfer, or a card refund the gateway refused."""
+    invoice = _locked(refund.invoice)
+    locked = Refund.objects.select_for_update().select_related("invoice").get(pk=refund.pk)
+    locked.invoice = invoice
+    if locked.status == Refund.Status.SUCCEEDED:
+        raise ValidationError(_("This refund was made already."), code="refunded")
+    if locked.status == Refund.Status.PENDING and locked.method == Refund.Method.CARD:
+        raise ValidationError(
+            _("This refund is on its way to the card: wait for the gateway's answer."),
+            code="in_progress",
+        )
+    locked.method = Refund.Method.TRANSFER
+    return refund_record(refund=locked, status=Refund.Status.SUCCEEDED, by=by)
 
 
 def invoice_pdf_request(*, invoice: Invoice) -> int:

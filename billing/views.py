@@ -70,6 +70,11 @@ def _invoice_rows(
                 "amount": -abs(invoice.total)
                 if invoice.kind == Invoice.Kind.CREDIT_NOTE
                 else invoice.total,
+                # Still to be collected (billing.selectors.balance_expression), if anything.
+                "due": getattr(invoice, "balance", None)
+                if invoice.kind == Invoice.Kind.INVOICE
+                and invoice.status in selectors.UNPAID_STATUSES
+                else None,
                 "url": reverse(detail, kwargs=kwargs),
                 "pdf_url": reverse(pdf, kwargs=kwargs),
             }
@@ -167,8 +172,14 @@ def _invoice_context(
         return reverse(detail_url_name, kwargs={**url_kwargs, "invoice_id": document.public_id})
 
     credit_notes = list(selectors.invoice_credit_notes(invoice=invoice))
+    balance = selectors.invoice_balance(invoice) if invoice.kind == Invoice.Kind.INVOICE else None
     return {
         "invoice": invoice,
+        # What it still owes (negative: a refund owed), its payments and refunds.
+        "balance": balance,
+        "refund_owed": -balance if balance is not None and balance < 0 else None,
+        "payments": list(selectors.invoice_payments_received(invoice=invoice)),
+        "refunds": list(selectors.invoice_refunds(invoice=invoice)),
         "seller": _party(invoice.seller),
         "buyer": _party(invoice.buyer),
         "lines": list(invoice.lines.all()),
@@ -272,7 +283,8 @@ def customer_section(request: HttpRequest, customer: Customer) -> SafeString:
 
 def customer_side_section(request: HttpRequest, customer: Customer) -> SafeString:
     """The customer's own organisation page: its latest documents, all of them a link away."""
-    invoices = list(selectors.invoice_list_for_customer_side(customer=customer)[: SECTION_SIZE + 1])
+    documents = selectors.invoice_list_for_customer_side(customer=customer)
+    invoices = list(selectors.invoices_with_balance(documents)[: SECTION_SIZE + 1])
     context = {
         "customer": customer,
         "rows": _invoice_rows(

@@ -64,6 +64,9 @@ class FakeStripe:
         self.setup_intents: dict[str, dict[str, Any]] = {}
         self.payment_methods: dict[str, dict[str, Any]] = {}
         self.payment_intents: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+        # Refunds of these PaymentIntents fail (the card account is closed).
+        self.refund_failing: set[str] = set()
         self.declining: set[str] = set()  # payment methods whose charges are declined
         self.unreachable = False  # answer 500 to everything (Stripe down)
         # Do the next N POSTs but lose their answers (a 500 the library must not retry), as
@@ -184,6 +187,14 @@ class FakeStripe:
             return self._payment_intent_search(params.get("query", ""))
         if method == "GET" and collection == "payment_intents" and object_id:
             return self._get(self.payment_intents, object_id)
+        if method == "POST" and collection == "refunds" and object_id is None:
+            return self._refund_create(params)
+        if method == "GET" and collection == "refunds" and object_id:
+            return self._get(self.refunds, object_id)
+        if method == "GET" and collection == "refunds":
+            intent = params.get("payment_intent")
+            found = [r for r in self.refunds.values() if r["payment_intent"] == intent]
+            return {"object": "list", "url": "/v1/refunds", "has_more": False, "data": found}
         raise self._missing(path)
 
     # Objects
@@ -268,6 +279,51 @@ class FakeStripe:
             payment_intent["last_payment_error"] = error
             raise StripeError(402, {"error": {**error, "payment_intent": payment_intent}})
         return payment_intent
+
+    def _refund_create(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A refund of a succeeded PaymentIntent, never more than is left of it (Stripe's
+        charge_already_refunded / amount_too_large otherwise)."""
+        payment_intent = self._get(self.payment_intents, params.get("payment_intent"))
+        amount = int(params.get("amount") or payment_intent["amount"])
+        refunded = sum(
+            r["amount"]
+            for r in self.refunds.values()
+            if r["payment_intent"] == payment_intent["id"] and r["status"] != "failed"
+        )
+        if payment_intent["status"] != "succeeded" or amount > payment_intent["amount"] - refunded:
+            raise StripeError(
+                400,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "amount_too_large",
+                        "message": "Refund amount is greater than the amount left to refund.",
+                    }
+                },
+            )
+        refund = {
+            "id": self._new_id("re"),
+            "object": "refund",
+            "amount": amount,
+            "currency": payment_intent["currency"],
+            "payment_intent": payment_intent["id"],
+            "metadata": params.get("metadata", {}),
+            "created": int(time.time()),
+            "status": "succeeded",
+            "failure_reason": None,
+        }
+        if payment_intent["id"] in self.refund_failing:
+            refund["status"], refund["failure_reason"] = "failed", "expired_or_canceled_card"
+        self.refunds[refund["id"]] = refund
+        return refund
+
+    def refunded(self) -> int:
+        """Minor units refunded so far, over all PaymentIntents."""
+        return sum(r["amount"] for r in self.refunds.values() if r["status"] == "succeeded")
+
+    def charged(self) -> int:
+        """Minor units charged (succeeded PaymentIntents)."""
+        return sum(p["amount"] for p in self.payment_intents.values() if p["status"] == "succeeded")
 
     def _payment_intent_search(self, query: str) -> dict[str, Any]:
         """Stripe's search, for the one query the portal makes: by metadata payment_key."""

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing import selectors
-from billing.models import Invoice
+from billing.models import Invoice, Payment
 from tests.billing_pages_helpers import invoice_create
 from tests.factories import CustomerFactory
 
@@ -25,7 +25,7 @@ HEADER = (
     "invoice_number,kind,corrects,issue_date,due_date,customer_id,organisation,buyer_vat_id,"
     "buyer_country,payer,currency,line_position,description,period_start,period_end,licences,"
     "unit_price,line_amount,vat_treatment,vat_rate,invoice_subtotal,vat_amount,total,status,"
-    "paid_at"
+    "paid_at,balance,refunded"
 )
 
 
@@ -55,6 +55,15 @@ def test_header_and_rows(owner_client, tenant, other_tenant):
     )
     Invoice.objects.filter(pk=invoice.pk).update(
         status=Invoice.Status.PAID, paid_at=datetime(2026, 11, 5, 9, 30, tzinfo=UTC)
+    )
+    Payment.objects.create(
+        invoice=invoice,
+        attempt=1,
+        gateway="manual",
+        idempotency_key=f"{invoice.number}:1",
+        amount=Decimal("96.80"),
+        currency="EUR",
+        status=Payment.Status.SUCCEEDED,
     )
     note = invoice_create(
         customer,
@@ -104,6 +113,9 @@ def test_header_and_rows(owner_client, tenant, other_tenant):
         "total": "96.80",
         "status": "paid",
         "paid_at": "2026-11-05T09:30:00+00:00",
+        # Paid in full, then 12.10 credited: that much is owed back, not refunded yet.
+        "balance": "-12.10",
+        "refunded": "0.00",
     }
     assert (second["invoice_number"], second["line_position"]) == (invoice.number, "2")
     assert credit["invoice_number"] == note.number
@@ -113,6 +125,7 @@ def test_header_and_rows(owner_client, tenant, other_tenant):
         "",
     )
     assert credit["total"] == "12.10"
+    assert (credit["balance"], credit["refunded"]) == ("", "")
 
 
 def test_export_takes_the_pages_filters(owner_client, tenant):

@@ -71,6 +71,16 @@ class ChargeOutcome:
     error: str = ""
 
 
+RefundStatus = Literal["succeeded", "failed", "pending"]
+
+
+@dataclass(frozen=True)
+class RefundOutcome:
+    status: RefundStatus
+    reference: str = ""
+    error: str = ""
+
+
 class PaymentGateway(ABC):
     name: ClassVar[str]
     # Whether invoices are charged to saved cards (else staff mark them paid).
@@ -118,6 +128,27 @@ class PaymentGateway(ABC):
         expires); None when there is none."""
         return None
 
+    @abstractmethod
+    def refund(
+        self,
+        *,
+        charge_reference: str,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> RefundOutcome:
+        """Give back `amount` of a charge to its card. The same key never refunds twice."""
+
+    @abstractmethod
+    def refund_status(self, *, reference: str) -> RefundOutcome:
+        """Where a refund stands now."""
+
+    def refund_find(self, *, charge_reference: str, idempotency_key: str) -> RefundOutcome | None:
+        """The refund of this charge made with this key (in its metadata), found without the
+        key's own protection; None when there is none."""
+        return None
+
 
 class ManualGateway(PaymentGateway):
     name = "manual"
@@ -155,6 +186,20 @@ class ManualGateway(PaymentGateway):
         return self._refuse()
 
     def charge_status(self, *, reference: str) -> ChargeOutcome:
+        return self._refuse()
+
+    def refund(
+        self,
+        *,
+        charge_reference: str,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> RefundOutcome:
+        return self._refuse()
+
+    def refund_status(self, *, reference: str) -> RefundOutcome:
         return self._refuse()
 
 
@@ -196,6 +241,20 @@ def _outcome(payment_intent: dict[str, Any]) -> ChargeOutcome:
         reference=payment_intent["id"],
         error=str(last_error.get("message") or status),
     )
+
+
+# Refund statuses: https://docs.stripe.com/api/refunds/object#refund_object-status
+_REFUND_FAILED = {"failed", "canceled"}
+
+
+def _refund_outcome(refund: dict[str, Any]) -> RefundOutcome:
+    status = refund.get("status", "")
+    if status == "succeeded":
+        return RefundOutcome("succeeded", reference=refund["id"])
+    if status in _REFUND_FAILED:
+        reason = str(refund.get("failure_reason") or status)
+        return RefundOutcome("failed", reference=refund["id"], error=reason)
+    return RefundOutcome("pending", reference=refund["id"])  # pending, requires_action
 
 
 class StripeGateway(PaymentGateway):
@@ -309,6 +368,46 @@ class StripeGateway(PaymentGateway):
             raise GatewayUnavailable(str(error)) from error
         except stripe_api.Refused:
             return ChargeOutcome("pending", reference=reference)  # unknown here: change nothing
+
+    def refund(
+        self,
+        *,
+        charge_reference: str,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> RefundOutcome:
+        try:
+            refund = stripe_api.refund_create(
+                payment_intent_id=charge_reference,
+                amount=minor_units(amount),
+                idempotency_key=idempotency_key,
+                metadata=metadata,
+            )
+        except stripe_api.Unavailable as error:
+            raise GatewayUnavailable(str(error)) from error
+        except stripe_api.Refused as error:
+            return RefundOutcome("failed", error=str(error))
+        return _refund_outcome(refund)
+
+    def refund_status(self, *, reference: str) -> RefundOutcome:
+        try:
+            return _refund_outcome(stripe_api.refund_retrieve(reference))
+        except stripe_api.Unavailable as error:
+            raise GatewayUnavailable(str(error)) from error
+        except stripe_api.Refused:
+            return RefundOutcome("pending", reference=reference)  # unknown here: change nothing
+
+    def refund_find(self, *, charge_reference: str, idempotency_key: str) -> RefundOutcome | None:
+        try:
+            refunds = stripe_api.refunds_of(charge_reference)
+        except stripe_api.Unavailable as error:
+            raise GatewayUnavailable(str(error)) from error
+        for refund in refunds:
+            if (refund.get("metadata") or {}).get("refund_key") == idempotency_key:
+                return _refund_outcome(refund)
+        return None
 
 
 def stripe_configured() -> bool:

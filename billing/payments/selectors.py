@@ -2,7 +2,14 @@
 
 from datetime import date, datetime
 
-from billing.models import CustomerCardConsent, Invoice, Payment, PaymentCard, StripeEvent
+from billing.models import (
+    CustomerCardConsent,
+    Invoice,
+    Payment,
+    PaymentCard,
+    Refund,
+    StripeEvent,
+)
 from core.tokens import token_digest
 from customers.models import Customer
 from resellers.models import Reseller
@@ -67,6 +74,18 @@ def payments_pending_since(*, before: datetime) -> list[tuple[int, int]]:
         )
         .order_by("created_at")
         .values_list("invoice_id", "attempt")
+    )
+
+
+def refund_ids_pending_since(*, before: datetime) -> list[int]:
+    """Card refunds still unsettled since `before`: the task's answer was lost and no webhook
+    settled them. Asked again with the same idempotency key."""
+    return list(
+        Refund.objects.filter(
+            status=Refund.Status.PENDING, method=Refund.Method.CARD, created_at__lt=before
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)
     )
 
 

@@ -28,6 +28,7 @@ from billing.models import (
     InvoiceLine,
     Payment,
     PaymentCard,
+    Refund,
     StripeEvent,
 )
 from billing.notifications import invoice_recipients
@@ -35,10 +36,13 @@ from billing.payments import selectors
 from billing.payments.gateways import (
     CardSetup,
     CardSetupFailed,
+    CardsNotUsed,
     ChargeOutcome,
     PaymentGateway,
+    RefundOutcome,
     gateway,
 )
+from billing.selectors import invoice_balance
 from core.emails import email_queue
 from core.models import User
 from core.tokens import token_consume, token_new
@@ -440,10 +444,12 @@ def invoice_charge(*, invoice_id: int, attempt: int) -> str:
             if invoice.payments.filter(status=Payment.Status.PENDING).exists():
                 # The previous attempt may still succeed: never charge twice.
                 return "pending"
-            if invoice.total <= 0:
-                billing_services.invoice_mark_paid(invoice=invoice, by=None)
+            balance = invoice_balance(invoice)
+            if balance <= 0:
+                # Settled already (credit notes, an earlier payment): never charge it.
+                billing_services.invoice_settle(invoice=invoice, by=None)
                 return "nothing_to_pay"
-            if invoice.total < payment_gateway.minimum_charge.get(invoice.currency, 0):
+            if balance < payment_gateway.minimum_charge.get(invoice.currency, 0):
                 # A card cannot be charged so little: no attempt, so no failure and no
                 # suspension; the invoice stays open for staff to settle (bank transfer, or
                 # mark paid with the next one).
@@ -453,7 +459,7 @@ def invoice_charge(*, invoice_id: int, attempt: int) -> str:
                 attempt=attempt,
                 gateway=payment_gateway.name,
                 idempotency_key=f"{invoice.number}:{attempt}",
-                amount=invoice.total,
+                amount=balance,
                 currency=invoice.currency,
             )
             invoice.payment_attempts = attempt
@@ -509,10 +515,12 @@ def payment_record(*, payment_id: int, outcome: ChargeOutcome) -> str:
     payment.status = outcome.status
     payment.error = outcome.error[:500]
     payment.save(update_fields=["status", "error", "gateway_reference", "updated_at"])
-    if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.PAYMENT_FAILED):
-        return str(payment.status)  # paid or credited meanwhile
     if payment.status == Payment.Status.SUCCEEDED:
-        billing_services.invoice_mark_paid(invoice=invoice, by=None)
+        # Also when the invoice was paid or credited meanwhile: the money arrived, and what
+        # it overpays is refunded.
+        billing_services.payment_received(invoice=invoice, payment=payment, by=None)
+    elif invoice.status not in (Invoice.Status.OPEN, Invoice.Status.PAYMENT_FAILED):
+        pass  # paid or credited meanwhile: a failure changes nothing
     elif payment.attempt == invoice.payment_attempts:
         _invoice_payment_failed(invoice, payment)
     return str(payment.status)
@@ -628,6 +636,71 @@ def _still_unpaid(subscription_id: int, *, other_than: Invoice) -> bool:
     )
 
 
+# Refunds to the card (billing.services.refunds_owe records them; this sends them)
+
+
+def refund_process(*, refund_id: int) -> str:
+    """Send a card refund to the gateway, or ask where it stands. Safe to run twice: the
+    refund's idempotency key (INV-2026-000001:refund:1) never refunds twice, and a settled
+    refund is not sent again. Returns its status ("manual" when cards are not used any more:
+    staff send it by transfer)."""
+    payment_gateway = gateway()
+    with transaction.atomic():
+        refund = (
+            Refund.objects.select_for_update(of=("self",))
+            .select_related("payment", "invoice")
+            .get(pk=refund_id)
+        )
+        if refund.status != Refund.Status.PENDING or refund.method != Refund.Method.CARD:
+            return str(refund.status)
+    if not payment_gateway.uses_cards:
+        return "manual"
+    assert refund.payment is not None  # a card refund always pays back a card payment
+    found = None
+    if not refund.gateway_reference and timezone.now() - refund.created_at > KEY_REMEMBERED:
+        # Asked long ago without an answer: Stripe may have forgotten the key.
+        found = payment_gateway.refund_find(
+            charge_reference=refund.payment.gateway_reference,
+            idempotency_key=refund.idempotency_key,
+        )
+    try:
+        if refund.gateway_reference:
+            outcome = payment_gateway.refund_status(reference=refund.gateway_reference)
+        elif found is not None:
+            outcome = found
+        else:
+            outcome = payment_gateway.refund(
+                charge_reference=refund.payment.gateway_reference,
+                amount=refund.amount,
+                currency=refund.currency,
+                idempotency_key=refund.idempotency_key,
+                metadata={"invoice": refund.invoice.number, "refund_key": refund.idempotency_key},
+            )
+    except CardsNotUsed:
+        return "manual"
+    return refund_outcome_record(refund_id=refund.pk, outcome=outcome)
+
+
+@transaction.atomic
+def refund_outcome_record(*, refund_id: int, outcome: RefundOutcome) -> str:
+    """Record the gateway's answer about a refund (its reply, or a webhook)."""
+    invoice_id = Refund.objects.values_list("invoice_id", flat=True).get(pk=refund_id)
+    # Locked in the order every money change takes them: the invoice, then the refund.
+    invoice = (
+        Invoice.objects.select_for_update(of=("self",))
+        .select_related("customer", "reseller")
+        .get(pk=invoice_id)
+    )
+    refund = Refund.objects.select_for_update().get(pk=refund_id)
+    if refund.status != Refund.Status.PENDING:
+        return str(refund.status)
+    refund.invoice = invoice
+    billing_services.refund_record(
+        refund=refund, status=outcome.status, reference=outcome.reference, error=outcome.error
+    )
+    return str(refund.status)
+
+
 # Stripe webhooks: each event stored once, processed once, in any order
 
 
@@ -682,6 +755,19 @@ def _on_payment_intent(obj: dict[str, Any]) -> str:
     return payment_record(payment_id=payment.pk, outcome=outcome)
 
 
+def _on_refund(obj: dict[str, Any]) -> str:
+    refund_id = str(obj.get("id", ""))
+    key = str((obj.get("metadata") or {}).get("refund_key", ""))
+    refund = (
+        Refund.objects.filter(gateway_reference=refund_id).exclude(gateway_reference="").first()
+        or Refund.objects.filter(idempotency_key=key).exclude(idempotency_key="").first()
+    )
+    if refund is None or not refund_id:
+        return "not_ours"
+    outcome = gateway().refund_status(reference=refund_id)
+    return refund_outcome_record(refund_id=refund.pk, outcome=outcome)
+
+
 def _on_setup_intent_succeeded(obj: dict[str, Any]) -> str:
     owner = _owner_by_key(str((obj.get("metadata") or {}).get("portal_owner", "")))
     if owner is None:
@@ -724,8 +810,11 @@ def _on_payment_method_updated(obj: dict[str, Any]) -> str:
     return "updated"
 
 
-# Refunds and disputes are settled with credit notes, by staff: their events are kept only.
+# Disputes are settled with credit notes, by staff: their events are kept only.
 _EVENT_HANDLERS = {
+    "refund.created": _on_refund,
+    "refund.updated": _on_refund,
+    "refund.failed": _on_refund,
     "payment_intent.succeeded": _on_payment_intent,
     "payment_intent.payment_failed": _on_payment_intent,
     "payment_intent.canceled": _on_payment_intent,

@@ -147,6 +147,28 @@ def payment_intents_with_key(payment_key: str) -> list[dict[str, Any]]:
     return list(result.get("data", []))
 
 
+def refund_create(
+    *, payment_intent_id: str, amount: int, idempotency_key: str, metadata: dict[str, str]
+) -> dict[str, Any]:
+    """Refund `amount` (minor units) of a PaymentIntent to its card; the same key never
+    refunds twice."""
+    return _call(
+        _v1().refunds.create,
+        params={"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata},
+        options={"idempotency_key": idempotency_key},
+    )
+
+
+def refund_retrieve(refund_id: str) -> dict[str, Any]:
+    return _call(_v1().refunds.retrieve, refund_id)
+
+
+def refunds_of(payment_intent_id: str) -> list[dict[str, Any]]:
+    """The refunds of a PaymentIntent (at most 100: an invoice is refunded a few times)."""
+    result = _call(_v1().refunds.list, params={"payment_intent": payment_intent_id, "limit": 100})
+    return list(result.get("data", []))
+
+
 def event_construct(*, payload: bytes, signature: str | None) -> dict[str, Any]:
     """Verify a webhook request's Stripe-Signature (HMAC-SHA256 of "<t>.<body>" with the
     endpoint secret, at most five minutes old) and return its event."""

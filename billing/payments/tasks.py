@@ -43,10 +43,13 @@ def payments_retry_due() -> int:
     due += selectors.payments_pending_since(before=now - STALE_AFTER)
     for invoice_id, attempt in due:
         invoice_charge.delay(invoice_id, attempt)
+    refunds = selectors.refund_ids_pending_since(before=now - STALE_AFTER)
+    for refund_id in refunds:
+        refund_process.delay(refund_id)
     events = selectors.stripe_event_ids_unprocessed(received_before=now - STALE_AFTER)
     for stripe_event_id in events:
         stripe_event_process.delay(stripe_event_id)
-    return len(due) + len(events)
+    return len(due) + len(events) + len(refunds)
 
 
 @shared_task(
@@ -69,6 +72,20 @@ def stripe_event_process(self, stripe_event_id: int) -> str:
         services.stripe_event_failed(stripe_event_id=stripe_event_id, error=repr(error))
         logger.exception("Stripe event %s not processed", stripe_event_id)
         raise
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(GatewayUnavailable,),
+    retry_backoff=True,
+    retry_backoff_max=RETRY_BACKOFF_MAX,
+    max_retries=8,
+)
+def refund_process(refund_id: int) -> str:
+    """Refund a credit note's amount to the card that paid (with the refund's idempotency key,
+    so a retry never refunds twice)."""
+    return services.refund_process(refund_id=refund_id)
 
 
 @shared_task(
