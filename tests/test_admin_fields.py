@@ -303,3 +303,34 @@ def test_resellers_and_teams_change_only_through_services(staff_client, tenant):
     assert changed.status_code == 403
     membership.refresh_from_db()
     assert membership.role == "owner"
+
+
+# Each admin action of those models, reviewed: a state change calls its service, which audits
+# the staff user (the tests named here check the actor). delete_selected only where deleting
+# is reviewed in EDITABLE.
+ACTIONS = {
+    # customer_transfer (test_customer_import: test_staff_move_customers_...).
+    "customers.customer": {"move_to_reseller"},
+    # reseller_approve / reseller_suspend (test_partner_application).
+    "resellers.reseller": {"approve", "suspend"},
+    # subscription_suspend_by_staff / subscription_reactivate_by_staff (test_subscriptions:
+    # test_admin_lists_filters_and_suspends).
+    "subscriptions.subscription": {"suspend", "reactivate"},
+    # credit_note_issue / invoice_mark_paid (test_billing_core_integrity); regenerating the PDF
+    # re-creates the same document and changes no state.
+    "billing.invoice": {"issue_credit_note", "mark_paid", "regenerate_pdf"},
+    "subscriptions.product": {"delete_selected"},
+    "subscriptions.plan": {"delete_selected"},
+    "billing.vatrate": {"delete_selected"},
+}
+
+
+def test_every_admin_action_is_reviewed(staff_client):
+    request = RequestFactory().get("/admin/")
+    request.user = staff_client.staff
+    found = {
+        model._meta.label_lower: set(actions)
+        for model, model_admin in admin.site._registry.items()
+        if model._meta.app_label in AUDITED_APPS and (actions := model_admin.get_actions(request))
+    }
+    assert found == ACTIONS
