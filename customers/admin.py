@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from core.pagination import EstimatedCountPaginator
 from customers import selectors, services
-from customers.models import Customer, CustomerInvitation, TransferToken
+from customers.models import COUNTRY_REQUIRED, Customer, CustomerInvitation, TransferToken
 from resellers.models import Reseller
 
 # Moving a customer sends emails and writes audit rows in the request: keep a batch small.
@@ -102,6 +102,9 @@ class MoveToResellerForm(forms.Form):
 class CustomerAdminForm(forms.ModelForm):
     """The contact details, checked as the reseller's edit checks them (customers.services), so
     an error shows next to its field before anything is saved."""
+
+    class Meta:
+        error_messages = {"country": {"required": COUNTRY_REQUIRED}}
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -13,6 +13,12 @@ from core.tokens import OneTimeToken
 from core.validators import validate_time_zone
 from resellers.models import Reseller
 
+# One message wherever a customer's country is missing (forms, services, admin, imports): its
+# invoices must name the buyer's country (Factur-X BT-55), and its VAT follows it.
+COUNTRY_REQUIRED = _(
+    "Choose the country where the organisation is established: its invoices need it."
+)
+
 
 class Customer(models.Model):
     """An organisation a reseller sells to: a Google domain, or an email-verified team."""
@@ -39,7 +45,7 @@ class Customer(models.Model):
     contact_email = models.EmailField(_("contact email"))
     education = models.BooleanField(_("education"), default=False)
     # The bill-to details: the vendor invoices the customer organisation (VAT follows them).
-    country = CountryField(_("country"), blank=True)
+    country = CountryField(_("country"), error_messages={"blank": COUNTRY_REQUIRED})
     vat_id = models.CharField(_("VAT id"), max_length=32, blank=True)
     crm_id = models.CharField(_("CRM id"), max_length=100, blank=True)
     admin_name = models.CharField(_("admin contact name"), max_length=200, blank=True)

@@ -19,7 +19,13 @@ from core.emails import email_queue
 from core.models import User
 from core.tokens import TokenState, token_consume, token_digest, token_new
 from customers import extensions, selectors
-from customers.models import Customer, CustomerInvitation, CustomerMember, TransferToken
+from customers.models import (
+    COUNTRY_REQUIRED,
+    Customer,
+    CustomerInvitation,
+    CustomerMember,
+    TransferToken,
+)
 from customers.validators import email_domain, normalise_domain, normalise_phone
 from resellers.models import Membership, Reseller
 from resellers.roles import Action, Role, require
@@ -606,9 +612,17 @@ def _transfer_emails(old: Customer, new: Customer, *, via: TransferVia) -> None:
 
 @transaction.atomic
 def customer_transfer(
-    *, customer: Customer, to_reseller: Reseller, actor: User, via: TransferVia
+    *,
+    customer: Customer,
+    to_reseller: Reseller,
+    actor: User,
+    via: TransferVia,
+    country: str = "",
 ) -> Customer:
     """Move an organisation to `to_reseller`; returns its new record there.
+
+    The new record keeps the organisation's country; `country` is used only when the record
+    has none (saved before the country was required), and one of the two is needed.
 
     The old record is not moved: it stays with the old reseller as Transferred out, with that
     reseller's invoices and history. A new Active record for `to_reseller` copies the
@@ -637,6 +651,9 @@ def customer_transfer(
         raise ValidationError(
             _("%(reseller)s is not an active reseller.") % {"reseller": to_reseller.name}
         )
+    country = str(old.country or country)
+    if not country:
+        raise ValidationError({"country": COUNTRY_REQUIRED})
     now = timezone.now()
     before = old.status
     # First: the domain constraint allows one record holding the domain, and the new one will.
@@ -647,7 +664,8 @@ def customer_transfer(
         status=Customer.Status.ACTIVE,
         accepted_at=now,
         previous=old,
-        **{field: getattr(old, field) for field in CUSTOMER_FIELDS},
+        **{field: getattr(old, field) for field in CUSTOMER_FIELDS if field != "country"},
+        country=country,
     )
     # The domain constraint is left to the insert below, which answers with a clearer message.
     new.full_clean(validate_constraints=False)
@@ -726,9 +744,12 @@ def _token_names(customer: Customer, identifier: str) -> bool:
 
 
 @transaction.atomic
-def customer_import(*, membership: Membership, domain: str, token: str) -> Customer:
+def customer_import(
+    *, membership: Membership, domain: str, token: str, country: str = ""
+) -> Customer:
     """Import with transfer token: the customer generated `token` for this reseller on its side;
-    the organisation, its administrators, history and subscriptions move here."""
+    the organisation, its administrators, history and subscriptions move here. `country` is
+    asked for only when the organisation's record has none."""
     # Importing is adding a customer by other means: whoever may invite one may import one.
     require(membership.role, Action.CUSTOMER_INVITE)
     reseller = membership.reseller
@@ -778,9 +799,16 @@ def customer_import(*, membership: Membership, domain: str, token: str) -> Custo
                 % {"organisation": customer.organisation, "status": customer.get_status_display()}
             }
         )
+    if not customer.country and not country:
+        # Before the token is used: the reseller chooses the country and sends it again.
+        raise ValidationError({"country": COUNTRY_REQUIRED})
     if not token_consume(TransferToken.objects.all(), pk=found.pk):
         # A concurrent import of the same token got there first (or it expired just now).
         raise ValidationError({"token": used})
     return customer_transfer(
-        customer=customer, to_reseller=reseller, actor=membership.user, via="token"
+        customer=customer,
+        to_reseller=reseller,
+        actor=membership.user,
+        via="token",
+        country=country,
     )
