@@ -28,6 +28,7 @@ from billing.models import (
     InvoiceLine,
     Payment,
     PaymentCard,
+    Refund,
     StripeEvent,
     VatRate,
 )
@@ -107,8 +108,36 @@ class CreditNoteInline(ReadOnlyInline):
 
 class PaymentInline(ReadOnlyInline):
     model = Payment
-    fields = ["attempt", "created_at", "gateway", "amount", "currency", "status", "error"]
+    fields = [
+        "attempt",
+        "created_at",
+        "gateway",
+        "amount",
+        "currency",
+        "status",
+        "error",
+        "recorded_by",
+    ]
     ordering = ["attempt"]
+
+
+class RefundInline(ReadOnlyInline):
+    model = Refund
+    fk_name = "invoice"
+    fields = [
+        "idempotency_key",
+        "created_at",
+        "credit_note",
+        "method",
+        "amount",
+        "currency",
+        "status",
+        "error",
+        "refunded_at",
+        "recorded_by",
+    ]
+    ordering = ["created_at"]
+    show_change_link = True
 
 
 class CreditNoteForm(forms.Form):
@@ -209,7 +238,7 @@ class InvoiceAdmin(admin.ModelAdmin):
             },
         ),
     ]
-    inlines = [InvoiceLineInline, CreditNoteInline, PaymentInline]
+    inlines = [InvoiceLineInline, CreditNoteInline, PaymentInline, RefundInline]
     actions = ["issue_credit_note", "mark_paid", "regenerate_pdf"]
 
     # Issued documents are read-only: the change page shows them, nothing saves or deletes.
@@ -417,6 +446,90 @@ class PaymentAdmin(ReadOnlyAdmin):
     list_select_related = ["invoice"]
     ordering = ["-id"]
     show_full_result_count = False
+
+
+class RefundOpenFilter(admin.SimpleListFilter):
+    title = gettext_lazy("to do")
+    parameter_name = "open"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", gettext_lazy("To be refunded or failed"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Refund]) -> QuerySet[Refund]:
+        if self.value() == "yes":
+            return queryset.filter(status__in=(Refund.Status.PENDING, Refund.Status.FAILED))
+        return queryset
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdmin):
+    """Money owed back after a credit note on a paid invoice. Card refunds go through the
+    gateway by themselves; staff send the others by bank transfer and record it here with the
+    action (a card refund the gateway refused included)."""
+
+    list_display = [
+        "idempotency_key",
+        "invoice",
+        "credit_note",
+        "method",
+        "amount_display",
+        "status",
+        "created_at",
+        "refunded_at",
+    ]
+    list_filter = [RefundOpenFilter, "status", "method", "currency"]
+    search_fields = ["idempotency_key", "invoice__number", "gateway_reference"]
+    list_select_related = ["invoice", "credit_note"]
+    ordering = ["-id"]
+    show_full_result_count = False
+    actions = ["mark_refunded"]
+    fields = readonly_fields = (
+        "public_id",
+        "invoice",
+        "credit_note",
+        "payment",
+        "method",
+        "gateway",
+        "amount",
+        "currency",
+        "status",
+        "idempotency_key",
+        "gateway_reference",
+        "error",
+        "created_at",
+        "refunded_at",
+        "recorded_by",
+    )
+
+    def has_act_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.change_invoice")
+
+    @admin.display(description=gettext_lazy("amount"), ordering="amount")
+    def amount_display(self, obj: Refund) -> str:
+        return money_format(obj.amount, obj.currency)
+
+    @admin.action(
+        description=gettext_lazy("Mark refunded (bank transfer sent)"), permissions=["act"]
+    )
+    def mark_refunded(self, request: HttpRequest, queryset: QuerySet[Refund]) -> None:
+        done = 0
+        for refund in queryset.order_by("id")[:ACT_AT_ONCE]:
+            try:
+                services.refund_mark_refunded(refund=refund, by=request.user)  # type: ignore[arg-type]
+            except ValidationError as error:
+                self.message_user(
+                    request,
+                    f"{refund.idempotency_key}: {' '.join(error.messages)}",
+                    messages.WARNING,
+                )
+            else:
+                done += 1
+        if done:
+            self.message_user(
+                request,
+                ngettext("%d refund recorded.", "%d refunds recorded.", done) % done,
+                messages.SUCCESS,
+            )
 
 
 @admin.register(CustomerCardConsent)

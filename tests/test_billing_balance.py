@@ -9,6 +9,7 @@ import io
 from decimal import Decimal
 
 import pytest
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
@@ -250,3 +251,73 @@ def test_pages_csv_and_customer_side_show_the_balance(tenant, other_tenant, admi
 
 def test_card_tasks_are_registered():
     assert tasks.refund_process.name.endswith("refund_process")
+
+
+def test_a_refund_the_card_refuses_is_failed_for_staff_who_send_it_by_transfer(
+    tenant, other_tenant, admin_user, reseller_card, fake_stripe, client
+):
+    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    services.invoice_charge(invoice_id=invoice.pk, attempt=1)
+    payment = Payment.objects.get(invoice=invoice)
+    fake_stripe.refund_failing.add(payment.gateway_reference)
+    credit(invoice, "100.00", admin_user)
+    refund = Refund.objects.get(invoice=invoice)
+    assert services.refund_process(refund_id=refund.pk) == "failed"
+    refund.refresh_from_db()
+    assert refund.error == "expired_or_canceled_card"
+    assert selectors.invoice_balance(invoice) == Decimal("-121.00")
+    # Staff send it by transfer and record it with the admin action, as themselves.
+    TOTP.activate(admin_user, generate_totp_secret())  # the admin requires a second factor
+    client.force_login(admin_user, backend="django.contrib.auth.backends.ModelBackend")
+    response = client.post(
+        reverse("admin:billing_refund_changelist"),
+        {"action": "mark_refunded", "_selected_action": [refund.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    refund.refresh_from_db()
+    assert (refund.status, refund.method, refund.recorded_by) == (
+        Refund.Status.SUCCEEDED,
+        Refund.Method.TRANSFER,
+        admin_user,
+    )
+    assert selectors.invoice_balance(invoice) == 0
+    assert AuditEvent.objects.get(action="refund.succeeded").actor == admin_user
+    # Not sent again by the daily job: it is settled.
+    assert services.refund_process(refund_id=refund.pk) == "succeeded"
+    assert len(fake_stripe.posts("/v1/refunds")) == 1
+
+
+def test_a_refund_webhook_settles_a_refund_whose_answer_was_lost(
+    tenant, other_tenant, admin_user, reseller_card, fake_stripe, client
+):
+    from tests.fake_stripe import event, sign
+
+    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    services.invoice_charge(invoice_id=invoice.pk, attempt=1)
+    credit(invoice, "50.00", admin_user)
+    refund = Refund.objects.get(invoice=invoice)
+    fake_stripe.lose_answers = 1
+    with pytest.raises(GatewayUnavailable):
+        services.refund_process(refund_id=refund.pk)
+    (stripe_refund,) = fake_stripe.refunds.values()
+    payload = event("refund.updated", stripe_refund, event_id="evt_refund_1")
+    response = client.post(
+        "/billing/stripe/webhook/",
+        payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=sign(payload),
+    )
+    assert response.status_code == 200
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.SUCCEEDED
+    assert refund.gateway_reference == stripe_refund["id"]
+    assert len(fake_stripe.refunds) == 1
+
+
+def test_manual_gateway_mark_paid_then_charge_nothing_twice(tenant, other_tenant, admin_user):
+    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    billing_services.invoice_mark_paid(invoice=invoice, by=admin_user)
+    with pytest.raises(ValidationError):
+        billing_services.invoice_mark_paid(invoice=invoice, by=admin_user)
+    assert Payment.objects.filter(invoice=invoice).count() == 1
