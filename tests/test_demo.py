@@ -33,3 +33,18 @@ def test_demo_data_covers_every_state_and_loads_once(db):
     member = CustomerMember.objects.select_related("customer").get()
     assert member.user.email == member.customer.contact_email
     assert AuditEvent.objects.filter(customer_public_id=member.customer.public_id).count() >= 3
+
+
+def test_demo_invoices_show_balances_payments_and_refunds(db):
+    from billing import selectors
+    from billing.models import Invoice, Payment, Refund
+
+    call_command("demo_seed", stdout=StringIO())
+    assert Payment.objects.filter(status=Payment.Status.SUCCEEDED).exists()
+    statuses = set(Refund.objects.values_list("status", flat=True))
+    assert statuses == {Refund.Status.SUCCEEDED, Refund.Status.PENDING}
+    partly = Invoice.objects.filter(
+        kind=Invoice.Kind.INVOICE, status=Invoice.Status.OPEN, credit_notes__isnull=False
+    ).first()
+    assert partly is not None
+    assert 0 < selectors.invoice_balance(partly) < partly.total

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import services as billing_services
-from billing.models import Invoice
+from billing.models import Invoice, Refund
 from billing.vat import vat_rates_seed
 from core.models import User
 from customers.models import Customer, CustomerInvitation, CustomerMember
@@ -305,7 +305,8 @@ class Command(BaseCommand):
     def _invoices(self, staff: User) -> None:
         """Invoices from the subscriptions' charges, issued by the billing run: a third of the
         customers were invoiced 20 days ago and half of those are still unpaid (overdue); staff
-        recorded some bank transfers (the manual gateway) and credited part of one invoice."""
+        recorded some bank transfers (the manual gateway), credited part of one invoice, and
+        credited two paid ones: one refund sent back by transfer, one still owed."""
         if Invoice.objects.exists():
             return  # loaded before; from here on the daily run issues invoices
         vat_rates_seed()  # migrate loaded them; a database built from the models has none
@@ -342,6 +343,18 @@ class Command(BaseCommand):
                 amount=min(Decimal("10.00"), current[1].subtotal),
                 by=staff,
             )
+        # Credit notes on paid invoices: what was paid is owed back. Paid by bank transfer
+        # (the manual gateway), staff send it back: one is refunded, one still to do.
+        for paid, refunded in zip(past[::2][:2], (True, False), strict=False):
+            billing_services.credit_note_issue(
+                invoice=paid,
+                reason="One licence was removed the day it was bought",
+                amount=min(Decimal("5.00"), paid.subtotal),
+                by=staff,
+            )
+            if refunded:
+                for refund in Refund.objects.filter(invoice=paid):
+                    billing_services.refund_mark_refunded(refund=refund, by=staff)
 
     def _history(self, customer: Customer, created: Any, accepted: Any) -> None:
         """The audit entries the real flow would have written, dated when it happened."""
