@@ -78,6 +78,7 @@ def build_invoice(lines: int, *, language: str) -> Any:
         vat_amount=vat_amount,
         total=subtotal + vat_amount,
         issued_at=ISSUED_AT,
+        line_count=lines,
     )
     invoice._prefetched_objects_cache = {  # type: ignore[attr-defined]
         "lines": [

@@ -241,6 +241,20 @@ class InvoiceLine(models.Model):
     def __str__(self) -> str:
         return f"{self.invoice_id}/{self.position}: {self.description}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Guard: a document's lines are written once, in the issuing transaction, at the
+        positions 1..line_count it was issued with; none is changed or added later. (Lines are
+        bulk-created, which bypasses this: PostgreSQL's trigger is the guard that counts.)"""
+        number, line_count = (
+            Invoice.objects.filter(pk=self.invoice_id).values_list("number", "line_count").get()
+        )
+        if not self._state.adding or not 1 <= self.position <= line_count:
+            raise IssuedInvoiceChanged(number, "lines")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise IssuedInvoiceChanged(self.invoice.number, "lines")
+
 
 class PaymentCard(models.Model):
     """A saved card (a Stripe PaymentMethod) of a reseller or of a customer. Only what is

@@ -79,6 +79,8 @@ class InvoiceFactory(factory.django.DjangoModelFactory):
     subtotal = Decimal("100.00")
     vat_amount = Decimal("21.00")
     total = Decimal("121.00")
+    # Issued with one line (InvoiceLineFactory's, at position 1): no other can be added later.
+    line_count = 1
 
 
 class InvoiceLineFactory(factory.django.DjangoModelFactory):
@@ -86,7 +88,7 @@ class InvoiceLineFactory(factory.django.DjangoModelFactory):
         model = InvoiceLine
 
     invoice = factory.SubFactory(InvoiceFactory)
-    position = factory.Sequence(lambda n: n + 1)
+    position = 1
     description = "Shared Contacts for Gmail — Flexible: 25 licences"
     licences = 25
     unit_price = Decimal("4.00")

@@ -68,6 +68,7 @@ def invoice_create(
         vat_amount=vat_amount,
         total=subtotal + vat_amount,
         status=status,
+        line_count=lines,
         **fields,
     )
     share = (subtotal / lines).quantize(CENT) if lines else Decimal(0)

@@ -94,6 +94,7 @@ def issue(
             vat_amount=vat_amount,
             total=subtotal + vat_amount,
             status=status,
+            line_count=len(lines),
         )
     InvoiceLine.objects.bulk_create(
         InvoiceLine(
