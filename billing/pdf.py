@@ -11,6 +11,7 @@ import hashlib
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import NoReturn
 
 import pydyf
@@ -26,7 +27,7 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
 
 from billing import facturx
-from billing.models import Invoice, InvoiceLine
+from billing.models import Invoice, InvoiceLine, Refund
 from billing.notifications import invoice_email_send
 from billing.vat import vat_legal_mention
 from core.money import money_format
@@ -161,8 +162,32 @@ def _country_name(code: str) -> str:
     return str(countries.name(code)) if code else ""
 
 
+@dataclass(frozen=True)
+class PdfRefund:
+    """How a credit note's amount goes back to the payer, as decided when it was issued."""
+
+    amount: Decimal
+    by_card: bool
+
+
+def _pdf_refunds(credit_note: Invoice) -> list[PdfRefund]:
+    """The refunds the credit note made owed, recorded in the transaction that issued it.
+    Their amount and method only: their status changes later, the document does not."""
+    return [
+        PdfRefund(amount=amount, by_card=method == Refund.Method.CARD)
+        for method, amount in credit_note.credit_note_refunds.order_by("pk").values_list(
+            "method", "amount"
+        )
+    ]
+
+
 def invoice_pdf_context(invoice: Invoice) -> dict[str, object]:
-    """What the template shows; call it with the invoice's language active."""
+    """What the template shows; call it with the invoice's language active.
+
+    Only what is fixed when the document is issued: how the invoice is to be paid (by the card
+    of whoever pays, or by bank transfer with the manual gateway) and by when, never whether it
+    was paid, which the pages and the payment receipt tell. A credit note asks for nothing: it
+    says what it credits and how the amount is refunded if the invoice was paid."""
     seller, buyer = facturx.party(invoice.seller), facturx.party(invoice.buyer)
     iban, bic = facturx.bank_account(invoice)
     by_transfer = pays_by_bank_transfer(invoice)
@@ -182,13 +207,15 @@ def invoice_pdf_context(invoice: Invoice) -> dict[str, object]:
             buyer_vat_id=buyer.vat_id,
             buyer_country=_country_name(buyer.country),
         ),
-        "payer_name": str((invoice.buyer or {}).get("payer_name") or ""),
+        # Who pays: the reseller's name for the reseller card, the organisation for the
+        # customer's (billing.services snapshots it at issue).
+        "payer_name": str((invoice.buyer or {}).get("payer_name") or "")
+        or invoice.get_payer_display(),
         "is_reverse_charge": invoice.vat_treatment == Invoice.VatTreatment.REVERSE_CHARGE,
         "is_outside_eu": invoice.vat_treatment == Invoice.VatTreatment.OUTSIDE_EU,
         "is_eu_consumer": invoice.vat_treatment == Invoice.VatTreatment.EU_CONSUMER,
-        "is_paid": invoice.status == Invoice.Status.PAID,
-        "is_open": invoice.status in (Invoice.Status.OPEN, Invoice.Status.PAYMENT_FAILED),
         "pays_by_transfer": by_transfer,
+        "refunds": _pdf_refunds(invoice) if is_credit_note else [],
         "iban": iban,
         "bic": bic,
         "portal_name": settings.PORTAL_NAME,

@@ -3,26 +3,32 @@ with pdfplumber (each word's box), so "fits its column" and "stays on the page" 
 not judged by eye."""
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from io import BytesIO
 
 import pdfplumber
 import pytest
 from django.conf import settings
+from django.template.loader import render_to_string
 from django.utils import translation
 
 from billing import pdf
-from billing.models import Invoice
+from billing.models import Invoice, Refund
 from core.money import money_format
 from resellers.models import Currency
-from tests.billing_pdf_helpers import SELLER, buyer, issue
+from tests.billing_pdf_helpers import ISSUED_AT, SELLER, buyer, issue, pdf_text
 
 MM = 72 / 25.4  # PDF points per millimetre
 PAGE_MARGIN_RIGHT = 15 * MM  # the template's @page margin
 TOLERANCE = 0.5  # points: rounding in the PDF's text positions
 LARGEST = "9999999.99"
 LONG_WORD = "Telekommunikationsdienstleistungsunternehmensberatungsgesellschaft"
+STRIPE_KEYS = {
+    "STRIPE_SECRET_KEY": "sk_test_x",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_x",
+    "STRIPE_WEBHOOK_SECRET": "whsec_x",
+}
 
 
 @dataclass(frozen=True)
@@ -157,3 +163,127 @@ def test_long_names_descriptions_and_addresses_wrap_inside_the_page(tenant, lang
     text = "".join(w["text"] for _width, words, _rects in pages for w in words)
     # Every long word is printed whole, over as many lines as it needs.
     assert text.count(LONG_WORD) >= 5
+
+
+def _flowing(content: bytes) -> str:
+    """The PDF's text with its line breaks as spaces (a sentence may wrap)."""
+    return " ".join(pdf_text(content).split())
+
+
+def _html(invoice: Invoice) -> str:
+    with translation.override(invoice.language):
+        return render_to_string(pdf.TEMPLATE, pdf.invoice_pdf_context(invoice))
+
+
+def _credit_note(original: Invoice, *, number: str = "CN-2026-000001") -> Invoice:
+    return issue(
+        original.customer,
+        number=number,
+        kind=Invoice.Kind.CREDIT_NOTE,
+        corrects=original,
+        status=Invoice.Status.CREDITED,
+        lines=[
+            ("Credit: Shared Contacts for Gmail — Flexible", None, "40.00", "40.00", None, None)
+        ],
+        issued_at=ISSUED_AT + timedelta(days=3),
+    )
+
+
+@pytest.mark.django_db
+def test_with_the_manual_gateway_the_invoice_asks_for_a_bank_transfer_not_a_card(tenant):
+    assert pdf.pays_by_bank_transfer(issue(tenant.customer, number="INV-2026-000099"))
+    invoice = issue(tenant.customer)
+
+    text = _flowing(pdf.invoice_pdf_render(invoice))
+
+    for expected in (
+        "Due date Feb. 14, 2026",
+        "Payer Reseller A",
+        "Payment method Bank transfer",
+        "Please transfer €62.12 by Feb. 14, 2026 to the account below",
+        "IBAN: IE29AIBK93115212345678 · BIC: AIBKIE2D",
+        "Reference: INV-2026-000001",
+    ):
+        assert expected in text, expected
+    for wrong in ("Reseller card", "Paid with", "card"):
+        assert wrong not in text, wrong
+
+
+@pytest.mark.django_db
+def test_with_stripe_the_invoice_says_whose_card_is_charged_and_when(tenant, settings):
+    for key, value in STRIPE_KEYS.items():
+        setattr(settings, key, value)
+    invoice = issue(tenant.customer)
+
+    text = _flowing(pdf.invoice_pdf_render(invoice))
+
+    assert "Payment method Card" in text
+    assert "€62.12 will be charged to the card of Reseller A on Jan. 31, 2026." in text
+    for wrong in ("transfer", "IE29AIBK93115212345678", "Paid with"):
+        assert wrong not in text, wrong
+
+
+@pytest.mark.django_db
+def test_the_pdf_shows_no_payment_status_so_payment_does_not_change_it(tenant):
+    invoice = issue(tenant.customer)
+    before = _html(invoice)
+
+    Invoice.objects.filter(pk=invoice.pk).update(
+        status=Invoice.Status.PAID, paid_at=ISSUED_AT + timedelta(days=2)
+    )
+    invoice.refresh_from_db()
+
+    assert _html(invoice) == before
+    text = _flowing(pdf.invoice_pdf_render(invoice))
+    assert "paid" not in text.lower()
+    assert "Open" not in text
+    context = pdf.invoice_pdf_context(invoice)
+    assert not {"is_paid", "is_open"} & set(context)
+
+
+@pytest.mark.django_db
+def test_a_credit_note_on_an_unpaid_invoice_says_what_it_credits_and_asks_for_nothing(tenant):
+    original = issue(tenant.customer)
+    credit_note = _credit_note(original)
+
+    text = _flowing(pdf.invoice_pdf_render(credit_note))
+
+    assert "Amount credited: €49.20" in text
+    assert "This credit note corrects invoice INV-2026-000001 of Jan. 31, 2026." in text
+    assert "€49.20 is deducted from what invoice INV-2026-000001 still owes." in text
+    for wrong in ("IE29AIBK93115212345678", "transfer", "Due date", "due", "Payer", "refunded"):
+        assert wrong not in text, wrong
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "sentence"),
+    [
+        (Refund.Method.CARD, "€49.20 will be refunded to the card used for payment."),
+        (Refund.Method.TRANSFER, "€49.20 will be refunded by bank transfer to your account."),
+    ],
+)
+def test_a_credit_note_on_a_paid_invoice_says_how_it_is_refunded(tenant, method, sentence):
+    original = issue(tenant.customer, status=Invoice.Status.PAID)
+    credit_note = _credit_note(original)
+    refund = Refund.objects.create(
+        invoice=original,
+        credit_note=credit_note,
+        method=method,
+        gateway="stripe" if method == Refund.Method.CARD else "manual",
+        amount=Decimal("49.20"),
+        currency="EUR",
+        idempotency_key=f"{original.number}:refund:1",
+    )
+    before = _html(credit_note)
+
+    text = _flowing(pdf.invoice_pdf_render(credit_note))
+
+    assert "Amount credited: €49.20" in text
+    assert sentence in text
+    for wrong in ("IE29AIBK93115212345678", "Please transfer", "Due date", "deducted"):
+        assert wrong not in text, wrong
+    # The refund's progress is for the pages: the document says the same once it is made.
+    refund.status = Refund.Status.SUCCEEDED
+    refund.save(update_fields=["status"])
+    assert _html(credit_note) == before
