@@ -164,14 +164,20 @@ def balance_expression() -> Expression:
             Invoice.objects.filter(kind=Invoice.Kind.CREDIT_NOTE), by="corrects", field="total"
         )
         - _sum_of(Payment.objects.filter(status=Payment.Status.SUCCEEDED), by="invoice")
-        + _sum_of(Refund.objects.filter(status=Refund.Status.SUCCEEDED), by="invoice")
+        + refunded_expression()
     )
     return Case(When(kind=Invoice.Kind.INVOICE, then=owed), default=_ZERO, output_field=_MONEY)
 
 
+def refunded_expression() -> Coalesce:
+    """What was refunded of an invoice so far."""
+    return _sum_of(Refund.objects.filter(status=Refund.Status.SUCCEEDED), by="invoice")
+
+
 def invoices_with_balance(invoices: QuerySet[Invoice]) -> QuerySet[Invoice]:
-    """`invoices`, each with its `balance` (balance_expression) in one query."""
-    return invoices.annotate(balance=balance_expression())
+    """`invoices`, each with its `balance` (balance_expression) and what was `refunded`, in
+    one query."""
+    return invoices.annotate(balance=balance_expression(), refunded=refunded_expression())
 
 
 def invoice_balance(invoice: Invoice) -> Decimal:
@@ -346,14 +352,7 @@ def invoice_export_rows(*, invoices: QuerySet[Invoice]) -> Iterator[list[str]]:
                 output_field=CharField(),
             ),
             _balance=Case(When(kind=Invoice.Kind.INVOICE, then=balance_expression())),
-            _refunded=Case(
-                When(
-                    kind=Invoice.Kind.INVOICE,
-                    then=_sum_of(
-                        Refund.objects.filter(status=Refund.Status.SUCCEEDED), by="invoice"
-                    ),
-                )
-            ),
+            _refunded=Case(When(kind=Invoice.Kind.INVOICE, then=refunded_expression())),
         )
         .order_by("issue_date", "number", "lines__position")
         .values_list(

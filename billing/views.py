@@ -23,7 +23,7 @@ from django_countries import countries
 
 from billing import facturx, selectors
 from billing.forms import InvoiceFilterForm
-from billing.models import Invoice
+from billing.models import Invoice, Refund
 from core.pagination import LAST, KeysetPage
 from customers import selectors as customer_selectors
 from customers.models import Customer
@@ -71,6 +71,7 @@ def _invoice_rows(
                 if invoice.kind == Invoice.Kind.CREDIT_NOTE
                 else invoice.total,
                 # Still to be collected (billing.selectors.balance_expression), if anything.
+                "refunded": bool(getattr(invoice, "refunded", 0)),
                 "due": getattr(invoice, "balance", None)
                 if invoice.kind == Invoice.Kind.INVOICE
                 and invoice.status in selectors.UNPAID_STATUSES
@@ -173,13 +174,15 @@ def _invoice_context(
 
     credit_notes = list(selectors.invoice_credit_notes(invoice=invoice))
     balance = selectors.invoice_balance(invoice) if invoice.kind == Invoice.Kind.INVOICE else None
+    refunds = list(selectors.invoice_refunds(invoice=invoice))
     return {
         "invoice": invoice,
         # What it still owes (negative: a refund owed), its payments and refunds.
         "balance": balance,
         "refund_owed": -balance if balance is not None and balance < 0 else None,
         "payments": list(selectors.invoice_payments_received(invoice=invoice)),
-        "refunds": list(selectors.invoice_refunds(invoice=invoice)),
+        "refunds": refunds,
+        "refunded": any(refund.status == Refund.Status.SUCCEEDED for refund in refunds),
         "seller": _party(invoice.seller),
         "buyer": _party(invoice.buyer),
         "lines": list(invoice.lines.all()),

@@ -321,3 +321,30 @@ def test_manual_gateway_mark_paid_then_charge_nothing_twice(tenant, other_tenant
     with pytest.raises(ValidationError):
         billing_services.invoice_mark_paid(invoice=invoice, by=admin_user)
     assert Payment.objects.filter(invoice=invoice).count() == 1
+
+
+def test_refunded_status_shows_on_the_pages_and_the_customer_side(
+    tenant, other_tenant, admin_user, client_for
+):
+    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    billing_services.invoice_mark_paid(invoice=invoice, by=admin_user)
+    credit(invoice, "100.00", admin_user)
+    owner = client_for(tenant.owner)
+    detail = owner.get(reverse("billing:invoice_detail", args=[invoice.public_id])).text
+    assert "To be refunded" in detail and "Refund owed" in detail
+    billing_services.refund_mark_refunded(refund=Refund.objects.get(), by=admin_user)
+    user = UserFactory()
+    CustomerMember.objects.create(
+        customer=tenant.customer, user=user, terms_accepted_at=timezone.now()
+    )
+    pages = [
+        owner.get(reverse("billing:invoice_list")).text,
+        owner.get(reverse("billing:invoice_detail", args=[invoice.public_id])).text,
+        client_for(user).get(reverse("my_invoices:list", args=[tenant.customer.public_id])).text,
+        client_for(user)
+        .get(reverse("my_invoices:detail", args=[tenant.customer.public_id, invoice.public_id]))
+        .text,
+    ]
+    for page in pages:
+        assert 'class="badge status-refunded"' in page
+        assert 'class="badge status-credited"' in page

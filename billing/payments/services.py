@@ -592,7 +592,8 @@ def _payment_failed_email(
             template="payment_failed",
             context={
                 "number": invoice.number,
-                "total": invoice.total,
+                # What the card was asked for: the invoice's balance at that attempt.
+                "total": payment.amount,
                 "currency": invoice.currency,
                 "organisation": invoice.customer.organisation,
                 "reseller_name": invoice.reseller.name,
