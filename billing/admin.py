@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from billing import services
 from billing.models import (
+    BillingHold,
     CustomerCardConsent,
     DocumentCounter,
     GatewayCustomer,
@@ -552,3 +553,45 @@ class GatewayCustomerAdmin(ReadOnlyAdmin):
     search_fields = ["gateway_customer_id", "reseller__name", "customer__organisation"]
     list_select_related = ["reseller", "customer"]
     ordering = ["-id"]
+
+
+class HoldStateFilter(admin.SimpleListFilter):
+    title = gettext_lazy("state")
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("open", gettext_lazy("Open")), ("resolved", gettext_lazy("Resolved"))]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[BillingHold]
+    ) -> QuerySet[BillingHold]:
+        if self.value() == "open":
+            return queryset.filter(resolved_on__isnull=True)
+        if self.value() == "resolved":
+            return queryset.filter(resolved_on__isnull=False)
+        return queryset
+
+
+@admin.register(BillingHold)
+class BillingHoldAdmin(ReadOnlyAdmin):
+    """Customers whose charges the billing run left uninvoiced, and why (e.g. no country: no
+    valid e-invoice could be made). Written by the run: it opens a hold, sees it again each day,
+    and resolves it when it issues the customer's invoice. Staff fix the cause (the customer's
+    details) and the next run does the rest."""
+
+    list_display = [
+        "customer",
+        "reseller",
+        "reason",
+        "first_seen_on",
+        "last_seen_on",
+        "resolved_on",
+    ]
+    list_filter = [HoldStateFilter]
+    search_fields = ["customer__organisation", "customer__domain", "reason"]
+    list_select_related = ["customer__reseller"]
+    ordering = ["-last_seen_on", "-id"]
+
+    @admin.display(description=gettext_lazy("reseller"), ordering="customer__reseller__name")
+    def reseller(self, hold: BillingHold) -> str:
+        return hold.customer.reseller.name

@@ -13,6 +13,7 @@ Schematron rules cannot be run offline (they need a Saxon server); the choices b
   the seller is then identified by its VAT number as seller identifier BT-29 (BR-CO-26).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -215,21 +216,73 @@ def _add_line_tax(b: _Builder, parent: Any, invoice: Invoice, category: VatCateg
         b.add(tax, "ram:RateApplicablePercent", _money(invoice.vat_rate))
 
 
-def invoice_facturx_xml(invoice: Invoice, *, pays_by_transfer: bool) -> bytes:
-    """The CII XML of an issued invoice or credit note, in the invoice's language (free texts
-    only: codes carry the meaning). Raises if it does not pass the XSD."""
+class FacturXInvalid(ValueError):
+    """The document would not be a valid Factur-X (EN 16931) invoice; the message says why, in
+    words staff can act on. `code`: "buyer_country", "seller_country", or "xsd" (the XSD's own
+    error)."""
+
+    def __init__(self, message: str, *, code: str = "xsd") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def invoice_facturx_xml(
+    invoice: Invoice, *, pays_by_transfer: bool, lines: Sequence[InvoiceLine] | None = None
+) -> bytes:
+    """The CII XML of an invoice or credit note, in the invoice's language (free texts only:
+    codes carry the meaning). Raises FacturXInvalid if it would not be valid.
+
+    `lines`: the lines of an invoice not saved yet, in memory. The billing run calls this with
+    them before it takes a number, so an invoice whose PDF could not be made is never issued;
+    the PDF (billing.pdf) calls it with the issued invoice's own lines (the default). One
+    function, so the run checks exactly what the PDF will carry.
+    """
+    lines = list(invoice.lines.all()) if lines is None else list(lines)
+    _parties_check(invoice)
     with translation.override(invoice.language):
-        xml = _build(invoice, pays_by_transfer=pays_by_transfer)
-    facturx.xml_check_xsd(xml, flavor="factur-x", level=FACTURX_LEVEL)
+        xml = _build(invoice, lines, pays_by_transfer=pays_by_transfer)
+    _xsd_check(xml)
     return xml
 
 
-def _build(invoice: Invoice, *, pays_by_transfer: bool) -> bytes:
+def _parties_check(invoice: Invoice) -> None:
+    """Rules the XSD also enforces (CountryID is required), said the way staff can act on, in
+    the language active (the staff's, not the invoice's)."""
+    buyer = party(invoice.buyer)
+    if not buyer.country:
+        # EN 16931 BR-11: the buyer's postal address has a country code.
+        raise FacturXInvalid(
+            gettext(
+                "%(buyer)s has no country: its invoice cannot carry the buyer's country "
+                "(Factur-X BT-55)."
+            )
+            % {"buyer": buyer.name},
+            code="buyer_country",
+        )
+    if not party(invoice.seller).country:
+        # BR-9: the seller's too.
+        raise FacturXInvalid(
+            gettext(
+                "The vendor's country (setting VENDOR_COUNTRY) is missing: no invoice can carry "
+                "the seller's country (Factur-X BT-40)."
+            ),
+            code="seller_country",
+        )
+
+
+def _xsd_check(xml: bytes) -> None:
+    """The XSD the factur-x library ships for the EN 16931 profile."""
+    try:
+        facturx.xml_check_xsd(xml, flavor="factur-x", level=FACTURX_LEVEL)
+    except Exception as error:
+        raise FacturXInvalid(str(error)) from error
+
+
+def _build(invoice: Invoice, lines: list[InvoiceLine], *, pays_by_transfer: bool) -> bytes:
     b = _Builder()
     sign = document_sign(invoice)
     category = vat_category(invoice)
     seller, buyer = party(invoice.seller), party(invoice.buyer)
-    lines = list(invoice.lines.all())
 
     context = b.add(b.root, "rsm:ExchangedDocumentContext")
     guideline = b.add(context, "ram:GuidelineSpecifiedDocumentContextParameter")

@@ -44,11 +44,13 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Min, Q, QuerySet, Sum
+from django.db.models import Min, Q, QuerySet, Sum, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from billing.models import DocumentCounter, Invoice, InvoiceLine, Payment, Refund
+from billing import facturx, pdf
+from billing.models import BillingHold, DocumentCounter, Invoice, InvoiceLine, Payment, Refund
 from billing.selectors import invoice_balance
 from billing.vat import vat_amount, vat_decide
 from core.models import User
@@ -185,6 +187,62 @@ def billing_due(*, day: date) -> list[tuple[int, str, str]]:
     return list(due.values())
 
 
+# A number of the right form that no issued invoice has: the render check runs before the real
+# one is taken.
+_NUMBER_TO_CHECK = "{series}-{year}-000000"
+_HOLD_REASON_MAX = BillingHold._meta.get_field("reason").max_length or 500
+
+
+def _render_problem(invoice: Invoice, lines: list[InvoiceLine]) -> str:
+    """Why the unsaved invoice's PDF could not be made, for staff; "" if it can.
+
+    The PDF's Factur-X XML is built and checked by the function the PDF itself uses
+    (billing.facturx.invoice_facturx_xml), on the unsaved invoice and its lines in memory. The
+    XML's rules are what a customer's details can break; laying out the whole PDF here would
+    cost the run tens of milliseconds per invoice.
+    """
+    invoice.number = _NUMBER_TO_CHECK.format(series=INVOICE_SERIES, year=invoice.issue_date.year)
+    try:
+        facturx.invoice_facturx_xml(
+            invoice, pays_by_transfer=pdf.pays_by_bank_transfer(invoice), lines=lines
+        )
+    except facturx.FacturXInvalid as error:
+        return _hold_reason(invoice, error)
+    finally:
+        invoice.number = ""
+    return ""
+
+
+def _hold_reason(invoice: Invoice, error: facturx.FacturXInvalid) -> str:
+    # In the portal's language, not the invoice's: staff read it.
+    with translation.override(settings.LANGUAGE_CODE):
+        if error.code == "buyer_country":
+            return f"{error} " + _("Set the country, the next billing run invoices it.")
+        organisation = invoice.customer.organisation
+        lead = _("%(organisation)s's invoice cannot be made:") % {"organisation": organisation}
+        tail = _("Correct it, the next billing run tries again.")
+        detail = str(error)
+        room = _HOLD_REASON_MAX - len(lead) - len(tail) - 2
+        if len(detail) > room:
+            detail = detail[: room - 1] + "\u2026"
+        return f"{lead} {detail} {tail}"
+
+
+def _billing_hold_record(customer: Customer, *, reason: str, day: date) -> None:
+    """The customer's charges wait for a later run: open its hold (one open hold per customer)
+    or see it again, and log why."""
+    seen = BillingHold.objects.filter(customer_id=customer.pk, resolved_on__isnull=True).update(
+        reason=reason, last_seen_on=Greatest("last_seen_on", Value(day))
+    )
+    if not seen:
+        BillingHold.objects.create(
+            customer=customer, reason=reason, first_seen_on=day, last_seen_on=day
+        )
+    logger.warning(
+        "Billing run %s: customer %s not invoiced, held: %s", day, customer.public_id, reason
+    )
+
+
 @transaction.atomic
 def invoice_issue_for_customer(
     *, customer: Customer, payer: str, day: date, currency: str | None = None
@@ -192,6 +250,11 @@ def invoice_issue_for_customer(
     """Issue, dated `day`, the invoice of the customer's charges not yet invoiced that `payer`
     pays in `currency` (None: the currency of its oldest such charge). None if there is
     nothing to invoice, or the customer already has an invoice of that day.
+
+    No invoice without its PDF: before a number is taken, the invoice's Factur-X XML is built
+    and checked as the PDF will be. An invoice that would fail (e.g. the customer has no
+    country) is not issued and returns None: its charges wait for a later run, and a
+    BillingHold tells staff why (resolved by the run that issues the customer's invoice).
 
     At most one invoice per customer per day (SPEC), and an invoice has one payer and one
     currency, because one card charge pays one invoice. A customer whose subscriptions are
@@ -241,12 +304,8 @@ def invoice_issue_for_customer(
         status=Status.OPEN,
         line_count=len(charges),
     )
-    invoice.number = _number_take(INVOICE_SERIES, day.year)
-    _clean(invoice)
-    invoice.save()
-    InvoiceLine.objects.bulk_create(
+    lines = [
         InvoiceLine(
-            invoice=invoice,
             position=position,
             charge=charge,
             subscription_id=charge.subscription_id,
@@ -258,6 +317,20 @@ def invoice_issue_for_customer(
             amount=charge.amount,
         )
         for position, charge in enumerate(charges, start=1)
+    ]
+    problem = _render_problem(invoice, lines)
+    if problem:
+        _billing_hold_record(customer, reason=problem, day=day)
+        return None
+    invoice.number = _number_take(INVOICE_SERIES, day.year)
+    _clean(invoice)
+    invoice.save()
+    for line in lines:
+        line.invoice = invoice
+    InvoiceLine.objects.bulk_create(lines)
+    # Issued at last: the customer's open hold, if any, is over.
+    BillingHold.objects.filter(customer_id=customer.pk, resolved_on__isnull=True).update(
+        resolved_on=day
     )
     marked = subscription_services.charges_mark_invoiced(
         charge_ids=[charge.pk for charge in charges], at=timezone.now()
@@ -283,7 +356,8 @@ def billing_run(*, day: date) -> list[Invoice]:
     """Issue the day's invoices (billing_due: one per customer with charges not yet invoiced),
     each in its own transaction. Running it again the same day issues nothing new.
     A customer whose invoice cannot be issued (e.g. no VAT rate for its country) is logged and
-    left for the next run; the others are issued."""
+    left for the next run; the others are issued. One whose invoice could not be rendered
+    (e.g. no country) is held the same way, with a BillingHold staff see in the admin."""
     groups = billing_due(day=day)
     customers = Customer.objects.select_related("reseller").in_bulk(
         {customer_id for customer_id, _payer, _currency in groups}

@@ -36,7 +36,9 @@ def billing_run_daily() -> int:
     max_retries=5,
 )
 def invoice_issue(customer_id: int, payer: str, currency: str, day: str) -> str | None:
-    """Issue one customer's invoice for `day`; returns its number, or None if nothing was due."""
+    """Issue one customer's invoice for `day`; returns its number, or None if nothing was due
+    or the invoice could not be rendered (held: a BillingHold tells staff why, and its charges
+    wait for a later run; retrying would not help, so it is not an error)."""
     customer = Customer.objects.select_related("reseller").get(pk=customer_id)
     invoice = services.invoice_issue_for_customer(
         customer=customer, payer=payer, currency=currency, day=date.fromisoformat(day)

@@ -405,7 +405,7 @@ CHARGE = st.tuples(st.sampled_from(["EUR", "USD", "GBP"]), AMOUNTS)
 )
 @given(
     charges=st.lists(CHARGE, min_size=1, max_size=6),
-    country=st.sampled_from(["IE", "DE", "FR", "HU", "FI", "US", ""]),
+    country=st.sampled_from(["IE", "DE", "FR", "HU", "FI", "US"]),
 )
 def test_lines_plus_vat_make_the_total_in_every_currency(vat_rates, tenant, charges, country):
     customer = CustomerFactory(reseller=tenant.reseller, country=country)
