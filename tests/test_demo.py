@@ -27,6 +27,8 @@ def test_demo_data_covers_every_state_and_loads_once(db):
     assert counts() == first
     statuses = set(Customer.objects.values_list("status", flat=True))
     assert statuses == set(Customer.Status.values)
+    # Every invoice can name its buyer's country (Factur-X BT-55): none is held by the run.
+    assert not Customer.objects.filter(country="").exists()
     active = Customer.objects.filter(status=Customer.Status.ACTIVE)
     assert Subscription.objects.filter(customer__in=active).count() == active.count()
     assert LicenceChange.objects.count() > Subscription.objects.count()  # some grew
