@@ -15,6 +15,7 @@ from django.utils.translation import pgettext_lazy
 from django_countries.fields import CountryField
 
 from core.ids import PublicIdField
+from core.languages import language_choices
 from core.tokens import OneTimeToken
 from customers.models import Customer
 from resellers.models import Currency, Reseller
@@ -123,7 +124,7 @@ class Invoice(models.Model):
     reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="invoices")
     payer = models.CharField(_("paid with"), max_length=16, choices=Payer.choices)
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
-    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
+    language = models.CharField(_("language"), max_length=8, choices=language_choices)
     issue_date = models.DateField(_("issue date"))
     due_date = models.DateField(_("due date"))
     # Snapshots: the parties as they were on the issue date (name, address, country, VAT id).

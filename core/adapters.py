@@ -7,6 +7,8 @@ from allauth.socialaccount.models import SocialLogin
 from django.http import HttpRequest
 from django.shortcuts import render
 
+from core.languages import language_from_locale
+
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest) -> bool:
@@ -31,7 +33,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
 
     def populate_user(self, request: HttpRequest, sociallogin: SocialLogin, data: dict[str, Any]):
         user = super().populate_user(request, sociallogin, data)
-        language = (sociallogin.account.extra_data.get("locale") or "")[:2]
-        if language in {"en", "es", "fr", "de", "nl"}:
+        language = language_from_locale(sociallogin.account.extra_data.get("locale") or "")
+        if language:
             user.language = language
         return user

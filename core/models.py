@@ -7,6 +7,7 @@ from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from core.ids import PublicIdField
+from core.languages import language_choices
 
 
 class PortalUserManager(BaseUserManager["User"]):
@@ -36,7 +37,7 @@ class User(AbstractUser):
     email = models.EmailField(_("email address"), unique=True)
     public_id = PublicIdField()
     language = models.CharField(
-        _("language"), max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+        _("language"), max_length=8, choices=language_choices, default=settings.LANGUAGE_CODE
     )
 
     USERNAME_FIELD = "email"

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
 from core.ids import PublicIdField
+from core.languages import language_choices
 from core.lookups import ContainsUpper
 from core.tokens import OneTimeToken
 from core.validators import validate_time_zone
@@ -53,7 +54,7 @@ class Customer(models.Model):
     admin_alternate_email = models.EmailField(_("alternate email"), blank=True)
     admin_phone = models.CharField(_("phone"), max_length=32, blank=True)
     language = models.CharField(
-        _("language"), max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+        _("language"), max_length=8, choices=language_choices, default=settings.LANGUAGE_CODE
     )
     time_zone = models.CharField(
         _("time zone"), max_length=64, default="UTC", validators=[validate_time_zone]

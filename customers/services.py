@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django_ratelimit.core import get_usage
 
 from core.emails import email_queue
+from core.languages import language_for_country
 from core.models import User
 from core.tokens import TokenState, token_consume, token_digest, token_new
 from customers import extensions, selectors
@@ -200,6 +201,8 @@ def customer_invite(*, membership: Membership, **fields: Any) -> Customer:
     fields.setdefault("language", reseller.language)
     fields.setdefault("time_zone", reseller.time_zone)
     fields.setdefault("country", reseller.country)
+    # English in the United Kingdom is British English (dates 06/12/2026).
+    fields["language"] = language_for_country(fields["language"], str(fields["country"] or ""))
     unknown = set(fields) - set(CUSTOMER_FIELDS)
     if unknown:
         raise TypeError(sorted(unknown))

@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
 from core.ids import PublicIdField
+from core.languages import language_choices
 from core.tokens import OneTimeToken
 from core.validators import validate_time_zone
 from resellers.roles import Role
@@ -33,7 +34,7 @@ class Reseller(models.Model):
         _("currency"), max_length=3, choices=Currency.choices, default=Currency.EUR
     )
     language = models.CharField(
-        _("language"), max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+        _("language"), max_length=8, choices=language_choices, default=settings.LANGUAGE_CODE
     )
     time_zone = models.CharField(
         _("time zone"), max_length=64, default="UTC", validators=[validate_time_zone]
@@ -93,7 +94,7 @@ class TeamInvitation(OneTimeToken):
     email = models.EmailField(_("email"))
     role = models.CharField(_("role"), max_length=10, choices=Role.choices)
     language = models.CharField(
-        _("language"), max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+        _("language"), max_length=8, choices=language_choices, default=settings.LANGUAGE_CODE
     )
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.emails import email_queue
+from core.languages import language_for_country
 from core.middleware import client_ip
 from core.models import User
 from core.tokens import OneTimeToken, TokenState, token_consume
@@ -77,7 +78,8 @@ def reseller_apply(
         vat_id=vat_id,
         billing_email=billing_email,
         currency=currency,
-        language=language or user.language,
+        # English in the United Kingdom is British English (dates 06/12/2026).
+        language=language_for_country(language or user.language, country),
         status=Reseller.Status.PENDING,
     )
     try:

@@ -15,9 +15,16 @@ from django.utils import translation
 
 from billing import pdf
 from billing.models import Invoice, Refund
+from core.languages import language_from_locale
+from core.models import User
 from core.money import money_format
-from resellers.models import Currency
+from customers import services as customer_services
+from customers.models import Customer
+from resellers import services as reseller_services
+from resellers.models import Currency, Membership, Reseller, TeamInvitation
+from tests.billing_pages_helpers import invoice_create
 from tests.billing_pdf_helpers import ISSUED_AT, SELLER, buyer, issue, pdf_text
+from tests.factories import UserFactory
 
 MM = 72 / 25.4  # PDF points per millimetre
 PAGE_MARGIN_RIGHT = 15 * MM  # the template's @page margin
@@ -287,3 +294,100 @@ def test_a_credit_note_on_a_paid_invoice_says_how_it_is_refunded(tenant, method,
     refund.status = Refund.Status.SUCCEEDED
     refund.save(update_fields=["status"])
     assert _html(credit_note) == before
+
+
+# British English: English messages, British dates
+
+
+def _invite(tenant, **fields: str) -> Customer:
+    return customer_services.customer_invite(
+        membership=Membership.objects.get(user=tenant.owner, reseller=tenant.reseller),
+        organisation=f"Acme ({fields['domain']})",
+        contact_name="Sam Smith",
+        contact_email=f"sam@{fields['domain']}",
+        customer_type="domain",
+        crm_id="",
+        admin_name="",
+        admin_address="",
+        admin_alternate_email="",
+        admin_phone="",
+        time_zone="Europe/London",
+        **fields,
+    )
+
+
+@pytest.mark.django_db
+def test_british_english_is_a_language_of_every_language_field():
+    assert dict(settings.LANGUAGES)["en-gb"] == "British English"
+    for model in (User, Reseller, TeamInvitation, Customer, Invoice):
+        assert "en-gb" in dict(model._meta.get_field("language").choices), model
+
+
+@pytest.mark.django_db
+def test_gb_resellers_and_customers_read_british_english_by_default(tenant, other_tenant):
+    reseller = reseller_services.reseller_apply(
+        user=UserFactory(language="en"),
+        name="Albion Cloud Ltd",
+        country="GB",
+        vat_id="",
+        billing_email="billing@albion.example",
+        currency="GBP",
+    )
+    assert reseller.language == "en-gb"
+
+    assert _invite(tenant, domain="acme.co.uk", country="GB", language="en").language == "en-gb"
+    # Another country keeps the language asked for, English included.
+    assert _invite(tenant, domain="acme.com", country="US", language="en").language == "en"
+    assert _invite(tenant, domain="acme.es", country="ES", language="es").language == "es"
+    # Without a language the customer reads its reseller's, here British English.
+    tenant.reseller.language = "en-gb"
+    tenant.reseller.save(update_fields=["language"])
+    assert _invite(tenant, domain="acme.ie", country="IE").language == "en-gb"
+
+
+@pytest.mark.django_db
+def test_a_gb_customers_invoice_has_british_dates(tenant):
+    customer = _invite(tenant, domain="acme.co.uk", country="GB", language="en")
+    invoice = issue(
+        customer,
+        language=customer.language,
+        buyer_data=buyer(customer, address="1 High Street\nLondon EC1A 1BB", country="GB"),
+    )
+
+    text = _flowing(pdf.invoice_pdf_render(invoice))
+
+    assert "Issue date 31 Jan 2026" in text
+    assert "Due date 14 Feb 2026" in text
+    assert "01/01/2026 \u2013 31/01/2026" in text  # day/month/year
+    assert "01/31/2026" not in text and "Jan. 31" not in text
+    assert "Invoice" in text and "Amount due: €62.12" in text  # English messages
+
+
+@pytest.mark.django_db
+def test_pages_in_british_english_show_british_dates(tenant, owner_client):
+    invoice = invoice_create(tenant.customer, issue_date=date(2026, 12, 6))
+    owner_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en-gb"
+
+    listing = owner_client.get("/invoices/").content.decode()
+    detail = owner_client.get(f"/invoices/{invoice.public_id}/").content.decode()
+
+    assert "06/12/2026" in listing and "12/06/2026" not in listing
+    assert "6 Dec 2026" in detail and "Dec. 6, 2026" not in detail
+    assert '<html lang="en-gb"' in detail
+
+
+@pytest.mark.django_db
+def test_a_user_can_choose_british_english(tenant, owner_client):
+    response = owner_client.post("/i18n/setlang/", {"language": "en-gb", "next": "/"})
+
+    assert response.status_code == 302
+    tenant.owner.refresh_from_db()
+    assert tenant.owner.language == "en-gb"
+
+
+def test_a_google_locale_picks_the_portals_variant_or_its_language():
+    assert language_from_locale("en-GB") == "en-gb"
+    assert language_from_locale("en") == "en"
+    assert language_from_locale("en-US") == "en"
+    assert language_from_locale("fr-CA") == "fr"
+    assert language_from_locale("pt-BR") == ""

@@ -98,10 +98,13 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 
-# Internationalisation: the five languages of the product, catalogues under locale/.
+# Internationalisation: the five languages of the product, catalogues under locale/. British
+# English is English with British dates (Django's en_GB formats); it reads the English source,
+# so it has no catalogue (core.languages).
 LANGUAGE_CODE = "en"
 LANGUAGES = [
     ("en", _("English")),
+    ("en-gb", _("British English")),
     ("es", _("Spanish")),
     ("fr", _("French")),
     ("de", _("German")),

@@ -205,6 +205,12 @@ def _describe(entry: PoEntry) -> str:
     return f"{context}msgid {short(entry.msgid or '')}"
 
 
+def _reads_the_source(language: str) -> bool:
+    """The source language and its regional variants ("en-gb": English with British dates)
+    show the msgids themselves: they have no catalogue to check."""
+    return language.split("-")[0] == settings.LANGUAGE_CODE.split("-")[0]
+
+
 class Command(BaseCommand):
     help = (
         "Fail if a translation catalogue (locale/<lang>/LC_MESSAGES/django.po) is missing or has "
@@ -218,7 +224,7 @@ class Command(BaseCommand):
             action="append",
             dest="languages",
             help="Language to check (repeatable). Default: every language in settings.LANGUAGES "
-            "except LANGUAGE_CODE, the source language.",
+            "except LANGUAGE_CODE, the source language, and its regional variants.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -226,7 +232,7 @@ class Command(BaseCommand):
             raise CommandError("settings.LOCALE_PATHS is empty: no catalogues to check.")
         locale_dir = Path(settings.LOCALE_PATHS[0])
         languages: list[str] = options["languages"] or [
-            code for code, _name in settings.LANGUAGES if code != settings.LANGUAGE_CODE
+            code for code, _name in settings.LANGUAGES if not _reads_the_source(code)
         ]
 
         errors: list[str] = []
