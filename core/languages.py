@@ -6,10 +6,15 @@ Django's en_GB formats). Its messages are the English source itself, so it has n
 its own (translations_check asks none of the source language's variants).
 """
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
-def language_choices() -> list[tuple[str, str]]:
+
+def language_choices() -> "list[tuple[str, StrOrPromise]]":
     """settings.LANGUAGES for a model field's `choices`: a callable, so that the migrations
     refer to it instead of copying the list, and a language added needs no migration."""
     return list(settings.LANGUAGES)
