@@ -2,6 +2,7 @@
 money models, against a reviewed allow-list; service-owned fields refused on POST; the admin
 actions call the services and audit the staff user."""
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -13,7 +14,13 @@ from django.utils import timezone
 
 from billing import services as billing_services
 from billing import vat
-from billing.models import CustomerCardConsent, GatewayCustomer, PaymentCard, StripeEvent
+from billing.models import (
+    CustomerCardConsent,
+    GatewayCustomer,
+    PaymentCard,
+    Refund,
+    StripeEvent,
+)
 from customers.models import Customer
 from resellers.models import AuditEvent, Membership, Reseller
 from subscriptions import services as subscription_services
@@ -180,6 +187,11 @@ def rows(tenant, other_tenant, staff_client) -> None:  # type: ignore[no-untyped
     )
     assert invoice is not None
     billing_services.invoice_mark_paid(invoice=invoice, by=staff)
+    # A credit note on a paid invoice: a refund owed.
+    billing_services.credit_note_issue(
+        invoice=invoice, reason="Goodwill", amount=Decimal("1.00"), by=staff
+    )
+    assert Refund.objects.filter(invoice=invoice).exists()
     PaymentCard.objects.create(
         reseller=tenant.reseller,
         gateway_customer_id="cus_Reseller",
@@ -319,6 +331,8 @@ ACTIONS = {
     # credit_note_issue / invoice_mark_paid (test_billing_core_integrity); regenerating the PDF
     # re-creates the same document and changes no state.
     "billing.invoice": {"issue_credit_note", "mark_paid", "regenerate_pdf"},
+    # refund_mark_refunded (test_billing_balance: test_a_refund_the_card_refuses_...).
+    "billing.refund": {"mark_refunded"},
     "subscriptions.product": {"delete_selected"},
     "subscriptions.plan": {"delete_selected"},
     "billing.vatrate": {"delete_selected"},
