@@ -2,6 +2,7 @@
 with pdfplumber (each word's box), so "fits its column" and "stays on the page" are measured,
 not judged by eye."""
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -391,3 +392,58 @@ def test_a_google_locale_picks_the_portals_variant_or_its_language():
     assert language_from_locale("en-US") == "en"
     assert language_from_locale("fr-CA") == "fr"
     assert language_from_locale("pt-BR") == ""
+
+
+# Legal wording
+
+
+@pytest.mark.django_db
+def test_a_german_credit_note_is_a_rechnungskorrektur_not_a_gutschrift(tenant):
+    """A "Gutschrift" is a self-billed invoice (Art. 226(10a) of the VAT directive, § 14 (2)
+    UStG); the document that corrects an invoice is a "Rechnungskorrektur"."""
+    original = issue(tenant.customer, language="de")
+    credit_note = issue(
+        tenant.customer,
+        number="CN-2026-000001",
+        language="de",
+        kind=Invoice.Kind.CREDIT_NOTE,
+        corrects=original,
+        status=Invoice.Status.CREDITED,
+        lines=[("Korrektur zu INV-2026-000001", None, "40.00", "40.00", None, None)],
+    )
+
+    text = _flowing(pdf.invoice_pdf_render(credit_note))
+
+    assert "Rechnungskorrektur CN-2026-000001" in text
+    assert "Diese Rechnungskorrektur korrigiert die Rechnung INV-2026-000001" in text
+    assert "Gutschrift" not in text
+    with translation.override("de"):
+        # The pages, the emails and the admin say the same.
+        for message in ("credit note", "Credit notes", "Issue a credit note", "Credit note issued"):
+            assert "Rechnungskorrektur" in translation.gettext(message), message
+        assert translation.gettext("Credited") == "Storniert"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "label", "mention"),
+    [
+        ("de", "Steuerschuldnerschaft des Leistungsempfängers", "Artikel 196"),
+        ("fr", "Autoliquidation", "article 196"),
+        ("es", "Inversión del sujeto pasivo", "artículo 196"),
+        ("nl", "Btw verlegd", "artikel 196"),
+    ],
+)
+def test_a_reverse_charge_invoice_uses_each_countrys_legal_term(tenant, language, label, mention):
+    invoice = issue(
+        tenant.customer,
+        language=language,
+        vat_treatment=Invoice.VatTreatment.REVERSE_CHARGE,
+        vat_rate="0.00",
+    )
+
+    text = _flowing(pdf.invoice_pdf_render(invoice))
+
+    assert f"— {label}" in text  # beside the VAT line
+    # The legal sentence (French puts a space before its colon).
+    assert re.search(rf"{label} ?:", text) and mention in text and "ESA12345674" in text
