@@ -19,14 +19,15 @@ class BillingConfig(AppConfig):
             side="customer", slot="invoices", renderer=views.customer_side_section
         )
 
-        # PDF: render each document once issued, and again when it is paid or staff ask;
-        # importing the task module also registers the task with Celery.
+        # PDF: render each document once, when it is issued; it never changes afterwards (a
+        # payment shows on the pages and in the payment receipt, not in the issued PDF). Staff
+        # may ask again, which only writes back identical bytes. Importing the task module
+        # also registers the task with Celery.
         from billing import rendering_tasks, services
 
         services.on_invoice_issued.append(rendering_tasks.invoice_pdf_enqueue)
         services.on_credit_note_issued.append(rendering_tasks.invoice_pdf_enqueue)
         services.on_pdf_requested.append(rendering_tasks.invoice_pdf_regenerate)
-        services.on_invoice_paid.append(rendering_tasks.invoice_pdf_regenerate)
 
         # payments: charge each issued invoice's card (Stripe gateway); a paid invoice lifts
         # the suspensions its failed payment caused; the customer side's payment card section.

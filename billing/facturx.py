@@ -411,15 +411,14 @@ def _build(invoice: Invoice, lines: list[InvoiceLine], *, pays_by_transfer: bool
     terms = b.add(settlement, "ram:SpecifiedTradePaymentTerms")
     b.add_date(terms, "ram:DueDateDateTime", invoice.due_date)
 
-    paid = invoice.status == Invoice.Status.PAID
+    # What is due as issued: the XML is part of the issued PDF, whose bytes never change, so a
+    # later payment (shown on the pages and in the payment receipt) is not stated here.
     summation = b.add(settlement, "ram:SpecifiedTradeSettlementHeaderMonetarySummation")
     b.add(summation, "ram:LineTotalAmount", _money(sum((f.amount for f in figures), Decimal(0))))
     b.add(summation, "ram:TaxBasisTotalAmount", _money(subtotal))
     b.add(summation, "ram:TaxTotalAmount", _money(vat_amount), currencyID=invoice.currency)
     b.add(summation, "ram:GrandTotalAmount", _money(total))
-    if paid:
-        b.add(summation, "ram:TotalPrepaidAmount", _money(total))
-    b.add(summation, "ram:DuePayableAmount", _money(Decimal(0) if paid else total))
+    b.add(summation, "ram:DuePayableAmount", _money(total))
 
     if invoice.kind == Invoice.Kind.CREDIT_NOTE and invoice.corrects is not None:
         # BT-25/BT-26: the invoice this credit note corrects.

@@ -1,26 +1,35 @@
-"""Invoice emails: "invoice issued", with the PDF attached, to whoever pays it.
+"""Invoice emails: "invoice issued", with the PDF attached, and the payment receipt, to whoever
+pays it; and "invoice PDF failed" to the vendor's staff.
 
 Who pays is printed on the invoice (`Invoice.payer`): with the reseller's card, the reseller's
 billing address (its owners if it has none), in the reseller's language; with the customer's
 card, the customer's contact, in the customer's language.
+
+Each is queued once, recorded on its row in the transaction that queues it, with the row
+locked: Invoice.pdf_emailed_at, Payment.receipt_emailed_at, Invoice.pdf_failure_reported_at.
 """
 
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import TextField
-from django.db.models.functions import Cast
 from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
-from billing.models import Invoice
+from billing.models import Invoice, Payment
+from billing.payments import selectors as payment_selectors
+from billing.payments.gateways import ManualGateway
+from billing.selectors import invoice_balance
 from core.emails import EmailAttachment, email_queue
-from core.models import OutboundEmail
+from core.models import OutboundEmail, User
 from resellers import selectors as reseller_selectors
 from resellers.roles import Role
 from subscriptions.models import Payer
 
 INVOICE_ISSUED_TEMPLATE = "invoice_issued"
+PAYMENT_RECEIPT_TEMPLATE = "payment_receipt"
+PDF_FAILED_TEMPLATE = "invoice_pdf_failed"
 
 
 @dataclass(frozen=True)
@@ -55,26 +64,12 @@ def _pdf_filename(invoice: Invoice) -> str:
     return f"{invoice.number}.pdf"
 
 
-def _already_sent(invoice: Invoice) -> bool:
-    """Whether this document's email was queued before. Looked up among the emails queued
-    since it was issued (the index on created_at keeps that short), by its attachment's name,
-    which is unique: `"INV-2026-000001.pdf"` with its quotes only matches the filename."""
-    return (
-        OutboundEmail.objects.filter(
-            template=INVOICE_ISSUED_TEMPLATE, created_at__gte=invoice.issued_at
-        )
-        .annotate(_attachments=Cast("attachments", TextField()))
-        .filter(_attachments__contains=f'"{_pdf_filename(invoice)}"')
-        .exists()
-    )
-
-
 @transaction.atomic
 def invoice_email_send(*, invoice: Invoice) -> list[OutboundEmail]:
     """Queue "invoice issued" (or "credit note issued") with the stored PDF attached to whoever
     pays. Call it once the PDF is stored, in the transaction that stores it: the emails go out
-    after that commits. Once per document: a second call (a task run again, a regenerated PDF)
-    queues nothing and returns []."""
+    after that commits. Once per document, recorded in pdf_emailed_at: a second call (a task run
+    again, a PDF written back after a storage loss) queues nothing and returns []."""
     # Lock the row: two calls at once queue one set of emails.
     invoice = (
         Invoice.objects.select_for_update(of=("self",))
@@ -83,8 +78,10 @@ def invoice_email_send(*, invoice: Invoice) -> list[OutboundEmail]:
     )
     if not invoice.pdf:
         raise ValueError(f"{invoice.number}: the PDF is not stored yet")
-    if _already_sent(invoice):
+    if invoice.pdf_emailed_at is not None:
         return []
+    invoice.pdf_emailed_at = timezone.now()
+    invoice.save(update_fields=["pdf_emailed_at"])
     attachment = EmailAttachment(
         path=str(invoice.pdf.name), filename=_pdf_filename(invoice), mimetype="application/pdf"
     )
@@ -110,4 +107,112 @@ def invoice_email_send(*, invoice: Invoice) -> list[OutboundEmail]:
             attachments=[attachment],
         )
         for recipient in invoice_recipients(invoice=invoice)
+    ]
+
+
+# The payment receipt
+
+
+def _payment_method(payment: Payment, invoice: Invoice) -> str:
+    """How the money came, in the active language: "Visa •••• 4242", "bank transfer"."""
+    if payment.gateway == ManualGateway.name:
+        return gettext("bank transfer")
+    # The card that paid: the payer's card on file (the one charged off-session).
+    owner = invoice.customer if invoice.payer == Payer.CUSTOMER_CARD else invoice.reseller
+    card = payment_selectors.card_default(owner=owner)
+    if card is None:
+        return gettext("card")
+    return f"{card.brand.title()} \u2022\u2022\u2022\u2022 {card.last4}"
+
+
+@transaction.atomic
+def payment_receipt_send(*, payment: Payment) -> list[OutboundEmail]:
+    """Queue the payment receipt to whoever pays the invoice, each in their language: the
+    amount received, the invoice, the date, how it was paid and what the invoice still owes.
+    The invoice's PDF stays as issued; the receipt is where a payment is told. Once per
+    payment (receipt_emailed_at); a payment that did not succeed gets none. Returns the
+    emails queued ([] if none)."""
+    # Locked: two calls at once (a webhook and the charge's own answer) queue one receipt.
+    payment = (
+        Payment.objects.select_for_update(of=("self",))
+        .select_related("invoice__customer", "invoice__reseller")
+        .get(pk=payment.pk)
+    )
+    if payment.status != Payment.Status.SUCCEEDED or payment.receipt_emailed_at is not None:
+        return []
+    payment.receipt_emailed_at = timezone.now()
+    payment.save(update_fields=["receipt_emailed_at"])
+    invoice = payment.invoice
+    context = {
+        "number": invoice.number,
+        "organisation": invoice.customer.organisation,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "received_on": timezone.localdate(payment.updated_at),
+        "balance": invoice_balance(invoice),
+        "invoice_currency": invoice.currency,
+    }
+    emails = []
+    for recipient in invoice_recipients(invoice=invoice):
+        with translation.override(recipient.language):
+            method = _payment_method(payment, invoice)
+        emails.append(
+            email_queue(
+                to=recipient.email,
+                template=PAYMENT_RECEIPT_TEMPLATE,
+                context={
+                    **context,
+                    "method": method,
+                    "invoice_url": settings.PORTAL_URL + recipient.url,
+                },
+                language=recipient.language,
+            )
+        )
+    return emails
+
+
+# Staff: a PDF that fails for good
+
+
+def _staff_recipients() -> list[tuple[str, str]]:
+    """(email, language) of the vendor's active staff users, who can act in the admin; the
+    vendor's billing address (settings.VENDOR_EMAIL) if there are none, so that someone hears."""
+    staff = list(
+        User.objects.filter(is_staff=True, is_active=True)
+        .exclude(email="")
+        .order_by("email")
+        .values_list("email", "language")
+    )
+    return staff or [(settings.VENDOR_EMAIL, settings.LANGUAGE_CODE)]
+
+
+@transaction.atomic
+def invoice_pdf_failure_report(*, invoice: Invoice) -> list[OutboundEmail]:
+    """Email the vendor's staff that the document's PDF could not be made (its number, customer
+    and last error, with a link to it in the admin). Once per document
+    (pdf_failure_reported_at). Returns the emails queued ([] if told before)."""
+    # Locked: the sweeper and a render task may report at once; staff hear once.
+    invoice = (
+        Invoice.objects.select_for_update(of=("self",))
+        .select_related("customer", "reseller")
+        .get(pk=invoice.pk)
+    )
+    if invoice.pdf_failure_reported_at is not None:
+        return []
+    invoice.pdf_failure_reported_at = timezone.now()
+    invoice.save(update_fields=["pdf_failure_reported_at"])
+    context = {
+        "number": invoice.number,
+        "is_credit_note": invoice.kind == Invoice.Kind.CREDIT_NOTE,
+        "organisation": invoice.customer.organisation,
+        "reseller_name": invoice.reseller.name,
+        "issued_at": invoice.issued_at,
+        "attempts": invoice.pdf_attempts,
+        "error": invoice.pdf_error,
+        "admin_url": settings.PORTAL_URL
+        + reverse("admin:billing_invoice_change", args=[invoice.pk]),
+    }
+    return [
+        email_queue(to=email, template=PDF_FAILED_TEMPLATE, context=context, language=language)
+        for email, language in _staff_recipients()
     ]

@@ -2,22 +2,27 @@
 the invoice's language as PDF/A-3b, with its Factur-X (EN 16931) XML attached.
 
 Rendering is deterministic: the PDF's dates are the invoice's issue time, its identifier is
-derived from its content, nothing is fetched. The same invoice in the same state gives the same
-bytes, so a stored PDF's SHA-256 tells whether rendering again would change anything.
+derived from its content, nothing is fetched, the fonts carry no render time. The same document
+gives the same bytes, so a stored PDF's SHA-256 tells whether rendering again would change
+anything. It is rendered once, when issued (invoice_pdf_store): its bytes never change after,
+and a render that would differ is refused.
 """
 
 import functools
 import hashlib
+import logging
+import os
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import NoReturn
 
 import pydyf
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.template.loader import render_to_string
 from django.utils import formats, translation
 from django.utils.translation import gettext
@@ -28,12 +33,24 @@ from weasyprint.urls import URLFetcher
 
 from billing import facturx
 from billing.models import Invoice, InvoiceLine, Refund
-from billing.notifications import invoice_email_send
+from billing.notifications import invoice_email_send, invoice_pdf_failure_report
 from billing.vat import vat_legal_mention
 from core.money import money_format
 
+logger = logging.getLogger(__name__)
+
 PDF_VARIANT = "pdf/a-3b"
 TEMPLATE = "billing/invoice_pdf.html"
+PDF_ERROR_MAX = 2000
+
+# Without HarfBuzz-Subset (the Dockerfile installs it; a development machine may lack it)
+# WeasyPrint subsets fonts with fontTools, which stamps each subset with the time it was
+# written (the font's head.modified) unless SOURCE_DATE_EPOCH says which time to use (the
+# reproducible-builds convention). With the clock in its bytes no render would ever match the
+# SHA-256 recorded at issue, so the stamp is fixed here. Never change it: renders of the
+# documents already issued must keep matching.
+FONT_SUBSET_TIMESTAMP = "1767225600"  # 2026-01-01T00:00:00Z
+os.environ["SOURCE_DATE_EPOCH"] = FONT_SUBSET_TIMESTAMP
 
 # The Factur-X PDF/A extension schema and its four properties (Factur-X 1.0, section 6.2.2);
 # WeasyPrint adds this RDF to the PDF/A identification it writes itself.
@@ -268,36 +285,121 @@ def _stored_intact(invoice: Invoice) -> bool:
         return hashlib.sha256(stored.read()).hexdigest() == invoice.pdf_sha256
 
 
-def invoice_pdf_store(*, invoice_id: int, regenerate: bool = False) -> str:
-    """Render the invoice's PDF and store it through Django's storage, with its SHA-256.
+class PdfStore(StrEnum):
+    """What `invoice_pdf_store` did."""
 
-    Idempotent: a stored PDF with the recorded hash is kept as it is ("skipped"); with
-    `regenerate` (the invoice's payment state changed, staff asked again) it is rendered, and
-    written only if the bytes differ ("unchanged" otherwise). Returns "stored" after a write.
+    STORED = "stored"  # first render: written, its hash recorded, the email queued
+    SKIPPED = "skipped"  # the stored PDF is intact: nothing rendered
+    UNCHANGED = "unchanged"  # rendered again on request: the same bytes as stored
+    RESTORED = "restored"  # the stored file was missing or altered: the same bytes written back
+    REFUSED = "refused"  # rendered again on request: different bytes, logged, nothing written
+
+
+class PdfRenderDiffers(Exception):
+    """The stored PDF is missing or altered, and rendering the document again gives other bytes
+    than the SHA-256 recorded at its first render: nothing can be written back. (Something the
+    PDF depends on changed since: the template, a setting, fonts or libraries.) Staff restore
+    the file from a backup."""
+
+    def __init__(self, number: str, recorded: str, rendered: str) -> None:
+        super().__init__(
+            f"{number}: the PDF rendered now differs from the one issued "
+            f"(SHA-256 {rendered}, issued {recorded}); the stored file is missing or altered "
+            "and nothing was written"
+        )
+
+
+def _render_differs_log(invoice: Invoice, rendered: str) -> None:
+    logger.error(
+        "Invoice %s: a new render differs from the PDF issued (SHA-256 recorded %s, rendered "
+        "%s): refused, the issued PDF is never replaced",
+        invoice.number,
+        invoice.pdf_sha256,
+        rendered,
+    )
+
+
+def invoice_pdf_store(*, invoice_id: int, regenerate: bool = False) -> PdfStore:
+    """Render the document's PDF once, when it is issued, and store it through Django's storage
+    with its SHA-256; afterwards only those exact bytes are ever written again.
+
+    - No PDF recorded yet: render, store, record the hash and queue the email ("stored").
+    - Recorded, and the stored file has that hash: nothing to do ("skipped"). With `regenerate`
+      (staff asked for it again) it is rendered to check: the same bytes "unchanged", others
+      "refused" and logged; the stored file is never replaced.
+    - Recorded, but the file is missing or altered (storage lost it): render; the same bytes
+      are written back ("restored"); other bytes are refused and logged, nothing is written,
+      and PdfRenderDiffers is raised (a failure, recorded by the task).
+
+    The row stays locked while rendering (well under a second), so a document is never
+    rendered twice at once: a second task waits, then finds the PDF stored ("skipped"). Each
+    render that stores counts in pdf_attempts; the task records a failed one
+    (invoice_pdf_failure_record).
     """
-    invoice = Invoice.objects.select_related("corrects").get(pk=invoice_id)
-    if not regenerate and _stored_intact(invoice):
-        return "skipped"
-    content = invoice_pdf_render(invoice)
-    digest = hashlib.sha256(content).hexdigest()
     with transaction.atomic():
-        # Lock the row: two renders of the same invoice write one after the other, and the
-        # second sees the first's file.
-        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
-        if invoice.pdf_sha256 == digest and _stored_intact(invoice):
-            return "unchanged"
+        invoice = (
+            Invoice.objects.select_for_update(of=("self",))
+            .select_related("corrects")
+            .get(pk=invoice_id)
+        )
+        intact = _stored_intact(invoice)
+        if intact and not regenerate:
+            return PdfStore.SKIPPED
+        content = invoice_pdf_render(invoice)
+        digest = hashlib.sha256(content).hexdigest()
+        recorded = invoice.pdf_sha256
+        if recorded and digest != recorded:
+            _render_differs_log(invoice, digest)
+            if intact:
+                return PdfStore.REFUSED
+            raise PdfRenderDiffers(invoice.number, recorded, digest)
+        if intact:
+            return PdfStore.UNCHANGED
         storage = invoice.pdf.storage
-        name = invoice_pdf_name(invoice)
-        previous = invoice.pdf.name
+        name = invoice.pdf.name or invoice_pdf_name(invoice)
         if storage.exists(name):
+            # Not the issued PDF (that one has the recorded hash): an altered file, or one left
+            # by a render whose transaction rolled back. The issued bytes take its place.
+            logger.warning("Invoice %s: %s was not the PDF issued; written again", invoice, name)
             storage.delete(name)
         invoice.pdf.name = storage.save(name, ContentFile(content))
         invoice.pdf_sha256 = digest
-        invoice.save(update_fields=["pdf", "pdf_sha256"])
-        if previous and previous != invoice.pdf.name and storage.exists(previous):
-            storage.delete(previous)
-        if not previous:
-            # The first PDF of the document: whoever pays gets it by email (once; a later
-            # regeneration sends nothing).
-            invoice_email_send(invoice=invoice)
-    return "stored"
+        invoice.pdf_attempts += 1
+        invoice.pdf_error = ""
+        invoice.save(update_fields=["pdf", "pdf_sha256", "pdf_attempts", "pdf_error"])
+        # Whoever pays gets the PDF by email, once (pdf_emailed_at): a restored file sends
+        # nothing again.
+        invoice_email_send(invoice=invoice)
+    return PdfStore.RESTORED if recorded else PdfStore.STORED
+
+
+# Errors worth trying again (the database or the storage went away for a moment); anything
+# else fails the same way every time (an invalid Factur-X, a template error).
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
+# How often a document's PDF may fail before staff are told it fails for good (the render
+# task's own retries and the sweeps count alike).
+PDF_ATTEMPTS_MAX = 10
+
+
+@transaction.atomic
+def invoice_pdf_failure_record(*, invoice_id: int, error: BaseException) -> bool:
+    """Record a failed render of the document's PDF: one more attempt, and its error. When it
+    fails for good (an error that is not transient, or PDF_ATTEMPTS_MAX attempts) and no
+    intact PDF is stored, the vendor's staff are emailed, once. Returns whether it failed for
+    good."""
+    # Locked: the sweeper and a render task may record at once; staff are told once.
+    invoice = Invoice.objects.select_for_update(of=("self",)).filter(pk=invoice_id).first()
+    if invoice is None:
+        return False
+    invoice.pdf_attempts += 1
+    invoice.pdf_error = f"{type(error).__name__}: {error}"[:PDF_ERROR_MAX]
+    invoice.save(update_fields=["pdf_attempts", "pdf_error"])
+    for_good = not isinstance(error, TRANSIENT_ERRORS) or invoice.pdf_attempts >= PDF_ATTEMPTS_MAX
+    if for_good and not _stored_intact(invoice):
+        invoice_pdf_failure_report(invoice=invoice)
+    return for_good

@@ -1,12 +1,13 @@
-"""Celery: render and store an invoice's PDF (billing.pdf) after the invoice is issued, and again
-when staff or a payment ask for it. billing.apps imports this module, so the worker knows the
-task, and hooks `invoice_pdf_enqueue` into the issuing services' registries."""
+"""Celery: render and store an invoice's PDF (billing.pdf) once the invoice is issued, write it
+back when staff ask after a storage loss (identical bytes only), and re-queue the documents left
+without one (billing.tasks.invoice_pdfs_sweep). billing.apps imports this module, so the worker
+knows the task, and hooks `invoice_pdf_enqueue` into the issuing services' registries."""
 
 import logging
 from functools import partial
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import transaction
 
 from billing import pdf
 from billing.models import Invoice
@@ -22,12 +23,12 @@ RENDER_TIME_LIMIT = 300
 @shared_task(
     bind=True,
     # Idempotent (billing.pdf.invoice_pdf_store): a message redelivered after a lost worker
-    # renders again and finds the PDF stored, or stores it.
+    # finds the PDF stored, or stores it; two at once render once (the row lock).
     acks_late=True,
     reject_on_worker_lost=True,
     # Only what is transient: the database or the storage went away for a moment. A missing
-    # invoice or a template error fails at once.
-    autoretry_for=(OperationalError, InterfaceError, ConnectionError, TimeoutError),
+    # invoice, an invalid Factur-X or a template error fails at once.
+    autoretry_for=pdf.TRANSIENT_ERRORS,
     retry_backoff=True,
     retry_backoff_max=RENDER_RETRY_BACKOFF_MAX,
     max_retries=6,
@@ -35,10 +36,21 @@ RENDER_TIME_LIMIT = 300
 )
 def invoice_render_pdf(self, invoice_id: int, regenerate: bool = False) -> str:
     """Render the invoice's PDF/A-3 (with its Factur-X XML) and store it with its SHA-256.
-    Returns "stored", "unchanged" or "skipped" (a PDF with the recorded hash exists)."""
-    result = pdf.invoice_pdf_store(invoice_id=invoice_id, regenerate=regenerate)
+    Returns what billing.pdf.invoice_pdf_store did ("stored", "skipped", "restored", ...). A
+    failure is recorded on the invoice (attempts, error; staff are told once it fails for
+    good) and raised: retried if transient."""
+    try:
+        result = pdf.invoice_pdf_store(invoice_id=invoice_id, regenerate=regenerate)
+    except Invoice.DoesNotExist:
+        raise
+    except Exception as error:
+        try:
+            pdf.invoice_pdf_failure_record(invoice_id=invoice_id, error=error)
+        except pdf.TRANSIENT_ERRORS:
+            logger.exception("Invoice %s PDF: the failure could not be recorded", invoice_id)
+        raise
     logger.info("Invoice %s PDF: %s", invoice_id, result)
-    return result
+    return str(result)
 
 
 def invoice_pdf_enqueue(invoice: Invoice) -> None:
@@ -47,6 +59,6 @@ def invoice_pdf_enqueue(invoice: Invoice) -> None:
 
 
 def invoice_pdf_regenerate(invoice: Invoice) -> None:
-    """After the caller's transaction commits, render the PDF again (its payment state changed,
-    or staff asked); it is rewritten only if its bytes differ."""
+    """After the caller's transaction commits, render the PDF again for staff: written back only
+    if the stored file is missing or altered and the render has the recorded hash."""
     transaction.on_commit(partial(invoice_render_pdf.delay, invoice.pk, regenerate=True))

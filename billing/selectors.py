@@ -9,7 +9,7 @@ their stored amounts, so the figures hold under either convention.
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -34,7 +34,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.models import Invoice, Payment, Refund
+from billing.models import BillingHold, Invoice, Payment, Refund
 from core.ids import PUBLIC_ID_PATTERN
 from core.pagination import KeysetPage, keyset_page
 from customers.models import Customer
@@ -399,3 +399,45 @@ def _csv_value(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
+
+
+# Billing health: what needs staff (the admin's index)
+
+# A document's PDF is rendered within seconds of its issue; one still missing after this long
+# was lost on the way (a worker died, a render failed) and the sweeper queues it again.
+PDF_MISSING_AFTER = timedelta(minutes=15)
+
+
+def invoices_pdf_missing_q(*, now: datetime) -> Q:
+    """Issued documents with no stored PDF PDF_MISSING_AFTER after their issue."""
+    return Q(pdf_sha256="", issued_at__lt=now - PDF_MISSING_AFTER)
+
+
+def invoices_pdf_failed_q() -> Q:
+    """Documents whose PDF failed for good (staff were emailed) and has not been made since."""
+    return Q(pdf_failure_reported_at__isnull=False) & ~Q(pdf_error="")
+
+
+@dataclass(frozen=True)
+class BillingHealth:
+    pdf_missing: int  # no PDF 15 minutes after issue
+    pdf_failed: int  # PDF failed for good, staff emailed
+    holds_open: int  # customers the billing run leaves uninvoiced, and why
+    refunds_to_make: int  # refunds pending, or failed at the gateway
+
+
+def billing_health(*, now: datetime | None = None) -> BillingHealth:
+    """The counts of what needs the vendor's staff, across all resellers (staff only)."""
+    now = now or timezone.now()
+    pdfs = Invoice.objects.aggregate(
+        missing=Count("pk", filter=invoices_pdf_missing_q(now=now)),
+        failed=Count("pk", filter=invoices_pdf_failed_q()),
+    )
+    return BillingHealth(
+        pdf_missing=pdfs["missing"],
+        pdf_failed=pdfs["failed"],
+        holds_open=BillingHold.objects.filter(resolved_on__isnull=True).count(),
+        refunds_to_make=Refund.objects.filter(
+            status__in=(Refund.Status.PENDING, Refund.Status.FAILED)
+        ).count(),
+    )

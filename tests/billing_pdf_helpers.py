@@ -68,6 +68,7 @@ def issue(
     status: str = Invoice.Status.OPEN,
     issued_at: datetime = ISSUED_AT,
     currency: str = "EUR",
+    payer: str = "reseller_card",
 ) -> Invoice:
     """An issued invoice (or credit note) whose totals reconcile, issued at `issued_at`."""
     lines = JANUARY if lines is None else lines
@@ -81,7 +82,7 @@ def issue(
             corrects=corrects,
             customer=customer,
             reseller=customer.reseller,
-            payer="reseller_card",
+            payer=payer,
             currency=currency,
             language=language,
             issue_date=issued_at.date(),

@@ -1,6 +1,6 @@
 """The Celery task that renders and stores an invoice's PDF: stored through Django's storage with
-its SHA-256, idempotent, retried only on transient errors, run after an invoice is issued, paid
-or asked for again."""
+its SHA-256, idempotent, retried only on transient errors, run after an invoice is issued or
+asked for again (never because it was paid: the issued PDF never changes)."""
 
 import hashlib
 from datetime import timedelta
@@ -104,18 +104,18 @@ def test_a_lost_or_altered_file_is_rendered_again(tenant, clean_storage):
     digest = invoice.pdf_sha256
 
     default_storage.delete(NAME)
-    assert invoice_render_pdf.delay(invoice.pk).get() == "stored"
+    assert invoice_render_pdf.delay(invoice.pk).get() == "restored"
     assert hashlib.sha256(_stored(NAME)).hexdigest() == digest
 
     default_storage.delete(NAME)
     default_storage.save(NAME, ContentFile(b"%PDF- tampered"))
-    assert invoice_render_pdf.delay(invoice.pk).get() == "stored"
+    assert invoice_render_pdf.delay(invoice.pk).get() == "restored"
     assert hashlib.sha256(_stored(NAME)).hexdigest() == digest
     assert _pdf_files() == ["INV-2026-000001.pdf"]
 
 
 @pytest.mark.django_db
-def test_paying_an_invoice_replaces_its_pdf_in_place(tenant, clean_storage):
+def test_paying_an_invoice_leaves_its_pdf_in_place(tenant, clean_storage):
     invoice = issue(tenant.customer)
     invoice_render_pdf.delay(invoice.pk).get()
     invoice.refresh_from_db()
@@ -124,12 +124,13 @@ def test_paying_an_invoice_replaces_its_pdf_in_place(tenant, clean_storage):
     invoice.status = Invoice.Status.PAID
     invoice.paid_at = ISSUED_AT + timedelta(days=2)
     invoice.save(update_fields=["status", "paid_at"])
-    assert invoice_render_pdf.delay(invoice.pk, regenerate=True).get() == "stored"
+    # Asked again after the payment: the same document, so nothing is written.
+    assert invoice_render_pdf.delay(invoice.pk, regenerate=True).get() == "unchanged"
 
     invoice.refresh_from_db()
     assert invoice.pdf.name == NAME
-    assert invoice.pdf_sha256 != open_digest
-    assert hashlib.sha256(_stored(NAME)).hexdigest() == invoice.pdf_sha256
+    assert invoice.pdf_sha256 == open_digest
+    assert hashlib.sha256(_stored(NAME)).hexdigest() == open_digest
     assert _pdf_files() == ["INV-2026-000001.pdf"]
 
 
@@ -169,7 +170,7 @@ def test_the_hooks_are_registered():
     assert rendering_tasks.invoice_pdf_enqueue in services.on_invoice_issued
     assert rendering_tasks.invoice_pdf_enqueue in services.on_credit_note_issued
     assert rendering_tasks.invoice_pdf_regenerate in services.on_pdf_requested
-    assert rendering_tasks.invoice_pdf_regenerate in services.on_invoice_paid
+    assert rendering_tasks.invoice_pdf_regenerate not in services.on_invoice_paid
 
 
 @pytest.mark.django_db(transaction=True)

@@ -167,6 +167,17 @@ SAMPLE_CONTEXT = {
     "reason": "Your card was declined.",
     "next_attempt": date(2026, 11, 26),
     "corrects": "",
+    # payment_receipt
+    "amount": Decimal("100.00"),
+    "received_on": date(2026, 11, 22),
+    "method": "Visa •••• 4242",
+    "balance": Decimal("21.00"),
+    "invoice_currency": "EUR",
+    # invoice_pdf_failed
+    "issued_at": datetime(2026, 11, 20, 1, 0, tzinfo=UTC),
+    "attempts": 10,
+    "error": "FacturXInvalid: no country",
+    "admin_url": "https://portal.example/admin/billing/invoice/42/change/",
 }
 
 

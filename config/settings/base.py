@@ -241,6 +241,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "billing.payments.tasks.payments_retry_due",
         "schedule": crontab(hour=6, minute=0),
     },
+    # No invoice without its PDF: documents still without one 15 minutes after issue are
+    # rendered again; one that fails for good is reported to staff once.
+    "billing-pdfs-sweep": {
+        "task": "billing.tasks.invoice_pdfs_sweep",
+        "schedule": crontab(minute="*/5"),
+    },
 }
 
 # The product.
