@@ -19,7 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from billing import services
+from billing import selectors, services
 from billing.models import (
     BillingHold,
     CustomerCardConsent,
@@ -81,6 +81,27 @@ class OverdueFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
         if self.value() == "yes":
             return queryset.filter(services.invoices_overdue_q(today=timezone.localdate()))
+        return queryset
+
+
+class PdfProblemFilter(admin.SimpleListFilter):
+    """Documents still without their PDF: missing after 15 minutes (the sweeper queues them
+    again), or failed for good (staff were emailed; fix the cause, then Regenerate the PDF)."""
+
+    title = gettext_lazy("PDF: missing / failed")
+    parameter_name = "pdf"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [
+            ("missing", gettext_lazy("Missing 15 minutes after issue")),
+            ("failed", gettext_lazy("Failed for good")),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
+        if self.value() == "missing":
+            return queryset.filter(selectors.invoices_pdf_missing_q(now=timezone.now()))
+        if self.value() == "failed":
+            return queryset.filter(selectors.invoices_pdf_failed_q())
         return queryset
 
 
@@ -182,7 +203,15 @@ class InvoiceAdmin(admin.ModelAdmin):
         "due_date",
         "overdue",
     ]
-    list_filter = [ResellerFilter, "status", "kind", OverdueFilter, "payer", "currency"]
+    list_filter = [
+        ResellerFilter,
+        "status",
+        "kind",
+        OverdueFilter,
+        PdfProblemFilter,
+        "payer",
+        "currency",
+    ]
     search_fields = ["number", "customer__organisation", "customer__domain"]
     list_select_related = ["customer", "reseller"]
     show_full_result_count = False

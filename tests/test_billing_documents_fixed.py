@@ -19,17 +19,27 @@ from typing import cast
 
 import pytest
 import time_machine
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.apps import apps
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, OperationalError, connection, transaction
+from django.test import Client
 from django.utils import formats, timezone, translation
 from lxml import etree
 from weasyprint.pdf import fonts as weasyprint_fonts
 
-from billing import immutability, notifications, pdf, rendering_tasks, services, tasks
+from billing import immutability, notifications, pdf, rendering_tasks, selectors, services, tasks
 from billing.facturx import NS, FacturXInvalid, invoice_facturx_xml
-from billing.models import Invoice, InvoiceLine, IssuedInvoiceChanged, Payment, PaymentCard
+from billing.models import (
+    BillingHold,
+    Invoice,
+    InvoiceLine,
+    IssuedInvoiceChanged,
+    Payment,
+    PaymentCard,
+    Refund,
+)
 from billing.rendering_tasks import invoice_render_pdf
 from core.models import OutboundEmail, User
 from subscriptions.models import Charge, Payer
@@ -643,3 +653,109 @@ def test_the_sweeper_is_scheduled(settings):
     # Often enough that a document waits at most a few minutes past its 15: 4 times an hour
     # at least.
     assert len(entry["schedule"].minute) >= 4
+
+
+# 6. Staff see what needs them: the admin's filter and the billing health box
+
+
+@pytest.fixture
+def staff_client(db: None) -> Client:
+    user = cast(User, UserFactory(is_staff=True, is_superuser=True))
+    TOTP.activate(user, generate_totp_secret())  # the admin requires a second factor
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return client
+
+
+@pytest.fixture
+def needs_staff(tenant, other_tenant) -> dict[str, list[str]]:
+    """Of each kind, rows that need staff and rows that do not; returns what should be listed."""
+    now = timezone.now()
+    missing = issue(tenant.customer, number="INV-2026-000101", issued_at=now - timedelta(hours=1))
+    issue(tenant.customer, number="INV-2026-000102", issued_at=now - timedelta(minutes=5))
+    failed = issue(
+        other_tenant.customer, number="INV-2026-000103", issued_at=now - timedelta(days=1)
+    )
+    Invoice.objects.filter(pk=failed.pk).update(
+        pdf_attempts=1, pdf_error="FacturXInvalid: no country", pdf_failure_reported_at=now
+    )
+    # Failed once, then made after staff fixed it: neither missing nor failed any more.
+    fixed = issue(tenant.customer, number="INV-2026-000104", issued_at=now - timedelta(days=2))
+    Invoice.objects.filter(pk=fixed.pk).update(
+        pdf="invoices/2026/INV-2026-000104.pdf",
+        pdf_sha256="a" * 64,
+        pdf_attempts=2,
+        pdf_failure_reported_at=now,
+    )
+    today = timezone.localdate()
+    held = BillingHold.objects.create(
+        customer=tenant.customer, reason="No country", first_seen_on=today, last_seen_on=today
+    )
+    BillingHold.objects.create(
+        customer=other_tenant.customer,
+        reason="No country",
+        first_seen_on=today,
+        last_seen_on=today,
+        resolved_on=today,
+    )
+    refunds = []
+    for n, status in enumerate(Refund.Status.values):
+        refunds.append(
+            Refund.objects.create(
+                invoice=fixed,
+                method=Refund.Method.CARD,
+                gateway="stripe",
+                amount=Decimal("10.00"),
+                currency="EUR",
+                status=status,
+                idempotency_key=f"refund-{n}",
+            )
+        )
+    return {
+        "pdf-missing": [missing.number, failed.number],
+        "pdf-failed": [failed.number],
+        "holds-open": [str(held)],
+        "refunds-to-make": [
+            str(r) for r in refunds if r.status in (Refund.Status.PENDING, Refund.Status.FAILED)
+        ],
+    }
+
+
+@pytest.mark.django_db
+def test_billing_health_counts_what_needs_staff(needs_staff):
+    health = selectors.billing_health()
+
+    assert health == selectors.BillingHealth(
+        pdf_missing=2, pdf_failed=1, holds_open=1, refunds_to_make=2
+    )
+
+
+@pytest.mark.django_db
+def test_the_admin_index_links_each_count_to_its_rows(staff_client, needs_staff):
+    page = staff_client.get("/admin/")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Billing health" in html
+    box = html[html.index('id="billing-health"') : html.index("</table>")]
+    rows = re.findall(
+        r'<a href="([^"]+)">[^<]*</a></th>\s*<td data-count="([\w-]+)">(\d+)</td>', box
+    )
+    assert {name for _href, name, _count in rows} == set(needs_staff)
+    for href, name, count in rows:
+        assert int(count) == len(needs_staff[name]), name
+        changelist = staff_client.get(href)
+        assert changelist.status_code == 200, href
+        listed = [str(row) for row in changelist.context["cl"].result_list]
+        assert sorted(listed) == sorted(needs_staff[name]), (name, href)
+
+
+@pytest.mark.django_db
+def test_the_box_is_for_staff_who_may_see_invoices(client_for, needs_staff):
+    user = UserFactory(is_staff=True)  # staff without billing permissions
+    TOTP.activate(user, generate_totp_secret())
+
+    page = client_for(user).get("/admin/")
+
+    assert page.status_code == 200
+    assert "billing-health" not in page.content.decode()
