@@ -34,6 +34,7 @@ from weasyprint.urls import URLFetcher
 from billing import facturx
 from billing.models import Invoice, InvoiceLine, Refund
 from billing.notifications import invoice_email_send, invoice_pdf_failure_report
+from billing.payments.gateways import stripe_configured
 from billing.vat import vat_legal_mention
 from core.money import money_format
 
@@ -135,11 +136,23 @@ def _font_config() -> FontConfiguration:
     return config
 
 
+# How an invoice is to be paid, decided when it is issued and kept in its seller snapshot
+# (`seller["payment_means"]`), so that a later change of gateway never changes its document.
+PAYMENT_BY_CARD = "card"
+PAYMENT_BY_TRANSFER = "transfer"
+
+
+def payment_means_now() -> str:
+    """Cards with Stripe (all three keys set: billing.payments.gateways), else bank transfer
+    to the vendor's account (the manual gateway)."""
+    return PAYMENT_BY_CARD if stripe_configured() else PAYMENT_BY_TRANSFER
+
+
 def pays_by_bank_transfer(invoice: Invoice) -> bool:
-    """Without all three Stripe keys the portal runs the manual gateway (config.settings):
-    invoices are paid by bank transfer to the vendor's account, whose details the PDF prints."""
-    stripe_keys = ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
-    return not all(getattr(settings, key, "") for key in stripe_keys)
+    """Whether the document asks for a bank transfer, as decided at its issue. Documents
+    issued before that was recorded: the gateway configured now."""
+    means = (invoice.seller or {}).get("payment_means") or payment_means_now()
+    return means == PAYMENT_BY_TRANSFER
 
 
 @dataclass(frozen=True)

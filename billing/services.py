@@ -122,6 +122,8 @@ def _seller() -> dict[str, str]:
         "email": settings.VENDOR_EMAIL,
         "iban": settings.VENDOR_BANK_IBAN,
         "bic": settings.VENDOR_BANK_BIC,
+        # How the invoice is to be paid, fixed on the document (billing.pdf).
+        "payment_means": pdf.payment_means_now(),
     }
 
 
@@ -735,7 +737,6 @@ def refund_record(
             "gateway_reference",
             "recorded_by",
             "refunded_at",
-            "method",
             "updated_at",
         ]
     )
@@ -771,7 +772,7 @@ def refund_mark_refunded(*, refund: Refund, by: User) -> Refund:
             _("This refund is on its way to the card: wait for the gateway's answer."),
             code="in_progress",
         )
-    locked.method = Refund.Method.TRANSFER
+    # `method` stays what the credit note said; recorded_by tells it was staff who sent it.
     return refund_record(refund=locked, status=Refund.Status.SUCCEEDED, by=by)
 
 

@@ -276,9 +276,10 @@ def test_a_refund_the_card_refuses_is_failed_for_staff_who_send_it_by_transfer(
     )
     assert response.status_code == 200
     refund.refresh_from_db()
+    # The method stays what the credit note printed; staff recorded that they sent it.
     assert (refund.status, refund.method, refund.recorded_by) == (
         Refund.Status.SUCCEEDED,
-        Refund.Method.TRANSFER,
+        Refund.Method.CARD,
         admin_user,
     )
     assert selectors.invoice_balance(invoice) == 0
@@ -348,3 +349,23 @@ def test_refunded_status_shows_on_the_pages_and_the_customer_side(
     for page in pages:
         assert 'class="badge status-refunded"' in page
         assert 'class="badge status-credited"' in page
+
+
+def test_how_an_invoice_is_paid_is_fixed_at_issue(tenant, other_tenant, settings):
+    """Stripe configured after an invoice was issued by transfer: its document still asks for
+    a transfer (its PDF can only ever be rendered again identically)."""
+    from billing import pdf
+    from tests.billing_factories import ChargeFactory
+    from tests.fake_stripe import API_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET
+
+    subscription = SubscriptionFactory(customer=tenant.customer)
+    ChargeFactory(subscription=subscription)
+    invoice = billing_services.invoice_issue_for_customer(
+        customer=tenant.customer, payer=subscription.payer, day=timezone.localdate()
+    )
+    assert invoice is not None
+    assert invoice.seller["payment_means"] == "transfer"
+    settings.STRIPE_SECRET_KEY, settings.STRIPE_PUBLISHABLE_KEY = API_KEY, PUBLISHABLE_KEY
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    assert pdf.payment_means_now() == "card"
+    assert pdf.pays_by_bank_transfer(invoice)
