@@ -1,6 +1,6 @@
 """Staff console for billing. Issued invoices and credit notes are read-only here (no add, change
 or delete: the billing run issues them, credit notes correct them); staff act on them with the
-actions Issue credit note, Mark paid (manual gateway) and Regenerate PDF. VAT rates are the one
+actions Issue credit note, Mark paid (manual gateway) and Render or restore the PDF. VAT rates are the one
 billing table staff edit. Cards, payments, counters and Stripe events are for reading."""
 
 import json
@@ -86,7 +86,7 @@ class OverdueFilter(admin.SimpleListFilter):
 
 class PdfProblemFilter(admin.SimpleListFilter):
     """Documents still without their PDF: missing after 15 minutes (the sweeper queues them
-    again), or failed for good (staff were emailed; fix the cause, then Regenerate the PDF)."""
+    again), or failed for good (staff were emailed; fix the cause, then Render or restore the PDF)."""
 
     title = gettext_lazy("PDF: missing / failed")
     parameter_name = "pdf"
@@ -374,7 +374,7 @@ class InvoiceAdmin(admin.ModelAdmin):
                 messages.SUCCESS,
             )
 
-    @admin.action(description=gettext_lazy("Regenerate the PDF"), permissions=["act"])
+    @admin.action(description=gettext_lazy("Render or restore the PDF"), permissions=["act"])
     def regenerate_pdf(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         asked = 0
         for invoice in queryset.order_by("id")[:ACT_AT_ONCE]:
@@ -387,8 +387,10 @@ class InvoiceAdmin(admin.ModelAdmin):
         self.message_user(
             request,
             ngettext(
-                "The PDF of %d document will be rendered again in a moment.",
-                "The PDFs of %d documents will be rendered again in a moment.",
+                "The PDF of %d document will be made in a moment if it is missing; a damaged "
+                "file is written back with the very bytes it was issued with.",
+                "The PDFs of %d documents will be made in a moment if missing; a damaged "
+                "file is written back with the very bytes it was issued with.",
                 asked,
             )
             % asked,

@@ -167,6 +167,10 @@ class Invoice(models.Model):
             models.Index(fields=["reseller", "issue_date", "id"], name="invoice_reseller_page"),
             models.Index(fields=["customer", "-issue_date"]),
             models.Index(fields=["status", "due_date"]),
+            # The sweeper's and the health count's "issued, still without a PDF": few rows.
+            models.Index(
+                fields=["issued_at"], condition=models.Q(pdf_sha256=""), name="invoice_pdf_missing"
+            ),
         ]
         constraints = [
             # To the cent. As "within half a cent" rather than "=": SQLite (the demo) adds
@@ -393,6 +397,9 @@ class Payment(models.Model):
         related_name="+",
         verbose_name=_("recorded by"),
     )
+    # The card charged, as its owner knows it ("Visa •••• 4242"): the receipt names this one,
+    # even after the card on file changed. Empty for a bank transfer.
+    card_label = models.CharField(_("card"), max_length=40, blank=True)
     # When the payer's receipt was queued (once per payment).
     receipt_emailed_at = models.DateTimeField(_("receipt emailed"), null=True, blank=True)
 

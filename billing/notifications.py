@@ -18,9 +18,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from billing.models import Invoice, Payment
-from billing.payments import selectors as payment_selectors
 from billing.payments.gateways import ManualGateway
-from billing.selectors import invoice_balance
+from billing.selectors import invoice_balance, invoice_pays_by_transfer
 from core.emails import EmailAttachment, email_queue
 from core.models import OutboundEmail, User
 from resellers import selectors as reseller_selectors
@@ -94,8 +93,11 @@ def invoice_email_send(*, invoice: Invoice) -> list[OutboundEmail]:
         "issue_date": invoice.issue_date,
         "due_date": invoice.due_date,
         "total": invoice.total,
+        # What is still to pay when the email goes (a credit note may already correct it).
+        "amount_due": invoice_balance(invoice) if invoice.kind == Invoice.Kind.INVOICE else None,
         "currency": invoice.currency,
-        "status": invoice.status,
+        "by_transfer": invoice_pays_by_transfer(invoice),
+        "iban": invoice.seller.get("iban", ""),
         "paid_by_customer_card": invoice.payer == Payer.CUSTOMER_CARD,
     }
     return [
@@ -113,16 +115,12 @@ def invoice_email_send(*, invoice: Invoice) -> list[OutboundEmail]:
 # The payment receipt
 
 
-def _payment_method(payment: Payment, invoice: Invoice) -> str:
+def _payment_method(payment: Payment) -> str:
     """How the money came, in the active language: "Visa •••• 4242", "bank transfer"."""
     if payment.gateway == ManualGateway.name:
         return gettext("bank transfer")
-    # The card that paid: the payer's card on file (the one charged off-session).
-    owner = invoice.customer if invoice.payer == Payer.CUSTOMER_CARD else invoice.reseller
-    card = payment_selectors.card_default(owner=owner)
-    if card is None:
-        return gettext("card")
-    return f"{card.brand.title()} \u2022\u2022\u2022\u2022 {card.last4}"
+    # The card the attempt charged (kept on the payment), never the card on file now.
+    return payment.card_label or gettext("card")
 
 
 @transaction.atomic
@@ -155,7 +153,7 @@ def payment_receipt_send(*, payment: Payment) -> list[OutboundEmail]:
     emails = []
     for recipient in invoice_recipients(invoice=invoice):
         with translation.override(recipient.language):
-            method = _payment_method(payment, invoice)
+            method = _payment_method(payment)
         emails.append(
             email_queue(
                 to=recipient.email,

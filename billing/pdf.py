@@ -34,7 +34,7 @@ from weasyprint.urls import URLFetcher
 from billing import facturx
 from billing.models import Invoice, InvoiceLine, Refund
 from billing.notifications import invoice_email_send, invoice_pdf_failure_report
-from billing.payments.gateways import stripe_configured
+from billing.selectors import invoice_pays_by_transfer
 from billing.vat import vat_legal_mention
 from core.money import money_format
 
@@ -136,25 +136,6 @@ def _font_config() -> FontConfiguration:
     return config
 
 
-# How an invoice is to be paid, decided when it is issued and kept in its seller snapshot
-# (`seller["payment_means"]`), so that a later change of gateway never changes its document.
-PAYMENT_BY_CARD = "card"
-PAYMENT_BY_TRANSFER = "transfer"
-
-
-def payment_means_now() -> str:
-    """Cards with Stripe (all three keys set: billing.payments.gateways), else bank transfer
-    to the vendor's account (the manual gateway)."""
-    return PAYMENT_BY_CARD if stripe_configured() else PAYMENT_BY_TRANSFER
-
-
-def pays_by_bank_transfer(invoice: Invoice) -> bool:
-    """Whether the document asks for a bank transfer, as decided at its issue. Documents
-    issued before that was recorded: the gateway configured now."""
-    means = (invoice.seller or {}).get("payment_means") or payment_means_now()
-    return means == PAYMENT_BY_TRANSFER
-
-
 @dataclass(frozen=True)
 class PdfLine:
     """A line as printed, its dates and amounts already in the invoice's language."""
@@ -220,7 +201,7 @@ def invoice_pdf_context(invoice: Invoice) -> dict[str, object]:
     says what it credits and how the amount is refunded if the invoice was paid."""
     seller, buyer = facturx.party(invoice.seller), facturx.party(invoice.buyer)
     iban, bic = facturx.bank_account(invoice)
-    by_transfer = pays_by_bank_transfer(invoice)
+    by_transfer = invoice_pays_by_transfer(invoice)
     is_credit_note = invoice.kind == Invoice.Kind.CREDIT_NOTE
     return {
         "invoice": invoice,
@@ -255,7 +236,7 @@ def invoice_pdf_context(invoice: Invoice) -> dict[str, object]:
 
 def invoice_pdf_render(invoice: Invoice) -> bytes:
     """The invoice's PDF/A-3b with its Factur-X XML attached, in the invoice's language."""
-    xml = facturx.invoice_facturx_xml(invoice, pays_by_transfer=pays_by_bank_transfer(invoice))
+    xml = facturx.invoice_facturx_xml(invoice, pays_by_transfer=invoice_pays_by_transfer(invoice))
     with translation.override(invoice.language):
         html = render_to_string(TEMPLATE, invoice_pdf_context(invoice))
     document = HTML(string=html, url_fetcher=_no_fetching()).render(

@@ -35,6 +35,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing.models import BillingHold, Invoice, Payment, Refund
+from billing.payments.gateways import stripe_configured
 from core.ids import PUBLIC_ID_PATTERN
 from core.pagination import KeysetPage, keyset_page
 from customers.models import Customer
@@ -134,6 +135,26 @@ def invoice_page(*, invoices: QuerySet[Invoice], cursor: str = "") -> KeysetPage
         size=INVOICE_PAGE_SIZE,
         sort=INVOICE_SORT,
     )
+
+
+# How an invoice is to be paid, decided when it is issued and kept in its seller snapshot
+# (`seller["payment_means"]`), so that a later change of gateway never changes its documents
+# or what its emails say.
+PAYMENT_BY_CARD = "card"
+PAYMENT_BY_TRANSFER = "transfer"
+
+
+def payment_means_now() -> str:
+    """Cards with Stripe (all three keys set: billing.payments.gateways), else bank transfer
+    to the vendor's account (the manual gateway)."""
+    return PAYMENT_BY_CARD if stripe_configured() else PAYMENT_BY_TRANSFER
+
+
+def invoice_pays_by_transfer(invoice: Invoice) -> bool:
+    """Whether the document asks for a bank transfer, as decided at its issue. Documents
+    issued before that was recorded: the gateway configured now."""
+    means = (invoice.seller or {}).get("payment_means") or payment_means_now()
+    return bool(means == PAYMENT_BY_TRANSFER)
 
 
 # What an invoice still owes

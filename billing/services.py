@@ -49,9 +49,9 @@ from django.db.models.functions import Greatest
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from billing import facturx, pdf
+from billing import facturx
 from billing.models import BillingHold, DocumentCounter, Invoice, InvoiceLine, Payment, Refund
-from billing.selectors import invoice_balance
+from billing.selectors import invoice_balance, invoice_pays_by_transfer, payment_means_now
 from billing.vat import vat_amount, vat_decide
 from core.models import User
 from customers.models import Customer
@@ -123,7 +123,7 @@ def _seller() -> dict[str, str]:
         "iban": settings.VENDOR_BANK_IBAN,
         "bic": settings.VENDOR_BANK_BIC,
         # How the invoice is to be paid, fixed on the document (billing.pdf).
-        "payment_means": pdf.payment_means_now(),
+        "payment_means": payment_means_now(),
     }
 
 
@@ -206,7 +206,7 @@ def _render_problem(invoice: Invoice, lines: list[InvoiceLine]) -> str:
     invoice.number = _NUMBER_TO_CHECK.format(series=INVOICE_SERIES, year=invoice.issue_date.year)
     try:
         facturx.invoice_facturx_xml(
-            invoice, pays_by_transfer=pdf.pays_by_bank_transfer(invoice), lines=lines
+            invoice, pays_by_transfer=invoice_pays_by_transfer(invoice), lines=lines
         )
     except facturx.FacturXInvalid as error:
         return _hold_reason(invoice, error)

@@ -354,7 +354,7 @@ def test_refunded_status_shows_on_the_pages_and_the_customer_side(
 def test_how_an_invoice_is_paid_is_fixed_at_issue(tenant, other_tenant, settings):
     """Stripe configured after an invoice was issued by transfer: its document still asks for
     a transfer (its PDF can only ever be rendered again identically)."""
-    from billing import pdf
+    from billing import selectors
     from tests.billing_factories import ChargeFactory
     from tests.fake_stripe import API_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET
 
@@ -367,5 +367,41 @@ def test_how_an_invoice_is_paid_is_fixed_at_issue(tenant, other_tenant, settings
     assert invoice.seller["payment_means"] == "transfer"
     settings.STRIPE_SECRET_KEY, settings.STRIPE_PUBLISHABLE_KEY = API_KEY, PUBLISHABLE_KEY
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
-    assert pdf.payment_means_now() == "card"
-    assert pdf.pays_by_bank_transfer(invoice)
+    assert selectors.payment_means_now() == "card"
+    assert selectors.invoice_pays_by_transfer(invoice)
+
+
+def test_the_issued_email_says_what_is_due_and_how_it_is_really_paid(
+    tenant, other_tenant, admin_user, settings
+):
+    from core.models import OutboundEmail
+    from tests.billing_factories import ChargeFactory
+
+    subscription = SubscriptionFactory(customer=tenant.customer)
+    ChargeFactory(subscription=subscription)
+    invoice = billing_services.invoice_issue_for_customer(
+        customer=tenant.customer, payer=subscription.payer, day=timezone.localdate()
+    )
+    assert invoice is not None
+    credit(invoice, "5.00", admin_user)  # corrected before its PDF went out
+    Invoice.objects.filter(pk=invoice.pk).update(pdf="invoices/x.pdf")
+    from billing.notifications import invoice_email_send
+
+    invoice_email_send(invoice=invoice)
+    email = OutboundEmail.objects.get(template="invoice_issued")
+    due = selectors.invoice_balance(invoice)
+    assert due < invoice.total
+    text = email.body_text
+    assert f"{due:.2f}" in text.replace(",", ".") or str(due) in text
+    # The manual gateway: a transfer, never "charged to the card".
+    assert settings.VENDOR_BANK_IBAN in text
+    assert "card" not in text.lower()
+
+
+def test_a_charge_keeps_the_card_it_charged_for_the_receipt(
+    tenant, other_tenant, reseller_card, fake_stripe
+):
+    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    services.invoice_charge(invoice_id=invoice.pk, attempt=1)
+    payment = Payment.objects.get(invoice=invoice)
+    assert payment.card_label == "Visa \u2022\u2022\u2022\u2022 4242"

@@ -364,7 +364,7 @@ def test_regenerating_after_storage_loss_writes_back_the_same_bytes(
     emails = OutboundEmail.objects.count()
 
     default_storage.delete(str(invoice.pdf.name))
-    # Later, after the clock moved on: staff use the admin action "Regenerate the PDF".
+    # Later, after the clock moved on: staff use the admin action "Render or restore the PDF".
     with (
         time_machine.travel(ISSUED_AT + timedelta(days=30), tick=False),
         django_capture_on_commit_callbacks(execute=True),
@@ -476,7 +476,9 @@ def test_a_card_payment_gets_one_receipt_with_what_is_left_to_pay(tenant, other_
         exp_year=2030,
     )
     invoice = issue(tenant.customer)  # 62.12 EUR, the reseller's card pays
-    payment = _payment(invoice, "50.00")
+    payment = _payment(invoice, "50.00", card_label="Visa \u2022\u2022\u2022\u2022 4242")
+    # The card on file changed since: the receipt names the card that was charged.
+    PaymentCard.objects.filter(reseller=tenant.reseller).update(last4="1111", brand="amex")
 
     [email] = notifications.payment_receipt_send(payment=payment)
 

@@ -13,7 +13,7 @@ from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.test import Client
 from lxml import etree
 
-from billing import facturx, pdf, services, tasks, vat
+from billing import facturx, selectors, services, tasks, vat
 from billing.models import BillingHold, DocumentCounter, Invoice, InvoiceLine
 from customers.models import Customer
 from subscriptions.models import Charge
@@ -167,7 +167,7 @@ def test_the_check_builds_the_same_xml_as_the_issued_invoices_pdf(tenant, other_
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(facturx, "invoice_facturx_xml", spy)
         [invoice] = services.billing_run(day=DAY)
-    rendered = original(invoice, pays_by_transfer=pdf.pays_by_bank_transfer(invoice))
+    rendered = original(invoice, pays_by_transfer=selectors.invoice_pays_by_transfer(invoice))
     assert len(checked) == 1
     # Only the number differs: the check runs before one is taken.
     assert checked[0].replace(b"INV-2026-000000", invoice.number.encode()) == rendered

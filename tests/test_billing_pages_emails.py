@@ -56,8 +56,12 @@ def test_reseller_card_invoice_goes_to_the_resellers_billing_email_with_the_pdf(
 
 
 def test_customer_card_invoice_goes_to_the_customers_contact_in_its_language(
-    tenant, mailoutbox, django_capture_on_commit_callbacks
+    tenant, mailoutbox, django_capture_on_commit_callbacks, settings
 ):
+    # Cards are in use (Stripe configured): the invoice is charged to the customer's card.
+    settings.STRIPE_SECRET_KEY = "sk_test_x"
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_x"
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_x"
     customer = CustomerFactory(reseller=tenant.reseller, language="de")
     invoice = invoice_create(customer, payer="customer_card", pdf=FAKE_PDF)
 
@@ -69,8 +73,10 @@ def test_customer_card_invoice_goes_to_the_customers_contact_in_its_language(
     assert message.attachments[0][1] == FAKE_PDF
     assert f"/my/{customer.public_id}/invoices/{invoice.public_id}/" in message.body
     with translation.override("de"):
-        assert translation.gettext("To be paid with your organisation's card.") in message.body
-    assert "To be paid" not in message.body  # German, not English
+        assert translation.gettext("It will be charged to your organisation's card.") in (
+            message.body
+        )
+    assert "It will be charged" not in message.body  # German, not English
     html = message.alternatives[0][0]
     assert invoice.number in html
     assert "121,00\xa0€" in message.body  # the amount as German readers write it

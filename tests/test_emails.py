@@ -167,6 +167,10 @@ SAMPLE_CONTEXT = {
     "reason": "Your card was declined.",
     "next_attempt": date(2026, 11, 26),
     "corrects": "",
+    # invoice_issued
+    "amount_due": Decimal("60.50"),
+    "by_transfer": True,
+    "iban": "IE29AIBK93115212345678",
     # payment_receipt
     "amount": Decimal("100.00"),
     "received_on": date(2026, 11, 22),

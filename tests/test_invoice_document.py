@@ -14,7 +14,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from billing import pdf
+from billing import pdf, selectors
 from billing.models import Invoice, Refund
 from core.languages import language_from_locale
 from core.models import User
@@ -199,7 +199,7 @@ def _credit_note(original: Invoice, *, number: str = "CN-2026-000001") -> Invoic
 
 @pytest.mark.django_db
 def test_with_the_manual_gateway_the_invoice_asks_for_a_bank_transfer_not_a_card(tenant):
-    assert pdf.pays_by_bank_transfer(issue(tenant.customer, number="INV-2026-000099"))
+    assert selectors.invoice_pays_by_transfer(issue(tenant.customer, number="INV-2026-000099"))
     invoice = issue(tenant.customer)
 
     text = _flowing(pdf.invoice_pdf_render(invoice))

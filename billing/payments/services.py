@@ -410,6 +410,11 @@ def invoice_issued(invoice: Invoice) -> None:
     _charge_later(invoice.pk, 1)
 
 
+def card_label(card: PaymentCard) -> str:
+    """A card as its owner knows it: "Visa •••• 4242"."""
+    return f"{card.brand.title()} \u2022\u2022\u2022\u2022 {card.last4}"
+
+
 def _payer_card(invoice: Invoice) -> PaymentCard | None:
     owner: CardOwner = (
         invoice.customer if invoice.payer == Payer.CUSTOMER_CARD else invoice.reseller
@@ -468,6 +473,10 @@ def invoice_charge(*, invoice_id: int, attempt: int) -> str:
         elif payment.status != Payment.Status.PENDING:
             return str(payment.status)
         card = _payer_card(invoice)
+        if card is not None and not payment.card_label and not payment.gateway_reference:
+            # The card this attempt charges, kept for its receipt.
+            payment.card_label = card_label(card)
+            payment.save(update_fields=["card_label", "updated_at"])
     found = None
     if not payment.gateway_reference and timezone.now() - payment.created_at > KEY_REMEMBERED:
         # Asked long ago without an answer: Stripe may have forgotten the idempotency key, so
