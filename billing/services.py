@@ -282,9 +282,20 @@ def invoice_issue_for_customer(
     if already.exists():
         return None
 
-    decision = vat_decide(
-        buyer_country=str(customer.country or ""), buyer_vat_id=customer.vat_id, day=day
-    )
+    try:
+        decision = vat_decide(
+            buyer_country=str(customer.country or ""), buyer_vat_id=customer.vat_id, day=day
+        )
+    except ValidationError as error:
+        # E.g. no VAT rate for the customer's country on that day: staff add it in the admin.
+        with translation.override(settings.LANGUAGE_CODE):
+            lead = _("%(organisation)s's invoice cannot be made:") % {
+                "organisation": customer.organisation
+            }
+            tail = _("Correct it, the next billing run tries again.")
+        reason = f"{lead} {' '.join(error.messages)} {tail}"[:_HOLD_REASON_MAX]
+        _billing_hold_record(customer, reason=reason, day=day)
+        return None
     subtotal = sum((charge.amount for charge in charges), Decimal("0.00"))
     vat = vat_amount(subtotal=subtotal, rate=decision.rate)
     invoice = Invoice(

@@ -256,3 +256,29 @@ def test_staff_see_open_and_resolved_holds_and_cannot_edit_them(
     assert (resolved.reason, resolved.resolved_on) == ("Old reason", NEXT_DAY)
     assert staff_client.post(f"{HOLDS}{resolved.pk}/delete/", {"post": "yes"}).status_code == 403
     assert BillingHold.objects.count() == 2
+
+
+@at(DAY)
+def test_a_country_without_a_vat_rate_is_held_too(tenant, other_tenant):
+    """An EU consumer whose country's VAT rate staff removed: no invoice can be made, the run
+    and the daily task hold it instead of failing, and issue it once the rate is back."""
+    from billing.models import VatRate
+
+    customer = CustomerFactory(reseller=tenant.reseller, organisation="Hafen GmbH", country="DE")
+    charge = charge_for(customer)
+    rates = list(VatRate.objects.filter(country="DE").values("rate", "valid_from"))
+    VatRate.objects.filter(country="DE").delete()
+
+    assert services.billing_run(day=DAY) == []
+    assert tasks.invoice_issue(customer.pk, "reseller_card", "EUR", DAY.isoformat()) is None
+    hold = BillingHold.objects.get()
+    assert hold.customer == customer and hold.resolved_on is None
+    assert hold.reason.startswith("Hafen GmbH's invoice cannot be made:")
+    charge.refresh_from_db()
+    assert charge.invoiced_at is None
+
+    VatRate.objects.bulk_create(VatRate(country="DE", **rate) for rate in rates)
+    (invoice,) = services.billing_run(day=DAY)
+    assert invoice.customer == customer
+    hold.refresh_from_db()
+    assert hold.resolved_on == DAY
