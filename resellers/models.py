@@ -132,6 +132,7 @@ AUDIT_ACTION_LABELS = {
     "customer.invitation_resent": _("Customer invitation sent again"),
     "customer.invitation_withdrawn": _("Customer invitation withdrawn"),
     "customer.updated": _("Customer details changed"),
+    "customer.country_defaulted": _("Customer's country set to the reseller's"),
     "customer.access_revoked": _("Customer revoked the reseller's access"),
     "customer.transfer_token_created": _("Transfer token created"),
     "customer.transfer_token_withdrawn": _("Transfer token withdrawn"),
@@ -163,9 +164,13 @@ AUDIT_ACTION_LABELS = {
     "payment_card.removed": _("Payment card removed"),
     "invoice.payment_failed": _("Card payment failed"),
     "invoice.issued": _("Invoice issued"),
-    "invoice.paid": _("Invoice marked paid"),
+    "invoice.paid": _("Invoice paid"),
     "invoice.credited": _("Invoice credited in full"),
     "credit_note.issued": _("Credit note issued"),
+    "payment.received": _("Payment received"),
+    "refund.owed": _("Refund owed"),
+    "refund.succeeded": _("Refund made"),
+    "refund.failed": _("Refund failed"),
 }
 
 
