@@ -580,6 +580,9 @@ def invoice_mark_paid(
             status=Payment.Status.SUCCEEDED,
             recorded_by=by,
         )
+        if paid_at is not None:  # received earlier than staff recorded it
+            Payment.objects.filter(pk=payment.pk).update(created_at=paid_at, updated_at=paid_at)
+            payment.refresh_from_db()
         locked.payment_attempts = attempt
         locked.save(update_fields=["payment_attempts"])
         payment_received(invoice=locked, payment=payment, by=by, at=paid_at)

@@ -182,6 +182,10 @@ def _invoice_context(
         "refund_owed": -balance if balance is not None and balance < 0 else None,
         "payments": list(selectors.invoice_payments_received(invoice=invoice)),
         "refunds": refunds,
+        # Who pays and how, as the document says (fixed at issue).
+        "payer_name": str((invoice.buyer or {}).get("payer_name") or "")
+        or invoice.get_payer_display(),
+        "by_transfer": selectors.invoice_pays_by_transfer(invoice),
         "refunded": any(refund.status == Refund.Status.SUCCEEDED for refund in refunds),
         "seller": _party(invoice.seller),
         "buyer": _party(invoice.buyer),

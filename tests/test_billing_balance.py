@@ -405,3 +405,16 @@ def test_a_charge_keeps_the_card_it_charged_for_the_receipt(
     services.invoice_charge(invoice_id=invoice.pk, attempt=1)
     payment = Payment.objects.get(invoice=invoice)
     assert payment.card_label == "Visa \u2022\u2022\u2022\u2022 4242"
+
+
+def test_the_invoice_page_says_how_it_is_really_paid(tenant, other_tenant, admin_user, client_for):
+    """The manual gateway: the page names the payer and a bank transfer, never "Reseller
+    card" beside a transfer received."""
+    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    billing_services.invoice_mark_paid(invoice=invoice, by=admin_user)
+    page = client_for(tenant.owner).get(reverse("billing:invoice_detail", args=[invoice.public_id]))
+    html = page.text
+    assert page.context["by_transfer"] is True
+    assert "Reseller card" not in html
+    assert "Bank transfer" in html
+    assert tenant.reseller.name in html  # the payer
