@@ -1,7 +1,8 @@
 """Staff console for billing. Issued invoices and credit notes are read-only here (no add, change
 or delete: the billing run issues them, credit notes correct them); staff act on them with the
-actions Issue credit note, Mark paid (manual gateway) and Render or restore the PDF. VAT rates are the one
-billing table staff edit. Cards, payments, counters and Stripe events are for reading."""
+actions Issue credit note, Mark paid (manual gateway) and Render or restore the PDF; refunds
+sent by transfer are recorded with Mark refunded. VAT rates are the one billing table staff
+edit. Cards, payments, counters and Stripe events are for reading."""
 
 import json
 from typing import Any
@@ -86,7 +87,8 @@ class OverdueFilter(admin.SimpleListFilter):
 
 class PdfProblemFilter(admin.SimpleListFilter):
     """Documents still without their PDF: missing after 15 minutes (the sweeper queues them
-    again), or failed for good (staff were emailed; fix the cause, then Render or restore the PDF)."""
+    again), or failed for good (staff were emailed; fix the cause, then use Render or restore
+    the PDF)."""
 
     title = gettext_lazy("PDF: missing / failed")
     parameter_name = "pdf"
