@@ -418,3 +418,28 @@ def test_the_invoice_page_says_how_it_is_really_paid(tenant, other_tenant, admin
     assert "Reseller card" not in html
     assert "Bank transfer" in html
     assert tenant.reseller.name in html  # the payer
+
+
+def test_a_lost_charge_answer_on_an_invoice_credited_meanwhile_is_still_settled_and_refunded(
+    tenant, other_tenant, admin_user, reseller_card, fake_stripe
+):
+    """Stripe took the money but its answer was lost; staff then credited the invoice in full.
+    The daily job still asks about the attempt, records the payment and refunds it."""
+    from datetime import timedelta
+
+    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    fake_stripe.lose_answers = 1
+    with pytest.raises(GatewayUnavailable):
+        services.invoice_charge(invoice_id=invoice.pk, attempt=1)
+    billing_services.credit_note_issue(invoice=invoice, reason="Wrong plan", by=admin_user)
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.CREDITED
+    Payment.objects.filter(invoice=invoice).update(created_at=timezone.now() - timedelta(hours=2))
+    assert tasks.payments_retry_due() >= 1  # runs invoice_charge (tasks run eagerly in tests)
+    payment = Payment.objects.get(invoice=invoice)
+    assert payment.status == Payment.Status.SUCCEEDED
+    refund = Refund.objects.get(invoice=invoice)
+    assert refund.amount == Decimal("121.00") and refund.payment == payment
+    services.refund_process(refund_id=refund.pk)
+    assert fake_stripe.charged() - fake_stripe.refunded() == 0
+    assert selectors.invoice_balance(invoice) == 0

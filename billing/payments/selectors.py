@@ -67,11 +67,9 @@ def payments_pending_since(*, before: datetime) -> list[tuple[int, int]]:
     """(invoice id, attempt) of attempts still unsettled since `before`: their answer was lost
     (a worker died mid-call) and no webhook settled them."""
     return list(
-        Payment.objects.filter(
-            status=Payment.Status.PENDING,
-            created_at__lt=before,
-            invoice__status__in=(Invoice.Status.OPEN, Invoice.Status.PAYMENT_FAILED),
-        )
+        # Whatever the invoice's status now: a charge that went through after the invoice
+        # was credited is money to give back (billing.services.invoice_settle).
+        Payment.objects.filter(status=Payment.Status.PENDING, created_at__lt=before)
         .order_by("created_at")
         .values_list("invoice_id", "attempt")
     )

@@ -426,7 +426,8 @@ def invoice_charge(*, invoice_id: int, attempt: int) -> str:
     """Make payment attempt number `attempt` (1 at issue, then the retries) of an invoice.
     Safe to run twice: a second run of the same attempt asks the gateway again with the same
     idempotency key (INV-2026-000001:1), which never charges twice, and records nothing new
-    once the attempt is settled. Returns what happened."""
+    once the attempt is settled. An attempt still pending is asked about even if the invoice
+    was paid or credited since: money it took is then refunded. Returns what happened."""
     payment_gateway = gateway()
     if not payment_gateway.uses_cards:
         return "manual"
@@ -437,13 +438,13 @@ def invoice_charge(*, invoice_id: int, attempt: int) -> str:
             .select_related("customer", "reseller")
             .get(pk=invoice_id)
         )
-        if invoice.kind != Invoice.Kind.INVOICE or invoice.status not in (
-            Invoice.Status.OPEN,
-            Invoice.Status.PAYMENT_FAILED,
-        ):
-            return "not_due"
         payment = invoice.payments.filter(attempt=attempt).first()
         if payment is None:
+            if invoice.kind != Invoice.Kind.INVOICE or invoice.status not in (
+                Invoice.Status.OPEN,
+                Invoice.Status.PAYMENT_FAILED,
+            ):
+                return "not_due"
             if invoice.payment_attempts != attempt - 1:
                 return "stale"  # that attempt number was made or skipped already
             if invoice.payments.filter(status=Payment.Status.PENDING).exists():
