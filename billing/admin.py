@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
 from billing import selectors, services
 from billing.models import (
@@ -593,7 +593,7 @@ class HoldStateFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        return [("open", gettext_lazy("Open")), ("resolved", gettext_lazy("Resolved"))]
+        return [("open", pgettext_lazy("billing hold state", "Open")), ("resolved", gettext_lazy("Resolved"))]
 
     def queryset(
         self, request: HttpRequest, queryset: QuerySet[BillingHold]
