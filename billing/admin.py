@@ -593,7 +593,10 @@ class HoldStateFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        return [("open", pgettext_lazy("billing hold state", "Open")), ("resolved", gettext_lazy("Resolved"))]
+        return [
+            ("open", pgettext_lazy("billing hold state", "Open")),
+            ("resolved", gettext_lazy("Resolved")),
+        ]
 
     def queryset(
         self, request: HttpRequest, queryset: QuerySet[BillingHold]
