@@ -789,8 +789,15 @@ def test_add_licences_in_a_real_browser(live_server):
         expect(page.locator("#id_licences")).to_have_value("6")
 
         # "+" is an htmx request: the number and the preview change, the page stays.
+        # Typing below must wait until htmx has settled the new input (and bound its "input"
+        # trigger to it), or the typed number races the swap.
+        page.evaluate(
+            "() => { window.settled = false; document.body.addEventListener("
+            "'htmx:afterSettle', () => { window.settled = true }, {once: true}) }"
+        )
         with page.expect_response(lambda r: r.request.headers.get("hx-request") == "true"):
             page.click("#licences-plus")
+        page.wait_for_function("() => window.settled")
         expect(page.locator("#id_licences")).to_have_value("7")
         due_for_seven = services.subscription_preview_licences(
             subscription=subscription, new_count=7
