@@ -443,3 +443,31 @@ def test_a_lost_charge_answer_on_an_invoice_credited_meanwhile_is_still_settled_
     services.refund_process(refund_id=refund.pk)
     assert fake_stripe.charged() - fake_stripe.refunded() == 0
     assert selectors.invoice_balance(invoice) == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_credit_notes_and_refund_tasks_refund_exactly_what_was_credited(
+    tenant, other_tenant, admin_user, reseller_card, fake_stripe
+):
+    """Five staff credit the same paid invoice at once, then ten workers run its refund tasks
+    at once: Stripe gives back exactly what the five notes credit, each refund once."""
+    from tests.concurrency import in_parallel
+
+    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    assert services.invoice_charge(invoice_id=invoice.pk, attempt=1) == "succeeded"
+
+    _notes, errors = in_parallel(5, lambda n: credit(invoice, "10.00", admin_user))
+    assert errors == []
+    refunds = list(Refund.objects.filter(invoice=invoice))
+    assert len(refunds) == 5 and sum(r.amount for r in refunds) == Decimal("60.50")
+
+    def work(n: int) -> list[str]:
+        return [services.refund_process(refund_id=refund.pk) for refund in refunds]
+
+    _results, errors = in_parallel(10, work)
+    assert errors == []
+    assert fake_stripe.refunded() == 6050
+    assert len(fake_stripe.refunds) == 5
+    assert set(Refund.objects.values_list("status", flat=True)) == {Refund.Status.SUCCEEDED}
+    assert selectors.invoice_balance(invoice) == 0
