@@ -431,7 +431,9 @@ class Refund(models.Model):
         FAILED = "failed", _("Refund failed")
 
     public_id = PublicIdField()
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="refunds")
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("invoice")
+    )
     credit_note = models.ForeignKey(
         Invoice,
         on_delete=models.PROTECT,
@@ -441,7 +443,12 @@ class Refund(models.Model):
         verbose_name=_("credit note"),
     )
     payment = models.ForeignKey(
-        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="refunds"
+        Payment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refunds",
+        verbose_name=_("payment"),
     )
     method = models.CharField(_("method"), max_length=12, choices=Method.choices)
     gateway = models.CharField(_("gateway"), max_length=16)
@@ -482,7 +489,12 @@ class BillingHold(models.Model):
     its invoice could not be issued (e.g. no country, so no valid e-invoice). Open until a
     run issues the customer's invoice."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="billing_holds")
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.CASCADE,
+        related_name="billing_holds",
+        verbose_name=_("customer"),
+    )
     reason = models.CharField(_("reason"), max_length=500)
     first_seen_on = models.DateField(_("first held on"))
     last_seen_on = models.DateField(_("last held on"))
