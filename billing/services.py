@@ -418,11 +418,7 @@ def credit_note_issue(
     invoice's treatment and rate; the note that completes the credit takes exactly the VAT
     still uncredited, so an invoice's credit notes add up to it to the cent."""
     # Locked: two staff crediting the same invoice at once must not credit more than it was.
-    original = (
-        Invoice.objects.select_for_update(of=("self",))
-        .select_related("customer", "reseller")
-        .get(pk=invoice.pk)
-    )
+    original = invoice_lock(invoice_id=invoice.pk)
     if original.kind != Kind.INVOICE:
         raise ValidationError(_("A credit note cannot be credited."), code="kind")
     reason = (reason or "").strip()
@@ -542,13 +538,15 @@ def invoices_overdue_q(*, today: date) -> Q:
     return Q(kind=Kind.INVOICE, status__in=UNPAID_STATUSES, due_date__lt=today)
 
 
-def _locked(invoice: Invoice) -> Invoice:
-    # Every change of an invoice's money (payment, credit note, refund) locks its row first,
-    # so the balance read next is the one the change applies to.
+def invoice_lock(*, invoice_id: int) -> Invoice:
+    """The invoice with its row locked (SELECT ... FOR UPDATE) until the caller's transaction
+    ends. Every change of an invoice's money (a payment attempt or its outcome, a credit note,
+    a refund) takes this lock first, so the balance it reads next is the one the change applies
+    to, and all of them lock in one order: the invoice, then its payment or refund."""
     return (
         Invoice.objects.select_for_update(of=("self",))
         .select_related("customer", "reseller")
-        .get(pk=invoice.pk)
+        .get(pk=invoice_id)
     )
 
 
@@ -558,7 +556,7 @@ def invoice_mark_paid(
 ) -> Invoice:
     """Staff saw the bank transfer (manual gateway): record a payment of the invoice's balance,
     received by hand, and settle the invoice (billing.selectors.invoice_balance)."""
-    locked = _locked(invoice)
+    locked = invoice_lock(invoice_id=invoice.pk)
     if locked.kind != Kind.INVOICE:
         raise ValidationError(_("A credit note is not paid."), code="kind")
     if locked.status not in UNPAID_STATUSES:
@@ -776,7 +774,7 @@ def refund_record(
 def refund_mark_refunded(*, refund: Refund, by: User) -> Refund:
     """Staff sent the money back by bank transfer: a refund owed for money received by
     transfer, or a card refund the gateway refused."""
-    invoice = _locked(refund.invoice)
+    invoice = invoice_lock(invoice_id=refund.invoice_id)
     locked = Refund.objects.select_for_update().select_related("invoice").get(pk=refund.pk)
     locked.invoice = invoice
     if locked.status == Refund.Status.SUCCEEDED:

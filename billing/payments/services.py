@@ -433,11 +433,7 @@ def invoice_charge(*, invoice_id: int, attempt: int) -> str:
         return "manual"
     with transaction.atomic():
         # Locked: one attempt at a time per invoice, numbered in order.
-        invoice = (
-            Invoice.objects.select_for_update(of=("self",))
-            .select_related("customer", "reseller")
-            .get(pk=invoice_id)
-        )
+        invoice = billing_services.invoice_lock(invoice_id=invoice_id)
         payment = invoice.payments.filter(attempt=attempt).first()
         if payment is None:
             if invoice.kind != Invoice.Kind.INVOICE or invoice.status not in (
@@ -509,11 +505,7 @@ def payment_record(*, payment_id: int, outcome: ChargeOutcome) -> str:
     or repeated report (the charge's answer, a webhook) changes nothing."""
     invoice_id = Payment.objects.values_list("invoice_id", flat=True).get(pk=payment_id)
     # Locked in the order invoice_charge takes them: the invoice, then its payment.
-    invoice = (
-        Invoice.objects.select_for_update(of=("self",))
-        .select_related("customer", "reseller")
-        .get(pk=invoice_id)
-    )
+    invoice = billing_services.invoice_lock(invoice_id=invoice_id)
     payment = Payment.objects.select_for_update().get(pk=payment_id)
     if payment.status != Payment.Status.PENDING:
         return str(payment.status)
@@ -697,11 +689,7 @@ def refund_outcome_record(*, refund_id: int, outcome: RefundOutcome) -> str:
     """Record the gateway's answer about a refund (its reply, or a webhook)."""
     invoice_id = Refund.objects.values_list("invoice_id", flat=True).get(pk=refund_id)
     # Locked in the order every money change takes them: the invoice, then the refund.
-    invoice = (
-        Invoice.objects.select_for_update(of=("self",))
-        .select_related("customer", "reseller")
-        .get(pk=invoice_id)
-    )
+    invoice = billing_services.invoice_lock(invoice_id=invoice_id)
     refund = Refund.objects.select_for_update().get(pk=refund_id)
     if refund.status != Refund.Status.PENDING:
         return str(refund.status)
