@@ -414,7 +414,8 @@ def _csv_value(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, Decimal):
-        return f"{value:f}"
+        # Amounts and rates have two decimals; a sum SQLite (the demo) made as a float, too.
+        return f"{value.quantize(Decimal('0.01')):f}"
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     if isinstance(value, date):

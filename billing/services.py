@@ -163,6 +163,11 @@ def _clean(document: Invoice) -> None:
     )
 
 
+def _cents(total: Decimal | None) -> Decimal:
+    """A sum of amounts, to the cent (SQLite, the demo's database, adds decimals as floats)."""
+    return Decimal(total or 0).quantize(CENT)
+
+
 # The billing run
 
 
@@ -426,8 +431,8 @@ def credit_note_issue(
         message = _("Say why the invoice is credited.")
         raise ValidationError({"reason": ValidationError(message, code="required")})
     credited = original.credit_notes.aggregate(subtotal=Sum("subtotal"), vat=Sum("vat_amount"))
-    left_subtotal = original.subtotal - (credited["subtotal"] or 0)
-    left_vat = original.vat_amount - (credited["vat"] or 0)
+    left_subtotal = original.subtotal - _cents(credited["subtotal"])
+    left_vat = original.vat_amount - _cents(credited["vat"])
     if left_subtotal <= 0:
         raise ValidationError(
             _("%(number)s is already credited in full.") % {"number": original.number},
@@ -631,7 +636,7 @@ def invoice_settle(
     - nothing left to pay: "paid" (the on_invoice_paid hooks run: suspensions lift);
     - overpaid: a refund is owed for the difference, once (refunds_owe)."""
     balance = invoice_balance(invoice)
-    credited = invoice.credit_notes.aggregate(total=Sum("total"))["total"] or 0
+    credited = _cents(invoice.credit_notes.aggregate(total=Sum("total"))["total"])
     before = invoice.status
     if credited and credited >= invoice.total:
         invoice.status = Status.CREDITED
@@ -668,9 +673,11 @@ def refunds_owe(
     idempotency key: never twice), or, for money received by transfer, for staff to send back.
     `credit_note`: the note that made it overpaid, if that is what just happened (its PDF
     says how the amount is refunded). Returns the new refunds."""
-    outstanding = Refund.objects.filter(
-        invoice=invoice, status__in=(Refund.Status.PENDING, Refund.Status.FAILED)
-    ).aggregate(total=Sum("amount"))["total"] or Decimal("0.00")
+    outstanding = _cents(
+        Refund.objects.filter(
+            invoice=invoice, status__in=(Refund.Status.PENDING, Refund.Status.FAILED)
+        ).aggregate(total=Sum("amount"))["total"]
+    )
     owed = -invoice_balance(invoice) - outstanding
     if owed <= 0:
         return []
@@ -681,7 +688,7 @@ def refunds_owe(
         if owed <= 0:
             break
         if payment is not None:
-            taken = payment.refunds.aggregate(total=Sum("amount"))["total"] or 0
+            taken = _cents(payment.refunds.aggregate(total=Sum("amount"))["total"])
             amount = min(owed, payment.amount - taken)
             if amount <= 0:
                 continue

@@ -98,7 +98,12 @@ def customer_page(
     asks no cache server for them.
     """
     sort = customer_sort_valid(sort)
-    counts_key = (reseller.pk, reseller.customers_version, status, customer_search_normalise(query))
+    counts_key = (
+        reseller.public_id,
+        reseller.customers_version,
+        status,
+        customer_search_normalise(query),
+    )
     counted = _counts.get(counts_key)
     count = (
         counted[0]
@@ -144,8 +149,9 @@ CUSTOMER_ROW_FIELDS = [
 ]
 CUSTOMER_COUNTS_SECONDS = 60
 CUSTOMER_COUNTS_KEPT = 10_000
-# (reseller id, its customers_version, status, search) -> (total, when counted, monotonic).
-_counts: dict[tuple[int, int, str, str], tuple[int, float]] = {}
+# (reseller public id, its customers_version, status, search) -> (total, when counted,
+# monotonic). The public id, not the primary key: SQLite gives a rolled-back row's id again.
+_counts: dict[tuple[str, int, str, str], tuple[int, float]] = {}
 
 
 def customer_counts_forget(*, reseller_id: int) -> None:
