@@ -92,20 +92,20 @@ check-deploy: venv
 	VENDOR_BANK_IBAN=IE29AIBK93115212345678 VENDOR_BANK_BIC=AIBKIE2D \
 	$(MANAGE) check --deploy --fail-level WARNING
 
-# The Customers page at 100,000 customers against a minimal view (README, Benchmarks). The
+# The Customers page at 100,000 customers against a minimal view (docs/benchmarks.md). The
 # database is the benchmark's own: it is created if missing and its customers are replaced.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/partner_portal_bench
 BENCH_ARGS ?=
 bench-customers: venv
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m benchmarks.customer_list $(BENCH_ARGS)
 
-# The daily billing run at 1,000 and 10,000 subscriptions (README, Benchmarks): 10x the
+# The daily billing run at 1,000 and 10,000 subscriptions (docs/benchmarks.md): 10x the
 # subscriptions in at most 11x the time. Its own database, emptied and loaded on each run.
 BENCH_BILLING_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/partner_portal_bench_billing
 bench-billing: venv
 	DATABASE_URL=$(BENCH_BILLING_DATABASE_URL) $(PY) -m benchmarks.billing_run $(BENCH_ARGS)
 
-# Invoice PDF rendering in a warm process (README, Benchmarks): a 10-line invoice's median and
+# Invoice PDF rendering in a warm process (docs/benchmarks.md): a 10-line invoice's median and
 # p95, a 100-line one at most 4x the 10-line median, memory over 500 renders. No database.
 bench-pdf: venv
 	$(PY) -m benchmarks.invoice_pdf $(BENCH_ARGS)

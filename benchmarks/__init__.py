@@ -1,1 +1,1 @@
-"""Benchmarks run by hand (`make bench-customers`); their figures go into README.md."""
+"""Benchmarks run by hand (`make bench-customers`, …); their figures go into docs/benchmarks.md."""
