@@ -4,16 +4,20 @@ and no Server banner, and the sign-in rate limit answers 429."""
 
 import csv
 import io
+import json
 import re
+import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from billing.models import Invoice, Payment
+from billing.models import Invoice, Payment, StripeEvent
 from core import csv as core_csv
 from tests.billing_pages_helpers import invoice_create
 from tests.factories import CustomerFactory
+from tests.fake_stripe import event as stripe_event
+from tests.fake_stripe import fake_stripe_fixture, sign
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,3 +134,86 @@ def test_no_module_writes_csv_but_the_one_writer():
         and pattern.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+# Stripe webhook: a validly signed but malformed event is a 400, and nothing is stored
+
+WEBHOOK = "/billing/stripe/webhook/"
+
+
+@pytest.fixture
+def fake_stripe(settings, monkeypatch):  # type: ignore[no-untyped-def]
+    yield from fake_stripe_fixture(settings, monkeypatch)
+
+
+def deliver_signed(client, payload: str, *, timestamp: int | None = None):  # type: ignore[no-untyped-def]
+    return client.post(
+        WEBHOOK,
+        payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=sign(payload, timestamp=timestamp),
+    )
+
+
+def _event(**fields: object) -> str:
+    event = json.loads(
+        stripe_event("charge.refunded", {"id": "ch_1", "object": "charge"}, event_id="evt_1")
+    )
+    event.update(fields)
+    return json.dumps(event)
+
+
+MALFORMED_EVENTS = [
+    pytest.param("[]", id="json-list"),
+    pytest.param('[{"id": "evt_1", "type": "charge.refunded"}]', id="list-of-event"),
+    pytest.param('"evt_1"', id="json-string"),
+    pytest.param("null", id="json-null"),
+    pytest.param("42", id="json-number"),
+    pytest.param("{", id="not-json"),
+    pytest.param("[" * 100_000 + "]" * 100_000, id="nested-too-deep"),
+    pytest.param(_event(created=10**15), id="created-10**15"),
+    pytest.param(_event(created=-(10**15)), id="created-negative"),
+    pytest.param(_event(created=int(time.time()) + 86_400), id="created-tomorrow"),
+    pytest.param(_event(created=True), id="created-a-boolean"),
+    pytest.param(_event(created=1.5), id="created-a-float"),
+    pytest.param(_event(id="evt_" + "x" * 77), id="id-81-characters"),
+    pytest.param(_event(id=""), id="id-empty"),
+    pytest.param(_event(id="evt_\u0000"), id="id-with-nul"),
+    pytest.param(_event(type="t" * 81), id="type-81-characters"),
+    pytest.param(_event(data=[]), id="data-a-list"),
+    pytest.param(_event(data={"object": []}), id="data-object-a-list"),
+    pytest.param(
+        _event(data={"object": {"id": "ch_1", "description": "\u0000"}}), id="nul-in-the-data"
+    ),
+]
+
+
+@pytest.mark.parametrize("payload", MALFORMED_EVENTS)
+def test_a_signed_malformed_event_is_400_and_nothing_is_stored(db, fake_stripe, client, payload):
+    response = deliver_signed(client, payload)
+    assert response.status_code == 400
+    assert not StripeEvent.objects.exists()
+
+
+def test_an_event_created_more_than_five_minutes_ahead_is_400(db, fake_stripe, client):
+    response = deliver_signed(client, _event(created=int(time.time()) + 305))
+    assert response.status_code == 400
+    assert not StripeEvent.objects.exists()
+
+
+def test_a_signature_from_the_future_is_400(db, fake_stripe, client):
+    """The library refuses a signature more than five minutes old; one more than five minutes
+    ahead is refused too."""
+    response = deliver_signed(client, _event(), timestamp=int(time.time()) + 301)
+    assert response.status_code == 400
+    assert not StripeEvent.objects.exists()
+
+
+def test_a_well_formed_event_at_the_limits_is_stored(db, fake_stripe, client):
+    """The refusals above are not over-eager: an 80-character id, an event created up to five
+    minutes ahead (clocks differ), signed up to five minutes ahead, is stored."""
+    now = int(time.time())
+    payload = _event(id="evt_" + "x" * 76, created=now + 290)
+    response = deliver_signed(client, payload, timestamp=now + 290)
+    assert response.status_code == 200
+    assert StripeEvent.objects.get().event_id == "evt_" + "x" * 76

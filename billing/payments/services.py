@@ -704,13 +704,22 @@ def refund_outcome_record(*, refund_id: int, outcome: RefundOutcome) -> str:
 
 
 def stripe_event_store(*, event: dict[str, Any]) -> tuple[StripeEvent, bool]:
-    """Store a verified event unless its id is stored already; (row, whether it is new)."""
-    return StripeEvent.objects.get_or_create(
+    """Store a verified event unless its id is stored already; (row, whether it is new).
+    An event that does not fit the columns (an id or type over 80 characters) raises
+    ValidationError and nothing is stored."""
+    stripe_event = StripeEvent(
         event_id=event["id"],
+        type=event["type"],
+        payload=event,
+        created=datetime.fromtimestamp(event["created"], tz=UTC),
+    )
+    stripe_event.full_clean(validate_unique=False)  # a repeat delivery is found below
+    return StripeEvent.objects.get_or_create(
+        event_id=stripe_event.event_id,
         defaults={
-            "type": event["type"],
-            "payload": event,
-            "created": datetime.fromtimestamp(event["created"], tz=UTC),
+            "type": stripe_event.type,
+            "payload": stripe_event.payload,
+            "created": stripe_event.created,
         },
     )
 

@@ -7,6 +7,7 @@ The client talks to `stripe.api_base` (Stripe itself unless a test points it at 
 
 import functools
 import json
+import time
 from typing import Any
 
 import stripe
@@ -31,7 +32,8 @@ class Refused(Exception):
 
 
 class InvalidWebhook(Exception):
-    """Not a Stripe event signed for our endpoint: no, a wrong or a stale Stripe-Signature."""
+    """Not a Stripe event signed for our endpoint: no, a wrong, a stale or a future
+    Stripe-Signature, or a signed body that is not a well-formed event."""
 
 
 @functools.lru_cache(maxsize=4)
@@ -169,21 +171,64 @@ def refunds_of(payment_intent_id: str) -> list[dict[str, Any]]:
     return list(result.get("data", []))
 
 
+# How far a webhook's clocks may be ahead of ours: Stripe's tolerance for a stale signature
+# (the library refuses one older than this), applied to the future too.
+WEBHOOK_TOLERANCE = stripe.Webhook.DEFAULT_TOLERANCE  # seconds
+
+
 def event_construct(*, payload: bytes, signature: str | None) -> dict[str, Any]:
     """Verify a webhook request's Stripe-Signature (HMAC-SHA256 of "<t>.<body>" with the
-    endpoint secret, at most five minutes old) and return its event."""
+    endpoint secret, signed at most five minutes ago or ahead) and return its event: a JSON
+    object with a string id and type, an integer `created` no more than five minutes ahead, and
+    a `data.object`. Anything else raises InvalidWebhook, even when validly signed: the
+    endpoint answers 400 and stores nothing."""
     try:
-        stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET or None)
+        stripe.WebhookSignature.verify_header(
+            payload, signature, settings.STRIPE_WEBHOOK_SECRET or None, WEBHOOK_TOLERANCE
+        )
         # The event as Stripe sent it, for storing (the library's object holds the same data).
-        event: dict[str, Any] = json.loads(payload)
-    except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError) as error:
+        event: Any = json.loads(payload)
+    except (stripe.SignatureVerificationError, ValueError, RecursionError) as error:
+        # ValueError: not JSON, or not UTF-8; RecursionError: nested too deep to parse.
         raise InvalidWebhook(str(error)) from error
+    now = time.time()
+    # The library refuses a stale signature, not one from the future.
+    if _signature_timestamp(signature or "") > now + WEBHOOK_TOLERANCE:
+        raise InvalidWebhook("Signature timestamp in the future")
     if not (
         isinstance(event, dict)
         and isinstance(event.get("id"), str)
+        and event["id"]
         and isinstance(event.get("type"), str)
-        and isinstance(event.get("created"), int)
         and isinstance(event.get("data"), dict)
+        and isinstance(event["data"].get("object"), dict)
     ):
         raise InvalidWebhook("Not a Stripe event")
+    created = event.get("created")
+    # bool is an int in Python; a Unix time, from 1970 until five minutes from now.
+    if type(created) is not int or not 0 < created <= now + WEBHOOK_TOLERANCE:
+        raise InvalidWebhook("Not a Stripe event: created is not a time up to now")
+    try:
+        holds_nul = _holds_nul(event)
+    except RecursionError as error:  # parsed, but nested too deep to walk
+        raise InvalidWebhook("Not a Stripe event: nested too deep") from error
+    if holds_nul:
+        # PostgreSQL stores no NUL character in text or jsonb; Stripe never sends one.
+        raise InvalidWebhook("Not a Stripe event: NUL character")
     return event
+
+
+def _signature_timestamp(signature: str) -> int:
+    """The t= of a Stripe-Signature header the library has verified, read as it reads it."""
+    items = [item.split("=", 2) for item in signature.split(",")]
+    return int(next(item[1] for item in items if item[0] == "t"))
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False

@@ -283,14 +283,18 @@ def card_consent(request: HttpRequest, token: str) -> HttpResponse:
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
     """Verify the signature, store the event once by its id, process it in a task. A repeated
-    delivery is acknowledged (200) and not stored again."""
+    delivery is acknowledged (200) and not stored again; a validly signed body that is not a
+    well-formed event is a 400, and nothing is stored."""
     try:
         event = stripe_api.event_construct(
             payload=request.body, signature=request.headers.get("Stripe-Signature")
         )
     except stripe_api.InvalidWebhook:
-        return HttpResponseBadRequest("Invalid signature")
-    stored, _created = services.stripe_event_store(event=event)
+        return HttpResponseBadRequest("Invalid signature or event")
+    try:
+        stored, _created = services.stripe_event_store(event=event)
+    except ValidationError:
+        return HttpResponseBadRequest("Invalid event")
     if stored.processed_at is None:
         # Also for a repeat of an event not processed yet (its task may have been lost);
         # processing takes the event's row lock and acts once.
