@@ -13,11 +13,12 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django_ratelimit.core import get_usage
+from django.utils.translation import ngettext
 
 from core.emails import email_queue
 from core.languages import language_for_country
 from core.models import User
+from core.ratelimit import Limit, limits_enforce
 from core.tokens import TokenState, token_consume, token_digest, token_new
 from customers import extensions, selectors
 from customers.models import (
@@ -34,6 +35,7 @@ from resellers.services import (
     audit_record,
     invitation_check,
     invitation_claim,
+    invitation_limits_enforce,
     snapshot,
 )
 from resellers.validators import normalise_vat_id
@@ -57,31 +59,6 @@ CONTACT_FIELDS = [
 ]
 # Everything NEW CUSTOMER sets.
 CUSTOMER_FIELDS = ["domain", "customer_type", *CONTACT_FIELDS]
-
-
-class InvitationRateLimited(Exception):
-    """The reseller has sent its hourly quota of customer invitations."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(retry_after)
-        self.retry_after = retry_after
-
-
-def _invitation_quota_take(reseller: Reseller) -> None:
-    """Count one invitation email against the reseller's hourly quota (SPEC: 100 an hour).
-
-    django-ratelimit keeps the counter in the shared cache (Redis in production); called inside
-    the sending transaction, so a refused send saves nothing.
-    """
-    usage = get_usage(
-        None,
-        group="customer-invitations",
-        key=lambda group, request: reseller.public_id,
-        rate=f"{settings.CUSTOMER_INVITATIONS_PER_HOUR}/h",
-        increment=True,
-    )
-    if usage is not None and usage["should_limit"]:
-        raise InvitationRateLimited(max(int(usage["time_left"]), 1))
 
 
 def _validate(customer: Customer, *, region: str) -> None:
@@ -165,9 +142,12 @@ def _validate(customer: Customer, *, region: str) -> None:
         raise ValidationError(errors)
 
 
-def _invitation_send(customer: Customer, inviter: User) -> CustomerInvitation:
+def _invitation_send(
+    customer: Customer, inviter: User, *, resend: bool = False
+) -> CustomerInvitation:
     """A new link to the customer's contact: earlier open links die, the email is queued."""
-    _invitation_quota_take(customer.reseller)
+    # After the checks, inside the transaction: bad input uses up nothing, a refusal saves nothing.
+    invitation_limits_enforce(reseller=customer.reseller, user=inviter, resend=resend)
     customer.invitations.filter(consumed_at__isnull=True, withdrawn_at__isnull=True).update(
         withdrawn_at=timezone.now()
     )
@@ -263,7 +243,7 @@ def customer_invitation_resend(*, membership: Membership, customer: Customer) ->
                 )
                 % {"domain": customer.domain}
             ) from None
-    invitation = _invitation_send(customer, membership.user)
+    invitation = _invitation_send(customer, membership.user, resend=True)
     selectors.customer_counts_forget(reseller_id=customer.reseller_id)
     audit_record(
         actor=membership.user,
@@ -503,6 +483,36 @@ def transfer_token_create(*, customer: Customer, user: User, reseller_public_id:
                 )
             }
         )
+    per_customer = settings.TRANSFER_TOKENS_PER_HOUR
+    per_user = settings.TRANSFER_TOKENS_PER_HOUR_PER_USER
+    limits_enforce(
+        Limit(
+            scope="transfer-tokens",
+            key=customer.public_id,
+            limit=per_customer,
+            message=ngettext(
+                "Your organisation can make at most %(limit)d transfer token an hour, and that "
+                "limit has been reached.",
+                "Your organisation can make at most %(limit)d transfer tokens an hour, and that "
+                "limit has been reached.",
+                per_customer,
+            )
+            % {"limit": per_customer},
+        ),
+        Limit(
+            scope="transfer-tokens-user",
+            key=user.public_id,
+            limit=per_user,
+            message=ngettext(
+                "You can make at most %(limit)d transfer token an hour, and that limit has been "
+                "reached.",
+                "You can make at most %(limit)d transfer tokens an hour, and that limit has been "
+                "reached.",
+                per_user,
+            )
+            % {"limit": per_user},
+        ),
+    )
     withdrawn = _transfer_tokens_withdraw_open(customer)
     raw, digest = token_new()
     token = TransferToken(

@@ -21,6 +21,7 @@ from core.formatting import integer_formatter, short_date_formatter
 from core.forms import add_service_errors
 from core.models import User
 from core.pagination import LAST, KeysetPage
+from core.ratelimit import RateLimited, rate_limited_response
 from core.tokens import TokenState
 from customers import extensions, selectors, services
 from customers.forms import (
@@ -35,17 +36,10 @@ from resellers.roles import Action
 from resellers.services import InvitationError, user_has_verified_email
 
 
-def _rate_limited(request: HttpRequest, error: services.InvitationRateLimited) -> HttpResponse:
-    """429: the reseller sent its hourly quota of invitations; say how long to wait."""
-    minutes = max(1, -(-error.retry_after // 60))
-    response = render(
-        request,
-        "429.html",
-        {"minutes": minutes, "limit": settings.CUSTOMER_INVITATIONS_PER_HOUR},
-        status=429,
+def _rate_limited(request: HttpRequest, error: RateLimited) -> HttpResponse:
+    return rate_limited_response(
+        request, error, back_url=reverse("customers:list"), back_label=_("Back to customers")
     )
-    response["Retry-After"] = str(error.retry_after)
-    return response
 
 
 @reseller_required(Action.CUSTOMER_VIEW)
@@ -229,7 +223,7 @@ def customer_create(request: HttpRequest) -> HttpResponse:
             customer = services.customer_invite(membership=membership, **form.cleaned_data)
         except ValidationError as error:
             add_service_errors(form, error)
-        except services.InvitationRateLimited as error:
+        except RateLimited as error:
             return _rate_limited(request, error)
         else:
             messages.success(
@@ -330,7 +324,7 @@ def customer_invitation_resend(request: HttpRequest, customer_id: str) -> HttpRe
         customer = services.customer_invitation_resend(membership=membership, customer=customer)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
-    except services.InvitationRateLimited as error:
+    except RateLimited as error:
         return _rate_limited(request, error)
     else:
         messages.success(
@@ -517,6 +511,14 @@ def my_transfer_token_create(request: HttpRequest, customer_id: str) -> HttpResp
             )
         except ValidationError as error:
             add_service_errors(form, error)
+        except RateLimited as error:
+            url = reverse("customer_side:organisation", kwargs={"customer_id": customer.public_id})
+            return rate_limited_response(
+                request,
+                error,
+                back_url=f"{url}#transfer",
+                back_label=_("Back to your organisation"),
+            )
         else:
             # Earlier open tokens were withdrawn under the customer's lock: the open one is new.
             token = selectors.transfer_token_list_open(customer=customer).first()

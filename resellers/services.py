@@ -8,11 +8,13 @@ from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from core.emails import email_queue
 from core.languages import language_for_country
 from core.middleware import client_ip
 from core.models import User
+from core.ratelimit import Limit, limits_enforce
 from core.tokens import OneTimeToken, TokenState, token_consume
 from resellers.models import AuditEvent, Membership, Reseller, TeamInvitation
 from resellers.roles import Action, Role, require
@@ -204,6 +206,76 @@ def _reseller_update_profile(reseller_id: int, *, actor: User, fields: dict[str,
     return reseller
 
 
+def invitation_limits_enforce(*, reseller: Reseller, user: User, resend: bool = False) -> None:
+    """Count one invitation email (team or customer) against the reseller's and the person's
+    hourly limits, resends against their own lower limits too; raise RateLimited when one is
+    reached. Called after the input was checked, inside the sending transaction, so bad input
+    uses up nothing and a refused send saves nothing."""
+
+    def company(limit: int) -> str:
+        return ngettext(
+            "Your company can send at most %(limit)d invitation an hour, and that limit has "
+            "been reached.",
+            "Your company can send at most %(limit)d invitations an hour, and that limit has "
+            "been reached.",
+            limit,
+        ) % {"limit": limit}
+
+    def person(limit: int) -> str:
+        return ngettext(
+            "You can send at most %(limit)d invitation an hour, and that limit has been reached.",
+            "You can send at most %(limit)d invitations an hour, and that limit has been reached.",
+            limit,
+        ) % {"limit": limit}
+
+    limits = [
+        Limit(
+            scope="invitations",
+            key=reseller.public_id,
+            limit=settings.INVITATIONS_PER_HOUR,
+            message=company(settings.INVITATIONS_PER_HOUR),
+        ),
+        Limit(
+            scope="invitations-user",
+            key=user.public_id,
+            limit=settings.INVITATIONS_PER_HOUR_PER_USER,
+            message=person(settings.INVITATIONS_PER_HOUR_PER_USER),
+        ),
+    ]
+    if resend:
+        per_reseller = settings.INVITATION_RESENDS_PER_HOUR
+        per_user = settings.INVITATION_RESENDS_PER_HOUR_PER_USER
+        limits += [
+            Limit(
+                scope="invitation-resends",
+                key=reseller.public_id,
+                limit=per_reseller,
+                message=ngettext(
+                    "Your company can resend at most %(limit)d invitation an hour, and that "
+                    "limit has been reached.",
+                    "Your company can resend at most %(limit)d invitations an hour, and that "
+                    "limit has been reached.",
+                    per_reseller,
+                )
+                % {"limit": per_reseller},
+            ),
+            Limit(
+                scope="invitation-resends-user",
+                key=user.public_id,
+                limit=per_user,
+                message=ngettext(
+                    "You can resend at most %(limit)d invitation an hour, and that limit has "
+                    "been reached.",
+                    "You can resend at most %(limit)d invitations an hour, and that limit has "
+                    "been reached.",
+                    per_user,
+                )
+                % {"limit": per_user},
+            ),
+        ]
+    limits_enforce(*limits)
+
+
 def _invitation_email(invitation: TeamInvitation, raw_token: str, inviter: User) -> None:
     email_queue(
         to=invitation.email,
@@ -239,6 +311,7 @@ def team_invite(*, membership: Membership, email: str, role: str) -> TeamInvitat
     invitation.language = reseller.language
     raw = invitation.renew_token()
     invitation.full_clean()
+    invitation_limits_enforce(reseller=reseller, user=membership.user)
     invitation.save()
     audit_record(
         actor=membership.user,
@@ -266,6 +339,7 @@ def team_invitation_resend(*, membership: Membership, invitation: TeamInvitation
     invitation = TeamInvitation.objects.select_for_update().get(pk=invitation.pk)
     if invitation.state in (TokenState.USED, TokenState.WITHDRAWN):
         raise ValidationError(_("This invitation was already used or withdrawn."))
+    invitation_limits_enforce(reseller=invitation.reseller, user=membership.user, resend=True)
     raw = invitation.renew_token()
     invitation.save(update_fields=["token_hash", "expires_at"])
     audit_record(

@@ -5,11 +5,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core.forms import add_service_errors
 from core.models import User
+from core.ratelimit import RateLimited, rate_limited_response
 from core.tokens import TokenState
 from resellers import selectors, services
 from resellers.access import reseller_required
@@ -70,6 +72,12 @@ def switch(request: HttpRequest) -> HttpResponse:
     return redirect("dashboard")
 
 
+def _rate_limited(request: HttpRequest, error: RateLimited) -> HttpResponse:
+    return rate_limited_response(
+        request, error, back_url=reverse("resellers:team"), back_label=_("Back to the team")
+    )
+
+
 @reseller_required()
 def team(request: HttpRequest) -> HttpResponse:
     membership = request.membership  # type: ignore[attr-defined]
@@ -79,6 +87,8 @@ def team(request: HttpRequest) -> HttpResponse:
             invitation = services.team_invite(membership=membership, **invite_form.cleaned_data)
         except ValidationError as error:
             add_service_errors(invite_form, error)
+        except RateLimited as error:
+            return _rate_limited(request, error)
         else:
             messages.success(
                 request, _("Invitation sent to %(email)s.") % {"email": invitation.email}
@@ -148,6 +158,8 @@ def invitation_resend(request: HttpRequest, team_invitation_id: str) -> HttpResp
         services.team_invitation_resend(membership=membership, invitation=invitation)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
+    except RateLimited as error:
+        return _rate_limited(request, error)
     else:
         messages.success(
             request,

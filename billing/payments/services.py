@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from billing import services as billing_services
 from billing.models import (
@@ -45,6 +45,7 @@ from billing.payments.gateways import (
 from billing.selectors import invoice_balance
 from core.emails import email_queue
 from core.models import User
+from core.ratelimit import Limit, limits_enforce
 from core.tokens import token_consume, token_new
 from customers.models import Customer, CustomerMember
 from resellers.models import Membership, Reseller
@@ -319,6 +320,36 @@ def card_consent_request(
             ),
             code="not_active",
         )
+    per_reseller = settings.CARD_CONSENTS_PER_HOUR
+    per_user = settings.CARD_CONSENTS_PER_HOUR_PER_USER
+    limits_enforce(
+        Limit(
+            scope="card-consents",
+            key=membership.reseller.public_id,
+            limit=per_reseller,
+            message=ngettext(
+                "Your company can send at most %(limit)d card consent request an hour, and "
+                "that limit has been reached.",
+                "Your company can send at most %(limit)d card consent requests an hour, and "
+                "that limit has been reached.",
+                per_reseller,
+            )
+            % {"limit": per_reseller},
+        ),
+        Limit(
+            scope="card-consents-user",
+            key=membership.user.public_id,
+            limit=per_user,
+            message=ngettext(
+                "You can send at most %(limit)d card consent request an hour, and that limit "
+                "has been reached.",
+                "You can send at most %(limit)d card consent requests an hour, and that limit "
+                "has been reached.",
+                per_user,
+            )
+            % {"limit": per_user},
+        ),
+    )
     _consents_withdraw(subscription)
     raw, digest = token_new()
     consent = CustomerCardConsent(

@@ -28,6 +28,7 @@ from billing.payments.gateways import CardSetup, GatewayUnavailable, gateway
 from billing.payments.tasks import stripe_event_process
 from core.forms import add_service_errors
 from core.models import User
+from core.ratelimit import RateLimited, rate_limited_response
 from core.tokens import TokenState
 from customers.models import Customer
 from customers.selectors import customer_for_member
@@ -214,6 +215,13 @@ def subscription_payer(request: HttpRequest, subscription_id: str) -> HttpRespon
                 )
         except ValidationError as error:
             add_service_errors(form, error)
+        except RateLimited as error:
+            return rate_limited_response(
+                request,
+                error,
+                back_url=reverse("subscriptions:detail", args=[subscription.public_id]),
+                back_label=_("Back to the subscription"),
+            )
         else:
             return redirect("payments:subscription_payer", subscription_id=subscription.public_id)
     customer = subscription.customer

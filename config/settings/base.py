@@ -267,7 +267,18 @@ VENDOR_BANK_BIC = env("VENDOR_BANK_BIC", default="AIBKIE2D")
 INVOICE_PAYMENT_TERMS_DAYS = env.int("INVOICE_PAYMENT_TERMS_DAYS", default=14)
 INVITATION_VALID_DAYS = env.int("INVITATION_VALID_DAYS", default=14)
 TRANSFER_TOKEN_VALID_DAYS = 14
-CUSTOMER_INVITATIONS_PER_HOUR = env.int("CUSTOMER_INVITATIONS_PER_HOUR", default=100)
+# Emails and tokens sent on a user's behalf, per hour, for the whole reseller (or customer) and
+# for one person (core/ratelimit.py). Invitations are team and customer invitations, resends
+# included; resends also count against their own, lower limit.
+INVITATIONS_PER_HOUR = env.int("INVITATIONS_PER_HOUR", default=100)
+INVITATIONS_PER_HOUR_PER_USER = env.int("INVITATIONS_PER_HOUR_PER_USER", default=30)
+INVITATION_RESENDS_PER_HOUR = env.int("INVITATION_RESENDS_PER_HOUR", default=30)
+INVITATION_RESENDS_PER_HOUR_PER_USER = env.int("INVITATION_RESENDS_PER_HOUR_PER_USER", default=10)
+CARD_CONSENTS_PER_HOUR = env.int("CARD_CONSENTS_PER_HOUR", default=30)
+CARD_CONSENTS_PER_HOUR_PER_USER = env.int("CARD_CONSENTS_PER_HOUR_PER_USER", default=10)
+# Transfer tokens are made by the customer: per customer and per person.
+TRANSFER_TOKENS_PER_HOUR = env.int("TRANSFER_TOKENS_PER_HOUR", default=10)
+TRANSFER_TOKENS_PER_HOUR_PER_USER = env.int("TRANSFER_TOKENS_PER_HOUR_PER_USER", default=5)
 SUPPORTED_CURRENCIES = ["EUR", "USD", "GBP"]
 # Reverse proxies in front of the web processes (their X-Forwarded-For entries are trusted).
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)

@@ -1,0 +1,168 @@
+"""One sliding-window limiter for everything the portal sends or issues on a user's behalf
+(team and customer invitations and their resends, card-consent links, transfer tokens).
+
+Each limit is a sorted set in Redis holding the times of the sends in the last window; a send
+is allowed when every limit it counts against has room, and is then recorded in all of them at
+once, by one Lua script, so two web processes cannot both take the last place and a send
+refused by the user's limit does not use up the reseller's. The answer says how long to wait
+until the oldest send leaves the window, which becomes the 429's Retry-After.
+
+Why not a library: django-ratelimit (used here before) had its last release in 2023, counts in
+fixed windows (twice the limit fits across a window's edge) and is built around a request,
+while these limits are taken in services, after the input was validated, so bad input never
+uses up the quota. The maintained alternatives (the `limits` package) would add a dependency
+for what is the thirty lines below.
+
+Other cache backends (the embedded SQLite demo, tests without Redis) keep the same window in
+the cache as a list of times, under a process lock: right for one process, which is all they
+serve.
+"""
+
+import math
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.redis import RedisCache
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+WINDOW = 3600  # seconds: limits are per hour
+
+_SLIDING_WINDOW = """
+local now = tonumber(ARGV[1])
+local wait = 0
+local refused = 0
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[1 + 2 * i])
+  local window = tonumber(ARGV[2 + 2 * i])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local count = redis.call('ZCARD', key)
+  local this_wait = 0
+  if limit <= 0 then
+    this_wait = window
+  elseif count >= limit then
+    local oldest = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+    this_wait = tonumber(oldest[2]) + window - now
+  end
+  if this_wait > wait then
+    wait = this_wait
+    refused = i
+  end
+end
+if refused > 0 then
+  return {refused, tostring(wait)}
+end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[2])
+  redis.call('EXPIRE', key, math.ceil(tonumber(ARGV[2 + 2 * i])))
+end
+return false
+"""
+
+_local_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `limit` sends per `window` seconds for one `key` (a reseller's or a user's public
+    id) in one `scope` (what is sent); `message` tells the user which limit it reached."""
+
+    scope: str
+    key: str
+    limit: int
+    window: int = WINDOW
+    message: str = ""
+
+
+class RateLimited(Exception):
+    """A limit is reached: nothing was sent or saved. `message` says which, for the 429 page."""
+
+    def __init__(self, retry_after: int, message: str) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.message = message
+
+
+def limits_take(*limits: Limit) -> int | None:
+    """Count one send against every limit, or against none if one of them is reached.
+
+    Returns None when the send may go ahead, else the seconds to wait before it would fit."""
+    refused = _take(limits)
+    return None if refused is None else refused[0]
+
+
+def _take(limits: tuple[Limit, ...]) -> tuple[int, Limit] | None:
+    """None, or the seconds to wait and the limit that needs the longest wait."""
+    now = time.time()
+    cache = caches["default"]
+    keys = [cache.make_and_validate_key(f"ratelimit:{item.scope}:{item.key}") for item in limits]
+    if isinstance(cache, RedisCache):
+        arguments: list[Any] = [repr(now), f"{now!r}-{secrets.token_hex(8)}"]
+        for item in limits:
+            arguments += [item.limit, item.window]
+        client = cache._cache.get_client(keys[0], write=True)
+        answer = client.eval(_SLIDING_WINDOW, len(keys), *keys, *arguments)
+        if answer is None:
+            return None
+        index, wait = answer
+        return max(1, math.ceil(float(wait))), limits[int(index) - 1]
+    return _take_in_cache(cache, limits, keys, now)
+
+
+def _take_in_cache(
+    cache: BaseCache, limits: tuple[Limit, ...], keys: list[str], now: float
+) -> tuple[int, Limit] | None:
+    with _local_lock:
+        windows = {}
+        wait, refused = 0.0, None
+        for item, key in zip(limits, keys, strict=True):
+            times = [t for t in cache.get(key, []) if t > now - item.window]
+            windows[key] = times
+            this_wait = 0.0
+            if item.limit <= 0:
+                this_wait = item.window
+            elif len(times) >= item.limit:
+                this_wait = sorted(times)[len(times) - item.limit] + item.window - now
+            if this_wait > wait:
+                wait, refused = this_wait, item
+        if refused is not None:
+            return max(1, math.ceil(wait)), refused
+        for item, key in zip(limits, keys, strict=True):
+            cache.set(key, [*windows[key], now], item.window)
+        return None
+
+
+def limit_check(*, scope: str, key: str, limit: int, window: int = WINDOW) -> int | None:
+    """One limit: None if the send may go ahead (and is counted), else the seconds to wait."""
+    return limits_take(Limit(scope=scope, key=key, limit=limit, window=window))
+
+
+def limits_enforce(*limits: Limit) -> None:
+    """Count one send, or raise RateLimited with the reached limit's message."""
+    refused = _take(limits)
+    if refused is not None:
+        raise RateLimited(refused[0], refused[1].message)
+
+
+def rate_limited_response(
+    request: HttpRequest, error: RateLimited, *, back_url: str, back_label: str
+) -> HttpResponse:
+    """429 with Retry-After: which limit was reached and how long to wait."""
+    response = render(
+        request,
+        "429.html",
+        {
+            "message": error.message,
+            "minutes": max(1, math.ceil(error.retry_after / 60)),
+            "back_url": back_url,
+            "back_label": back_label,
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(error.retry_after)
+    return response
