@@ -54,5 +54,5 @@ COPY --from=build /app /app
 RUN mkdir -p /app/media && chown portal /app/media
 USER portal
 EXPOSE 8000
-# gunicorn reads its worker count from WEB_CONCURRENCY.
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+# gunicorn reads its worker count from WEB_CONCURRENCY, its other settings from config/gunicorn.py.
+CMD ["gunicorn", "-c", "config/gunicorn.py", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

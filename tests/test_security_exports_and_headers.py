@@ -3,14 +3,19 @@ Stripe webhook refuses malformed events with a 400, every response carries a Per
 and no Server banner, and the sign-in rate limit answers 429."""
 
 import csv
+import http.client
 import io
 import json
 import re
+import socket
+import subprocess
+import sys
 import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 
 from billing.models import Invoice, Payment, StripeEvent
 from core import csv as core_csv
@@ -217,3 +222,75 @@ def test_a_well_formed_event_at_the_limits_is_stored(db, fake_stripe, client):
     response = deliver_signed(client, payload, timestamp=now + 290)
     assert response.status_code == 200
     assert StripeEvent.objects.get().event_id == "evt_" + "x" * 76
+
+
+# No Server header from gunicorn
+
+GUNICORN_CONFIG = ROOT / "config" / "gunicorn.py"
+
+HELLO_APP = """
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hello"]
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_gunicorn_with_the_projects_config_sends_no_server_header(tmp_path):
+    """gunicorn writes `Server: gunicorn` itself, below the application and with no setting to
+    turn it off; config/gunicorn.py, which the Dockerfile and docker-compose load, removes it.
+    A real gunicorn serves a tiny application with that config."""
+    (tmp_path / "hello.py").write_text(HELLO_APP)
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(GUNICORN_CONFIG),
+            "--pythonpath",
+            str(tmp_path),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "hello:application",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                connection.request("GET", "/")
+                response = connection.getresponse()
+                break
+            except OSError:
+                assert server.poll() is None, "gunicorn did not start"
+                assert time.monotonic() < deadline, "gunicorn did not answer"
+                time.sleep(0.1)
+        assert response.status == 200
+        assert response.read() == b"hello"
+        assert response.getheader("Server") is None
+        assert response.getheader("Date")  # the other headers gunicorn writes are still there
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_the_web_commands_load_the_gunicorn_config():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    (cmd,) = [line for line in dockerfile.splitlines() if line.startswith("CMD ")]
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    for command in (json.loads(cmd.removeprefix("CMD ")), compose["services"]["web"]["command"]):
+        assert command[0] == "gunicorn"
+        assert command[command.index("-c") + 1] == "config/gunicorn.py", command
