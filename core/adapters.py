@@ -1,9 +1,12 @@
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.forms import UserTokenForm
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialLogin
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.shortcuts import render
 
@@ -15,6 +18,44 @@ class AccountAdapter(DefaultAccountAdapter):
         # Nobody signs up with an email and a password: resellers and customers come in
         # through Google, staff accounts are made by staff.
         return False
+
+    # Passwords are for vendor staff only. Resellers and customers sign in with Google (or the
+    # development sign-in code); a password one of them got somehow is never a way in, and the
+    # answers are those for an address nobody has, so the pages tell no one who is a customer.
+
+    def authenticate(self, request: HttpRequest, **credentials: Any) -> AbstractBaseUser | None:
+        user = super().authenticate(request, **credentials)
+        if user is not None and not getattr(user, "is_staff", False):
+            # The password was checked (and hashed) as for anyone: same time, same error.
+            self.authentication_failed(request, **credentials)
+            return None
+        return user
+
+    def send_password_reset_mail(
+        self, user: AbstractBaseUser, email: str, context: dict[str, Any]
+    ) -> None:
+        # Nothing goes to a reseller or a customer, as nothing goes to an unknown address
+        # (ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS); the page after the request is the same for all.
+        if getattr(user, "is_staff", False):
+            super().send_password_reset_mail(user, email, context)
+
+    def set_password(self, user: AbstractBaseUser, password: str) -> None:
+        # Reset, set and change all write through here: refuse them for anyone but staff.
+        if not getattr(user, "is_staff", False):
+            raise PermissionDenied
+        super().set_password(user, password)
+
+
+class StaffPasswordResetTokenForm(UserTokenForm):
+    """A password reset link is valid only for staff (ACCOUNT_FORMS["user_token"]).
+
+    A link a reseller or a customer may hold from before passwords were staff-only gives the
+    same "invalid link" page as a forged one.
+    """
+
+    def _get_user(self, uidb36: str) -> AbstractBaseUser | None:
+        user = super()._get_user(uidb36)
+        return user if user is not None and getattr(user, "is_staff", False) else None
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

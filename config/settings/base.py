@@ -163,6 +163,11 @@ CSRF_FAILURE_VIEW = "core.views.csrf_failure"
 SITE_ID = 1
 ACCOUNT_ADAPTER = "core.adapters.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "core.adapters.SocialAccountAdapter"
+# Passwords are for staff only (core.adapters.AccountAdapter): a reset link for anyone else is
+# invalid, and a reset request for anyone else or for an unknown address sends nothing (no
+# "unknown account" email either: nobody signs up here, and the form is no way to mail anyone).
+ACCOUNT_FORMS = {"user_token": "core.adapters.StaffPasswordResetTokenForm"}
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 ACCOUNT_LOGIN_METHODS = {"email"}
 # The password field keeps staff password sign-in working (allauth derives the login form from
 # these); sign-up itself is closed by core.adapters.AccountAdapter.
