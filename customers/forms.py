@@ -3,6 +3,12 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
+from core.validators import (
+    ADDRESS_MAX_LENGTH,
+    validate_multi_line,
+    validate_name,
+    validate_single_line,
+)
 from customers.models import COUNTRY_REQUIRED, Customer
 
 
@@ -16,8 +22,12 @@ class CustomerContactForm(forms.Form):
     """The details a reseller keeps up to date. Checks that need the reseller or the domain live
     in customers.services."""
 
-    organisation = forms.CharField(label=_("Organisation name"), max_length=200)
-    contact_name = forms.CharField(label=_("Contact name"), max_length=200)
+    organisation = forms.CharField(
+        label=_("Organisation name"), max_length=200, validators=[validate_name]
+    )
+    contact_name = forms.CharField(
+        label=_("Contact name"), max_length=200, validators=[validate_name]
+    )
     contact_email = forms.EmailField(label=_("Contact email"), max_length=254)
     education = forms.BooleanField(label=_("Education institution"), required=False)
     country = forms.ChoiceField(
@@ -30,19 +40,30 @@ class CustomerContactForm(forms.Form):
         label=_("VAT id"),
         max_length=32,
         required=False,
+        validators=[validate_single_line],
         help_text=_("For a business in the EU: its invoices then use the reverse charge."),
     )
-    crm_id = forms.CharField(label=_("CRM id"), max_length=100, required=False)
-    admin_name = forms.CharField(label=_("Admin contact name"), max_length=200, required=False)
+    crm_id = forms.CharField(
+        label=_("CRM id"), max_length=100, required=False, validators=[validate_single_line]
+    )
+    admin_name = forms.CharField(
+        label=_("Admin contact name"), max_length=200, required=False, validators=[validate_name]
+    )
     admin_address = forms.CharField(
-        label=_("Postal address"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+        label=_("Postal address"),
+        max_length=ADDRESS_MAX_LENGTH,
+        required=False,
+        validators=[validate_multi_line],
+        widget=forms.Textarea(attrs={"rows": 3}),
     )
     admin_alternate_email = forms.EmailField(
         label=_("Alternate email"),
         required=False,
         help_text=_("An address outside the customer's domain."),
     )
-    admin_phone = forms.CharField(label=_("Phone"), max_length=32, required=False)
+    admin_phone = forms.CharField(
+        label=_("Phone"), max_length=32, required=False, validators=[validate_single_line]
+    )
     language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
     time_zone = forms.CharField(label=_("Time zone"), max_length=64)
 

@@ -1,6 +1,7 @@
 from typing import cast
 
 from django.conf import settings
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models import Value
 from django.db.models.functions import Concat, Lower, Upper
@@ -11,7 +12,13 @@ from core.ids import PublicIdField
 from core.languages import language_choices
 from core.lookups import ContainsUpper
 from core.tokens import OneTimeToken
-from core.validators import validate_time_zone
+from core.validators import (
+    ADDRESS_MAX_LENGTH,
+    validate_multi_line,
+    validate_name,
+    validate_single_line,
+    validate_time_zone,
+)
 from resellers.models import Reseller
 
 # One message wherever a customer's country is missing (forms, services, admin, imports): its
@@ -37,22 +44,38 @@ class Customer(models.Model):
 
     public_id = PublicIdField()
     reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="customers")
-    organisation = models.CharField(_("organisation name"), max_length=200)
+    organisation = models.CharField(
+        _("organisation name"), max_length=200, validators=[validate_name]
+    )
     domain = models.CharField(_("Google domain"), max_length=253, blank=True)
     customer_type = models.CharField(
         _("customer type"), max_length=10, choices=Type.choices, default=Type.DOMAIN
     )
-    contact_name = models.CharField(_("contact name"), max_length=200)
+    contact_name = models.CharField(_("contact name"), max_length=200, validators=[validate_name])
     contact_email = models.EmailField(_("contact email"))
     education = models.BooleanField(_("education"), default=False)
     # The bill-to details: the vendor invoices the customer organisation (VAT follows them).
     country = CountryField(_("country"), error_messages={"blank": COUNTRY_REQUIRED})
-    vat_id = models.CharField(_("VAT id"), max_length=32, blank=True)
-    crm_id = models.CharField(_("CRM id"), max_length=100, blank=True)
-    admin_name = models.CharField(_("admin contact name"), max_length=200, blank=True)
-    admin_address = models.TextField(_("postal address"), blank=True)
+    vat_id = models.CharField(
+        _("VAT id"), max_length=32, blank=True, validators=[validate_single_line]
+    )
+    crm_id = models.CharField(
+        _("CRM id"), max_length=100, blank=True, validators=[validate_single_line]
+    )
+    admin_name = models.CharField(
+        _("admin contact name"), max_length=200, blank=True, validators=[validate_name]
+    )
+    # A TextField's max_length reaches the forms only: the validator bounds it everywhere.
+    admin_address = models.TextField(
+        _("postal address"),
+        blank=True,
+        max_length=ADDRESS_MAX_LENGTH,
+        validators=[MaxLengthValidator(ADDRESS_MAX_LENGTH), validate_multi_line],
+    )
     admin_alternate_email = models.EmailField(_("alternate email"), blank=True)
-    admin_phone = models.CharField(_("phone"), max_length=32, blank=True)
+    admin_phone = models.CharField(
+        _("phone"), max_length=32, blank=True, validators=[validate_single_line]
+    )
     language = models.CharField(
         _("language"), max_length=8, choices=language_choices, default=settings.LANGUAGE_CODE
     )

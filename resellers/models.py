@@ -7,7 +7,7 @@ from django_countries.fields import CountryField
 from core.ids import PublicIdField
 from core.languages import language_choices
 from core.tokens import OneTimeToken
-from core.validators import validate_time_zone
+from core.validators import validate_name, validate_single_line, validate_time_zone
 from resellers.roles import Role
 
 
@@ -26,9 +26,11 @@ class Reseller(models.Model):
         SUSPENDED = "suspended", _("Suspended")
 
     public_id = PublicIdField()
-    name = models.CharField(_("company name"), max_length=200)
+    name = models.CharField(_("company name"), max_length=200, validators=[validate_name])
     country = CountryField(_("country"))
-    vat_id = models.CharField(_("VAT id"), max_length=32, blank=True)
+    vat_id = models.CharField(
+        _("VAT id"), max_length=32, blank=True, validators=[validate_single_line]
+    )
     billing_email = models.EmailField(_("billing email"))
     currency = models.CharField(
         _("currency"), max_length=3, choices=Currency.choices, default=Currency.EUR
