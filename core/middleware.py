@@ -31,3 +31,29 @@ class ClientIpMiddleware:
             return self.get_response(request)
         finally:
             client_ip.reset(token)
+
+
+def permissions_policy_header(policy: dict[str, list[str]]) -> str:
+    """PERMISSIONS_POLICY as the header's structured field: `camera=()` for a feature no one
+    may use, `payment=(self "https://js.stripe.com")` for this site and one origin."""
+
+    def allowlist(origins: list[str]) -> str:
+        return " ".join(origin if origin in ("self", "*") else f'"{origin}"' for origin in origins)
+
+    return ", ".join(f"{feature}=({allowlist(origins)})" for feature, origins in policy.items())
+
+
+class PermissionsPolicyMiddleware:
+    """The Permissions-Policy header (settings.PERMISSIONS_POLICY) on every response: the
+    portal uses no camera, microphone, location or other device feature, so a script that got
+    in cannot ask for them either. Django has no setting for this header."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        policy = getattr(settings, "PERMISSIONS_POLICY", None)
+        if policy:
+            response.headers.setdefault("Permissions-Policy", permissions_policy_header(policy))
+        return response

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 
 from billing.models import Invoice, Payment, StripeEvent
 from core import csv as core_csv
 from tests.billing_pages_helpers import invoice_create
-from tests.factories import CustomerFactory
+from tests.factories import CustomerFactory, UserFactory
 from tests.fake_stripe import event as stripe_event
 from tests.fake_stripe import fake_stripe_fixture, sign
 
@@ -294,3 +295,66 @@ def test_the_web_commands_load_the_gunicorn_config():
     for command in (json.loads(cmd.removeprefix("CMD ")), compose["services"]["web"]["command"]):
         assert command[0] == "gunicorn"
         assert command[command.index("-c") + 1] == "config/gunicorn.py", command
+
+
+# Permissions-Policy on every response
+
+DENIED = ("camera=()", "microphone=()", "geolocation=()", "payment=()")
+
+
+def _policy(response) -> list[str]:  # type: ignore[no-untyped-def]
+    return [item.strip() for item in response["Permissions-Policy"].split(",")]
+
+
+@pytest.mark.parametrize("url", ["/accounts/login/", "/admin/login/", "/no-such-page/"])
+def test_every_response_has_a_permissions_policy(db, client, url):
+    policy = _policy(client.get(url))
+    for feature in DENIED:
+        assert feature in policy
+
+
+def test_the_permissions_policy_on_a_signed_in_page_and_the_admin(owner_client, client_for):
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    TOTP.activate(staff, generate_totp_secret())  # the admin requires a second factor
+    for response in (owner_client.get("/invoices/"), client_for(staff).get("/admin/")):
+        assert response.status_code == 200
+        for feature in DENIED:
+            assert feature in _policy(response)
+
+
+def test_the_policy_allows_stripe_elements_the_payment_feature(client, db, settings):
+    settings.PERMISSIONS_POLICY = {"camera": [], "payment": ["self", "https://js.stripe.com"]}
+    assert client.get("/accounts/login/")["Permissions-Policy"] == (
+        'camera=(), payment=(self "https://js.stripe.com")'
+    )
+
+
+def _settings_policy(env: dict[str, str]) -> dict[str, list[str]]:
+    """PERMISSIONS_POLICY as config/settings/base.py builds it with these variables."""
+    script = (
+        "import json, os; os.environ.update(json.loads(os.sys.argv[1]));"
+        "from config.settings import base;"
+        "print(json.dumps(base.PERMISSIONS_POLICY))"
+    )
+    clean = {"STRIPE_SECRET_KEY": "", "STRIPE_PUBLISHABLE_KEY": "", "STRIPE_WEBHOOK_SECRET": ""}
+    output = subprocess.run(
+        [sys.executable, "-c", script, json.dumps({**clean, **env})],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout
+    return json.loads(output)
+
+
+def test_payment_is_allowed_to_stripe_only_when_stripe_is_configured():
+    assert _settings_policy({})["payment"] == []
+    stripe_on = _settings_policy(
+        {
+            "STRIPE_SECRET_KEY": "sk_test_fake",
+            "STRIPE_PUBLISHABLE_KEY": "pk_test_fake",
+            "STRIPE_WEBHOOK_SECRET": "whsec_test_secret",
+        }
+    )
+    assert stripe_on["payment"] == ["self", "https://js.stripe.com"]
+    assert stripe_on["camera"] == stripe_on["microphone"] == stripe_on["geolocation"] == []

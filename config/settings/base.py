@@ -42,6 +42,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.PermissionsPolicyMiddleware",
     "core.middleware.ClientIpMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -144,9 +145,23 @@ SECURE_CSP = {
     "base-uri": [CSP.SELF],
     "object-src": [CSP.NONE],
 }
+# Browser features pages may use (core.middleware.PermissionsPolicyMiddleware): none. Stripe
+# Elements may ask for `payment` (the Payment Request API) when Stripe is on, below.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    "accelerometer": [],
+    "camera": [],
+    "display-capture": [],
+    "geolocation": [],
+    "gyroscope": [],
+    "magnetometer": [],
+    "microphone": [],
+    "midi": [],
+    "payment": [],
+    "usb": [],
+}
 # Payments: the Stripe gateway when all three keys are set, else the manual gateway (staff mark
 # invoices paid; the PDF prints bank details). Stripe.js and its frames come from Stripe's own
-# hosts, so the CSP allows them only when Stripe is on.
+# hosts, so the CSP (and the Permissions-Policy) allows them only when Stripe is on.
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
@@ -154,6 +169,7 @@ if STRIPE_SECRET_KEY and STRIPE_PUBLISHABLE_KEY and STRIPE_WEBHOOK_SECRET:
     SECURE_CSP["script-src"] = [CSP.SELF, CSP.NONCE, "https://js.stripe.com"]
     SECURE_CSP["frame-src"] = ["https://js.stripe.com", "https://hooks.stripe.com"]
     SECURE_CSP["connect-src"] = [CSP.SELF, "https://api.stripe.com"]
+    PERMISSIONS_POLICY["payment"] = ["self", "https://js.stripe.com"]
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_FAILURE_VIEW = "core.views.csrf_failure"
