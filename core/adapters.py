@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.shortcuts import render
 
 from core.languages import language_from_locale
+from core.validators import name_clean
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -74,6 +75,9 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
 
     def populate_user(self, request: HttpRequest, sociallogin: SocialLogin, data: dict[str, Any]):
         user = super().populate_user(request, sociallogin, data)
+        # The name is what its owner typed at Google, shown to teammates and in emails.
+        user.first_name = name_clean(user.first_name)
+        user.last_name = name_clean(user.last_name)
         language = language_from_locale(sociallogin.account.extra_data.get("locale") or "")
         if language:
             user.language = language

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.ids import PublicIdField
 from core.languages import language_choices
+from core.validators import validate_name
 
 
 class PortalUserManager(BaseUserManager["User"]):
@@ -34,6 +35,13 @@ class User(AbstractUser):
     """A person: reseller member, customer admin or vendor staff, known by email."""
 
     username = None  # type: ignore[assignment]
+    # AbstractUser's names, with the check every name in the portal has.
+    first_name = models.CharField(
+        _("first name"), max_length=150, blank=True, validators=[validate_name]
+    )
+    last_name = models.CharField(
+        _("last name"), max_length=150, blank=True, validators=[validate_name]
+    )
     email = models.EmailField(_("email address"), unique=True)
     public_id = PublicIdField()
     language = models.CharField(

@@ -38,6 +38,12 @@ def validate_name(value: str) -> None:
         )
 
 
+def name_clean(value: str) -> str:
+    """A name from elsewhere (a Google profile), where nobody can be asked to correct it:
+    the invisible controls are dropped instead of refused."""
+    return " ".join(_INVISIBLE_CONTROLS.sub("", value).split())
+
+
 def validate_single_line(value: str) -> None:
     """Any other one-line text (an id, a phone number): no line breaks, no invisible controls."""
     if _INVISIBLE_CONTROLS.search(value):

@@ -8,6 +8,7 @@ from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.core.exceptions import ValidationError
 from django.test import Client
 
+from core.models import User
 from core.validators import (
     ADDRESS_MAX_LENGTH,
     validate_multi_line,
@@ -18,6 +19,7 @@ from customers import services as customer_services
 from customers.models import Customer, CustomerInvitation
 from resellers import services as reseller_services
 from resellers.models import Membership, Reseller
+from tests.auth_helpers import FakeGoogle, GoogleIdentity
 from tests.factories import UserFactory
 
 CONTROL_MESSAGE = "Remove the invisible control characters from this name."
@@ -182,3 +184,39 @@ def test_the_admin_refuses_a_megabyte_address_and_a_spoofed_name(staff_client, t
     customer.refresh_from_db()
     assert len(customer.admin_address) <= ADDRESS_MAX_LENGTH
     assert "\u202e" not in customer.organisation
+
+
+# A person's name comes from Google, where its owner typed it: it is cleaned on the way in
+# (there is no form to refuse it on); staff editing it in the admin are refused.
+
+
+@pytest.fixture
+def google(monkeypatch) -> FakeGoogle:  # type: ignore[no-untyped-def]
+    fake = FakeGoogle().install(monkeypatch)
+    yield fake
+    assert fake.unexpected == [], f"unexpected outgoing requests: {fake.unexpected}"
+
+
+@pytest.mark.django_db
+def test_a_google_name_loses_its_control_characters(google):
+    identity = GoogleIdentity(
+        "spoof@example.com", given_name="Pat\u202e\x1b[2J", family_name="Ex\u2066ample\u2069"
+    )
+    assert google.sign_in(Client(), identity).status_code == 302
+    user = User.objects.get(email="spoof@example.com")
+    assert (user.first_name, user.last_name) == ("Pat[2J", "Example")
+
+
+def test_the_admin_refuses_a_spoofed_user_name(staff_client, tenant):
+    user = tenant.owner
+    url = f"/admin/core/user/{user.pk}/change/"
+    page = staff_client.get(url)
+    form = page.context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data = {name: value for name, value in data.items() if value not in (None, False)}
+    response = staff_client.post(url, {**data, "first_name": "Pat\u202e", "last_name": "E\x1bx"})
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["first_name"] == [CONTROL_MESSAGE] and errors["last_name"] == [CONTROL_MESSAGE]
+    user.refresh_from_db()
+    assert "\u202e" not in user.first_name
