@@ -1,6 +1,10 @@
+import math
+from http import HTTPStatus
 from typing import Any
 
+from allauth.account import app_settings as allauth_settings
 from allauth.account import views as allauth_views
+from allauth.core.internal import ratelimit  # the parser of allauth's own rate settings
 from django.conf import settings
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
@@ -43,6 +47,25 @@ class LoginView(allauth_views.LoginView):
                 .values_list("email", flat=True)[:12]
             )
         return context
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        """allauth refuses a sign-in past its failed-login limit (ACCOUNT_RATE_LIMITS
+        "login_failed", per address and per IP) with a form error; answer it with 429 and
+        Retry-After, the page and its message unchanged."""
+        response = super().form_invalid(form)
+        if any(
+            error.code == "too_many_login_attempts" for error in form.non_field_errors().as_data()
+        ):
+            response.status_code = HTTPStatus.TOO_MANY_REQUESTS
+            response["Retry-After"] = str(login_failed_retry_after())
+        return response
+
+
+def login_failed_retry_after() -> int:
+    """Seconds until a refused sign-in may be tried again, at most: the longest window of
+    allauth's failed-login limits (the failures in it slide out by then)."""
+    rates = ratelimit.parse_rates(allauth_settings.RATE_LIMITS.get("login_failed"))
+    return max((math.ceil(rate.duration) for rate in rates), default=60)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

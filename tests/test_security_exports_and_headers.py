@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -358,3 +359,42 @@ def test_payment_is_allowed_to_stripe_only_when_stripe_is_configured():
     )
     assert stripe_on["payment"] == ["self", "https://js.stripe.com"]
     assert stripe_on["camera"] == stripe_on["microphone"] == stripe_on["geolocation"] == []
+
+
+# The sign-in rate limit answers 429
+
+TOO_MANY = "Too many failed login attempts"
+
+
+@pytest.mark.parametrize("next_url", ["", "/admin/"], ids=["sign-in", "admin-sign-in"])
+def test_too_many_failed_sign_ins_answer_429_with_retry_after(db, client, next_url):
+    """allauth's failed-login limit (per address and per IP) shows its message on the sign-in
+    page; the answer is a 429 with Retry-After, not a 200 a script would read as "try again"."""
+    staff = UserFactory(is_staff=True, email=f"staff-{uuid.uuid4().hex}@vendor.example")
+    staff.set_password("the right password")
+    staff.save()
+    # An address of its own, so the per-IP limit of this run touches no other test's sign-in.
+    remote_addr = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+
+    def sign_in(password: str):  # type: ignore[no-untyped-def]
+        return client.post(
+            "/accounts/login/",
+            {"login": staff.email, "password": password, "next": next_url},
+            REMOTE_ADDR=remote_addr,
+        )
+
+    first = sign_in("wrong")
+    assert first.status_code == 200  # a wrong password is a form error, not a limit
+    assert TOO_MANY not in first.content.decode()
+    for _attempt in range(10):
+        response = sign_in("wrong")
+        if TOO_MANY in response.content.decode():
+            break
+    else:
+        pytest.fail("the failed-login limit never answered")
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= 300
+    # The right password does not get in while the limit holds either, and is answered alike.
+    response = sign_in("the right password")
+    assert response.status_code == 429
+    assert TOO_MANY in response.content.decode()
