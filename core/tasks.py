@@ -7,6 +7,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db.models import F
 from django.utils import timezone
 
+from core.emails import secrets_fill
 from core.models import OutboundEmail
 
 logger = logging.getLogger(__name__)
@@ -24,16 +25,24 @@ EMAIL_RETRY_BACKOFF_MAX = 600
     retry_backoff_max=EMAIL_RETRY_BACKOFF_MAX,
     max_retries=8,
 )
-def send_email(self, email_id: int) -> str:
-    """Send one queued email. Running it twice sends it once: the first run claims the row."""
+def send_email(self, email_id: int, secrets: dict[str, str] | None = None) -> str:
+    """Send one queued email. Running it twice sends it once: the first run claims the row.
+
+    `secrets` (one-time links) are put into the stored body for this send only, never saved;
+    a retry gets them again from its own arguments."""
     claimed = OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.PENDING).update(
         status=OutboundEmail.Status.SENDING, attempts=F("attempts") + 1
     )
     if not claimed:
         return "skipped"
     email = OutboundEmail.objects.get(pk=email_id)
-    message = EmailMultiAlternatives(email.subject, email.body_text, to=[email.to])
-    message.attach_alternative(email.body_html, "text/html")
+    secrets = secrets or {}
+    message = EmailMultiAlternatives(
+        secrets_fill(email.subject, secrets, html=False),
+        secrets_fill(email.body_text, secrets, html=False),
+        to=[email.to],
+    )
+    message.attach_alternative(secrets_fill(email.body_html, secrets, html=True), "text/html")
     try:
         _attach_stored_files(message, email.attachments)
         message.send()

@@ -164,11 +164,13 @@ def _invitation_send(
             "organisation": customer.organisation,
             "contact_name": customer.contact_name,
             "inviter": inviter.display_name,
-            "accept_url": settings.PORTAL_URL
-            + reverse("customer_side:invitation", kwargs={"token": raw_token}),
             "expires_at": invitation.expires_at,
         },
         language=customer.language,
+        secrets={
+            "accept_url": settings.PORTAL_URL
+            + reverse("customer_side:invitation", kwargs={"token": raw_token})
+        },
     )
     return invitation
 

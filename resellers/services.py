@@ -285,11 +285,13 @@ def _invitation_email(invitation: TeamInvitation, raw_token: str, inviter: User)
             "inviter": inviter.display_name,
             "role": invitation.get_role_display(),
             "role_code": invitation.role,
-            "accept_url": settings.PORTAL_URL
-            + reverse("resellers:join", kwargs={"token": raw_token}),
             "expires_at": invitation.expires_at,
         },
         language=invitation.language,
+        secrets={
+            "accept_url": settings.PORTAL_URL
+            + reverse("resellers:join", kwargs={"token": raw_token})
+        },
     )
 
 

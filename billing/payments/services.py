@@ -369,10 +369,10 @@ def card_consent_request(
             "reseller_name": customer.reseller.name,
             "product": subscription.product.name,
             "has_card": selectors.card_default(owner=customer) is not None,
-            "consent_url": consent_url(raw),
             "expires_at": consent.expires_at,
         },
         language=customer.language,
+        secrets={"consent_url": consent_url(raw)},
     )
     audit_record(
         actor=membership.user,

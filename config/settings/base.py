@@ -304,12 +304,40 @@ SUPPORTED_CURRENCIES = ["EUR", "USD", "GBP"]
 # Reverse proxies in front of the web processes (their X-Forwarded-For entries are trusted).
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 
+# One-time tokens are redacted from log messages (config/log_redaction.py). A filter on a logger
+# sees only that logger's own records, so each logger that writes request paths or template
+# contexts has it, and so does the console handler for every other record.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"tokens": {"()": "config.log_redaction.TokenRedactingFilter"}},
+    "formatters": {
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["tokens"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["tokens"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
+        "django.request": {"filters": ["tokens"]},
+        "django.security.csrf": {"filters": ["tokens"]},
+        "django.template": {"filters": ["tokens"]},
+        # As Django's default (runserver's request lines), with tokens redacted.
+        "django.server": {
+            "handlers": ["django.server"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["tokens"],
+        },
         # WeasyPrint narrates every rendering step at INFO; Stripe's library logs each request.
         "weasyprint.progress": {"level": "WARNING"},
         "weasyprint": {"level": "WARNING"},
