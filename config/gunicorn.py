@@ -27,3 +27,13 @@ def _default_headers_without_server_unsafe_patch(
 
 
 gunicorn.http.wsgi.Response.default_headers = _default_headers_without_server_unsafe_patch
+
+
+# No one-time token in the access or error log.
+#
+# The access log writes each request line and referrer, and the error log "Error handling
+# request <uri>": /join/<token>/, /invitation/<token>/ and /billing/card-consent/<token>/ would
+# put live links in the logs. This logger redacts them (config/log_redaction.py, which Django's
+# LOGGING uses too). tests/test_tokens_at_rest.py runs a real gunicorn with the Dockerfile's
+# command line and fails if a token reaches the access log.
+logger_class = "config.log_redaction.TokenRedactingGunicornLogger"

@@ -6,12 +6,18 @@ card consent, transfer token), with refused and spent links opened too so that D
 sessions and every log record are searched for every raw token issued during the test.
 """
 
+import http.client
+import json
 import logging
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from types import SimpleNamespace
-from typing import cast
+from typing import Any, cast
 from urllib.parse import quote
 
 import pytest
@@ -35,6 +41,8 @@ from subscriptions.models import Payer, Subscription
 from tests.auth_helpers import FakeGoogle, GoogleIdentity, form_action
 from tests.factories import SubscriptionFactory, UserFactory
 from tests.fake_stripe import FakeStripe, fake_stripe_fixture
+
+ROOT = Path(__file__).resolve().parent.parent
 
 NEW_CUSTOMER = {
     "contact_name": "Marta Ruiz",
@@ -240,7 +248,7 @@ def token_url_patterns() -> list[str]:
     """The names of every URL pattern that takes a token."""
     names: list[str] = []
 
-    def walk(patterns, namespace: str) -> None:  # type: ignore[no-untyped-def]
+    def walk(patterns: list[Any], namespace: str) -> None:
         for pattern in patterns:
             if isinstance(pattern, URLResolver):
                 inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
@@ -331,3 +339,62 @@ def test_a_one_time_link_is_put_in_only_when_the_email_is_sent(mailoutbox):
     (message,) = mailoutbox
     assert link in message.body
     assert 'href="https://portal.example/join/abc&amp;def/"' in message.alternatives[0][0]
+
+
+FORBIDDEN_APP = """
+def application(environ, start_response):
+    start_response("403 Forbidden", [("Content-Type", "text/plain")])
+    return [b"no"]
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_gunicorn_started_as_the_dockerfile_starts_it_logs_no_token(tmp_path):
+    """A real gunicorn, with the Dockerfile's command line (its config file and access log),
+    serves a token URL: the access log has the request without the token."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    (cmd,) = [line for line in dockerfile.splitlines() if line.startswith("CMD ")]
+    argv = json.loads(cmd.removeprefix("CMD "))
+    assert argv[0] == "gunicorn" and "config.wsgi:application" in argv
+    assert argv[argv.index("--access-logfile") + 1] == "-"
+    access_log = tmp_path / "access.log"
+    argv[argv.index("--access-logfile") + 1] = str(access_log)
+    argv[argv.index("--bind") + 1] = f"127.0.0.1:{_free_port()}"
+    bind = argv[argv.index("--bind") + 1]
+    argv[argv.index("config.wsgi:application")] = "forbidden:application"
+    (tmp_path / "forbidden.py").write_text(FORBIDDEN_APP)
+    raw = core.tokens.token_new()[0]
+    server = subprocess.Popen(
+        [sys.executable, "-m", *argv, "--pythonpath", str(tmp_path), "--workers", "1"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                connection = http.client.HTTPConnection(bind, timeout=5)
+                connection.request(
+                    "GET",
+                    f"/join/{raw}/?next=%2Fbilling%2Fcard-consent%2F{raw}%2F",
+                    headers={"Referer": f"https://portal.example/invitation/{raw}/"},
+                )
+                response = connection.getresponse()
+                break
+            except OSError:
+                assert server.poll() is None, "gunicorn did not start"
+                assert time.monotonic() < deadline, "gunicorn did not answer"
+                time.sleep(0.1)
+        assert response.status == 403
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    logged = access_log.read_text()
+    assert "GET /join/[token]/" in logged, logged
+    assert raw not in logged, logged
