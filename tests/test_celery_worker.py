@@ -3,6 +3,7 @@ only; every delay stays under the broker's visibility timeout; JSON only."""
 
 import ast
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from config import celery_app
 from core.emails import email_queue
 from core.models import OutboundEmail
 from core.tasks import send_email
+from core.tokens import token_digest
 from resellers.models import Membership, TeamInvitation
 from resellers.roles import Role
 from resellers.services import team_invite
@@ -189,6 +191,12 @@ def test_real_worker_sends_the_team_invitation_email(tenant, not_eager, mailoutb
         assert message["To"] == "worker.test@example.com"
         assert tenant.reseller.name in message["Subject"]
         assert {part.get_content_type() for part in message.walk()} >= {"text/plain", "text/html"}
+        # The link went through the broker in the task's arguments (the stored email has a
+        # placeholder), into the email, and not into the worker's log.
+        raw = re.findall(r"/join/([\w-]+)/", files[0].read_text())[0]
+        assert token_digest(raw) == TeamInvitation.objects.get(pk=invitation.pk).token_hash
+        assert "/join/" not in email.body_text + email.body_html
+        assert raw not in log
 
 
 # --- Without a worker ----------------------------------------------------------------------
