@@ -317,7 +317,7 @@ def test_staff_can_still_change_their_password(client_for):
 
 @pytest.mark.django_db
 def test_migration_makes_non_staff_passwords_unusable(tenant):
-    migration = importlib.import_module("core.migrations.0005_non_staff_unusable_passwords")
+    migration = importlib.import_module("core.migrations.0004_non_staff_unusable_passwords")
     member = with_password(reseller_member(tenant))
     admin = with_password(customer_admin(tenant))
     google_only = reseller_member(tenant)

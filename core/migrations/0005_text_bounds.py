@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('core', '0005_non_staff_unusable_passwords'),
+        ('core', '0004_non_staff_unusable_passwords'),
     ]
 
     operations = [
