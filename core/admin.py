@@ -1,5 +1,10 @@
+from typing import Any
+
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 
 from core.models import OutboundEmail, User
 
@@ -19,7 +24,25 @@ class PortalUserAdmin(UserAdmin):
         ),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "is_staff", "password1", "password2")}),
+    )
+
+    # Passwords are for staff only: resellers and customers sign in with Google (or the
+    # development sign-in). A user saved here without staff status keeps no usable password,
+    # and staff cannot set one for such a user (core.adapters refuses it at sign-in too).
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        if not obj.is_staff:
+            obj.set_unusable_password()
+        super().save_model(request, obj, form, change)
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        user = self.get_object(request, unquote(id))
+        if user is not None and not user.is_staff:
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
 
 
 @admin.register(OutboundEmail)

@@ -2,10 +2,12 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from core.ids import PublicIdField
+from core.validators import validate_multi_line, validate_name
 from customers.models import Customer
 from resellers.models import Currency
 from subscriptions.periods import TERM_MONTHS, Period
@@ -13,13 +15,21 @@ from subscriptions.periods import TERM_MONTHS, Period
 TRIAL_MAX_LICENCES = 10
 
 
+DESCRIPTION_MAX_LENGTH = 2000
+
+
 class Product(models.Model):
     """Something the vendor sells by the licence, e.g. "Shared Contacts for Gmail"."""
 
     public_id = PublicIdField()
-    name = models.CharField(_("name"), max_length=200)
+    name = models.CharField(_("name"), max_length=200, validators=[validate_name])
     sku = models.SlugField(_("SKU"), max_length=64, unique=True)
-    description = models.TextField(_("description"), blank=True)
+    description = models.TextField(
+        _("description"),
+        blank=True,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        validators=[MaxLengthValidator(DESCRIPTION_MAX_LENGTH), validate_multi_line],
+    )
     is_active = models.BooleanField(_("available for sale"), default=True)
 
     class Meta:

@@ -333,3 +333,41 @@ def test_migration_makes_non_staff_passwords_unusable(tenant):
     # An account that never had a password keeps its value, and so its sessions.
     assert google_only.password == google_only_password
     assert staff.check_password(PASSWORD)
+
+
+# --- Staff in the admin cannot give a reseller or a customer a password --------------------
+
+
+def _admin_client() -> Client:
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    TOTP.activate(staff, generate_totp_secret())
+    client = Client()
+    client.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("make_user", NON_STAFF)
+def test_the_admin_cannot_set_a_non_staff_users_password(tenant, make_user):
+    user = make_user(tenant)
+    url = f"/admin/core/user/{user.pk}/password/"
+    client = _admin_client()
+    assert client.get(url).status_code == 403
+    response = client.post(url, {"password1": "N3w-passw0rd!x", "password2": "N3w-passw0rd!x"})
+    assert response.status_code == 403
+    user.refresh_from_db()
+    assert not user.check_password("N3w-passw0rd!x")
+
+
+@pytest.mark.django_db
+def test_a_user_added_in_the_admin_has_a_password_only_as_staff():
+    client = _admin_client()
+    add = reverse("admin:core_user_add")
+    for email, is_staff in (("someone@example.com", False), ("colleague@example.com", True)):
+        data = {"email": email, "password1": "N3w-passw0rd!x", "password2": "N3w-passw0rd!x"}
+        if is_staff:
+            data["is_staff"] = "on"
+        response = client.post(add, data)
+        assert response.status_code == 302, response.content.decode()[:2000]
+        user = User.objects.get(email=email)
+        assert user.has_usable_password() is is_staff

@@ -220,3 +220,35 @@ def test_the_admin_refuses_a_spoofed_user_name(staff_client, tenant):
     assert errors["first_name"] == [CONTROL_MESSAGE] and errors["last_name"] == [CONTROL_MESSAGE]
     user.refresh_from_db()
     assert "\u202e" not in user.first_name
+
+
+def test_the_admin_refuses_a_megabyte_product_description_and_a_spoofed_product_name(
+    staff_client,
+):
+    from subscriptions.models import DESCRIPTION_MAX_LENGTH, Product
+
+    product = Product.objects.create(name="Shared Contacts", sku="shared-contacts")
+    url = f"/admin/subscriptions/product/{product.pk}/change/"
+    page = staff_client.get(url)
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data = {name: value for name, value in data.items() if value not in (None, False)}
+    # The product's plans, an inline formset on the page, posted as they are (none).
+    data.update(
+        {
+            key: value
+            for formset in page.context["inline_admin_formsets"]
+            for key, value in formset.formset.management_form.initial.items()
+            for key in [f"{formset.formset.prefix}-{key}"]
+        }
+    )
+    response = staff_client.post(
+        url, {**data, "description": MEGABYTE, "name": "Shared\u202eexe.cod"}
+    )
+    assert response.status_code == 200  # the form again, with the errors
+    errors = response.context["adminform"].form.errors
+    assert f"at most {DESCRIPTION_MAX_LENGTH} characters" in " ".join(errors["description"])
+    assert CONTROL_MESSAGE in errors["name"]
+    product.refresh_from_db()
+    assert product.description == "" and product.name == "Shared Contacts"
