@@ -283,7 +283,8 @@ def _invitation_email(invitation: TeamInvitation, raw_token: str, inviter: User)
         context={
             "reseller_name": invitation.reseller.name,
             "inviter": inviter.display_name,
-            "role": invitation.get_role_display(),
+            # Lazy: translated in the email's language, not the inviting page's.
+            "role": Role(invitation.role).label,
             "role_code": invitation.role,
             "expires_at": invitation.expires_at,
         },

@@ -143,3 +143,19 @@ def test_emails_are_queued_only_on_commit(tenant):
     services.team_invite(membership=owner, email="later@example.com", role=Role.SALES)
     # Inside the test transaction nothing was committed, so nothing was sent.
     assert OutboundEmail.objects.get(to="later@example.com").status == OutboundEmail.Status.PENDING
+
+
+def test_the_invitation_names_the_role_in_the_emails_language_not_the_inviters(tenant):
+    """The owner works in German; the invitation goes out in the invitation's language
+    (English here): the role in it is English too, not "Vertrieb" in an English sentence."""
+    from django.utils import translation
+
+    owner = tenant.reseller.memberships.get(role=Role.OWNER)
+    with translation.override("de"):
+        invitation = services.team_invite(
+            membership=owner, email="new@example.com", role=Role.SALES
+        )
+    assert invitation.language == "en"
+    email = OutboundEmail.objects.get(template="team_invitation", to="new@example.com")
+    assert "with the Sales role" in email.body_text
+    assert "Vertrieb" not in email.body_text + email.body_html
