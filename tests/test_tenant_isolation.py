@@ -67,8 +67,15 @@ def walk(resolvers: list, prefix: str = "") -> Iterator[tuple[str, URLPattern]]:
 
 
 # Customer-side pages answer a customer's own administrators, not reseller members; they have
-# their own sweep, across customers, in tests/test_customer_side.py.
-SWEPT_ELSEWHERE = ("customer_side:", "my_subscriptions:", "my_invoices:", "my_payments:")
+# their own sweep, across customers, in tests/test_customer_side.py. The admin is the vendor
+# staff's, behind MFA, not a tenant's (tests/test_admin_fields.py, test_staff_only_passwords.py).
+SWEPT_ELSEWHERE = (
+    "customer_side:",
+    "my_subscriptions:",
+    "my_invoices:",
+    "my_payments:",
+    "admin:",
+)
 
 
 def project_patterns() -> list[tuple[str, URLPattern]]:
