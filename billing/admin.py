@@ -298,7 +298,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     def overdue(self, obj: Invoice) -> bool:
         return (
             obj.kind == Invoice.Kind.INVOICE
-            and obj.status in services.UNPAID_STATUSES
+            and obj.status in selectors.UNPAID_STATUSES
             and obj.due_date < timezone.localdate()
         )
 

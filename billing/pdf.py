@@ -34,7 +34,7 @@ from weasyprint.urls import URLFetcher
 from billing import facturx
 from billing.models import Invoice, InvoiceLine, Refund
 from billing.notifications import invoice_email_send, invoice_pdf_failure_report
-from billing.selectors import invoice_pays_by_transfer
+from billing.selectors import invoice_payer_name, invoice_pays_by_transfer
 from billing.vat import vat_legal_mention
 from core.money import money_format
 
@@ -220,8 +220,7 @@ def invoice_pdf_context(invoice: Invoice) -> dict[str, object]:
         ),
         # Who pays: the reseller's name for the reseller card, the organisation for the
         # customer's (billing.services snapshots it at issue).
-        "payer_name": str((invoice.buyer or {}).get("payer_name") or "")
-        or invoice.get_payer_display(),
+        "payer_name": invoice_payer_name(invoice),
         "is_reverse_charge": invoice.vat_treatment == Invoice.VatTreatment.REVERSE_CHARGE,
         "is_outside_eu": invoice.vat_treatment == Invoice.VatTreatment.OUTSIDE_EU,
         "is_eu_consumer": invoice.vat_treatment == Invoice.VatTreatment.EU_CONSUMER,

@@ -157,6 +157,12 @@ def invoice_pays_by_transfer(invoice: Invoice) -> bool:
     return bool(means == PAYMENT_BY_TRANSFER)
 
 
+def invoice_payer_name(invoice: Invoice) -> str:
+    """Who pays, as the document names them: the payer's name snapshotted at issue (the
+    reseller, or the customer organisation), else the kind of card."""
+    return str((invoice.buyer or {}).get("payer_name") or "") or str(invoice.get_payer_display())
+
+
 # What an invoice still owes
 
 

@@ -51,7 +51,12 @@ from django.utils.translation import gettext as _
 
 from billing import facturx
 from billing.models import BillingHold, DocumentCounter, Invoice, InvoiceLine, Payment, Refund
-from billing.selectors import invoice_balance, invoice_pays_by_transfer, payment_means_now
+from billing.selectors import (
+    UNPAID_STATUSES,
+    invoice_balance,
+    invoice_pays_by_transfer,
+    payment_means_now,
+)
 from billing.vat import vat_amount, vat_decide
 from core.models import User
 from customers.models import Customer
@@ -535,9 +540,6 @@ def _line_copy(line: InvoiceLine) -> InvoiceLine:
 # Payment and documents
 
 
-UNPAID_STATUSES = (Status.OPEN, Status.PAYMENT_FAILED)
-
-
 def invoices_overdue_q(*, today: date) -> Q:
     """Invoices still unpaid (open, or their card payment failed) after their due date."""
     return Q(kind=Kind.INVOICE, status__in=UNPAID_STATUSES, due_date__lt=today)
@@ -634,7 +636,7 @@ def invoice_settle(
 
     - credited in full: "credited", whatever it was (its payments, if any, are refunded);
     - nothing left to pay: "paid" (the on_invoice_paid hooks run: suspensions lift);
-    - overpaid: a refund is owed for the difference, once (refunds_owe)."""
+    - overpaid: a refund is owed for the difference, once (_refunds_owe)."""
     balance = invoice_balance(invoice)
     credited = _cents(invoice.credit_notes.aggregate(total=Sum("total"))["total"])
     before = invoice.status
@@ -657,28 +659,28 @@ def invoice_settle(
             for hook in list(on_invoice_paid):
                 hook(invoice)
     if balance < 0:
-        refunds_owe(invoice=invoice, by=by, credit_note=credit_note)
+        _refunds_owe(invoice, balance=balance, by=by, credit_note=credit_note)
     return balance
 
 
 # Refunds: money owed back once the invoice is overpaid
 
 
-def refunds_owe(
-    *, invoice: Invoice, by: User | None, credit_note: Invoice | None = None
+def _refunds_owe(
+    invoice: Invoice, *, balance: Decimal, by: User | None, credit_note: Invoice | None
 ) -> list[Refund]:
-    """Record the refunds an overpaid invoice (locked by the caller) still owes: what it was
-    overpaid, less the refunds already on their way. Each is taken from a payment received,
-    newest first: to its card through the gateway (a Celery task after commit, with an
-    idempotency key: never twice), or, for money received by transfer, for staff to send back.
-    `credit_note`: the note that made it overpaid, if that is what just happened (its PDF
-    says how the amount is refunded). Returns the new refunds."""
+    """Record the refunds an overpaid invoice still owes: what it was overpaid (its `balance`,
+    as invoice_settle read it with the invoice locked), less the refunds already on their way.
+    Each is taken from a payment received, newest first: to its card through the gateway (a
+    Celery task after commit, with an idempotency key: never twice), or, for money received by
+    transfer, for staff to send back. `credit_note`: the note that made it overpaid, if that is
+    what just happened (its PDF says how the amount is refunded). Returns the new refunds."""
     outstanding = _cents(
         Refund.objects.filter(
             invoice=invoice, status__in=(Refund.Status.PENDING, Refund.Status.FAILED)
         ).aggregate(total=Sum("amount"))["total"]
     )
-    owed = -invoice_balance(invoice) - outstanding
+    owed = -balance - outstanding
     if owed <= 0:
         return []
     refunds = []

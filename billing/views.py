@@ -166,8 +166,7 @@ def _invoice_context(
         "payments": list(selectors.invoice_payments_received(invoice=invoice)),
         "refunds": refunds,
         # Who pays and how, as the document says (fixed at issue).
-        "payer_name": str((invoice.buyer or {}).get("payer_name") or "")
-        or invoice.get_payer_display(),
+        "payer_name": selectors.invoice_payer_name(invoice),
         "by_transfer": selectors.invoice_pays_by_transfer(invoice),
         "refunded": any(refund.status == Refund.Status.SUCCEEDED for refund in refunds),
         "seller": _party(invoice.seller),

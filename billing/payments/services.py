@@ -670,7 +670,7 @@ def _still_unpaid(subscription_id: int, *, other_than: Invoice) -> bool:
     )
 
 
-# Refunds to the card (billing.services.refunds_owe records them; this sends them)
+# Refunds to the card (billing.services.invoice_settle records them; this sends them)
 
 
 def refund_process(*, refund_id: int) -> str:
