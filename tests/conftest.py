@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 
 import pytest
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.conf import settings
 from django.test import Client
 
@@ -13,6 +14,7 @@ from customers.models import Customer
 from resellers.models import Membership, Reseller
 from resellers.roles import Role
 from tests.factories import CustomerFactory, MembershipFactory, ResellerFactory, UserFactory
+from tests.fake_stripe import fake_stripe_fixture
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -76,6 +78,24 @@ def client_for(db: None):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def owner_client(tenant: Tenant, other_tenant: Tenant, client_for) -> Client:  # type: ignore[no-untyped-def]
     return client_for(tenant.owner)
+
+
+@pytest.fixture
+def fake_stripe(settings, monkeypatch):  # type: ignore[no-untyped-def]
+    """Stripe configured with test keys, its API served by a FakeStripe (tests/fake_stripe.py)."""
+    yield from fake_stripe_fixture(settings, monkeypatch)
+
+
+@pytest.fixture
+def staff_client(db: None) -> Client:
+    """Signed in to the admin as a superuser with a second factor (the admin requires one);
+    `client.staff` is that user."""
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    TOTP.activate(staff, generate_totp_secret())
+    client = Client()
+    client.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
+    client.staff = staff  # type: ignore[attr-defined]
+    return client
 
 
 def member_of(reseller: Reseller, role: str) -> Membership:

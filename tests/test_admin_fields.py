@@ -6,10 +6,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.contrib import admin
 from django.db import models
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 from django.utils import timezone
 
 from billing import services as billing_services
@@ -24,17 +23,7 @@ from billing.models import (
 from customers.models import Customer
 from resellers.models import AuditEvent, Membership, Reseller
 from subscriptions import services as subscription_services
-from tests.factories import PlanFactory, TeamInvitationFactory, UserFactory
-
-
-@pytest.fixture
-def staff_client(db: None) -> Client:
-    staff = UserFactory(is_staff=True, is_superuser=True)
-    TOTP.activate(staff, generate_totp_secret())  # the admin requires a second factor
-    client = Client()
-    client.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
-    client.staff = staff  # type: ignore[attr-defined]
-    return client
+from tests.factories import PlanFactory, TeamInvitationFactory
 
 
 def change_page_data(page: Any) -> dict[str, Any]:

@@ -9,7 +9,6 @@ import io
 from decimal import Decimal
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
@@ -24,14 +23,9 @@ from resellers.models import AuditEvent
 from subscriptions.models import Subscription
 from tests.billing_factories import InvoiceFactory, InvoiceLineFactory
 from tests.factories import SubscriptionFactory, UserFactory
-from tests.fake_stripe import fake_stripe_fixture
+from tests.payments_helpers import reseller_card as save_card_of_reseller
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def fake_stripe(settings, monkeypatch):  # type: ignore[no-untyped-def]
-    yield from fake_stripe_fixture(settings, monkeypatch)
 
 
 def invoice_of(subscription: Subscription, **fields) -> Invoice:  # type: ignore[no-untyped-def]
@@ -72,9 +66,7 @@ def test_balance_is_total_less_credit_notes_less_payments_plus_refunds(tenant, a
 
 @pytest.fixture
 def reseller_card(tenant, client_for, fake_stripe):  # type: ignore[no-untyped-def]
-    from tests.test_billing_payments import reseller_card as save
-
-    return save(tenant, client_for, fake_stripe)
+    return save_card_of_reseller(tenant, client_for, fake_stripe)
 
 
 def test_a_partly_credited_unpaid_invoice_is_charged_only_its_balance(
@@ -105,9 +97,7 @@ def test_a_settled_balance_is_never_charged(
 def test_a_retry_charges_the_balance_left_after_a_credit_note(
     tenant, other_tenant, admin_user, client_for, fake_stripe
 ):
-    from tests.test_billing_payments import reseller_card as save
-
-    card = save(tenant, client_for, fake_stripe)
+    card = save_card_of_reseller(tenant, client_for, fake_stripe)
     fake_stripe.declining.add(card.gateway_payment_method_id)
     invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
     assert services.invoice_charge(invoice_id=invoice.pk, attempt=1) == "failed"
@@ -254,7 +244,7 @@ def test_card_tasks_are_registered():
 
 
 def test_a_refund_the_card_refuses_is_failed_for_staff_who_send_it_by_transfer(
-    tenant, other_tenant, admin_user, reseller_card, fake_stripe, client
+    tenant, other_tenant, admin_user, reseller_card, fake_stripe, staff_client
 ):
     invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
     services.invoice_charge(invoice_id=invoice.pk, attempt=1)
@@ -267,9 +257,7 @@ def test_a_refund_the_card_refuses_is_failed_for_staff_who_send_it_by_transfer(
     assert refund.error == "expired_or_canceled_card"
     assert selectors.invoice_balance(invoice) == Decimal("-121.00")
     # Staff send it by transfer and record it with the admin action, as themselves.
-    TOTP.activate(admin_user, generate_totp_secret())  # the admin requires a second factor
-    client.force_login(admin_user, backend="django.contrib.auth.backends.ModelBackend")
-    response = client.post(
+    response = staff_client.post(
         reverse("admin:billing_refund_changelist"),
         {"action": "mark_refunded", "_selected_action": [refund.pk]},
         follow=True,
@@ -280,10 +268,10 @@ def test_a_refund_the_card_refuses_is_failed_for_staff_who_send_it_by_transfer(
     assert (refund.status, refund.method, refund.recorded_by) == (
         Refund.Status.SUCCEEDED,
         Refund.Method.CARD,
-        admin_user,
+        staff_client.staff,
     )
     assert selectors.invoice_balance(invoice) == 0
-    assert AuditEvent.objects.get(action="refund.succeeded").actor == admin_user
+    assert AuditEvent.objects.get(action="refund.succeeded").actor == staff_client.staff
     # Not sent again by the daily job: it is settled.
     assert services.refund_process(refund_id=refund.pk) == "succeeded"
     assert len(fake_stripe.posts("/v1/refunds")) == 1

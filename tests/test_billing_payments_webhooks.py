@@ -27,14 +27,9 @@ from tests.billing_factories import InvoiceFactory, InvoiceLineFactory
 from tests.concurrency import in_parallel
 from tests.conftest import Tenant
 from tests.factories import SubscriptionFactory
-from tests.fake_stripe import WEBHOOK_SECRET, FakeStripe, event, fake_stripe_fixture, sign
+from tests.fake_stripe import WEBHOOK_SECRET, FakeStripe, event, sign
 
 WEBHOOK = "/billing/stripe/webhook/"
-
-
-@pytest.fixture
-def fake_stripe(settings, monkeypatch):  # type: ignore[no-untyped-def]
-    yield from fake_stripe_fixture(settings, monkeypatch)
 
 
 def deliver(client: Client, payload: str, signature: str | None = None) -> Any:

@@ -20,7 +20,7 @@ from billing.models import Invoice, Refund
 from billing.payments import services
 from tests.billing_factories import InvoiceFactory, InvoiceLineFactory
 from tests.factories import SubscriptionFactory
-from tests.fake_stripe import fake_stripe_fixture
+from tests.payments_helpers import reseller_card
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -29,14 +29,7 @@ RATE = Decimal("21.00")
 
 
 @pytest.fixture
-def fake_stripe(settings, monkeypatch):  # type: ignore[no-untyped-def]
-    yield from fake_stripe_fixture(settings, monkeypatch)
-
-
-@pytest.fixture
 def card(tenant, client_for, fake_stripe):  # type: ignore[no-untyped-def]
-    from tests.test_billing_payments import reseller_card
-
     return reseller_card(tenant, client_for, fake_stripe)
 
 

@@ -24,7 +24,7 @@ from core import csv as core_csv
 from tests.billing_pages_helpers import invoice_create
 from tests.factories import CustomerFactory, UserFactory
 from tests.fake_stripe import event as stripe_event
-from tests.fake_stripe import fake_stripe_fixture, sign
+from tests.fake_stripe import sign
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,11 +146,6 @@ def test_no_module_writes_csv_but_the_one_writer():
 # Stripe webhook: a validly signed but malformed event is a 400, and nothing is stored
 
 WEBHOOK = "/billing/stripe/webhook/"
-
-
-@pytest.fixture
-def fake_stripe(settings, monkeypatch):  # type: ignore[no-untyped-def]
-    yield from fake_stripe_fixture(settings, monkeypatch)
 
 
 def deliver_signed(client, payload: str, *, timestamp: int | None = None):  # type: ignore[no-untyped-def]

@@ -20,7 +20,6 @@ from resellers.models import AuditEvent, TeamInvitation
 from resellers.roles import Role
 from tests.conftest import Tenant, member_of
 from tests.factories import SubscriptionFactory, UserFactory
-from tests.fake_stripe import fake_stripe_fixture
 
 NEW_CUSTOMER = {
     "contact_name": "Marta Ruiz",
@@ -122,11 +121,6 @@ def test_customer_invitations_are_limited_per_person(tenant, other_tenant, clien
     assert_429(team_invite(owner, 0))
     admin = client_for(member_of(tenant.reseller, Role.ADMIN).user)
     assert admin.post("/customers/new/", new_customer(1)).status_code == 302
-
-
-@pytest.fixture
-def fake_stripe(settings, monkeypatch):  # type: ignore[no-untyped-def]
-    yield from fake_stripe_fixture(settings, monkeypatch)
 
 
 def ask_customer_card(client, subscription):  # type: ignore[no-untyped-def]

@@ -338,20 +338,12 @@ def test_migration_makes_non_staff_passwords_unusable(tenant):
 # --- Staff in the admin cannot give a reseller or a customer a password --------------------
 
 
-def _admin_client() -> Client:
-    staff = UserFactory(is_staff=True, is_superuser=True)
-    TOTP.activate(staff, generate_totp_secret())
-    client = Client()
-    client.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
-    return client
-
-
 @pytest.mark.django_db
 @pytest.mark.parametrize("make_user", NON_STAFF)
-def test_the_admin_cannot_set_a_non_staff_users_password(tenant, make_user):
+def test_the_admin_cannot_set_a_non_staff_users_password(tenant, make_user, staff_client):
     user = make_user(tenant)
     url = f"/admin/core/user/{user.pk}/password/"
-    client = _admin_client()
+    client = staff_client
     assert client.get(url).status_code == 403
     response = client.post(url, {"password1": "N3w-passw0rd!x", "password2": "N3w-passw0rd!x"})
     assert response.status_code == 403
@@ -360,8 +352,8 @@ def test_the_admin_cannot_set_a_non_staff_users_password(tenant, make_user):
 
 
 @pytest.mark.django_db
-def test_a_user_added_in_the_admin_has_a_password_only_as_staff():
-    client = _admin_client()
+def test_a_user_added_in_the_admin_has_a_password_only_as_staff(staff_client):
+    client = staff_client
     add = reverse("admin:core_user_add")
     for email, is_staff in (("someone@example.com", False), ("colleague@example.com", True)):
         data = {"email": email, "password1": "N3w-passw0rd!x", "password2": "N3w-passw0rd!x"}

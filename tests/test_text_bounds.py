@@ -4,7 +4,6 @@ name read differently from what is stored), with a message next to the field, in
 the admin and the services; nothing is saved."""
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.core.exceptions import ValidationError
 from django.test import Client
 
@@ -156,15 +155,6 @@ def test_a_spoofed_reseller_name_is_refused_on_the_settings_page(owner_client, t
     assert CONTROL_MESSAGE in response.context["form"].errors["name"]
     reseller.refresh_from_db()
     assert reseller.name == "Reseller A"
-
-
-@pytest.fixture
-def staff_client(db: None) -> Client:
-    staff = UserFactory(is_staff=True, is_superuser=True)
-    TOTP.activate(staff, generate_totp_secret())  # the admin requires a second factor
-    client = Client()
-    client.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
-    return client
 
 
 def test_the_admin_refuses_a_megabyte_address_and_a_spoofed_name(staff_client, tenant):

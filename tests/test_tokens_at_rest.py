@@ -40,7 +40,7 @@ from resellers.models import Membership, TeamInvitation
 from subscriptions.models import Payer, Subscription
 from tests.auth_helpers import FakeGoogle, GoogleIdentity, form_action
 from tests.factories import SubscriptionFactory, UserFactory
-from tests.fake_stripe import FakeStripe, fake_stripe_fixture
+from tests.fake_stripe import FakeStripe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,11 +90,6 @@ def everything_logged(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCa
         yield caplog
     finally:
         connection.force_debug_cursor = False
-
-
-@pytest.fixture
-def fake_stripe(settings, monkeypatch):
-    yield from fake_stripe_fixture(settings, monkeypatch)
 
 
 def sent(action: Callable[[], HttpResponse]) -> HttpResponse:
