@@ -33,7 +33,7 @@ class BillingConfig(AppConfig):
         # the suspensions its failed payment caused; the customer side's payment card section.
         # Importing the task module registers its tasks with Celery.
         from billing.payments import services as payments
-        from billing.payments import tasks as payment_tasks  # noqa: F401
+        from billing.payments import tasks as payment_tasks
         from billing.payments import views as payment_views
 
         services.on_invoice_issued.append(payments.invoice_issued)
@@ -41,3 +41,11 @@ class BillingConfig(AppConfig):
         extensions.section_register(
             side="customer", slot="payment_card", renderer=payment_views.customer_side_section
         )
+
+        # The sweeper (core.sweeper) queues again the documents without their PDF and the
+        # payment work whose task was lost.
+        from billing import tasks as billing_tasks
+        from core import sweeper
+
+        sweeper.sweep_register("pdfs", billing_tasks.invoice_pdfs_sweep)
+        sweeper.sweep_register("payments", payment_tasks.payments_sweep)

@@ -143,12 +143,17 @@ class Invoice(models.Model):
     paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
     payment_attempts = models.PositiveSmallIntegerField(_("payment attempts"), default=0)
     next_payment_attempt = models.DateField(_("next payment attempt"), null=True, blank=True)
+    # When a card charge was last queued by the sweeper, whose task was lost (core.sweeper).
+    payment_queued_at = models.DateTimeField(_("charge queued"), null=True, blank=True)
     pdf = models.FileField(_("PDF"), upload_to="invoices/%Y/", blank=True)
     pdf_sha256 = models.CharField(_("PDF SHA-256"), max_length=64, blank=True)
     # The PDF's delivery, recorded so that nothing is sent twice and nothing is left unsent:
     # when the "invoice issued" email was queued, how often rendering was tried, its last
     # error, and when staff were told that it fails for good.
     pdf_emailed_at = models.DateTimeField(_("PDF emailed"), null=True, blank=True)
+    # When its render was last queued (at issue, then by the sweeper): one still without a PDF
+    # WORK_REQUEUE_AFTER later is queued again (core.sweeper).
+    pdf_queued_at = models.DateTimeField(_("PDF render queued"), null=True, blank=True)
     pdf_attempts = models.PositiveSmallIntegerField(_("PDF render attempts"), default=0)
     pdf_error = models.TextField(_("PDF render error"), blank=True)
     pdf_failure_reported_at = models.DateTimeField(

@@ -4,13 +4,12 @@ without one (billing.tasks.invoice_pdfs_sweep). billing.apps imports this module
 knows the task, and hooks `invoice_pdf_enqueue` into the issuing services' registries."""
 
 import logging
-from functools import partial
 
 from celery import shared_task
-from django.db import transaction
 
 from billing import pdf
 from billing.models import Invoice
+from core.queue import task_enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +54,10 @@ def invoice_render_pdf(self, invoice_id: int, regenerate: bool = False) -> str:
 
 def invoice_pdf_enqueue(invoice: Invoice) -> None:
     """After the issuing transaction commits, render the new document's PDF."""
-    transaction.on_commit(partial(invoice_render_pdf.delay, invoice.pk))
+    task_enqueue_on_commit(invoice_render_pdf, invoice.pk)
 
 
 def invoice_pdf_regenerate(invoice: Invoice) -> None:
     """After the caller's transaction commits, render the PDF again for staff: written back only
     if the stored file is missing or altered and the render has the recorded hash."""
-    transaction.on_commit(partial(invoice_render_pdf.delay, invoice.pk, regenerate=True))
+    task_enqueue_on_commit(invoice_render_pdf, invoice.pk, regenerate=True)

@@ -9,7 +9,7 @@ their stored amounts, so the figures hold under either convention.
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -38,6 +38,7 @@ from billing.models import BillingHold, Invoice, Payment, Refund
 from billing.payments.gateways import stripe_configured
 from core.ids import PUBLIC_ID_PATTERN
 from core.pagination import KeysetPage, keyset_page
+from core.sweeper import overdue_q
 from customers.models import Customer
 from resellers.models import Reseller
 
@@ -431,14 +432,14 @@ def _csv_value(value: Any) -> str:
 
 # Billing health: what needs staff (the admin's index)
 
-# A document's PDF is rendered within seconds of its issue; one still missing after this long
-# was lost on the way (a worker died, a render failed) and the sweeper queues it again.
-PDF_MISSING_AFTER = timedelta(minutes=15)
-
 
 def invoices_pdf_missing_q(*, now: datetime) -> Q:
-    """Issued documents with no stored PDF PDF_MISSING_AFTER after their issue."""
-    return Q(pdf_sha256="", issued_at__lt=now - PDF_MISSING_AFTER)
+    """Issued documents with no stored PDF WORK_REQUEUE_AFTER (2 minutes) after their issue and
+    after their render was last queued: a PDF is rendered within seconds, so its task was lost
+    on the way (a worker died, Redis lost it, a render failed) and the sweeper queues it again."""
+    return Q(pdf_sha256="") & overdue_q(
+        due_field="issued_at", queued_field="pdf_queued_at", now=now
+    )
 
 
 def invoices_pdf_failed_q() -> Q:
@@ -448,7 +449,7 @@ def invoices_pdf_failed_q() -> Q:
 
 @dataclass(frozen=True)
 class BillingHealth:
-    pdf_missing: int  # no PDF 15 minutes after issue
+    pdf_missing: int  # no PDF minutes after issue (its render is queued again)
     pdf_failed: int  # PDF failed for good, staff emailed
     holds_open: int  # customers the billing run leaves uninvoiced, and why
     refunds_to_make: int  # refunds pending, or failed at the gateway

@@ -59,6 +59,7 @@ from billing.selectors import (
 )
 from billing.vat import vat_amount, vat_decide
 from core.models import User
+from core.queue import task_enqueue_on_commit
 from customers.models import Customer
 from resellers.services import audit_record
 from subscriptions import services as subscription_services
@@ -725,14 +726,10 @@ def _refunds_owe(
             },
         )
         if by_card:
-            transaction.on_commit(partial(_refund_later, refund.pk))
+            from billing.payments.tasks import refund_process
+
+            task_enqueue_on_commit(refund_process, refund.pk)
     return refunds
-
-
-def _refund_later(refund_id: int) -> None:
-    from billing.payments.tasks import refund_process
-
-    refund_process.delay(refund_id)
 
 
 def refund_record(

@@ -3,14 +3,14 @@ due and queues one task per customer (for the payer and currency of its oldest c
 invoice per customer per day); each locks that customer's charges and issues at most one
 invoice for the day, so running the job twice changes nothing.
 
-The PDF sweeper (Celery beat, every few minutes) re-queues the render of documents still
-without a PDF 15 minutes after issue.
+The PDF sweep (core.sweeper, every minute) queues again the render of documents still without
+a PDF a few minutes after issue.
 
 Celery discovers this module only: the PDF and payment tasks live in billing.rendering_tasks
 and billing.payments, which billing.apps imports."""
 
 import logging
-from datetime import date
+from datetime import date, datetime
 
 from celery import shared_task
 from django.db import OperationalError
@@ -18,6 +18,8 @@ from django.utils import timezone
 
 from billing import notifications, pdf, rendering_tasks, selectors, services
 from billing.models import Invoice
+from core import sweeper
+from core.queue import task_enqueue
 from customers.models import Customer
 
 logger = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ def billing_run_daily() -> int:
     today = timezone.localdate()
     groups = services.billing_due(day=today)
     for customer_id, payer, currency in groups:
-        invoice_issue.delay(customer_id, payer, currency, today.isoformat())
+        task_enqueue(invoice_issue, customer_id, payer, currency, today.isoformat())
     return len(groups)
 
 
@@ -53,41 +55,28 @@ def invoice_issue(customer_id: int, payer: str, currency: str, day: str) -> str 
     return invoice.number if invoice else None
 
 
-# At most this many renders queued per sweep: after a mass failure the queue is not flooded; the
-# next sweeps take the rest.
-PDF_SWEEP_BATCH = 500
-
-
-@shared_task
-def invoice_pdfs_sweep() -> int:
-    """Queue again the render of each document issued more than 15 minutes ago that has no
-    stored PDF (billing.selectors.invoices_pdf_missing_q), until it is stored or fails for good
-    (billing.pdf.PDF_ATTEMPTS_MAX attempts, or an error that is not transient): staff are then
-    emailed once and the sweeper leaves it to them. Returns how many were queued.
+def invoice_pdfs_sweep(*, now: datetime, force: bool) -> int:
+    """Queue again the render of each document still without its PDF a while after its issue
+    and its last render was queued (billing.selectors.invoices_pdf_missing_q), until it is
+    stored or fails for good (billing.pdf.PDF_ATTEMPTS_MAX attempts, or an error that is not
+    transient): staff are then emailed once and the sweeper leaves it to them. Returns how many
+    were queued (core.sweeper runs it).
 
     Safe to run twice, or while a render runs: a render locks its invoice, and finds a PDF
     already stored and emails nothing again (invoice_pdf_store, pdf_emailed_at)."""
-    missing = (
-        Invoice.objects.filter(selectors.invoices_pdf_missing_q(now=timezone.now()))
-        .filter(pdf_failure_reported_at__isnull=True)
-        .order_by("pk")
-        .values_list("pk", "pdf_attempts")[:PDF_SWEEP_BATCH]
+    missing = Invoice.objects.filter(pdf_sha256="", pdf_failure_reported_at__isnull=True)
+    if not force:
+        missing = missing.filter(selectors.invoices_pdf_missing_q(now=now))
+    given_up = missing.filter(pdf_attempts__gte=pdf.PDF_ATTEMPTS_MAX).values_list("pk", flat=True)
+    for invoice_id in given_up[: sweeper.SWEEP_BATCH]:
+        # Its last failure was recorded, its report not made (e.g. the render failed
+        # transiently the last time): tell staff now rather than render again.
+        notifications.invoice_pdf_failure_report(invoice=Invoice(pk=invoice_id))
+    return sweeper.rows_requeue(
+        missing.filter(pdf_attempts__lt=pdf.PDF_ATTEMPTS_MAX),
+        due_field="issued_at",
+        queued_field="pdf_queued_at",
+        task=rendering_tasks.invoice_render_pdf,
+        now=now,
+        force=True,  # `missing` is already what is overdue
     )
-    queued = 0
-    for invoice_id, attempts in missing:
-        if attempts >= pdf.PDF_ATTEMPTS_MAX:
-            # Its last failure was recorded, its report not made (e.g. the render failed
-            # transiently the last time): tell staff now rather than render again.
-            notifications.invoice_pdf_failure_report(invoice=Invoice(pk=invoice_id))
-            continue
-        try:
-            rendering_tasks.invoice_render_pdf.delay(invoice_id)
-        except Exception:
-            # Run in-process (the demo's eager tasks) a render's failure raises here; it is
-            # recorded on its invoice already. The other documents are still queued.
-            logger.exception("PDF sweep: invoice %s", invoice_id)
-            continue
-        queued += 1
-    if queued:
-        logger.warning("PDF sweep: %d documents without a PDF queued again", queued)
-    return queued

@@ -50,7 +50,9 @@ class OutboundEmailAdmin(admin.ModelAdmin):
     list_display = ["created_at", "to", "template", "language", "status", "attempts"]
     list_filter = ["status", "template", "language"]
     search_fields = ["to"]
-    readonly_fields = [f.name for f in OutboundEmail._meta.fields]
+    # The sealed one-time links are never shown, not even encrypted.
+    exclude = ["secrets_sealed"]
+    readonly_fields = [f.name for f in OutboundEmail._meta.fields if f.name != "secrets_sealed"]
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

@@ -7,6 +7,12 @@ class CoreConfig(AppConfig):
     name = "core"
     verbose_name = "Core"
 
+    def ready(self) -> None:
+        # The sweeper queues again the emails whose task was lost (core.sweeper).
+        from core import sweeper, tasks
+
+        sweeper.sweep_register("emails", tasks.emails_sweep)
+
 
 class PortalAdminConfig(admin_apps.AdminConfig):
     default = False

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.ids import PublicIdField
@@ -88,6 +89,19 @@ class OutboundEmail(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     last_error = models.TextField(_("last error"), blank=True)
+    # Recorded before the first SMTP call and sent as the Message-ID header: a send repeated
+    # after a lost answer carries the same one, so mail systems see one message.
+    message_id = models.CharField(
+        _("Message-ID"), max_length=255, unique=True, null=True, blank=True, editable=False
+    )
+    # The pending work this row is (core.sweeper): when it may be sent (later after a
+    # temporary failure), when a task was last asked to send it, and when a worker claimed it.
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    queued_at = models.DateTimeField(_("queued"), null=True, blank=True)
+    claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
+    # One-time links (core.emails `secrets`), encrypted with a key derived from SECRET_KEY,
+    # kept only until the email is sent or given up, so a lost task can still send it.
+    secrets_sealed = models.TextField(blank=True, editable=False)
     # Files sent along, read from the default storage when the email goes out (not copied into
     # the row): [{"path": storage name, "filename": shown name, "mimetype": type}].
     attachments = models.JSONField(_("attachments"), default=list, blank=True)
@@ -98,7 +112,10 @@ class OutboundEmail(models.Model):
         verbose_name = _("outbound email")
         verbose_name_plural = _("outbound emails")
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["status", "next_attempt_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.template} → {self.to}"

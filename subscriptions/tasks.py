@@ -9,6 +9,7 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
+from core.queue import task_enqueue
 from subscriptions import selectors, services
 
 # A per-subscription step retries only what is transient (the database went away); it is
@@ -25,7 +26,7 @@ STEP_OPTIONS: dict[str, Any] = {
 def _fan_out(ids: list[int], step: Any, today: date) -> int:
     """One task per subscription, so a failure retries that subscription only."""
     for subscription_id in ids:
-        step.delay(subscription_id, today.isoformat())
+        task_enqueue(step, subscription_id, today.isoformat())
     return len(ids)
 
 

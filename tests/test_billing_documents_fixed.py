@@ -29,7 +29,7 @@ from django.utils import formats, timezone, translation
 from lxml import etree
 from weasyprint.pdf import fonts as weasyprint_fonts
 
-from billing import immutability, notifications, pdf, rendering_tasks, selectors, services, tasks
+from billing import immutability, notifications, pdf, rendering_tasks, selectors, services
 from billing.facturx import NS, FacturXInvalid, invoice_facturx_xml
 from billing.models import (
     BillingHold,
@@ -42,6 +42,7 @@ from billing.models import (
 )
 from billing.rendering_tasks import invoice_render_pdf
 from core.models import OutboundEmail, User
+from core.tasks import work_sweep
 from subscriptions.models import Charge, Payer
 from tests.billing_pdf_helpers import ISSUED_AT, issue
 from tests.factories import UserFactory
@@ -529,7 +530,7 @@ def test_a_failed_payment_gets_no_receipt(tenant):
 
 
 def _sweep() -> int:
-    return tasks.invoice_pdfs_sweep.delay().get()
+    return work_sweep.delay().get().get("pdfs", 0)
 
 
 @pytest.mark.django_db
@@ -539,9 +540,9 @@ def test_the_sweeper_renders_what_was_left_without_a_pdf_once(tenant, clean_stor
         recent = issue(tenant.customer, number="INV-2026-000002")
     emails = OutboundEmail.objects.filter(template="invoice_issued")
 
-    with time_machine.travel(ISSUED_AT + timedelta(minutes=10), tick=False):
-        assert _sweep() == 0  # within 15 minutes: its render may still be on its way
-    with time_machine.travel(ISSUED_AT + timedelta(minutes=16), tick=False):
+    with time_machine.travel(ISSUED_AT + timedelta(minutes=1), tick=False):
+        assert _sweep() == 0  # within 2 minutes: its render may still be on its way
+    with time_machine.travel(ISSUED_AT + timedelta(minutes=3), tick=False):
         assert _sweep() == 2
 
     lost.refresh_from_db()
@@ -650,11 +651,10 @@ def test_the_sweeper_is_scheduled(settings):
     [entry] = [
         entry
         for entry in settings.CELERY_BEAT_SCHEDULE.values()
-        if entry["task"] == "billing.tasks.invoice_pdfs_sweep"
+        if entry["task"] == "core.tasks.work_sweep"
     ]
-    # Often enough that a document waits at most a few minutes past its 15: 4 times an hour
-    # at least.
-    assert len(entry["schedule"].minute) >= 4
+    # Often enough that a document waits at most a few minutes: every minute.
+    assert entry["schedule"] <= 60
 
 
 # 6. Staff see what needs them: the admin's filter and the billing health box
@@ -674,7 +674,7 @@ def needs_staff(tenant, other_tenant) -> dict[str, list[str]]:
     """Of each kind, rows that need staff and rows that do not; returns what should be listed."""
     now = timezone.now()
     missing = issue(tenant.customer, number="INV-2026-000101", issued_at=now - timedelta(hours=1))
-    issue(tenant.customer, number="INV-2026-000102", issued_at=now - timedelta(minutes=5))
+    issue(tenant.customer, number="INV-2026-000102", issued_at=now - timedelta(minutes=1))
     failed = issue(
         other_tenant.customer, number="INV-2026-000103", issued_at=now - timedelta(days=1)
     )

@@ -8,7 +8,6 @@ so that two deliveries of it are processed once).
 
 import logging
 from datetime import UTC, date, datetime, timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -45,6 +44,7 @@ from billing.payments.gateways import (
 from billing.selectors import invoice_balance
 from core.emails import email_queue
 from core.models import User
+from core.queue import task_enqueue_on_commit
 from core.ratelimit import Limit, limits_enforce
 from core.tokens import token_consume, token_new
 from customers.models import Customer, CustomerMember
@@ -202,7 +202,9 @@ def _card_save(
             return None
         if current is not None:
             current.delete()
-            transaction.on_commit(partial(_card_detach_later, current.gateway_payment_method_id))
+            from billing.payments.tasks import payment_card_detach
+
+            task_enqueue_on_commit(payment_card_detach, current.gateway_payment_method_id)
         saved = PaymentCard(
             gateway=payment_gateway.name,
             gateway_customer_id=record.gateway_customer_id,
@@ -226,12 +228,6 @@ def _card_save(
         )
         _invoices_retry_for_new_card(owner)
     return saved
-
-
-def _card_detach_later(payment_method_id: str) -> None:
-    from billing.payments.tasks import payment_card_detach
-
-    payment_card_detach.delay(payment_method_id)
 
 
 def reseller_card_save(*, membership: Membership, setup_id: str) -> PaymentCard | None:
@@ -272,7 +268,7 @@ def _invoices_retry_for_new_card(owner: CardOwner) -> None:
 def _charge_later(invoice_id: int, attempt: int) -> None:
     from billing.payments.tasks import invoice_charge
 
-    transaction.on_commit(partial(invoice_charge.delay, invoice_id, attempt))
+    task_enqueue_on_commit(invoice_charge, invoice_id, attempt)
 
 
 # Who pays a subscription: the reseller's card, or the customer's after it consents
@@ -335,6 +331,8 @@ def card_consent_request(
                 per_reseller,
             )
             % {"limit": per_reseller},
+            # Redis unreachable: refused, a consent link lets a reseller charge a customer's card.
+            fail_open=False,
         ),
         Limit(
             scope="card-consents-user",
@@ -348,6 +346,7 @@ def card_consent_request(
                 per_user,
             )
             % {"limit": per_user},
+            fail_open=False,  # as above
         ),
     )
     _consents_withdraw(subscription)

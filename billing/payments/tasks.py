@@ -5,13 +5,18 @@ backoff, well under the broker's visibility timeout. The services make a second 
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import shared_task
+from django.db.models import F, Q, Value
 from django.utils import timezone
 
+from billing.models import Invoice, Payment, Refund, StripeEvent
 from billing.payments import selectors, services
-from billing.payments.gateways import GatewayUnavailable
+from billing.payments.gateways import GatewayUnavailable, gateway
+from core import sweeper
+from core.queue import task_enqueue
+from subscriptions.models import Payer
 
 logger = logging.getLogger(__name__)
 
@@ -42,14 +47,84 @@ def payments_retry_due() -> int:
     due = selectors.invoice_ids_due_for_retry(today=timezone.localdate())
     due += selectors.payments_pending_since(before=now - STALE_AFTER)
     for invoice_id, attempt in due:
-        invoice_charge.delay(invoice_id, attempt)
+        task_enqueue(invoice_charge, invoice_id, attempt)
     refunds = selectors.refund_ids_pending_since(before=now - STALE_AFTER)
     for refund_id in refunds:
-        refund_process.delay(refund_id)
+        task_enqueue(refund_process, refund_id)
     events = selectors.stripe_event_ids_unprocessed(received_before=now - STALE_AFTER)
     for stripe_event_id in events:
-        stripe_event_process.delay(stripe_event_id)
+        task_enqueue(stripe_event_process, stripe_event_id)
     return len(due) + len(events) + len(refunds)
+
+
+def payments_sweep(*, now: datetime, force: bool) -> int:
+    """Queue again the payment work whose task was lost (core.sweeper, every minute): first
+    charges never made, retries whose day passed, attempts and card refunds still unsettled, and
+    webhook events never processed, once each is WORK_REQUEUE_AFTER overdue. Each task is safe
+    to run twice (idempotency keys, locked invoices). Returns how many were queued."""
+    if not gateway().uses_cards:
+        return 0
+    today = timezone.localdate(now)
+    # A card cannot be charged less than the gateway's minimum: such invoices wait for staff.
+    chargeable = Q(pk__in=[])
+    for currency, minimum in gateway().minimum_charge.items():
+        chargeable |= Q(currency=currency, total__gte=minimum)
+    chargeable |= ~Q(currency__in=list(gateway().minimum_charge))
+    card_invoices = Invoice.objects.filter(
+        chargeable,
+        kind=Invoice.Kind.INVOICE,
+        payer__in=(Payer.RESELLER_CARD, Payer.CUSTOMER_CARD),
+    )
+    unsettled = Q(status=Payment.Status.PENDING)
+    queued = sweeper.rows_requeue(
+        card_invoices.filter(status=Invoice.Status.OPEN, payment_attempts=0),
+        due_field="issued_at",
+        queued_field="payment_queued_at",
+        task=invoice_charge,
+        now=now,
+        force=force,
+        argument_fields=("pk", "first"),
+        annotations={"first": Value(1)},
+    )
+    queued += sweeper.rows_requeue(
+        card_invoices.filter(status=Invoice.Status.PAYMENT_FAILED, next_payment_attempt__lt=today),
+        due_field="issued_at",
+        queued_field="payment_queued_at",
+        task=invoice_charge,
+        now=now,
+        force=force,
+        argument_fields=("pk", "attempt"),
+        annotations={"attempt": F("payment_attempts") + 1},
+    )
+    # Asked again with the same idempotency key; updated_at is the lease.
+    queued += sweeper.rows_requeue(
+        Payment.objects.filter(unsettled),
+        due_field="created_at",
+        queued_field="updated_at",
+        task=invoice_charge,
+        now=now,
+        force=force,
+        argument_fields=("invoice_id", "attempt"),
+    )
+    queued += sweeper.rows_requeue(
+        Refund.objects.filter(status=Refund.Status.PENDING, method=Refund.Method.CARD),
+        due_field="created_at",
+        queued_field="updated_at",
+        task=refund_process,
+        now=now,
+        force=force,
+    )
+    # Never processed (an event that failed has its error, and waits for the daily job).
+    queued += sweeper.rows_requeue(
+        StripeEvent.objects.filter(processed_at__isnull=True, error=""),
+        due_field="received_at",
+        queued_field="received_at",
+        task=stripe_event_process,
+        now=now,
+        force=force,
+        stamp=False,
+    )
+    return queued
 
 
 @shared_task(

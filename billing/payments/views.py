@@ -28,6 +28,7 @@ from billing.payments.gateways import CardSetup, GatewayUnavailable, gateway
 from billing.payments.tasks import stripe_event_process
 from core.forms import add_service_errors
 from core.models import User
+from core.queue import task_enqueue
 from core.ratelimit import RateLimited, rate_limited_response
 from core.tokens import TokenState
 from customers.models import Customer
@@ -305,6 +306,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest("Invalid event")
     if stored.processed_at is None:
         # Also for a repeat of an event not processed yet (its task may have been lost);
-        # processing takes the event's row lock and acts once.
-        stripe_event_process.delay(stored.pk)
+        # processing takes the event's row lock and acts once. Queued or not (Redis down),
+        # the stored event is processed: the sweeper queues it again (core.sweeper).
+        task_enqueue(stripe_event_process, stored.pk)
     return HttpResponse("OK")

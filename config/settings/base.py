@@ -222,6 +222,11 @@ ADMIN_REQUIRE_MFA = env.bool("ADMIN_REQUIRE_MFA", default=True)
 # Celery: JSON only, Redis broker; every countdown stays under the visibility timeout, or
 # Redis would hand a delayed task to a second worker before the first one runs it.
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Every Redis client (cache, broker, results, rate limits) connects and reads with this timeout
+# in seconds, so a frozen Redis costs a second, not twenty; the cache (core.cache) then leaves
+# Redis alone for REDIS_RETRY_AFTER seconds before it tries again.
+REDIS_TIMEOUT = env.float("REDIS_TIMEOUT", default=1.0)
+REDIS_RETRY_AFTER = env.float("REDIS_RETRY_AFTER", default=5.0)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL)
 CELERY_TASK_SERIALIZER = "json"
@@ -229,12 +234,34 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_VISIBILITY_TIMEOUT = 3600
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "socket_timeout": REDIS_TIMEOUT,
+    "socket_connect_timeout": REDIS_TIMEOUT,
+}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_REDIS_SOCKET_TIMEOUT = REDIS_TIMEOUT
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_TIMEOUT
+# Redis down: an enqueue gives up within about two seconds (one retry) instead of holding the
+# request; the work it wakes up for is in the database, and core.sweeper queues it again.
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+# Nothing reads a task's result: the database holds what a task did.
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# Recovery (core.sweeper): work queued this many seconds ago and still not done is queued
+# again; an email a worker claimed for sending is handed back after its lease.
+WORK_SWEEP_EVERY = env.int("WORK_SWEEP_EVERY", default=60)
+WORK_REQUEUE_AFTER = env.int("WORK_REQUEUE_AFTER", default=120)
+EMAIL_SEND_LEASE = env.int("EMAIL_SEND_LEASE", default=300)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Daily, in this order: start today's periods and terms, end trials, then remind.
     # Each job is idempotent, so a rerun (or a missed day caught up) is harmless.
@@ -262,11 +289,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "billing.payments.tasks.payments_retry_due",
         "schedule": crontab(hour=6, minute=0),
     },
-    # No invoice without its PDF: documents still without one 15 minutes after issue are
-    # rendered again; one that fails for good is reported to staff once.
-    "billing-pdfs-sweep": {
-        "task": "billing.tasks.invoice_pdfs_sweep",
-        "schedule": crontab(minute="*/5"),
+    # The database holds all pending work; the broker only carries wake-ups. Every minute the
+    # sweeper (core.sweeper) queues again whatever is overdue: emails pending or stuck sending,
+    # documents without their PDF, payment attempts, refunds and webhook events unsettled.
+    "work-sweep": {
+        "task": "core.tasks.work_sweep",
+        "schedule": WORK_SWEEP_EVERY,
     },
 }
 
