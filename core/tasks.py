@@ -146,7 +146,8 @@ def _record(email_id: int, **changes: object) -> None:
                 # Message-ID, which mail systems take for the same message.
                 logger.exception("Email %s was sent but could not be recorded", email_id)
                 raise
-            connection.close()
+            if not connection.in_atomic_block:
+                connection.close()  # a new one on the next query
             time.sleep(min(2**attempt, 16))
 
 
@@ -180,7 +181,7 @@ def emails_sweep(*, now: datetime, force: bool) -> int:
     # forced, not before the lease ends: the worker may still be sending it.
     OutboundEmail.objects.filter(
         status=OutboundEmail.Status.SENDING, claimed_at__lt=lease_over
-    ).update(status=OutboundEmail.Status.PENDING, next_attempt_at=now, queued_at=None)
+    ).update(status=OutboundEmail.Status.PENDING, next_attempt_at=F("claimed_at"), queued_at=None)
     if force:
         # Now, not at the end of their backoff.
         OutboundEmail.objects.filter(
