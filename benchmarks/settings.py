@@ -1,8 +1,8 @@
 """Benchmark settings: production's request stack on the local machine.
 
 What a production request pays is kept (DEBUG off, cached templates, the same middleware,
-sessions in the database behind the Redis cache, persistent database connections); what needs a
-real deployment is left out (HTTPS redirects, WhiteNoise, S3, SMTP). The URLconf adds one
+sessions in the database, the fail-soft Redis cache, persistent database connections); what
+needs a real deployment is left out (HTTPS redirects, WhiteNoise, S3, SMTP). The URLconf adds one
 minimal view, the yardstick, to the portal's own URLs.
 """
 
@@ -16,9 +16,7 @@ ROOT_URLCONF = "benchmarks.urls"
 
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = 60
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-}
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+CACHES = {"default": {"BACKEND": "core.cache.ResilientRedisCache", "LOCATION": REDIS_URL}}
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}

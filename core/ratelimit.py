@@ -16,6 +16,22 @@ for what is the thirty lines below.
 Other cache backends (the embedded SQLite demo, tests without Redis) keep the same window in
 the cache as a list of times, under a process lock: right for one process, which is all they
 serve.
+
+When Redis cannot be reached (down, frozen, or skipped for a few seconds after a failure by
+core.cache.ResilientRedisCache's breaker), each limit says what happens, where it is made:
+
+- fail open (`fail_open=True`): the send goes ahead, counted in a window of this process's own
+  (a local-memory cache), so it is still bounded per web process. Team and customer
+  invitations and their resends: a signed-in, audited team member sends them, and the emails
+  wait in the database until a worker can send them anyway.
+- fail closed (the default): the send is refused with a 429, a Retry-After of a minute and a
+  message saying the limit could not be checked. Card-consent links and transfer tokens: they
+  hand out tokens that move money or customers.
+
+A send counting against limits of both kinds is refused. django-allauth's own limits (sign-in
+attempts, password resets) keep their counts in the default cache through get/set with an add
+as a lock: on ResilientRedisCache a read misses and an add answers True, so they fail open,
+without waiting for their lock.
 """
 
 import math
@@ -27,11 +43,17 @@ from typing import Any
 
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
+
+from core.cache import REDIS_UNREACHABLE, RedisUnavailable, ResilientRedisCache
 
 WINDOW = 3600  # seconds: limits are per hour
+# A limit that fails closed asks the user to try again after this many seconds.
+UNCHECKED_RETRY_AFTER = 60
 
 _SLIDING_WINDOW = """
 local now = tonumber(ARGV[1])
@@ -70,13 +92,16 @@ _local_lock = threading.Lock()
 @dataclass(frozen=True)
 class Limit:
     """At most `limit` sends per `window` seconds for one `key` (a reseller's or a user's public
-    id) in one `scope` (what is sent); `message` tells the user which limit it reached."""
+    id) in one `scope` (what is sent); `message` tells the user which limit it reached;
+    `fail_open` is what happens when Redis cannot be reached (the module's docstring)."""
 
     scope: str
     key: str
     limit: int
     window: int = WINDOW
     message: str = ""
+    # Redis unreachable: True lets the send go ahead (counted per process), False refuses it.
+    fail_open: bool = False
 
 
 class RateLimited(Exception):
@@ -96,27 +121,59 @@ def limits_take(*limits: Limit) -> int | None:
     return None if refused is None else refused[0]
 
 
-def _take(limits: tuple[Limit, ...]) -> tuple[int, Limit] | None:
-    """None, or the seconds to wait and the limit that needs the longest wait."""
+def _take(limits: tuple[Limit, ...]) -> tuple[int, str] | None:
+    """None, or the seconds to wait and the message of the limit that needs the longest wait."""
     now = time.time()
     cache = caches["default"]
     keys = [cache.make_and_validate_key(f"ratelimit:{item.scope}:{item.key}") for item in limits]
     if isinstance(cache, RedisCache):
-        arguments: list[Any] = [repr(now), f"{now!r}-{secrets.token_hex(8)}"]
-        for item in limits:
-            arguments += [item.limit, item.window]
-        client = cache._cache.get_client(keys[0], write=True)
-        answer = client.eval(_SLIDING_WINDOW, len(keys), *keys, *arguments)
-        if answer is None:
-            return None
-        index, wait = answer
-        return max(1, math.ceil(float(wait))), limits[int(index) - 1]
+        try:
+            return _take_in_redis(cache, limits, keys, now)
+        except (RedisUnavailable, *REDIS_UNREACHABLE):
+            return _take_unchecked(limits, keys, now)
     return _take_in_cache(cache, limits, keys, now)
+
+
+def _take_in_redis(
+    cache: RedisCache, limits: tuple[Limit, ...], keys: list[str], now: float
+) -> tuple[int, str] | None:
+    arguments: list[Any] = [repr(now), f"{now!r}-{secrets.token_hex(8)}"]
+    for item in limits:
+        arguments += [item.limit, item.window]
+
+    def run() -> Any:
+        client = cache._cache.get_client(keys[0], write=True)
+        return client.eval(_SLIDING_WINDOW, len(keys), *keys, *arguments)
+
+    answer = cache.redis_call(run, write=True) if isinstance(cache, ResilientRedisCache) else run()
+    if answer is None:
+        return None
+    index, wait = answer
+    return max(1, math.ceil(float(wait))), limits[int(index) - 1].message
+
+
+def _take_unchecked(
+    limits: tuple[Limit, ...], keys: list[str], now: float
+) -> tuple[int, str] | None:
+    """Redis is unreachable: refuse unless every limit fails open, then count in this process."""
+    if all(item.fail_open for item in limits):
+        return _take_in_cache(_process_cache(), limits, keys, now)
+    return UNCHECKED_RETRY_AFTER, gettext(
+        "The limit on how often this can be done could not be checked just now."
+    )
+
+
+def _process_cache() -> BaseCache:
+    """This process's own window for limits that fail open: local memory, which Django keys by
+    name, so every call reaches the same store."""
+    return LocMemCache(
+        "core.ratelimit.unchecked", {"TIMEOUT": WINDOW, "OPTIONS": {"MAX_ENTRIES": 10_000}}
+    )
 
 
 def _take_in_cache(
     cache: BaseCache, limits: tuple[Limit, ...], keys: list[str], now: float
-) -> tuple[int, Limit] | None:
+) -> tuple[int, str] | None:
     with _local_lock:
         windows = {}
         wait, refused = 0.0, None
@@ -131,7 +188,7 @@ def _take_in_cache(
             if this_wait > wait:
                 wait, refused = this_wait, item
         if refused is not None:
-            return max(1, math.ceil(wait)), refused
+            return max(1, math.ceil(wait)), refused.message
         for item, key in zip(limits, keys, strict=True):
             cache.set(key, [*windows[key], now], item.window)
         return None
@@ -146,7 +203,7 @@ def limits_enforce(*limits: Limit) -> None:
     """Count one send, or raise RateLimited with the reached limit's message."""
     refused = _take(limits)
     if refused is not None:
-        raise RateLimited(refused[0], refused[1].message)
+        raise RateLimited(*refused)
 
 
 def rate_limited_response(

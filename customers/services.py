@@ -500,6 +500,8 @@ def transfer_token_create(*, customer: Customer, user: User, reseller_public_id:
                 per_customer,
             )
             % {"limit": per_customer},
+            # Redis unreachable: refused, a transfer token hands the customer to another reseller.
+            fail_open=False,
         ),
         Limit(
             scope="transfer-tokens-user",
@@ -513,6 +515,7 @@ def transfer_token_create(*, customer: Customer, user: User, reseller_public_id:
                 per_user,
             )
             % {"limit": per_user},
+            fail_open=False,  # as above
         ),
     )
     withdrawn = _transfer_tokens_withdraw_open(customer)

@@ -234,12 +234,16 @@ def invitation_limits_enforce(*, reseller: Reseller, user: User, resend: bool = 
             key=reseller.public_id,
             limit=settings.INVITATIONS_PER_HOUR,
             message=company(settings.INVITATIONS_PER_HOUR),
+            # Redis unreachable: sent, counted per process; a signed-in, audited team member
+            # sends it, and the email waits in the database until a worker can send it anyway.
+            fail_open=True,
         ),
         Limit(
             scope="invitations-user",
             key=user.public_id,
             limit=settings.INVITATIONS_PER_HOUR_PER_USER,
             message=person(settings.INVITATIONS_PER_HOUR_PER_USER),
+            fail_open=True,  # as above
         ),
     ]
     if resend:
@@ -258,6 +262,7 @@ def invitation_limits_enforce(*, reseller: Reseller, user: User, resend: bool = 
                     per_reseller,
                 )
                 % {"limit": per_reseller},
+                fail_open=True,  # as above: a resend is an invitation sent again
             ),
             Limit(
                 scope="invitation-resends-user",
@@ -271,6 +276,7 @@ def invitation_limits_enforce(*, reseller: Reseller, user: User, resend: bool = 
                     per_user,
                 )
                 % {"limit": per_user},
+                fail_open=True,  # as above
             ),
         ]
     limits_enforce(*limits)

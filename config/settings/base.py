@@ -242,8 +242,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_REDIS_SOCKET_TIMEOUT = REDIS_TIMEOUT
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_TIMEOUT
-# Redis down: an enqueue gives up within about two seconds (one retry) instead of holding the
-# request; the work it wakes up for is in the database, and core.sweeper queues it again.
+# Redis down: an enqueue gives up at once (refused) or within three seconds (frozen: a timeout,
+# one retry) instead of holding the request; the work it wakes up for is in the database, and
+# core.sweeper queues it again.
 CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 1,

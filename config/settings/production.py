@@ -24,10 +24,20 @@ SOCIALACCOUNT_PROVIDERS["google"]["APPS"] = [
     {"client_id": GOOGLE_CLIENT_ID, "secret": GOOGLE_CLIENT_SECRET, "key": ""}
 ]
 
+# Redis down or frozen degrades the site, it does not take it down: the cache misses and drops
+# writes after a short timeout (core.cache), the rate limits say what they do then
+# (core.ratelimit).
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    "default": {
+        "BACKEND": "core.cache.ResilientRedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT},
+    }
 }
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions live in PostgreSQL only, so signing in and every signed-in page work without Redis.
+# Not cached_db: a sign-out during a Redis outage deletes the database row but cannot delete the
+# cached copy, which would sign the session in again once Redis is back.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)

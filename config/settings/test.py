@@ -43,7 +43,7 @@ if REDIS_AVAILABLE:
     # The invitation quota lives in the cache; a prefix per test process keeps parallel runs apart.
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": f"test-{os.getpid()}",
         }
