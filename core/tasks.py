@@ -70,7 +70,7 @@ def send_email(self, email_id: int, secrets: dict[str, str] | None = None) -> st
     email is sent or given up."""
     now = timezone.now()
     claimed = OutboundEmail.objects.filter(
-        pk=email_id, status=OutboundEmail.Status.PENDING, next_attempt_at__lte=now
+        pk=email_id, status=OutboundEmail.Status.PENDING
     ).update(status=OutboundEmail.Status.SENDING, attempts=F("attempts") + 1, claimed_at=now)
     if not claimed:
         return "skipped"
@@ -86,7 +86,7 @@ def send_email(self, email_id: int, secrets: dict[str, str] | None = None) -> st
     except Exception as error:
         final = self.request.retries >= self.max_retries or _is_permanent(error)
         final = final or isinstance(error, FileNotFoundError | InvalidToken)
-        _send_failed(email_id, error, final=final)
+        _send_failed(email_id, error, final=final, retries=self.request.retries)
         if final:
             return "failed"
         raise
@@ -113,19 +113,29 @@ def _message(email: OutboundEmail, secrets: dict[str, str]) -> EmailMultiAlterna
     return message
 
 
-def _send_failed(email_id: int, error: Exception, *, final: bool) -> None:
-    """Give the row up (failed, links erased) or hand it back for the retry."""
+def _send_failed(email_id: int, error: Exception, *, final: bool, retries: int) -> None:
+    """Give the row up or hand it back for the retry. A permanent failure erases the one-time
+    links (that address will never get them); after the last temporary one they stay sealed,
+    so staff can send the email again (the admin's "Send again")."""
     if isinstance(error, InvalidToken):
         error = PermanentSendError("the one-time link could not be opened (SECRET_KEY changed)")
     changes: dict[str, object]
     if final:
         logger.error("Email %s not sent, for good: %r", email_id, error)
-        changes = {"status": OutboundEmail.Status.FAILED, "secrets_sealed": ""}
+        changes = {"status": OutboundEmail.Status.FAILED}
+        if _is_permanent(error):
+            changes["secrets_sealed"] = ""
     else:
         logger.warning("Sending email %s failed, to be retried: %r", email_id, error)
-        # The retry's countdown is Celery's; the sweeper only steps in if that retry is lost.
+        # The retry's countdown is Celery's (at most 2^retries seconds); the sweeper steps in
+        # only if that retry is lost, WORK_REQUEUE_AFTER after it was due.
         now = timezone.now()
-        changes = {"status": OutboundEmail.Status.PENDING, "next_attempt_at": now, "queued_at": now}
+        backoff = timedelta(seconds=min(2**retries, EMAIL_RETRY_BACKOFF_MAX))
+        changes = {
+            "status": OutboundEmail.Status.PENDING,
+            "next_attempt_at": now + backoff,
+            "queued_at": now,
+        }
     try:
         OutboundEmail.objects.filter(pk=email_id).update(last_error=repr(error)[:2000], **changes)
     except DatabaseError:

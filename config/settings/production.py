@@ -58,6 +58,9 @@ MAILERS = {
             "username": env("EMAIL_HOST_USER", default=""),
             "password": env("EMAIL_HOST_PASSWORD", default=""),
             "use_tls": env.bool("EMAIL_USE_TLS", default=True),
+            # A send never outlasts its lease (EMAIL_SEND_LEASE), or the sweeper would hand
+            # the email to another worker while the first one still waits for the server.
+            "timeout": env.int("EMAIL_TIMEOUT", default=30),
         },
     }
 }
