@@ -20,7 +20,7 @@ DEMO_ADDR ?= 127.0.0.1:8000
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: help venv messages demo test lint typecheck translations translations-check check-deploy \
-	bench-customers bench-billing bench-pdf
+	bench-customers bench-billing bench-pdf bench-soak
 
 help:
 	@echo "make demo               run the portal with demo data on http://$(DEMO_ADDR)"
@@ -33,6 +33,7 @@ help:
 	@echo "make bench-customers    Customers page benchmark at 100,000 customers (PostgreSQL)"
 	@echo "make bench-billing      billing run at 1,000 and 10,000 subscriptions (PostgreSQL)"
 	@echo "make bench-pdf          invoice PDF rendering: 10 and 100 lines, memory over 500 renders"
+	@echo "make bench-soak         5-minute soak of gunicorn, Celery and beat: 0 errors, flat memory"
 
 # The virtual environment, exactly as uv.lock says (dev group included: tests and linters).
 venv:
@@ -109,3 +110,12 @@ bench-billing: venv
 # p95, a 100-line one at most 4x the 10-line median, memory over 500 renders. No database.
 bench-pdf: venv
 	$(PY) -m benchmarks.invoice_pdf $(BENCH_ARGS)
+
+# A soak of the production-like stack (docs/benchmarks.md): its own redis-server, a fresh
+# database (dropped and created; its name must contain "soak"), gunicorn with 3 workers, a
+# Celery worker and beat; mixed traffic for SOAK_SECONDS. Fails on any 5xx or connection
+# error, memory growth above 10 %, or an email not sent. CI runs it with SOAK_SECONDS=20.
+BENCH_SOAK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/partner_portal_bench_soak
+SOAK_SECONDS ?= 300
+bench-soak: venv
+	DATABASE_URL=$(BENCH_SOAK_DATABASE_URL) SOAK_SECONDS=$(SOAK_SECONDS) $(PY) -m benchmarks.soak $(BENCH_ARGS)
