@@ -47,5 +47,19 @@ class BillingConfig(AppConfig):
         from billing import tasks as billing_tasks
         from core import sweeper
 
+        sweeper.sweep_register("invoices", billing_tasks.billing_run_sweep)
         sweeper.sweep_register("pdfs", billing_tasks.invoice_pdfs_sweep)
         sweeper.sweep_register("payments", payment_tasks.payments_sweep)
+
+        # The admin's "Background work" box: the same work, counted, each line linked to the
+        # admin's list of its rows (billing.admin, loaded by the admin before this runs).
+        from billing import admin as billing_admin
+
+        sweeper.backlog_register(
+            "pdfs", billing_admin.pdfs_backlog, queued_text=billing_admin.pdfs_queued_text
+        )
+        sweeper.backlog_register(
+            "payments",
+            billing_admin.payments_backlog,
+            queued_text=billing_admin.payments_queued_text,
+        )

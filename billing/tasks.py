@@ -10,14 +10,15 @@ Celery discovers this module only: the PDF and payment tasks live in billing.ren
 and billing.payments, which billing.apps imports."""
 
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 from django.utils import timezone
 
 from billing import notifications, pdf, rendering_tasks, selectors, services
-from billing.models import Invoice
+from billing.models import BillingHold, Invoice
 from core import sweeper
 from core.queue import task_enqueue
 from customers.models import Customer
@@ -53,6 +54,30 @@ def invoice_issue(customer_id: int, payer: str, currency: str, day: str) -> str 
         customer=customer, payer=payer, currency=currency, day=date.fromisoformat(day)
     )
     return invoice.number if invoice else None
+
+
+def billing_run_sweep(*, now: datetime, force: bool) -> int:
+    """Queue again today's invoices whose task was lost (core.sweeper): once today's run is
+    WORK_REQUEUE_AFTER past its time (BILLING_RUN_AT), every customer still due today and
+    without an invoice of the day or a hold seen today. Issuing is idempotent for a day, so a
+    task that was only slow issues nothing twice. Returns how many were queued."""
+    local = timezone.localtime(now)
+    run_at = datetime.combine(local.date(), settings.BILLING_RUN_AT, tzinfo=local.tzinfo)
+    if not force and local < run_at + timedelta(seconds=settings.WORK_REQUEUE_AFTER):
+        return 0  # today's run is not due yet, or may still be on its way
+    today = local.date()
+    done = set(
+        Invoice.objects.filter(kind=Invoice.Kind.INVOICE, issue_date=today).values_list(
+            "customer_id", flat=True
+        )
+    )
+    held = BillingHold.objects.filter(last_seen_on=today)
+    done |= set(held.values_list("customer_id", flat=True))
+    groups = [group for group in services.billing_due(day=today) if group[0] not in done]
+    return sum(
+        task_enqueue(invoice_issue, customer_id, payer, currency, today.isoformat())
+        for customer_id, payer, currency in groups[: sweeper.SWEEP_BATCH]
+    )
 
 
 def invoice_pdfs_sweep(*, now: datetime, force: bool) -> int:

@@ -21,7 +21,8 @@ from django.utils import timezone
 
 import core.queue
 from billing import services as billing_services
-from billing.models import Invoice, Payment
+from billing import tasks as billing_tasks
+from billing.models import BillingHold, Invoice, Payment
 from core import sweeper
 from core.emails import email_queue
 from core.models import OutboundEmail
@@ -142,8 +143,10 @@ def test_two_sweeps_at_once_do_not_double_the_work(broker_down, monkeypatch):
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [sweeper.SWEEP_LOCK_KEY])
         assert sweeper.work_sweep(now=timezone.now() + timedelta(hours=1)) == {}
         assert mail.outbox == []
+        with other.cursor() as cursor:  # the other sweep ends
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [sweeper.SWEEP_LOCK_KEY])
     finally:
-        other.close()  # the other sweep ends: its lock goes with its connection
+        other.close()
     assert sweeper.work_sweep(now=timezone.now() + timedelta(hours=1))["emails"] == 1
     assert len(mail.outbox) == 1
 
@@ -276,3 +279,29 @@ def test_a_card_charge_whose_task_was_lost_is_made_once_by_the_sweeper(
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.PAID
     assert len(fake_stripe.posts("/v1/payment_intents")) == 1
+
+
+@pytest.mark.django_db
+def test_a_billing_run_whose_tasks_were_lost_is_caught_up_after_its_time(
+    tenant, other_tenant, broker_down, monkeypatch
+):
+    ChargeFactory(subscription=SubscriptionFactory(customer=tenant.customer))
+    ChargeFactory(subscription=SubscriptionFactory(customer=other_tenant.customer))
+    BillingHold.objects.create(  # tried today and held: the next run tries again, not the sweep
+        customer=other_tenant.customer,
+        reason="No country",
+        first_seen_on=timezone.localdate(),
+        last_seen_on=timezone.localdate(),
+    )
+    run = timezone.localtime().replace(hour=1, minute=0, second=0, microsecond=0)
+    with time_machine.travel(run, tick=False):
+        billing_tasks.billing_run_daily()  # its per-customer tasks are lost
+    assert not Invoice.objects.exists()
+    monkeypatch.undo()
+
+    assert _sweep_at(run + timedelta(minutes=1)).get("invoices") == 0  # may be on its way
+    assert _sweep_at(run + timedelta(minutes=3))["invoices"] == 1
+    assert _sweep_at(run + timedelta(minutes=6))["invoices"] == 0
+
+    [invoice] = Invoice.objects.all()
+    assert invoice.customer == tenant.customer

@@ -1,5 +1,6 @@
 """Settings shared by every environment; environment files override what differs."""
 
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +264,8 @@ CELERY_TIMEZONE = "UTC"
 WORK_SWEEP_EVERY = env.int("WORK_SWEEP_EVERY", default=60)
 WORK_REQUEUE_AFTER = env.int("WORK_REQUEUE_AFTER", default=120)
 EMAIL_SEND_LEASE = env.int("EMAIL_SEND_LEASE", default=300)
+# The daily billing run (UTC); the sweeper issues what its lost tasks left undone after it.
+BILLING_RUN_AT = time(1, 0)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Daily, in this order: start today's periods and terms, end trials, then remind.
     # Each job is idempotent, so a rerun (or a missed day caught up) is harmless.
@@ -282,7 +285,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # currency from the charges not yet invoiced. A rerun issues nothing twice.
     "billing-run": {
         "task": "billing.tasks.billing_run_daily",
-        "schedule": crontab(hour=1, minute=0),
+        "schedule": crontab(hour=BILLING_RUN_AT.hour, minute=BILLING_RUN_AT.minute),
     },
     # Failed card payments: retried on days 1, 3 and 5 after the first failure, then the
     # invoice's subscriptions are suspended.
