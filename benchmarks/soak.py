@@ -143,12 +143,14 @@ class Stack:
         self.processes[name] = process
         return process
 
-    def run(self, name: str, command: str) -> None:
+    def manage(self, name: str, *command: str) -> None:
+        """A management command in this process (one Django start-up fewer than a child's), its
+        output in the logs."""
+        from django.core.management import call_command
+
         started = time.monotonic()
-        with (self.workdir / f"{name}.log").open("wb") as log:
-            subprocess.run(  # noqa: S603 - our own commands
-                shlex.split(command), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True
-            )
+        with (self.workdir / f"{name}.log").open("w") as log:
+            call_command(*command, stdout=log, stderr=log)
         print(f"{name}: {time.monotonic() - started:.1f} s", flush=True)
 
     def start(self) -> None:
@@ -188,9 +190,12 @@ class Stack:
         )
         self.spawn("worker", f"{venv}/celery -A config worker -l info")
         self.spawn("beat", f"{venv}/celery -A config beat -l info -s {workdir}/celerybeat-schedule")
-        python = shlex.quote(sys.executable)
-        self.run("migrate", f"{python} manage.py migrate --noinput")
-        self.run("seed", f"{python} manage.py demo_seed")
+        import django
+
+        django.setup()
+        self.manage("migrate", "migrate", "--noinput")
+        # The seed's tasks (its invoices' PDFs, its emails) go to this Redis, for the worker.
+        self.manage("seed", "demo_seed")
         wait_for("gunicorn", self.web_answers, timeout=30)
         wait_for("Celery worker", lambda: b"ready." in self.log("worker"), timeout=30)
 
@@ -295,9 +300,6 @@ def session_cookie(user: Any, *, reseller_public_id: str | None = None) -> tuple
 def traffic_plan() -> Plan:
     """Sign in the two active resellers' owners and the demo's customer-side person, and list
     the ids their pages link to."""
-    import django
-
-    django.setup()
     from billing.models import Invoice
     from customers.models import CustomerMember
     from customers.selectors import customer_list
