@@ -5,6 +5,7 @@ sent by transfer are recorded with Mark refunded. VAT rates are the one billing 
 edit. Cards, payments, counters and Stripe events are for reading."""
 
 import json
+from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -34,7 +35,9 @@ from billing.models import (
     StripeEvent,
     VatRate,
 )
+from billing.payments import selectors as payment_selectors
 from core.money import money_format
+from core.selectors import BacklogLine, backlog_line
 from customers.admin import ResellerFilter
 
 # Issuing a credit note or marking paid writes audit rows per invoice in the request.
@@ -86,16 +89,17 @@ class OverdueFilter(admin.SimpleListFilter):
 
 
 class PdfProblemFilter(admin.SimpleListFilter):
-    """Documents still without their PDF: missing after 15 minutes (the sweeper queues them
-    again), or failed for good (staff were emailed; fix the cause, then use Render or restore
-    the PDF)."""
+    """Documents still without their PDF: missing WORK_REQUEUE_AFTER (2 minutes) after their
+    issue and their last render was queued (billing.selectors.invoices_pdf_missing_q: the
+    sweeper queues them again), or failed for good (staff were emailed; fix the cause, then use
+    Render or restore the PDF)."""
 
     title = gettext_lazy("PDF: missing / failed")
     parameter_name = "pdf"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
         return [
-            ("missing", gettext_lazy("Missing 15 minutes after issue")),
+            ("missing", gettext_lazy("Missing a few minutes after issue")),
             ("failed", gettext_lazy("Failed for good")),
         ]
 
@@ -104,6 +108,23 @@ class PdfProblemFilter(admin.SimpleListFilter):
             return queryset.filter(selectors.invoices_pdf_missing_q(now=timezone.now()))
         if self.value() == "failed":
             return queryset.filter(selectors.invoices_pdf_failed_q())
+        return queryset
+
+
+class ChargeDueFilter(admin.SimpleListFilter):
+    """Card invoices whose charge is overdue: what the sweeper queues again (billing.payments.
+    selectors.invoices_charge_overdue)."""
+
+    title = gettext_lazy("card charge")
+    parameter_name = "charge"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("overdue", gettext_lazy("Overdue: its task was lost"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
+        if self.value() == "overdue":
+            overdue = payment_selectors.invoices_charge_overdue(now=timezone.now())
+            return queryset.filter(pk__in=overdue.values("pk"))
         return queryset
 
 
@@ -211,6 +232,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         "kind",
         OverdueFilter,
         PdfProblemFilter,
+        ChargeDueFilter,
         "payer",
         "currency",
     ]
@@ -472,10 +494,27 @@ class PaymentCardAdmin(ReadOnlyAdmin):
     ordering = ["-id"]
 
 
+class PaymentUnsettledFilter(admin.SimpleListFilter):
+    """Card payment attempts unsettled and overdue: what the sweeper asks the gateway about
+    again (billing.payments.selectors.payments_unsettled_overdue)."""
+
+    title = gettext_lazy("unsettled")
+    parameter_name = "unsettled"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("overdue", gettext_lazy("Overdue: no answer from the gateway"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Payment]) -> QuerySet[Payment]:
+        if self.value() == "overdue":
+            overdue = payment_selectors.payments_unsettled_overdue(now=timezone.now())
+            return queryset.filter(pk__in=overdue.values("pk"))
+        return queryset
+
+
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
     list_display = ["invoice", "attempt", "gateway", "amount", "currency", "status", "created_at"]
-    list_filter = ["status", "gateway"]
+    list_filter = [PaymentUnsettledFilter, "status", "gateway"]
     search_fields = ["invoice__number", "idempotency_key", "gateway_reference"]
     list_select_related = ["invoice"]
     ordering = ["-id"]
@@ -631,3 +670,52 @@ class BillingHoldAdmin(ReadOnlyAdmin):
     @admin.display(description=gettext_lazy("reseller"), ordering="customer__reseller__name")
     def reseller(self, hold: BillingHold) -> str:
         return hold.customer.reseller.name
+
+
+# The admin index's "Background work" box: billing's lines (core.selectors.work_backlog), each
+# linked to the filter above that lists exactly its rows.
+
+
+def _filtered(changelist: str, list_filter: type[admin.SimpleListFilter], value: str) -> str:
+    return f"{reverse(changelist)}?{list_filter.parameter_name}={value}"
+
+
+def pdfs_backlog(*, now: datetime) -> list[BacklogLine]:
+    """Documents without their PDF (billing.tasks.invoice_pdfs_sweep renders them again)."""
+    return [
+        backlog_line(
+            key="pdfs-missing",
+            label=_("Invoices without a PDF"),
+            rows=Invoice.objects.filter(selectors.invoices_pdf_missing_q(now=now)),
+            oldest_field="issued_at",
+            url=_filtered("admin:billing_invoice_changelist", PdfProblemFilter, "missing"),
+        )
+    ]
+
+
+def payments_backlog(*, now: datetime) -> list[BacklogLine]:
+    """Card charges due and attempts unanswered (billing.payments.tasks.payments_sweep)."""
+    return [
+        backlog_line(
+            key="charges-overdue",
+            label=_("Card charges due"),
+            rows=payment_selectors.invoices_charge_overdue(now=now),
+            oldest_field="issued_at",
+            url=_filtered("admin:billing_invoice_changelist", ChargeDueFilter, "overdue"),
+        ),
+        backlog_line(
+            key="payments-unsettled",
+            label=_("Card payments without an answer"),
+            rows=payment_selectors.payments_unsettled_overdue(now=now),
+            oldest_field="created_at",
+            url=_filtered("admin:billing_payment_changelist", PaymentUnsettledFilter, "overdue"),
+        ),
+    ]
+
+
+def pdfs_queued_text(count: int) -> str:
+    return ngettext("%(count)d PDF", "%(count)d PDFs", count) % {"count": count}
+
+
+def payments_queued_text(count: int) -> str:
+    return ngettext("%(count)d payment task", "%(count)d payment tasks", count) % {"count": count}

@@ -8,10 +8,14 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
-        # The sweeper queues again the emails whose task was lost (core.sweeper).
-        from core import sweeper, tasks
+        # The sweeper queues again the emails whose task was lost (core.sweeper); the admin's
+        # "Background work" box shows them (core.selectors).
+        from core import selectors, sweeper, tasks
 
         sweeper.sweep_register("emails", tasks.emails_sweep)
+        sweeper.backlog_register(
+            "emails", selectors.emails_backlog, queued_text=selectors.emails_queued_text
+        )
 
 
 class PortalAdminConfig(admin_apps.AdminConfig):

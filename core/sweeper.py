@@ -23,7 +23,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from celery import Task
 from django.conf import settings
@@ -32,6 +32,9 @@ from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
 from core.queue import broker_backlog, task_enqueue
+
+if TYPE_CHECKING:
+    from core.selectors import BacklogLine
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +58,30 @@ class _Sweeps:
 
 def sweep_register(name: str, sweep: Sweep) -> None:
     _Sweeps.registered[name] = sweep
+
+
+class BacklogReader(Protocol):
+    def __call__(self, *, now: datetime) -> "list[BacklogLine]": ...
+
+
+class QueuedText(Protocol):
+    def __call__(self, count: int) -> str: ...
+
+
+class _Backlogs:
+    """What staff see of each sweep's pending work (core.selectors.work_backlog), by the sweep's
+    name, in the order registered (filled in AppConfig.ready): the lines of the admin's
+    "Background work" box, and how to say how many tasks the sweep queued ("3 emails")."""
+
+    registered: dict[str, tuple[BacklogReader, QueuedText]] = {}
+
+
+def backlog_register(name: str, reader: BacklogReader, *, queued_text: QueuedText) -> None:
+    _Backlogs.registered[name] = (reader, queued_text)
+
+
+def backlog_registered() -> dict[str, tuple[BacklogReader, QueuedText]]:
+    return dict(_Backlogs.registered)
 
 
 def work_sweep(*, force: bool = False, now: datetime | None = None) -> dict[str, int]:

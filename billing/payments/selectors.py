@@ -1,6 +1,11 @@
-"""Reads for payments: saved cards, consent links, what the daily retry job has to do."""
+"""Reads for payments: saved cards, consent links, what the daily retry job and the sweeper have
+to do."""
 
 from datetime import date, datetime
+from typing import TypedDict
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from billing.models import (
     CustomerCardConsent,
@@ -10,10 +15,12 @@ from billing.models import (
     Refund,
     StripeEvent,
 )
+from billing.payments.gateways import gateway
+from core.sweeper import overdue_q
 from core.tokens import token_digest
 from customers.models import Customer
 from resellers.models import Reseller
-from subscriptions.models import Subscription
+from subscriptions.models import Payer, Subscription
 
 CardOwner = Reseller | Customer
 
@@ -93,3 +100,68 @@ def stripe_event_ids_unprocessed(*, received_before: datetime) -> list[int]:
         .order_by("received_at")
         .values_list("pk", flat=True)
     )
+
+
+# Card work whose task may have been lost: what the sweeper queues again (tasks.payments_sweep)
+# and what the admin's "Background work" box counts, one definition of each.
+
+
+class WorkTimes(TypedDict):
+    """When a row's work is due, and when its task was last queued (core.sweeper.overdue_q)."""
+
+    due_field: str
+    queued_field: str
+
+
+CHARGE_TIMES = WorkTimes(due_field="issued_at", queued_field="payment_queued_at")
+# An unsettled attempt is asked again with the same idempotency key; updated_at is the lease.
+ATTEMPT_TIMES = WorkTimes(due_field="created_at", queued_field="updated_at")
+
+
+def _card_invoices() -> QuerySet[Invoice]:
+    """Invoices paid by card that the gateway can charge (none without a card gateway). A card
+    cannot be charged less than the gateway's minimum: such invoices wait for staff."""
+    payments = gateway()
+    if not payments.uses_cards:
+        return Invoice.objects.none()
+    chargeable = Q(pk__in=[])
+    for currency, minimum in payments.minimum_charge.items():
+        chargeable |= Q(currency=currency, total__gte=minimum)
+    chargeable |= ~Q(currency__in=list(payments.minimum_charge))
+    return Invoice.objects.filter(
+        chargeable,
+        kind=Invoice.Kind.INVOICE,
+        payer__in=(Payer.RESELLER_CARD, Payer.CUSTOMER_CARD),
+    )
+
+
+def invoices_charge_first_pending() -> QuerySet[Invoice]:
+    """Card invoices open and never charged: their first charge is queued when they are issued."""
+    return _card_invoices().filter(status=Invoice.Status.OPEN, payment_attempts=0)
+
+
+def invoices_charge_retry_pending(*, today: date) -> QuerySet[Invoice]:
+    """Card invoices whose payment failed and whose retry day has passed (the daily job makes
+    the retry on its day; a day later, its task was lost)."""
+    return _card_invoices().filter(
+        status=Invoice.Status.PAYMENT_FAILED, next_payment_attempt__lt=today
+    )
+
+
+def invoices_charge_overdue(*, now: datetime) -> QuerySet[Invoice]:
+    """The charges (first or retry) WORK_REQUEUE_AFTER overdue: the ones the sweeper queues."""
+    today = timezone.localdate(now)
+    pending = invoices_charge_first_pending() | invoices_charge_retry_pending(today=today)
+    return pending.filter(overdue_q(**CHARGE_TIMES, now=now))
+
+
+def payments_unsettled() -> QuerySet[Payment]:
+    """Card payment attempts still unsettled (none without a card gateway)."""
+    if not gateway().uses_cards:
+        return Payment.objects.none()
+    return Payment.objects.filter(status=Payment.Status.PENDING)
+
+
+def payments_unsettled_overdue(*, now: datetime) -> QuerySet[Payment]:
+    """The unsettled attempts WORK_REQUEUE_AFTER overdue: the ones the sweeper asks again."""
+    return payments_unsettled().filter(overdue_q(**ATTEMPT_TIMES, now=now))

@@ -8,15 +8,14 @@ import logging
 from datetime import datetime, timedelta
 
 from celery import shared_task
-from django.db.models import F, Q, Value
+from django.db.models import F, Value
 from django.utils import timezone
 
-from billing.models import Invoice, Payment, Refund, StripeEvent
+from billing.models import Refund, StripeEvent
 from billing.payments import selectors, services
 from billing.payments.gateways import GatewayUnavailable, gateway
 from core import sweeper
 from core.queue import task_enqueue
-from subscriptions.models import Payer
 
 logger = logging.getLogger(__name__)
 
@@ -65,21 +64,9 @@ def payments_sweep(*, now: datetime, force: bool) -> int:
     if not gateway().uses_cards:
         return 0
     today = timezone.localdate(now)
-    # A card cannot be charged less than the gateway's minimum: such invoices wait for staff.
-    chargeable = Q(pk__in=[])
-    for currency, minimum in gateway().minimum_charge.items():
-        chargeable |= Q(currency=currency, total__gte=minimum)
-    chargeable |= ~Q(currency__in=list(gateway().minimum_charge))
-    card_invoices = Invoice.objects.filter(
-        chargeable,
-        kind=Invoice.Kind.INVOICE,
-        payer__in=(Payer.RESELLER_CARD, Payer.CUSTOMER_CARD),
-    )
-    unsettled = Q(status=Payment.Status.PENDING)
     queued = sweeper.rows_requeue(
-        card_invoices.filter(status=Invoice.Status.OPEN, payment_attempts=0),
-        due_field="issued_at",
-        queued_field="payment_queued_at",
+        selectors.invoices_charge_first_pending(),
+        **selectors.CHARGE_TIMES,
         task=invoice_charge,
         now=now,
         force=force,
@@ -87,9 +74,8 @@ def payments_sweep(*, now: datetime, force: bool) -> int:
         annotations={"first": Value(1)},
     )
     queued += sweeper.rows_requeue(
-        card_invoices.filter(status=Invoice.Status.PAYMENT_FAILED, next_payment_attempt__lt=today),
-        due_field="issued_at",
-        queued_field="payment_queued_at",
+        selectors.invoices_charge_retry_pending(today=today),
+        **selectors.CHARGE_TIMES,
         task=invoice_charge,
         now=now,
         force=force,
@@ -98,9 +84,8 @@ def payments_sweep(*, now: datetime, force: bool) -> int:
     )
     # Asked again with the same idempotency key; updated_at is the lease.
     queued += sweeper.rows_requeue(
-        Payment.objects.filter(unsettled),
-        due_field="created_at",
-        queued_field="updated_at",
+        selectors.payments_unsettled(),
+        **selectors.ATTEMPT_TIMES,
         task=invoice_charge,
         now=now,
         force=force,
