@@ -36,6 +36,7 @@ from billing.models import (
     VatRate,
 )
 from billing.payments import selectors as payment_selectors
+from billing.tasks import billing_run_left
 from core.money import money_format
 from core.selectors import BacklogLine, backlog_line
 from customers.admin import ResellerFilter
@@ -711,6 +712,33 @@ def payments_backlog(*, now: datetime) -> list[BacklogLine]:
             url=_filtered("admin:billing_payment_changelist", PaymentUnsettledFilter, "overdue"),
         ),
     ]
+
+
+def invoices_backlog(*, now: datetime) -> list[BacklogLine]:
+    """Customers today's billing run left without their invoice (billing.tasks.billing_run_left:
+    what billing_run_sweep issues), linked to the customers' admin list."""
+    customer_ids = sorted(
+        {customer_id for customer_id, _payer, _currency in billing_run_left(now=now)}
+    )
+    # No customer left: "0", an id no row has (the list is empty, as the count says).
+    ids = ",".join(str(customer_id) for customer_id in customer_ids[:BACKLOG_LINK_IDS]) or "0"
+    return [
+        BacklogLine(
+            key="invoices-left",
+            label=_("Customers still to invoice today"),
+            count=len(customer_ids),
+            oldest=None,
+            url=f"{reverse('admin:customers_customer_changelist')}?id__in={ids}",
+        )
+    ]
+
+
+# A link lists at most this many customers (the next sweeps issue the rest).
+BACKLOG_LINK_IDS = 100
+
+
+def invoices_queued_text(count: int) -> str:
+    return ngettext("%(count)d invoice", "%(count)d invoices", count) % {"count": count}
 
 
 def pdfs_queued_text(count: int) -> str:

@@ -56,6 +56,11 @@ class BillingConfig(AppConfig):
         from billing import admin as billing_admin
 
         sweeper.backlog_register(
+            "invoices",
+            billing_admin.invoices_backlog,
+            queued_text=billing_admin.invoices_queued_text,
+        )
+        sweeper.backlog_register(
             "pdfs", billing_admin.pdfs_backlog, queued_text=billing_admin.pdfs_queued_text
         )
         sweeper.backlog_register(

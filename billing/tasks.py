@@ -56,15 +56,16 @@ def invoice_issue(customer_id: int, payer: str, currency: str, day: str) -> str 
     return invoice.number if invoice else None
 
 
-def billing_run_sweep(*, now: datetime, force: bool) -> int:
-    """Queue again today's invoices whose task was lost (core.sweeper): once today's run is
-    WORK_REQUEUE_AFTER past its time (BILLING_RUN_AT), every customer still due today and
-    without an invoice of the day or a hold seen today. Issuing is idempotent for a day, so a
-    task that was only slow issues nothing twice. Returns how many were queued."""
+def billing_run_left(*, now: datetime, force: bool = False) -> list[tuple[int, str, str]]:
+    """(customer id, payer, currency) of today's invoices the run has left unissued: once the
+    run is WORK_REQUEUE_AFTER past its time (BILLING_RUN_AT; `force`: right after it, never
+    before, or the day's charges would be split), every customer still due today without an
+    invoice of the day or a hold seen today. [] before that time."""
     local = timezone.localtime(now)
     run_at = datetime.combine(local.date(), settings.BILLING_RUN_AT, tzinfo=local.tzinfo)
-    if not force and local < run_at + timedelta(seconds=settings.WORK_REQUEUE_AFTER):
-        return 0  # today's run is not due yet, or may still be on its way
+    grace = timedelta(seconds=0 if force else settings.WORK_REQUEUE_AFTER)
+    if local < run_at + grace:
+        return []  # today's run is not due yet, or may still be on its way
     today = local.date()
     done = set(
         Invoice.objects.filter(kind=Invoice.Kind.INVOICE, issue_date=today).values_list(
@@ -73,10 +74,19 @@ def billing_run_sweep(*, now: datetime, force: bool) -> int:
     )
     held = BillingHold.objects.filter(last_seen_on=today)
     done |= set(held.values_list("customer_id", flat=True))
-    groups = [group for group in services.billing_due(day=today) if group[0] not in done]
+    return [group for group in services.billing_due(day=today) if group[0] not in done]
+
+
+def billing_run_sweep(*, now: datetime, force: bool) -> int:
+    """Queue again today's invoices whose task was lost (core.sweeper; billing_run_left).
+    Issuing is idempotent for a day, so a task that was only slow issues nothing twice.
+    Returns how many were queued."""
+    today = timezone.localdate(now).isoformat()
     return sum(
-        task_enqueue(invoice_issue, customer_id, payer, currency, today.isoformat())
-        for customer_id, payer, currency in groups[: sweeper.SWEEP_BATCH]
+        task_enqueue(invoice_issue, customer_id, payer, currency, today)
+        for customer_id, payer, currency in billing_run_left(now=now, force=force)[
+            : sweeper.SWEEP_BATCH
+        ]
     )
 
 

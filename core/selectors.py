@@ -53,11 +53,17 @@ def emails_overdue_q(*, now: datetime) -> Q:
     """Emails the sweeper queues again (core.tasks.emails_sweep): pending and not sent within
     WORK_REQUEUE_AFTER of being due and queued, or claimed by a worker that did not finish
     within EMAIL_SEND_LEASE."""
-    lease_over = now - timedelta(seconds=settings.EMAIL_SEND_LEASE)
     lost = Q(status=OutboundEmail.Status.PENDING) & sweeper.overdue_q(
         due_field="next_attempt_at", queued_field="queued_at", now=now
     )
-    return lost | Q(status=OutboundEmail.Status.SENDING, claimed_at__lt=lease_over)
+    return lost | emails_stuck_q(now=now)
+
+
+def emails_stuck_q(*, now: datetime) -> Q:
+    """Emails a worker claimed for sending and did not finish within EMAIL_SEND_LEASE: it died
+    mid-send (the sweeper hands them back)."""
+    lease_over = now - timedelta(seconds=settings.EMAIL_SEND_LEASE)
+    return Q(status=OutboundEmail.Status.SENDING, claimed_at__lt=lease_over)
 
 
 def emails_pending_q(*, now: datetime) -> Q:

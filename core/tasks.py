@@ -14,14 +14,13 @@ from datetime import datetime, timedelta
 
 from celery import shared_task
 from cryptography.fernet import InvalidToken
-from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.mail import EmailMultiAlternatives
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.utils import timezone
 
-from core import sweeper
+from core import selectors, sweeper
 from core.emails import message_id_new, secrets_fill, secrets_open
 from core.models import OutboundEmail
 
@@ -69,9 +68,9 @@ def send_email(self, email_id: int, secrets: dict[str, str] | None = None) -> st
     existed still carry), are put into the body for this send only, and are erased once the
     email is sent or given up."""
     now = timezone.now()
-    claimed = OutboundEmail.objects.filter(
-        pk=email_id, status=OutboundEmail.Status.PENDING
-    ).update(status=OutboundEmail.Status.SENDING, attempts=F("attempts") + 1, claimed_at=now)
+    claimed = OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.PENDING).update(
+        status=OutboundEmail.Status.SENDING, attempts=F("attempts") + 1, claimed_at=now
+    )
     if not claimed:
         return "skipped"
     email = OutboundEmail.objects.get(pk=email_id)
@@ -186,12 +185,11 @@ def emails_sweep(*, now: datetime, force: bool) -> int:
     """Queue again the emails overdue: pending and not sent within WORK_REQUEUE_AFTER of being
     due and queued (their task was lost), or claimed by a worker that did not finish within
     EMAIL_SEND_LEASE (it died mid-send). Returns how many were queued."""
-    lease_over = now - timedelta(seconds=settings.EMAIL_SEND_LEASE)
     # A worker that died mid-send: its email is handed back, with its Message-ID. Even when
     # forced, not before the lease ends: the worker may still be sending it.
-    OutboundEmail.objects.filter(
-        status=OutboundEmail.Status.SENDING, claimed_at__lt=lease_over
-    ).update(status=OutboundEmail.Status.PENDING, next_attempt_at=F("claimed_at"), queued_at=None)
+    OutboundEmail.objects.filter(selectors.emails_stuck_q(now=now)).update(
+        status=OutboundEmail.Status.PENDING, next_attempt_at=F("claimed_at"), queued_at=None
+    )
     if force:
         # Now, not at the end of their backoff.
         OutboundEmail.objects.filter(

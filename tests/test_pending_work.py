@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 import core.queue
+from billing import admin as billing_admin
 from billing import services as billing_services
 from billing import tasks as billing_tasks
 from billing.models import BillingHold, Invoice, Payment
@@ -301,6 +302,10 @@ def test_a_billing_run_whose_tasks_were_lost_is_caught_up_after_its_time(
     monkeypatch.undo()
 
     assert _sweep_at(run + timedelta(minutes=1)).get("invoices") == 0  # may be on its way
+    # Staff see it in the admin's Background work box, and a forced sweep never runs early.
+    [line] = billing_admin.invoices_backlog(now=run + timedelta(minutes=3))
+    assert (line.count, line.url.endswith(f"?id__in={tenant.customer.pk}")) == (1, True)
+    assert billing_tasks.billing_run_left(now=run - timedelta(minutes=1), force=True) == []
     assert _sweep_at(run + timedelta(minutes=3))["invoices"] == 1
     assert _sweep_at(run + timedelta(minutes=6))["invoices"] == 0
 
