@@ -176,9 +176,9 @@ def _celery_restore(previous: dict[str, object]) -> None:
 def _celery_connections_forget() -> None:
     """Celery keeps its broker connections and result backend once made: drop them, so the
     next task is sent with the configuration as it is now."""
+    # Not closed: kombu keeps each pool in a registry by URL, so the pool of the Redis used
+    # before comes back (open) when the configuration is restored.
     app: Any = celery_app  # its private attributes: Celery has no API for this
-    if app._pool is not None:
-        app._pool.force_close_all()
     app._after_fork()  # forgets the connection pools, as in a forked child
     app._backend_cache = None
     app._local = threading.local()
