@@ -25,6 +25,7 @@ email not sent.
 """
 
 import argparse
+import contextlib
 import http.client
 import os
 import platform
@@ -71,6 +72,11 @@ def main() -> int:
     parser.add_argument("--growth-limit", type=float, default=GROWTH_LIMIT)
     parser.add_argument("--drain", type=float, default=60, help="seconds for emails to be sent")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
+    parser.add_argument(
+        "--reads-only",
+        action="store_true",
+        help="no writes: tells a leak from memory that grows with the data the writes add",
+    )
     args = parser.parse_args()
 
     started = time.monotonic()
@@ -80,10 +86,10 @@ def main() -> int:
     try:
         stack.start()
         print(f"stack up in {time.monotonic() - started:.1f} s (logs in {workdir})", flush=True)
-        plan = traffic_plan()
+        visitors = visitors_sign_in()
         backlog_drain(timeout=120)
         print(f"seed's work done at {time.monotonic() - started:.1f} s", flush=True)
-        ok = soak(stack, plan, args)
+        ok = soak(stack, visitors, args)
     finally:
         stack.stop()
         if ok and not args.keep_logs:
@@ -227,13 +233,15 @@ class Stack:
     def stop(self) -> None:
         for process in reversed(self.processes.values()):
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
         for process in reversed(self.processes.values()):
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
 
@@ -269,11 +277,10 @@ class Visitor:
 
 
 @dataclass
-class Plan:
-    resellers: list[Visitor]
+class Visitors:
+    resellers: list[Visitor]  # each active reseller's owner
     customer: Visitor  # a customer's own person: one organisation
     customer_id: str
-    yardstick_cookie: str
 
 
 def session_cookie(user: Any, *, reseller_public_id: str | None = None) -> tuple[str, str]:
@@ -297,7 +304,7 @@ def session_cookie(user: Any, *, reseller_public_id: str | None = None) -> tuple
     return f"{settings.SESSION_COOKIE_NAME}={key}; {settings.CSRF_COOKIE_NAME}={csrf}", csrf
 
 
-def traffic_plan() -> Plan:
+def visitors_sign_in() -> Visitors:
     """Sign in the two active resellers' owners and the demo's customer-side person, and list
     the ids their pages link to."""
     from billing.models import Invoice
@@ -305,8 +312,7 @@ def traffic_plan() -> Plan:
     from customers.selectors import customer_list
     from resellers.models import Membership, Reseller
     from resellers.roles import Role
-    from subscriptions.models import Plan as ProductPlan
-    from subscriptions.models import Subscription
+    from subscriptions.models import Plan, Subscription
 
     resellers = []
     for reseller in Reseller.objects.filter(status=Reseller.Status.ACTIVE).order_by("id"):
@@ -314,7 +320,7 @@ def traffic_plan() -> Plan:
         cookie, csrf = session_cookie(owner, reseller_public_id=reseller.public_id)
         subscriptions = Subscription.objects.filter(
             customer__reseller=reseller, status=Subscription.Status.ACTIVE
-        ).exclude(plan__kind=ProductPlan.Kind.TRIAL)
+        ).exclude(plan__kind=Plan.Kind.TRIAL)
         resellers.append(
             Visitor(
                 cookie,
@@ -344,7 +350,7 @@ def traffic_plan() -> Plan:
             Invoice.objects.filter(customer=member.customer).values_list("public_id", flat=True)
         ),
     )
-    return Plan(resellers, customer, member.customer.public_id, resellers[0].cookie)
+    return Visitors(resellers, customer, member.customer.public_id)
 
 
 def backlog_drain(*, timeout: float) -> None:
@@ -363,26 +369,25 @@ def backlog_drain(*, timeout: float) -> None:
     wait_for("the seed's PDFs and emails", done, timeout=timeout)
 
 
-class Client:
+class Browser:
     """One browser-like client thread: actions drawn from a weighted mix, every response
     recorded under its action's name."""
 
     def __init__(
-        self, number: int, *, clients: int, port: int, plan: Plan, results: "Results"
+        self, number: int, *, clients: int, port: int, visitors: Visitors, results: "Results"
     ) -> None:
         self.number = number
         self.port = port
-        self.plan = plan
         self.results = results
         self.rng = random.Random(number)  # noqa: S311 - a traffic mix, not a secret
         self.writes = 0
-        resellers = len(plan.resellers)
-        self.reseller = plan.resellers[number % resellers]
+        resellers = len(visitors.resellers)
+        self.reseller = visitors.resellers[number % resellers]
         # Licences are added to subscriptions of this client's own: two clients ordering on one
         # subscription at once would (rightly) be refused as stale.
         mates = len(range(number % resellers, clients, resellers))
         self.own_subscriptions = self.reseller.subscriptions[number // resellers :: mates]
-        customer = plan.customer
+        customer = visitors.customer
         # (name, weight, action): a working day, mostly reading.
         self.mix: list[tuple[str, float, Callable[[], None]]] = [
             ("yardstick: minimal view", 3, self.page("/benchmark/minimal/")),
@@ -399,13 +404,13 @@ class Client:
             (
                 "customer side: organisation",
                 1,
-                self.page(f"/my/{plan.customer_id}/", visitor=customer),
+                self.page(f"/my/{visitors.customer_id}/", visitor=customer),
             ),
             (
                 "customer side: subscription",
                 1,
                 self.page(
-                    f"/my/{plan.customer_id}/subscriptions/{{}}/",
+                    f"/my/{visitors.customer_id}/subscriptions/{{}}/",
                     customer.subscriptions,
                     visitor=customer,
                 ),
@@ -413,20 +418,22 @@ class Client:
             (
                 "customer side: invoices",
                 1,
-                self.page(f"/my/{plan.customer_id}/invoices/", visitor=customer),
+                self.page(f"/my/{visitors.customer_id}/invoices/", visitor=customer),
             ),
             (
                 "customer side: invoice",
                 1,
                 self.page(
-                    f"/my/{plan.customer_id}/invoices/{{}}/", customer.invoices, visitor=customer
+                    f"/my/{visitors.customer_id}/invoices/{{}}/",
+                    customer.invoices,
+                    visitor=customer,
                 ),
             ),
             (
                 "customer side: invoice PDF",
                 0.5,
                 self.page(
-                    f"/my/{plan.customer_id}/invoices/{{}}/pdf/",
+                    f"/my/{visitors.customer_id}/invoices/{{}}/pdf/",
                     customer.invoices,
                     visitor=customer,
                 ),
@@ -436,6 +443,9 @@ class Client:
             ("write: add a licence", 0.5, self.licence_add),
         ]
         self.current = ""
+
+    def reads_only(self) -> None:
+        self.mix = [entry for entry in self.mix if not entry[0].startswith("write:")]
 
     def run(self, until: float) -> None:
         names, weights, actions = zip(*self.mix, strict=True)
@@ -672,22 +682,25 @@ def memory_growth(sampler: Sampler, seconds: float) -> list[Growth]:
 # --- the run ------------------------------------------------------------------------------------
 
 
-def soak(stack: Stack, plan: Plan, args: argparse.Namespace) -> bool:
+def soak(stack: Stack, visitors: Visitors, args: argparse.Namespace) -> bool:
     from core.models import OutboundEmail
 
     first_email = OutboundEmail.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     results = Results()
     sampler = Sampler(stack, every=min(5.0, max(1.0, args.seconds / 60)))
-    clients = [
-        Client(n, clients=args.clients, port=stack.web_port, plan=plan, results=results)
+    browsers = [
+        Browser(n, clients=args.clients, port=stack.web_port, visitors=visitors, results=results)
         for n in range(args.clients)
     ]
+    if args.reads_only:
+        for browser in browsers:
+            browser.reads_only()
     args.load_at_start = os.getloadavg()[0]
     print(f"traffic: {args.seconds:.0f} s, {args.clients} clients", flush=True)
     sampler.start()
     started = time.monotonic()
     until = started + args.seconds
-    threads = [threading.Thread(target=client.run, args=(until,)) for client in clients]
+    threads = [threading.Thread(target=browser.run, args=(until,)) for browser in browsers]
     for thread in threads:
         thread.start()
     for thread in threads:
