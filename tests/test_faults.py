@@ -524,3 +524,31 @@ def test_database_connections_killed_while_sending_each_email_goes_once(stack):
     print(f"every email sent {took:.1f} s after the last connection was ended")
     each_email_sent_once(stack)
     links_work(stack)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "Defect in the broker settings (config/settings/base.py: socket_timeout=REDIS_TIMEOUT,"
+        " 1 s, in CELERY_BROKER_TRANSPORT_OPTIONS, which the worker's consumer uses too): the"
+        " tasks that end while Redis is frozen cannot be acknowledged (\"Couldn't ack ...,"
+        " reason:network:TimeoutError\"), and after Redis thaws the worker's consumer never"
+        " fetches again: the queue grows, nothing runs, not even the sweeper, until the worker"
+        " is restarted. With the same worker without socket_timeout all is done 0.5 s after"
+        " the thaw"
+    ),
+)
+def test_redis_frozen_mid_run_then_thawed_loses_nothing(stack):
+    tenants = tenants_make(8)
+    billing_start(tenants)
+    # Frozen while both worker processes render: their acknowledgements time out.
+    stack.redis.freeze()
+    time.sleep(8)
+    stack.redis.thaw()
+    invitations_send(tenants[1], "thawed")
+    # Without the defect, done within seconds (the sweeps run every two).
+    took = recovery_wait(stack, expected_invoices=8, timeout=20)
+    print(f"all work done {took:.1f} s after Redis thawed")
+    pdfs_stored(stack)
+    each_email_sent_once(stack)
+    links_work(stack)
