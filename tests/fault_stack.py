@@ -162,6 +162,8 @@ class Child:
         self.env = env
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        # Killed or stopped by the test (not exited by itself).
+        self.killed = False
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
@@ -220,6 +222,7 @@ class Child:
         """SIGKILL to the whole group (children a killed parent left behind too)."""
         if self.process is None:
             return
+        self.killed = True
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
