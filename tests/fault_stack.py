@@ -146,11 +146,6 @@ class RedisServer:
         self.kill()
         self.start()
 
-    def keys(self, pattern: str = "*") -> int:
-        import redis
-
-        return len(redis.Redis(port=self.port).keys(pattern))
-
 
 class Child:
     """A child process writing to a log file; started in its own process group so that it and
@@ -196,16 +191,6 @@ class Child:
             return text in self.log()[after:]
 
         wait_until(seen, timeout=timeout, what=f"{text!r} in the {self.name}'s log")
-
-    def children(self) -> list[int]:
-        """The pids of the process's direct children (Linux /proc)."""
-        found: list[int] = []
-        for task in Path(f"/proc/{self.pid}/task").glob("*"):
-            try:
-                found += [int(pid) for pid in (task / "children").read_text().split()]
-            except OSError:
-                continue
-        return found
 
     def stop(self, timeout: float = 15) -> None:
         """SIGTERM to the process group, SIGKILL after `timeout`."""

@@ -355,7 +355,7 @@ def work_state() -> str:
 def pdfs_stored(stack: Stack) -> None:
     """Each invoice's PDF is in the storage the processes share, and was emailed once."""
     for invoice in Invoice.objects.all():
-        assert (stack.media_dir / invoice.pdf.name).read_bytes().startswith(b"%PDF-")
+        assert (stack.media_dir / str(invoice.pdf.name)).read_bytes().startswith(b"%PDF-")
     emailed = OutboundEmail.objects.filter(template="invoice_issued")
     assert emailed.count() == Invoice.objects.count()
 
