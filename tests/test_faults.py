@@ -136,12 +136,13 @@ def stack(transactional_db, tmp_path, settings) -> Iterator[Stack]:
     mail_dir.mkdir()
     media_dir.mkdir()
     redis = fault_stack.RedisServer(binary, fault_stack.free_port(), tmp_path / "redis.log")
-    redis.start()
     env = fault_stack.process_env(redis=redis, mail_dir=mail_dir, media_dir=media_dir)
     env["DATABASE_URL"] += f"?application_name={WORKER_DB_APPLICATION}"
     result = Stack(redis=redis, env=env, tmp_path=tmp_path, mail_dir=mail_dir, media_dir=media_dir)
-    previous = _celery_point_at(redis, settings)
+    previous = _celery_conf_saved()
     try:
+        redis.start()
+        _celery_point_at(redis, settings)
         result.worker_new()
         yield result
     finally:
@@ -151,16 +152,21 @@ def stack(transactional_db, tmp_path, settings) -> Iterator[Stack]:
         _celery_restore(previous)
 
 
-def _celery_point_at(redis: fault_stack.RedisServer, settings: Any) -> dict[str, object]:
-    """Queue from this process to the test's Redis, for real; the cache there too, fail-soft as
-    in production (the invitation limits use it). Returns what to restore."""
+def _celery_conf_saved() -> dict[str, object]:
+    """What _celery_point_at changes in Celery's configuration, to restore."""
     conf = celery_app.conf
-    previous = {
+    return {
         "task_always_eager": conf.task_always_eager,
         "broker_url": conf.broker_url,
         "result_backend": conf.result_backend,
     }
-    assert previous["task_always_eager"] is True
+
+
+def _celery_point_at(redis: fault_stack.RedisServer, settings: Any) -> None:
+    """Queue from this process to the test's Redis, for real; the cache there too, fail-soft as
+    in production (the invitation limits use it)."""
+    conf = celery_app.conf
+    assert conf.task_always_eager is True
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.CACHES = {
         "default": {
@@ -176,7 +182,6 @@ def _celery_point_at(redis: fault_stack.RedisServer, settings: Any) -> dict[str,
     _celery_connections_forget()
     with celery_app.connection_for_write() as broker:
         assert broker.as_uri().endswith(f"127.0.0.1:{redis.port}/0"), broker.as_uri()
-    return previous
 
 
 def _celery_restore(previous: dict[str, object]) -> None:
