@@ -18,6 +18,7 @@ from typing import Any
 from celery import Task
 from django.conf import settings
 from django.db import transaction
+from kombu.exceptions import ChannelError
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ def broker_backlog() -> int | None:
             declared = broker.default_channel.queue_declare(  # type: ignore[attr-defined]
                 queue=app.conf.task_default_queue, passive=True
             )
+    except ChannelError:
+        return 0  # Redis deletes an empty list: no queue is an empty one
     except Exception:
         logger.warning("Broker unavailable: its queue length is unknown", exc_info=True)
         return None

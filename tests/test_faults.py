@@ -548,19 +548,10 @@ def test_database_connections_killed_while_sending_each_email_goes_once(stack):
     links_work(stack)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Defect in the broker settings (config/settings/base.py: socket_timeout=REDIS_TIMEOUT,"
-        " 1 s, in CELERY_BROKER_TRANSPORT_OPTIONS, which the worker's consumer uses too): the"
-        " tasks that end while Redis is frozen cannot be acknowledged (\"Couldn't ack ...,"
-        " reason:network:TimeoutError\"), and after Redis thaws the worker's consumer never"
-        " fetches again: the queue grows, nothing runs, not even the sweeper, until the worker"
-        " is restarted. With the same worker without socket_timeout all is done 0.5 s after"
-        " the thaw"
-    ),
-)
 def test_redis_frozen_mid_run_then_thawed_loses_nothing(stack):
+    """Regression: with a socket timeout on the worker's broker connection, the acks that
+    timed out while Redis was frozen left the consumer wedged after the thaw (it never fetched
+    again until restarted). The worker now waits for Redis instead (config/celery.py)."""
     tenants = tenants_make(8)
     billing_start(tenants)
     # Frozen while both worker processes render: their acknowledgements time out.
