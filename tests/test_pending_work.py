@@ -9,6 +9,7 @@ connection. SMTP failures are retried by class. Each test below failed before it
 
 import re
 import smtplib
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -311,3 +312,22 @@ def test_a_billing_run_whose_tasks_were_lost_is_caught_up_after_its_time(
 
     [invoice] = Invoice.objects.all()
     assert invoice.customer == tenant.customer
+
+
+@pytest.mark.redis
+def test_the_broker_backlog_is_read_from_redis_and_an_absent_queue_is_empty(settings):
+    from config.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    queue = f"test-backlog-{uuid.uuid4().hex}"
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    try:
+        assert core.queue.broker_backlog() == 0  # Redis keeps no empty list
+        with app.connection_for_write() as broker:
+            broker.default_channel.client.lpush(queue, "{}", "{}")
+        assert core.queue.broker_backlog() == 2
+    finally:
+        app.conf.task_default_queue = previous
+        with app.connection_for_write() as broker:
+            broker.default_channel.client.delete(queue)
