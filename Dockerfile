@@ -26,7 +26,7 @@ RUN python manage.py compilemessages --ignore=.venv
 # exist only for this command (none of them is stored in the image or used to connect anywhere).
 RUN DJANGO_SETTINGS_MODULE=config.settings.production \
     DJANGO_SECRET_KEY=collectstatic-only-throwaway-key-0123456789abcdefghijklmnopqrstuvwxyz \
-    DJANGO_ALLOWED_HOSTS=localhost \
+    DJANGO_ALLOWED_HOSTS=localhost PORTAL_URL=http://localhost \
     DATABASE_URL=sqlite:////tmp/collectstatic.sqlite3 \
     REDIS_URL=redis://localhost:6379/0 \
     GOOGLE_CLIENT_ID=collectstatic.apps.googleusercontent.com \

@@ -82,7 +82,7 @@ CHECK_DEPLOY_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 check-deploy: venv
 	DJANGO_SETTINGS_MODULE=config.settings.production \
 	DJANGO_SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
-	DJANGO_ALLOWED_HOSTS=portal.example.com \
+	DJANGO_ALLOWED_HOSTS=portal.example.com PORTAL_URL=https://portal.example.com \
 	DATABASE_URL=$(CHECK_DEPLOY_DATABASE_URL) \
 	REDIS_URL=redis://redis.internal:6379/0 \
 	GOOGLE_CLIENT_ID=123456789012-checkdeploy.apps.googleusercontent.com \

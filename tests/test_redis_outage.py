@@ -369,6 +369,7 @@ def test_an_enqueue_gives_up_within_seconds(redis_server, fault):
 PRODUCTION_ENV = {
     "DJANGO_SECRET_KEY": "x" * 60,
     "DJANGO_ALLOWED_HOSTS": "portal.example.com",
+    "PORTAL_URL": "https://portal.example.com",
     "DATABASE_URL": "postgres://portal@db:5432/portal",
     "REDIS_URL": "redis://redis:6379/0",
     "GOOGLE_CLIENT_ID": "id.apps.googleusercontent.com",

@@ -16,6 +16,8 @@ REDIS_URL = env("REDIS_URL")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL)
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# Every link in every email starts with it: no default that would send people elsewhere.
+PORTAL_URL = env("PORTAL_URL").rstrip("/")
 
 # Google is the only way in for resellers and customers.
 GOOGLE_CLIENT_ID = env("GOOGLE_CLIENT_ID")
