@@ -1,0 +1,201 @@
+"""How an audit entry's changes read: one formatter per kind of value, the same on every page
+that lists changes (the reseller's Manage page, the customer's own page, the admin).
+
+An audit row keeps its before/after as JSON: codes ("reseller_card"), plain amounts ("8.00"),
+ISO dates. Each key is read through the audited model's field where it has one (its
+verbose_name as the label, its choices for codes, its type for the kind of value), and through
+OTHER_KEYS where the service recorded something that is not a field of that model.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.utils import timezone
+from django.utils.formats import date_format, number_format
+from django.utils.functional import Promise
+from django.utils.text import capfirst
+from django.utils.translation import gettext_lazy as _
+
+from core.money import money_format
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    MONEY = "money"
+    DATE = "date"
+    DATETIME = "datetime"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    CHOICE = "choice"
+    RELATED = "related"
+
+
+@dataclass(frozen=True)
+class Change:
+    label: str
+    before: str
+    after: str
+
+
+# Keys the services record that are not fields of the audited model: label and kind, and for
+# codes the model field ("app.model.field") whose choices name them.
+OTHER_KEYS: dict[str, tuple[Promise, Kind, str]] = {
+    "amount": (_("amount"), Kind.MONEY, ""),
+    "balance": (_("balance"), Kind.MONEY, ""),
+    "order": (_("order"), Kind.TEXT, ""),
+    "payment": (_("payment"), Kind.TEXT, ""),
+    "refund": (_("refund"), Kind.TEXT, ""),
+    "credit_note": (_("credit note"), Kind.TEXT, ""),
+    "corrects": (_("corrects"), Kind.TEXT, ""),
+    "reason": (_("reason"), Kind.TEXT, ""),
+    "gateway": (_("paid through"), Kind.TEXT, ""),
+    "error": (_("error"), Kind.TEXT, ""),
+    "card": (_("card"), Kind.TEXT, ""),
+    "expires": (_("expires"), Kind.TEXT, ""),
+    "attempt": (_("attempt"), Kind.NUMBER, ""),
+    "next_payment_attempt": (_("next payment attempt"), Kind.DATE, ""),
+    "subscriptions_suspended": (_("subscriptions suspended"), Kind.NUMBER, ""),
+    "method": (_("method"), Kind.CHOICE, "billing.refund.method"),
+    "payer": (_("paid with"), Kind.CHOICE, "billing.invoice.payer"),
+    "user": (_("user"), Kind.TEXT, ""),
+    "role": (_("role"), Kind.CHOICE, "resellers.membership.role"),
+    "joined": (_("joined"), Kind.BOOLEAN, ""),
+    "email": (_("sent to"), Kind.TEXT, ""),
+    "to_reseller": (_("for reseller"), Kind.TEXT, ""),
+    "via": (_("through"), Kind.CHOICE, ""),
+    "transfer_tokens_withdrawn": (_("transfer tokens withdrawn"), Kind.NUMBER, ""),
+}
+VIA = {"token": _("a transfer token"), "staff": _("vendor staff")}
+# Kept for the record, not worth a line on the page.
+HIDDEN = {"to_reseller_id", "previous", "currency"}
+# A creation lists what it set only when that is short (the full record is on its page).
+CREATION_MAX_FIELDS = 3
+
+
+def _model(object_type: str) -> type[models.Model] | None:
+    # object_type is a model's label_lower ("customers.customer"); a bare model name is matched
+    # across apps.
+    if "." not in object_type:
+        return next((m for m in apps.get_models() if m._meta.model_name == object_type), None)
+    try:
+        return apps.get_model(object_type)
+    except (LookupError, ValueError):
+        return None
+
+
+def _model_field(object_type: str, name: str) -> models.Field | None:
+    model = _model(object_type)
+    if model is None:
+        return None
+    for field in model._meta.concrete_fields:
+        if name in (field.name, field.attname):
+            return field
+    return None
+
+
+def _field_at(path: str) -> models.Field | None:
+    app_label, model_name, name = path.split(".")
+    try:
+        return apps.get_model(app_label, model_name)._meta.get_field(name)
+    except (LookupError, FieldDoesNotExist):
+        return None
+
+
+def _kind_of(field: models.Field, name: str) -> Kind:
+    # A relation recorded by its id ("plan_id") is shown as the object; one recorded by its
+    # name ("user": an email) was written to be read as it is.
+    if field.is_relation:
+        return Kind.RELATED if name == field.attname != field.name else Kind.TEXT
+    if field.choices:
+        return Kind.CHOICE
+    if isinstance(field, models.DecimalField):
+        return Kind.MONEY
+    if isinstance(field, models.DateTimeField):
+        return Kind.DATETIME
+    if isinstance(field, models.DateField):
+        return Kind.DATE
+    if isinstance(field, models.BooleanField):
+        return Kind.BOOLEAN
+    if isinstance(field, models.IntegerField):
+        return Kind.NUMBER
+    return Kind.TEXT
+
+
+def field_describe(object_type: str, name: str) -> tuple[str, Kind, models.Field | None]:
+    """The label (capitalised, in the active language), the kind of value and the field that
+    names its codes, for one audit key of an object of `object_type` ("app.model")."""
+    field = _model_field(object_type, name)
+    if field is not None:
+        return capfirst(str(field.verbose_name)), _kind_of(field, name), field
+    if name in OTHER_KEYS:
+        label, kind, path = OTHER_KEYS[name]
+        return capfirst(str(label)), kind, _field_at(path) if path else None
+    return capfirst(name.replace("_", " ")), Kind.TEXT, None
+
+
+def value_format(
+    value: Any, kind: Kind, *, currency: str, field: models.Field | None = None
+) -> str:
+    """One recorded value as the reader reads it: money with its currency, dates in the active
+    language and (for times) the active time zone, codes by their label. "" for no value."""
+    if value is None or value == "":
+        return ""
+    try:
+        if kind is Kind.MONEY:
+            return money_format(Decimal(str(value)), currency) if currency else str(value)
+        if kind is Kind.DATETIME:
+            moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+            if timezone.is_aware(moment):
+                moment = timezone.localtime(moment)
+            return date_format(moment, "SHORT_DATETIME_FORMAT")
+        if kind is Kind.DATE:
+            day = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+            return date_format(day, "SHORT_DATE_FORMAT")
+        if kind is Kind.NUMBER:
+            return number_format(value, force_grouping=True)
+    except (InvalidOperation, ValueError, TypeError):
+        return str(value)
+    if kind is Kind.BOOLEAN:
+        return "✓" if value else "✗"
+    if kind is Kind.CHOICE:
+        choices = dict(getattr(field, "flatchoices", None) or VIA)
+        return str(choices.get(value, value))
+    if kind is Kind.RELATED and field is not None:
+        related = field.related_model._default_manager.filter(pk=value).first()  # type: ignore[union-attr]
+        return str(related) if related is not None else str(value)
+    return str(value)
+
+
+def _currency(event: Any) -> str:
+    # Services record the currency beside the amounts of invoices and payments; a change to a
+    # subscription is in its reseller's currency.
+    for values in (event.after or {}, event.before or {}):
+        if values.get("currency"):
+            return str(values["currency"])
+    reseller = getattr(event, "reseller", None)
+    return str(reseller.currency) if reseller is not None else ""
+
+
+def audit_changes(event: Any) -> list[Change]:
+    """Label, before and after of each field an AuditEvent changed, formatted for the reader."""
+    before = event.before or {}
+    after = event.after or {}
+    if not before and len(after) > CREATION_MAX_FIELDS:
+        return []
+    currency = _currency(event)
+    rows = []
+    for name in [*before, *(key for key in after if key not in before)]:
+        if name in HIDDEN:
+            continue
+        label, kind, field = field_describe(event.object_type, name)
+        old = value_format(before.get(name), kind, currency=currency, field=field)
+        new = value_format(after.get(name), kind, currency=currency, field=field)
+        if old != new:
+            rows.append(Change(label, old, new))
+    return rows

@@ -1,0 +1,113 @@
+"""Audit changes read the same on every page: money with its currency, dates and times in the
+reader's language and time zone, codes by their label, labels translated (core.audit_format)."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from core.audit_format import Kind, audit_changes, field_describe, value_format
+from customers.models import CustomerMember
+from resellers.models import AuditEvent
+from resellers.services import audit_record
+from tests.conftest import Tenant
+from tests.factories import ResellerFactory, SubscriptionFactory, UserFactory
+
+
+def event(object_type: str, before: dict | None, after: dict | None, **fields) -> AuditEvent:
+    return AuditEvent(object_type=object_type, before=before, after=after, **fields)
+
+
+def test_money_carries_the_recorded_currency_in_the_readers_notation():
+    row = event("billing.invoice", {"balance": "8.00"}, {"balance": "0.00", "currency": "EUR"})
+    with translation.override("de"):
+        [change] = audit_changes(row)
+    assert (change.before, change.after) == ("8,00\xa0€", "0,00\xa0€")
+    with translation.override("en"):
+        [change] = audit_changes(row)
+    assert (change.label, change.before, change.after) == ("Balance", "€8.00", "€0.00")
+
+
+@pytest.mark.django_db
+def test_an_amount_without_a_recorded_currency_is_in_the_resellers_currency():
+    reseller = ResellerFactory(currency="GBP")
+    row = event(
+        "subscriptions.subscription",
+        {"licences": 82, "order": None, "amount": None},
+        {"licences": 83, "order": "ORD-X6LAPV76", "amount": "8.00"},
+        reseller=reseller,
+    )
+    with translation.override("en"):
+        rows = [(c.label, c.before, c.after) for c in audit_changes(row)]
+    assert rows == [
+        ("Licences", "82", "83"),
+        ("Order", "", "ORD-X6LAPV76"),
+        ("Amount", "", "£8.00"),
+    ]
+
+
+def test_codes_read_as_their_labels():
+    payer = event("billing.invoice", {"payer": "reseller_card"}, {"payer": "customer_card"})
+    status = event("billing.invoice", {"status": "open"}, {"status": "paid"})
+    with translation.override("en"):
+        [change] = audit_changes(payer)
+        [paid] = audit_changes(status)
+    assert (change.label, change.before, change.after) == (
+        "Paid with",
+        "Reseller card",
+        "Customer card",
+    )
+    assert (paid.label, paid.before, paid.after) == ("Payment status", "Open", "Paid")
+
+
+def test_dates_follow_the_language_and_times_the_active_zone():
+    assert value_format("2026-12-06", Kind.DATE, currency="") != "2026-12-06"
+    with translation.override("de"):
+        assert value_format("2026-12-06", Kind.DATE, currency="") == "06.12.2026"
+    moment = datetime(2026, 12, 6, 6, 46, tzinfo=UTC).isoformat()
+    with translation.override("en"), timezone.override("Europe/Madrid"):
+        assert "7:46" in value_format(moment, Kind.DATETIME, currency="")
+
+
+def test_labels_come_from_the_models_verbose_names_capitalised():
+    with translation.override("es"):
+        label, kind, _field = field_describe("subscriptions.subscription", "period_end")
+    assert kind is Kind.DATE
+    assert label[0].isupper() and label != "Period end"
+
+
+@pytest.mark.django_db
+def test_the_customer_side_activity_shows_no_raw_codes_amounts_or_dates(tenant: Tenant, client_for):
+    customer = tenant.customer
+    customer.time_zone = "Europe/Madrid"
+    customer.save()
+    subscription = SubscriptionFactory(customer=customer)
+    admin = UserFactory()
+    CustomerMember.objects.create(customer=customer, user=admin, terms_accepted_at=timezone.now())
+    audit_record(
+        actor=None,
+        reseller=tenant.reseller,
+        action="subscription.licences_added",
+        obj=subscription,
+        before={"licences": 2, "amount": None, "renewal_setting": "auto_renew"},
+        after={"licences": 3, "amount": "8.00", "renewal_setting": "cancel_at_term_end"},
+        customer_public_id=customer.public_id,
+    )
+    audit_record(
+        actor=None,
+        reseller=tenant.reseller,
+        action="subscription.licences_added",
+        obj=subscription,
+        before={"period_end": "2026-12-06"},
+        after={"period_end": "2027-01-06"},
+        customer_public_id=customer.public_id,
+    )
+    url = reverse("customer_side:organisation", kwargs={"customer_id": customer.public_id})
+    page = client_for(admin).get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    activity = page[page.index('id="activity"') :]
+    assert "€8.00" in activity
+    assert "auto_renew" not in activity and "cancel_at_term_end" not in activity
+    assert "Cancel at the end of the term" in activity
+    assert "2027-01-06" not in activity and "01/06/2027" in activity
+    assert "Times in Europe/Madrid" in activity
