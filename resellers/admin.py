@@ -3,9 +3,11 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core.audit_format import audit_changes
 from resellers import services
 from resellers.forms import ResellerSettingsForm
 from resellers.models import AuditEvent, Membership, Reseller, TeamInvitation
@@ -168,7 +170,13 @@ class AuditEventAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in AuditEvent._meta.fields]
+        # The changes as the portal shows them, then the raw record.
+        return [*(f.name for f in AuditEvent._meta.fields), "changes"]
+
+    @admin.display(description=_("Changes"))
+    def changes(self, obj: AuditEvent) -> str:
+        rows = ((c.label, c.before or "—", c.after or "—") for c in audit_changes(obj))
+        return format_html_join("", "<div>{}: {} → {}</div>", rows)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -111,3 +111,20 @@ def test_the_customer_side_activity_shows_no_raw_codes_amounts_or_dates(tenant: 
     assert "Cancel at the end of the term" in activity
     assert "2027-01-06" not in activity and "01/06/2027" in activity
     assert "Times in Europe/Madrid" in activity
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_the_changes_as_the_portal_does(tenant: Tenant, staff_client):
+    audit_record(
+        actor=None,
+        reseller=tenant.reseller,
+        action="customer.accepted",
+        obj=tenant.customer,
+        before={"status": "invited"},
+        after={"status": "active"},
+        customer_public_id=tenant.customer.public_id,
+    )
+    event_id = AuditEvent.objects.get(action="customer.accepted").pk
+    url = reverse("admin:resellers_auditevent_change", args=[event_id])
+    page = staff_client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Invited → Active" in page
