@@ -199,3 +199,20 @@ def audit_changes(event: Any) -> list[Change]:
         if old != new:
             rows.append(Change(label, old, new))
     return rows
+
+
+def audit_object_label(event: Any) -> str:
+    """The audited object as it reads now, in the reader's language ("… — Flexible" in German
+    too); the name recorded at the time (in the writer's language) when it no longer exists."""
+    model = _model(event.object_type)
+    if model is None:
+        return str(event.object_repr)
+    field_names = {field.name for field in model._meta.concrete_fields}
+    lookup = (
+        {"public_id": event.object_id} if "public_id" in field_names else {"pk": event.object_id}
+    )
+    try:
+        obj = model._default_manager.filter(**lookup).first()
+    except (ValueError, TypeError):
+        obj = None
+    return str(obj) if obj is not None else str(event.object_repr)

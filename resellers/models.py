@@ -85,7 +85,7 @@ class Membership(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} @ {self.reseller} ({self.role})"
+        return f"{self.user} @ {self.reseller} ({self.get_role_display()})"
 
 
 class TeamInvitation(OneTimeToken):

@@ -128,3 +128,21 @@ def test_the_admin_shows_the_changes_as_the_portal_does(tenant: Tenant, staff_cl
     url = reverse("admin:resellers_auditevent_change", args=[event_id])
     page = staff_client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Invited → Active" in page
+
+
+@pytest.mark.django_db
+def test_the_german_dashboard_names_the_plan_in_german(tenant: Tenant, owner_client):
+    subscription = SubscriptionFactory(customer=tenant.customer, plan__kind="flexible")
+    with translation.override("en"):
+        audit_record(
+            actor=None,
+            reseller=tenant.reseller,
+            action="subscription.licences_added",
+            obj=subscription,
+            before={"licences": 1},
+            after={"licences": 2},
+            customer_public_id=tenant.customer.public_id,
+        )
+    assert "Flexible" in AuditEvent.objects.get(action="subscription.licences_added").object_repr
+    page = owner_client.get(reverse("dashboard"), HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Flexibel" in page and "Flexible" not in page
