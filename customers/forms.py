@@ -77,8 +77,8 @@ class NewCustomerForm(CustomerContactForm):
         initial=Customer.Type.DOMAIN,
         widget=forms.RadioSelect,
         help_text=_(
-            "Domain: the organisation owns a Google domain. Team: people with "
-            "verified emails and no domain."
+            "Domain customer: the organisation owns a Google domain. Team customer: people "
+            "with verified emails and no domain."
         ),
     )
     domain = forms.CharField(
@@ -113,12 +113,33 @@ class TransferTokenForm(forms.Form):
 
 
 class ImportCustomerForm(forms.Form):
-    """Import with transfer token. The checks live in customers.services.customer_import."""
+    """Import with transfer token: a domain customer is named by its domain, a team customer
+    (no domain) by the customer ID its organisation page shows. The checks live in
+    customers.services.customer_import."""
 
+    customer_type = forms.ChoiceField(
+        label=_("Customer type"),
+        choices=Customer.Type.choices,
+        initial=Customer.Type.DOMAIN,
+        # Absent (a link or an older page posting only the domain): a domain customer.
+        required=False,
+        widget=forms.RadioSelect,
+    )
     domain = forms.CharField(
         label=_("Google domain"),
         max_length=254,
-        help_text=_("For a team customer, which has no domain: its primary email."),
+        required=False,
+        help_text=_("For a domain customer."),
+    )
+    customer_id = forms.CharField(
+        label=_("Customer ID"),
+        max_length=64,
+        required=False,
+        help_text=_(
+            "For a team customer, which has no domain: the ID shown on its organisation page "
+            "in this portal, beside its transfer token."
+        ),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     token = forms.CharField(
         label=_("Transfer token"),

@@ -31,9 +31,11 @@ COUNTRY_REQUIRED = _(
 class Customer(models.Model):
     """An organisation a reseller sells to: a Google domain, or an email-verified team."""
 
+    # The names the partner console uses (seed 004: Domeinklant / Teamklant), wherever the type
+    # is shown: the customer pages, the list, the forms.
     class Type(models.TextChoices):
-        DOMAIN = "domain", _("Domain")
-        TEAM = "team", _("Team")
+        DOMAIN = "domain", _("Domain customer")
+        TEAM = "team", _("Team customer")
 
     class Status(models.TextChoices):
         INVITED = "invited", _("Invited")

@@ -1,13 +1,13 @@
 """Writes for customers: invite (NEW CUSTOMER), resend or withdraw the invitation, edit the
 contact details, accept the invitation. Every write is audited."""
 
+import re
 from datetime import timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from core.emails import email_queue
+from core.ids import PUBLIC_ID_PATTERN
 from core.languages import language_for_country
 from core.models import User
 from core.ratelimit import Limit, limits_enforce
@@ -738,48 +739,87 @@ def customer_transfer(
     return new
 
 
-def _import_identifier(value: str) -> str:
-    """The domain in IDNA form, or (team customers have no domain) the contact's primary email."""
+def _import_domain(value: str) -> str:
+    """A domain customer's domain, in IDNA form."""
     value = value.strip()
-    if "@" in value:
-        try:
-            validate_email(value)
-        except ValidationError:
-            raise ValidationError(
-                {"domain": _("Enter the customer's domain, or a team customer's primary email.")}
-            ) from None
-        return value.lower()
+    if not value:
+        raise ValidationError({"domain": _("Enter the customer's Google domain.")})
+    if re.fullmatch(PUBLIC_ID_PATTERN, value):
+        # A customer ID has no dot, so it is never a domain: say what to do instead.
+        raise ValidationError(
+            {
+                "domain": _(
+                    "This looks like a customer ID. For a team customer, choose Team customer "
+                    "and enter it as its customer ID."
+                )
+            }
+        )
     try:
         return normalise_domain(value)
     except ValidationError as error:
         raise ValidationError({"domain": error.messages}) from None
 
 
-def _token_names(customer: Customer, identifier: str) -> bool:
-    if customer.customer_type == Customer.Type.TEAM:
-        return identifier == customer.contact_email.lower()
+def _import_customer_id(value: str) -> str:
+    """A team customer's customer ID: the public id its organisation page shows."""
+    value = value.strip()
+    if not re.fullmatch(PUBLIC_ID_PATTERN, value):
+        raise ValidationError(
+            {
+                "customer_id": _(
+                    "Enter the customer ID shown on the customer's organisation page in this "
+                    "portal: 16 letters, digits, hyphens or underscores."
+                )
+            }
+        )
+    return value
+
+
+def _token_names(customer: Customer, customer_type: str, identifier: str) -> bool:
+    """Whether the customer the token is for is the one the reseller named, by the type's
+    identifier: a domain customer by its domain, a team customer by its customer ID."""
+    if customer.customer_type != customer_type:
+        return False
+    if customer_type == Customer.Type.TEAM:
+        return identifier == customer.public_id
     return identifier == customer.domain
 
 
 @transaction.atomic
 def customer_import(
-    *, membership: Membership, domain: str, token: str, country: str = ""
+    *,
+    membership: Membership,
+    token: str,
+    customer_type: str = "",
+    domain: str = "",
+    customer_id: str = "",
+    country: str = "",
 ) -> Customer:
     """Import with transfer token: the customer generated `token` for this reseller on its side;
-    the organisation, its administrators, history and subscriptions move here. `country` is
-    asked for only when the organisation's record has none."""
+    the organisation, its administrators, history and subscriptions move here. A domain
+    customer is named by `domain`, a team customer (no domain) by `customer_id`; no
+    `customer_type` means a domain customer. `country` is asked for only when the
+    organisation's record has none."""
     # Importing is adding a customer by other means: whoever may invite one may import one.
     require(membership.role, Action.CUSTOMER_INVITE)
     reseller = membership.reseller
-    identifier = _import_identifier(domain)
+    if customer_type == Customer.Type.TEAM:
+        field = "customer_id"
+        identifier = _import_customer_id(customer_id)
+        mismatch = _("This token does not match this customer ID.")
+    else:
+        customer_type, field = Customer.Type.DOMAIN, "domain"
+        identifier = _import_domain(domain)
+        mismatch = _("This token does not match this domain.")
     found = (
         TransferToken.objects.select_related("customer__reseller")
         .filter(token_hash=token_digest(token.strip()))
         .first()
     )
-    if found is None or not _token_names(found.customer, identifier):
-        # One answer for both: a token must not tell whose it is to someone without its domain.
-        raise ValidationError({"token": _("This token does not match this domain.")})
+    if found is None or not _token_names(found.customer, customer_type, identifier):
+        # One answer for both: a token must not tell whose it is to someone without its
+        # customer's domain or ID, nor an ID whose customer it is to someone without its token.
+        raise ValidationError({"token": mismatch})
     ask_again = _("Ask the customer to generate a new one.")
     used = _("This token was already used.") + " " + ask_again
     state = found.state
@@ -806,14 +846,14 @@ def customer_import(
     if customer.reseller_id == reseller.pk:
         raise ValidationError(
             {
-                "domain": _("%(organisation)s is already your customer.")
+                field: _("%(organisation)s is already your customer.")
                 % {"organisation": customer.organisation}
             }
         )
     if customer.status not in TRANSFER_TOKEN_STATUSES:
         raise ValidationError(
             {
-                "domain": _("%(organisation)s cannot be imported while its status is %(status)s.")
+                field: _("%(organisation)s cannot be imported while its status is %(status)s.")
                 % {"organisation": customer.organisation, "status": customer.get_status_display()}
             }
         )

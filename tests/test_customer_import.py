@@ -1,5 +1,6 @@
 """Import with transfer token (reseller side) and the staff action Move to another reseller."""
 
+import re
 import threading
 from datetime import timedelta
 
@@ -151,27 +152,212 @@ def test_import_moves_the_customer_with_its_history_and_emails_everyone(
     assert old.organisation in listed
 
 
-def test_a_team_customer_is_named_by_its_primary_email(tenant, other_tenant):
-    team = CustomerFactory(
+# --- Team customers: named by the customer ID their organisation page shows (seed 004) --------
+
+
+@pytest.fixture
+def team(other_tenant) -> Customer:
+    """Reseller B's team customer (no domain), with an administrator on the customer side."""
+    customer = CustomerFactory(
         reseller=other_tenant.reseller,
         customer_type=Customer.Type.TEAM,
         domain="",
-        contact_email="Lead@Gmail.com",
+        organisation="Blue Team",
+        contact_email="lead@gmail.com",
+        status=Customer.Status.ACTIVE,
     )
+    CustomerMember.objects.create(
+        customer=customer, user=UserFactory(), terms_accepted_at=timezone.now()
+    )
+    return customer
+
+
+def test_a_team_customer_is_imported_by_its_customer_id_and_token_through_the_pages(
+    owner_client, tenant, other_tenant, team, client_for, django_capture_on_commit_callbacks
+):
+    # The customer side: its administrator generates a token for reseller A and is told to give
+    # the customer ID, which its page shows.
+    side = client_for(team.members.get().user)
+    made = side.post(
+        f"/my/{team.public_id}/transfer-token/", {"reseller_id": tenant.reseller.public_id}
+    ).content.decode()
+    raw = made.split('id="transfer-token-value" value="')[1].split('"')[0]
+    assert f"your customer ID, <code>{team.public_id}</code>" in made
+    assert "Team customer" in made
+
+    # The reseller side: Import, Team customer, that ID and the token.
+    form = owner_client.get(IMPORT_URL).content.decode()
+    assert "Domain customer" in form and "Team customer" in form and "Customer ID" in form
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.post(
+            IMPORT_URL,
+            {"customer_type": "team", "customer_id": f" {team.public_id} ", "token": raw},
+        )
+
+    old = Customer.objects.get(pk=team.pk)
+    new = Customer.objects.get(previous=old)
+    assert response.status_code == 302
+    assert response.url == f"/customers/{new.public_id}/"
+    # The same move as a domain customer's: the old record stays behind as Transferred out.
+    assert (old.reseller, old.status) == (other_tenant.reseller, Customer.Status.TRANSFERRED_OUT)
+    assert (new.reseller, new.status) == (tenant.reseller, Customer.Status.ACTIVE)
+    assert (new.customer_type, new.domain) == (Customer.Type.TEAM, "")
+    for field in services.CUSTOMER_FIELDS:
+        assert getattr(new, field) == getattr(old, field), field
+    assert CustomerMember.objects.filter(customer=new).count() == 1
+    assert TransferToken.objects.get(customer=old).state == TokenState.USED
+    imported = AuditEvent.objects.get(action="customer.transferred_in")
+    assert (imported.reseller, imported.after["via"]) == (tenant.reseller, "token")
+    assert set(OutboundEmail.objects.values_list("template", flat=True)) == {
+        "customer_transferred_out",
+        "customer_transferred_in",
+        "customer_transferred",
+    }
+    detail = owner_client.get(response.url).content.decode()
+    assert "Blue Team" in detail and "<dd>Team customer</dd>" in detail
+
+
+def _spent(team, tenant):
     raw = token_for(team, tenant.reseller)
+    services.customer_import(
+        membership=owner_membership(tenant),
+        customer_type="team",
+        customer_id=team.public_id,
+        token=raw,
+    )
+    return team.public_id, raw
 
-    new = services.customer_import(
-        membership=owner_membership(tenant), domain=" lead@gmail.com ", token=raw
+
+def _team_unknown_token(team, tenant):
+    token_for(team, tenant.reseller)
+    return team.public_id, "not-a-token-anyone-was-given"
+
+
+def _team_another_customers_id(team, tenant):
+    other = CustomerFactory(reseller=team.reseller, customer_type=Customer.Type.TEAM, domain="")
+    return other.public_id, token_for(team, tenant.reseller)
+
+
+def _team_unknown_id(team, tenant):
+    return "AAAAAAAAAAAAAAAA", token_for(team, tenant.reseller)
+
+
+def _team_own_customers_id(team, tenant):
+    # Reseller A's own customer's ID with a real token for someone else: nothing to learn.
+    return tenant.customer.public_id, token_for(team, tenant.reseller)
+
+
+def _a_domain_customers_id(team, tenant):
+    # A domain customer is named by its domain, even with its own token.
+    domain_customer = CustomerFactory(reseller=team.reseller)
+    return domain_customer.public_id, token_for(domain_customer, tenant.reseller)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        _team_unknown_token,
+        _team_another_customers_id,
+        _team_unknown_id,
+        _team_own_customers_id,
+        _a_domain_customers_id,
+    ],
+)
+def test_a_wrong_token_or_customer_id_gets_one_answer_that_reveals_nothing(
+    owner_client, tenant, team, make
+):
+    customer_id, raw = make(team, tenant)
+    customers_before = Customer.objects.count()
+
+    response = owner_client.post(
+        IMPORT_URL, {"customer_type": "team", "customer_id": customer_id, "token": raw}
     )
 
-    assert new.previous == team and new.reseller == tenant.reseller
+    assert response.status_code == 400
+    assert response.context["form"].errors == {
+        "token": ["This token does not match this customer ID."]
+    }
+    body = response.content.decode()
+    assert f'value="{customer_id}"' in body and f'value="{raw}"' in body  # the input is kept
+    assert re.search(r'value="team"[^>]*checked', body)  # Team customer stays chosen
+    for secret in ("Blue Team", team.contact_email, tenant.customer.organisation):
+        assert secret not in body
+    assert Customer.objects.count() == customers_before
+
+
+def test_a_spent_token_is_explained_as_for_a_domain_customer(owner_client, tenant, team):
+    customer_id, raw = _spent(team, tenant)
+    response = owner_client.post(
+        IMPORT_URL, {"customer_type": "team", "customer_id": customer_id, "token": raw}
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors == {
+        "token": ["This token was already used. Ask the customer to generate a new one."]
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        # The issue: a team customer's ID typed as a domain.
+        ({"customer_type": "domain", "domain": "AbCdEfGhIjKlMn_-"}, "domain", "customer ID"),
+        ({"customer_type": "domain", "domain": ""}, "domain", "Enter the customer's Google"),
+        ({"customer_type": "team", "customer_id": ""}, "customer_id", "Enter the customer ID"),
+        ({"customer_type": "team", "customer_id": "acme.example"}, "customer_id", "16 letters"),
+        # A team customer's primary email does not name it: its customer ID does.
+        ({"customer_type": "team", "customer_id": "lead@gmail.com"}, "customer_id", "16 letters"),
+    ],
+)
+def test_a_malformed_name_is_explained_beside_its_field(
+    owner_client, tenant, team, data, field, message
+):
+    raw = token_for(team, tenant.reseller)
+    response = owner_client.post(IMPORT_URL, {**data, "token": raw})
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert list(errors) == [field], errors
+    assert message in " ".join(errors[field])
+    value = data.get("domain") or data.get("customer_id")
+    if value:
+        assert f'value="{value}"' in response.content.decode()
+    assert TransferToken.objects.get().state == TokenState.VALID
+
+
+def test_a_team_customers_refusals_after_the_token_are_beside_the_customer_id(
+    tenant, other_tenant, team
+):
+    team.status = Customer.Status.CANCELLED
+    team.save()
     with pytest.raises(ValidationError) as error:
         services.customer_import(
             membership=owner_membership(tenant),
-            domain="someone.else@gmail.com",
-            token=token_for(CustomerFactory(reseller=other_tenant.reseller), tenant.reseller),
+            customer_type="team",
+            customer_id=team.public_id,
+            token=token_for(team, tenant.reseller),
         )
-    assert error.value.message_dict == {"token": ["This token does not match this domain."]}
+    assert list(error.value.message_dict) == ["customer_id"]
+    assert "cannot be imported while its status is Cancelled" in error.value.messages[0]
+
+
+def test_a_domain_customer_chosen_explicitly_imports_as_before(owner_client, tenant, leaving):
+    raw = token_for(leaving, tenant.reseller)
+    response = owner_client.post(
+        IMPORT_URL, {"customer_type": "domain", "domain": leaving.domain.upper(), "token": raw}
+    )
+    assert response.status_code == 302
+    assert Customer.objects.get(previous=leaving).reseller == tenant.reseller
+
+
+def test_the_type_is_named_domain_customer_or_team_customer(owner_client, tenant, client_for):
+    team = CustomerFactory(reseller=tenant.reseller, customer_type=Customer.Type.TEAM, domain="")
+    listed = owner_client.get("/customers/").content.decode()
+    assert "<td>Team customer</td>" in listed and "<td>Domain customer</td>" in listed
+    detail = owner_client.get(f"/customers/{tenant.customer.public_id}/").content.decode()
+    assert "<dd>Domain customer</dd>" in detail
+    edit = owner_client.get(f"/customers/{team.public_id}/edit/").content.decode()
+    assert "Customer type: Team customer." in edit
+    new = owner_client.get("/customers/new/").content.decode()
+    assert "Domain customer" in new and "Team customer" in new
 
 
 def test_sales_may_import_and_billing_may_not(tenant, other_tenant, client_for):
