@@ -1,0 +1,119 @@
+"""Layout that holds, in headless Chromium: long unbroken names never widen a page, and no page
+the walk reaches logs a Content-Security-Policy violation."""
+
+import shutil
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.test import Client
+
+from resellers.models import Membership
+from subscriptions import services
+from subscriptions.models import Plan, PlanPrice, Product
+from tests.conftest import make_tenant
+from tests.factories import CustomerFactory
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
+LONG_NAME = "Unbroken" * 25  # 200 characters without a space, the organisation's maximum
+WIDTHS = (1280, 390)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
+]
+
+# Registered before any page script runs, so a violation during the first paint is counted too.
+COLLECT_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI} ${event.sample}`);
+});
+"""
+
+
+@pytest.fixture
+def browser(live_server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def open_page(browser, live_server, user, width: int = 1280):
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": width, "height": 900}
+    )
+    context.add_init_script(COLLECT_CSP_VIOLATIONS)
+    context.add_cookies([session_cookie(user, live_server.url)])
+    page = context.new_page()
+    page.console_csp = []
+    page.on(
+        "console",
+        lambda m: "Content Security Policy" in m.text and page.console_csp.append(m.text),
+    )
+    return page
+
+
+def csp_violations(page) -> list[str]:
+    """Both what the page's listener saw and what Chromium logged to the console."""
+    return page.evaluate("window.__cspViolations") + page.console_csp
+
+
+def horizontal_overflow(page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+def session_cookie(user, url: str) -> dict[str, str]:
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return {"name": "sessionid", "value": client.cookies["sessionid"].value, "url": url}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_200_character_unbroken_name_fits_the_customers_list_and_dashboard(
+    browser, live_server, width
+):
+    tenant = make_tenant(LONG_NAME[:150])
+    CustomerFactory(reseller=tenant.reseller, organisation=LONG_NAME, domain="long.example")
+    page = open_page(browser, live_server, tenant.owner, width)
+    for path in ("/customers/", "/dashboard/"):
+        page.goto(path)
+        assert LONG_NAME in page.content()
+        assert horizontal_overflow(page) <= 0, path
+        assert csp_violations(page) == [], path
+    page.goto("/customers/")
+    new_customer = page.get_by_role("link", name="New customer")
+    assert new_customer.is_visible()
+    box = new_customer.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= width
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_ordering_pages_log_no_csp_violation(browser, live_server):
+    tenant = make_tenant("Ordering Reseller")
+    product = Product.objects.create(name="Shared Contacts", sku="shared-contacts")
+    plan = Plan.objects.create(product=product, kind=Plan.Kind.FLEXIBLE, max_licences=500)
+    PlanPrice.objects.create(plan=plan, currency="EUR", monthly_price=Decimal("4.00"))
+    with time_machine.travel(date(2026, 3, 10), tick=False):
+        order = services.subscription_buy(
+            membership=Membership.objects.get(user=tenant.owner, reseller=tenant.reseller),
+            customer=tenant.customer,
+            plan=plan,
+            licences=5,
+            payer="reseller_card",
+            order_key=services.order_key_new(),
+        )
+    page = open_page(browser, live_server, tenant.owner)
+    page.goto(f"/subscriptions/{order.subscription.public_id}/licences/")
+    with page.expect_response(lambda r: r.request.headers.get("hx-request") == "true"):
+        page.click("#licences-plus")
+    page.wait_for_selector("#due-now")
+    assert csp_violations(page) == []
+    page.goto(f"/subscriptions/buy/{tenant.customer.public_id}/")
+    assert csp_violations(page) == []
