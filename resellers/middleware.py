@@ -7,9 +7,10 @@ against the memberships loaded here, so a client cannot name a reseller it does 
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 from resellers.models import Membership
-from resellers.selectors import memberships_for_user
+from resellers.selectors import membership_landing, memberships_for_user
 
 SESSION_KEY = "active_reseller"
 
@@ -23,12 +24,15 @@ class ResellerMiddleware:
         if request.user.is_authenticated:
             memberships = memberships_for_user(user=request.user)
         chosen = request.session.get(SESSION_KEY)
-        # Without a choice, prefer a reseller that is open for business over a pending one.
-        fallback = next((m for m in memberships if m.reseller.is_active), None) or next(
-            iter(memberships), None
-        )
+        # Without a choice (just signed in): the reseller last used, else the highest role.
+        fallback = membership_landing(memberships=memberships)
         active = next((m for m in memberships if m.reseller.public_id == chosen), fallback)
         request.memberships = memberships  # type: ignore[attr-defined]
         request.membership = active  # type: ignore[attr-defined]
         request.reseller = active.reseller if active else None  # type: ignore[attr-defined]
-        return self.get_response(request)
+        if active is None:
+            return self.get_response(request)
+        # A reseller's team reads times in the reseller's zone, as its customers read theirs in
+        # their own (the customer-side views override this with the customer's zone).
+        with timezone.override(active.reseller.time_zone):
+            return self.get_response(request)

@@ -146,3 +146,41 @@ def test_the_german_dashboard_names_the_plan_in_german(tenant: Tenant, owner_cli
     assert "Flexible" in AuditEvent.objects.get(action="subscription.licences_added").object_repr
     page = owner_client.get(reverse("dashboard"), HTTP_ACCEPT_LANGUAGE="de").content.decode()
     assert "Flexibel" in page and "Flexible" not in page
+
+
+@pytest.mark.django_db
+def test_the_same_event_shows_at_the_same_time_on_both_sides_with_the_zone_named(
+    tenant: Tenant, owner_client, client_for
+):
+    """Both sides read the time in the viewer's zone (the reseller's for its team, the
+    customer's for its administrators) and say which zone that is."""
+    tenant.reseller.time_zone = "Europe/Madrid"
+    tenant.reseller.save()
+    customer = tenant.customer
+    customer.time_zone = "Europe/Madrid"
+    customer.save()
+    admin = UserFactory()
+    CustomerMember.objects.create(customer=customer, user=admin, terms_accepted_at=timezone.now())
+    audit_record(
+        actor=None,
+        reseller=tenant.reseller,
+        action="customer.accepted",
+        obj=customer,
+        before={"status": "invited"},
+        after={"status": "active"},
+        customer_public_id=customer.public_id,
+    )
+    AuditEvent.objects.update(created_at=datetime(2026, 12, 6, 6, 46, tzinfo=UTC))
+    reseller_side = reverse("customers:detail", kwargs={"customer_id": customer.public_id})
+    customer_side = reverse(
+        "customer_side:organisation", kwargs={"customer_id": customer.public_id}
+    )
+    for page in (
+        owner_client.get(reseller_side, HTTP_ACCEPT_LANGUAGE="en").content.decode(),
+        client_for(admin).get(customer_side, HTTP_ACCEPT_LANGUAGE="en").content.decode(),
+    ):
+        activity = page[page.index('id="activity"') :]
+        assert "7:46" in activity and "6:46" not in activity
+        assert "Times in Europe/Madrid" in activity
+    dashboard = owner_client.get(reverse("dashboard"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "7:46" in dashboard and "Times in Europe/Madrid" in dashboard
