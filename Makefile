@@ -44,18 +44,25 @@ venv:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	$(PYTHON) -m uv sync --frozen --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
 
-# Compiled catalogues (*.mo) are not under version control: build them from locale/*.po.
-messages: venv
+# Compiled catalogues (*.mo) are not under version control: built from locale/*.po, each only
+# when its .po is newer (msgfmt as compilemessages runs it), so a second run does nothing.
+MO_FILES := $(foreach lang,$(LANGS),locale/$(lang)/LC_MESSAGES/django.mo)
+messages: venv $(MO_FILES)
+
+locale/%/LC_MESSAGES/django.mo: locale/%/LC_MESSAGES/django.po
 	@command -v msgfmt >/dev/null 2>&1 || { \
 		echo "error: msgfmt (GNU gettext) is missing; install it: apt-get install gettext" \
 			"(macOS: brew install gettext)." >&2; \
 		exit 1; }
-	$(MANAGE) compilemessages --ignore=$(VENV)
+	msgfmt --check-format -o $@ $<
 
+# Links in the demo's emails point where it serves, unless PORTAL_URL is set. One process
+# migrates (when a migration is pending), loads the demo data (when missing) and serves
+# (demo_serve), listing the demo users once the server is up, below the emails the seed printed.
+DEMO_PORTAL_URL = $(or $(PORTAL_URL),http://$(if $(findstring :,$(DEMO_ADDR)),$(DEMO_ADDR),127.0.0.1:$(DEMO_ADDR)))
 demo: messages
-	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) migrate --noinput
-	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) demo_seed
-	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) runserver $(DEMO_ADDR)
+	DJANGO_SETTINGS_MODULE=config.settings.local PORTAL_URL=$(DEMO_PORTAL_URL) \
+		$(MANAGE) demo_serve $(DEMO_ADDR)
 
 # The settings come from pyproject.toml (config.settings.test), not from the caller's shell.
 test: messages

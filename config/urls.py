@@ -27,3 +27,8 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]
+
+if settings.DEBUG:
+    # The development outbox (demo.views): every email as its recipient sees it. Never in
+    # production: it shows other people's email to staff.
+    urlpatterns.append(path("dev/", include("demo.urls")))

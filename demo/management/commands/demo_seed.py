@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser, OutputWrapper
 from django.db import transaction
 from django.utils import timezone
 
@@ -122,27 +122,43 @@ STATUSES = (
 )
 
 
+def demo_users_write(stdout: OutputWrapper) -> None:
+    """The demo users, to sign in as: printed last by `make demo` (demo_serve), once the server
+    is up, so the emails the seed printed do not scroll them away."""
+    stdout.write("Demo users (development sign-in: a code is printed on this console):")
+    for spec in RESELLERS:
+        for email, _first, _last, role in spec["members"]:
+            stdout.write(f"  {email:32} {role:8} {spec['name']} ({spec['status']})")
+    for member in CustomerMember.objects.select_related("user", "customer"):
+        stdout.write(f"  {member.user.email:32} {'customer':8} {member.customer.organisation}")
+    if settings.DEBUG:
+        stdout.write("Staff (admin at /admin/): admin@example.com / admin")
+
+
 class Command(BaseCommand):
     help = "Load demo data (idempotent)."
 
-    @transaction.atomic
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--no-users",
+            action="store_false",
+            dest="users",
+            help="Do not list the demo users (demo_serve lists them once the server is up).",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
+        self._seed()
+        self.stdout.write(self.style.SUCCESS("Demo data ready."))
+        if options.get("users", True):
+            demo_users_write(self.stdout)
+
+    @transaction.atomic
+    def _seed(self) -> None:
         self._catalogue()
         staff = self._staff()
         for index, spec in enumerate(RESELLERS):
             self._reseller(spec, staff, random.Random(index))  # noqa: S311 - demo data
         self._invoices(staff)
-        self.stdout.write(self.style.SUCCESS("Demo data ready."))
-        self.stdout.write("Demo users (development sign-in: a code is printed on this console):")
-        for spec in RESELLERS:
-            for email, _first, _last, role in spec["members"]:
-                self.stdout.write(f"  {email:32} {role:8} {spec['name']} ({spec['status']})")
-        for member in CustomerMember.objects.select_related("user", "customer"):
-            self.stdout.write(
-                f"  {member.user.email:32} {'customer':8} {member.customer.organisation}"
-            )
-        if settings.DEBUG:
-            self.stdout.write("Staff (admin at /admin/): admin@example.com / admin")
 
     def _catalogue(self) -> None:
         product, _ = Product.objects.get_or_create(
