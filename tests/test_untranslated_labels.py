@@ -1,0 +1,40 @@
+"""Labels a translation cannot blur: the header's two switchers say what they switch, and the
+noun "Change" carries a context so translators do not render it as the verb."""
+
+import re
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from resellers.models import Membership
+from resellers.roles import Role
+from tests.conftest import Tenant
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def header_buttons(page: str) -> list[str]:
+    header = page[: page.index("</header>")] if "</header>" in page else page
+    return re.findall(r'<button type="submit" class="button small">([^<]+)</button>', header)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["en", "es", "fr", "de", "nl"])
+def test_the_reseller_and_language_switchers_have_different_labels(
+    tenant: Tenant, other_tenant: Tenant, client_for, language
+):
+    Membership.objects.create(reseller=other_tenant.reseller, user=tenant.owner, role=Role.OWNER)
+    page = client_for(tenant.owner).get(reverse("dashboard"), HTTP_ACCEPT_LANGUAGE=language)
+    buttons = header_buttons(page.content.decode())
+    assert len(buttons) >= 2
+    assert len(set(buttons)) == len(buttons)
+
+
+def test_the_noun_change_is_translated_with_a_context():
+    bare = [
+        path.relative_to(TEMPLATES)
+        for path in TEMPLATES.rglob("*.html")
+        if '{% translate "Change" %}' in path.read_text()
+    ]
+    assert bare == []
