@@ -17,6 +17,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from core.adapters import invitation_sign_up_allow
 from core.formatting import integer_formatter, short_date_formatter
 from core.forms import add_service_errors
 from core.models import User
@@ -374,6 +375,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     services.customer_invitation_opened(invitation=found)
     context = {"invitation": found, "customer": found.customer, "token": token}
     if not request.user.is_authenticated:
+        invitation_sign_up_allow(request, found)
         return render(request, "customers/invitation.html", context)
     user = cast(User, request.user)
     if not user_has_verified_email(user, found.email):

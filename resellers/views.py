@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from core.adapters import invitation_sign_up_allow
 from core.forms import add_service_errors
 from core.models import User
 from core.ratelimit import RateLimited, rate_limited_response
@@ -198,6 +199,7 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
         )
     context = {"invitation": invitation, "token": token}
     if not request.user.is_authenticated:
+        invitation_sign_up_allow(request, invitation)
         return render(request, "resellers/join.html", context)
     if request.method == "POST":
         try:

@@ -183,7 +183,12 @@ SOCIALACCOUNT_ADAPTER = "core.adapters.SocialAccountAdapter"
 # Passwords are for staff only (core.adapters.AccountAdapter): a reset link for anyone else is
 # invalid, and a reset request for anyone else or for an unknown address sends nothing (no
 # "unknown account" email either: nobody signs up here, and the form is no way to mail anyone).
-ACCOUNT_FORMS = {"user_token": "core.adapters.StaffPasswordResetTokenForm"}
+# The development sign-in's code request also signs up a never-seen invitee, and no one else
+# (core.adapters.InviteeRequestLoginCodeForm).
+ACCOUNT_FORMS = {
+    "user_token": "core.adapters.StaffPasswordResetTokenForm",
+    "request_login_code": "core.adapters.InviteeRequestLoginCodeForm",
+}
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 ACCOUNT_LOGIN_METHODS = {"email"}
 # The password field keeps staff password sign-in working (allauth derives the login form from
