@@ -75,6 +75,8 @@ class Membership(models.Model):
     )
     role = models.CharField(_("role"), max_length=10, choices=Role.choices)
     created_at = models.DateTimeField(_("joined"), auto_now_add=True)
+    # When the user last chose to work in this reseller: sign-in lands there again.
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("membership")

@@ -6,11 +6,28 @@ from django.utils.translation import gettext as _
 
 from core.tokens import token_digest
 from resellers.models import AuditEvent, Membership, Reseller, TeamInvitation
+from resellers.roles import Role
 
 
 def memberships_for_user(*, user) -> list[Membership]:
     return list(
         Membership.objects.filter(user=user).select_related("reseller").order_by("reseller__name")
+    )
+
+
+def membership_landing(*, memberships: list[Membership]) -> Membership | None:
+    """Where a user without a chosen reseller (just signed in) lands: the reseller last used,
+    else the one where the user's role is highest; one open for business before a pending one."""
+    rank = {role: index for index, role in enumerate(Role.values)}  # owner first
+    return min(
+        memberships,
+        key=lambda m: (
+            not m.reseller.is_active,
+            -(m.last_used_at.timestamp() if m.last_used_at else float("-inf")),
+            rank.get(m.role, len(rank)),
+            m.reseller.name,
+        ),
+        default=None,
     )
 
 

@@ -446,6 +446,14 @@ def _ensure_not_last_owner(reseller: Reseller, target: Membership, field: str) -
         )
 
 
+def membership_mark_used(*, membership: Membership) -> None:
+    """Remember that the user works in this reseller now, so the next sign-in lands there.
+
+    A preference of the user's, not a change to the team: not audited."""
+    membership.last_used_at = timezone.now()
+    Membership.objects.filter(pk=membership.pk).update(last_used_at=membership.last_used_at)
+
+
 @transaction.atomic
 def membership_change_role(*, membership: Membership, target: Membership, role: str) -> Membership:
     require(membership.role, Action.TEAM_MANAGE)

@@ -40,6 +40,7 @@ def apply(request: HttpRequest) -> HttpResponse:
             add_service_errors(form, error)
         else:
             request.session[SESSION_KEY] = reseller.public_id
+            services.membership_mark_used(membership=reseller.memberships.get(user=user))
             return redirect("resellers:status")
     invitations = selectors.team_invitations_open_for_user(user=user)
     return render(request, "resellers/apply.html", {"form": form, "invitations": invitations})
@@ -64,6 +65,7 @@ def switch(request: HttpRequest) -> HttpResponse:
     for membership in request.memberships:  # type: ignore[attr-defined]
         if membership.reseller.public_id == public_id:
             request.session[SESSION_KEY] = public_id
+            services.membership_mark_used(membership=membership)
             messages.success(
                 request, _("You are now working as %(name)s.") % {"name": membership.reseller.name}
             )
@@ -214,6 +216,7 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
                 status=410,
             )
         request.session[SESSION_KEY] = membership.reseller.public_id
+        services.membership_mark_used(membership=membership)
         messages.success(request, _("Welcome to %(name)s.") % {"name": membership.reseller.name})
         return redirect("home")
     if not services.user_has_verified_email(request.user, invitation.email):
