@@ -1,11 +1,13 @@
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
+from django.utils.translation import gettext_lazy as _
 
 
 class CoreConfig(AppConfig):
     default = True
     name = "core"
-    verbose_name = "Core"
+    # The admin's heading for users and outgoing emails.
+    verbose_name = _("Accounts and email")
 
     def ready(self) -> None:
         # The sweeper queues again the emails whose task was lost (core.sweeper); the admin's

@@ -5,7 +5,10 @@ import re
 from pathlib import Path
 
 import pytest
+from django.apps import apps
+from django.db.models import fields
 from django.urls import reverse
+from django.utils.functional import Promise
 
 from resellers.models import Membership
 from resellers.roles import Role
@@ -38,3 +41,17 @@ def test_the_noun_change_is_translated_with_a_context():
         if '{% translate "Change" %}' in path.read_text()
     ]
     assert bare == []
+
+
+@pytest.mark.parametrize("label", ["core", "resellers", "customers", "subscriptions", "billing"])
+def test_every_app_heading_in_the_admin_is_translatable(label):
+    verbose_name = apps.get_app_config(label).verbose_name
+    assert isinstance(verbose_name, Promise)
+
+
+def test_djangos_strings_missing_from_its_catalogues_are_in_ours_to_translate():
+    """core.admin_strings marks them so makemessages copies them into the project's .po."""
+    source = (TEMPLATES.parent / "core" / "admin_strings.py").read_text()
+    assert 'gettext_noop("- Select an option -")' in source
+    assert 'gettext_noop("Run")' in source
+    assert "- Select an option -" in str(fields.BLANK_CHOICE_LABEL)
