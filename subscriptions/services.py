@@ -251,6 +251,20 @@ def subscription_preview_licences(
     return _quote(subscription, new_count, on)
 
 
+def subscription_preview_purchase(
+    *, plan: Plan, licences: int, currency: str, on: date | None = None
+) -> LicenceQuote:
+    """What buying `licences` on `plan` would cost, as subscription_buy charges it: the first
+    period, which starts today, in full (a trial is free), and per period from the next one.
+    Raises the same ValidationError for the number as the order would."""
+    on = on or _today()
+    count = _check_count(plan, licences)
+    # An unsaved subscription put on the plan as the order would: the quote reads its period.
+    draft = Subscription(currency=currency, licences=0)
+    _start_service(draft, plan=plan, today=on)
+    return _quote(draft, count, on)
+
+
 # Records: ledger, charges, audit
 
 

@@ -116,4 +116,8 @@ def test_the_ordering_pages_log_no_csp_violation(browser, live_server):
     page.wait_for_selector("#due-now")
     assert csp_violations(page) == []
     page.goto(f"/subscriptions/buy/{tenant.customer.public_id}/")
+    page.check(f"input[name=plan][value='{plan.public_id}']")
+    page.fill("input[name=licences]", "3")
+    page.wait_for_selector("#due-now")
+    assert page.locator("#recurring").inner_text() == "€12.00"
     assert csp_violations(page) == []

@@ -49,8 +49,29 @@ def _not_sellable_reason(customer: Customer) -> str:
 
 # The order forms are never cached: a page brought back from the browser's cache would carry an
 # order key already used, and its order would be the earlier one.
+def _purchase_preview(
+    form: BuyForm, data: QueryDict, currency: str
+) -> tuple[services.LicenceQuote | None, Plan | None, str]:
+    """What the chosen plan and number cost (due now, per period), or why there is no price;
+    nothing until both are given."""
+    plan = form.plans.get(data.get("plan", ""))
+    typed = data.get("licences", "").strip()
+    if plan is None or not typed:
+        return None, plan, ""
+    try:
+        count = int(typed)
+    except ValueError:
+        return None, plan, _("Enter a whole number of licences.")
+    try:
+        quote = services.subscription_preview_purchase(plan=plan, licences=count, currency=currency)
+    except ValidationError as error:
+        return None, plan, " ".join(error.messages)
+    return quote, plan, ""
+
+
 @reseller_required(Action.SUBSCRIPTION_BUY)
 @never_cache
+@vary_on_headers("HX-Request")
 def subscription_buy(request: HttpRequest, customer_id: str) -> HttpResponse:
     """Buy: product and plan, licences, who pays. Only for an Active customer."""
     membership = request.membership  # type: ignore[attr-defined]
@@ -91,12 +112,23 @@ def subscription_buy(request: HttpRequest, customer_id: str) -> HttpResponse:
             add_service_errors(form, error)
         else:
             return redirect("subscriptions:order_done", order_id=order.public_id)
-    return render(
-        request,
-        "subscriptions/buy.html",
-        {"customer": customer, "form": form, "held": held, "has_plans": bool(plans)},
-        status=400 if form.errors else 200,
+    # The price before Order now: htmx asks for it (GET) as the plan or number changes; without
+    # JavaScript it shows with the page the form comes back on.
+    quote, quote_plan, quote_error = _purchase_preview(
+        form, request.POST if request.method == "POST" else request.GET, reseller.currency
     )
+    context = {
+        "customer": customer,
+        "form": form,
+        "held": held,
+        "has_plans": bool(plans),
+        "quote": quote,
+        "quote_plan": quote_plan,
+        "quote_error": quote_error,
+    }
+    if request.htmx and request.method == "GET":  # type: ignore[attr-defined]
+        return render(request, "subscriptions/buy.html#preview", context)
+    return render(request, "subscriptions/buy.html", context, status=400 if form.errors else 200)
 
 
 # Add licences
