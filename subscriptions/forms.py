@@ -69,8 +69,8 @@ class BuyForm(forms.Form):
         initial=Payer.RESELLER_CARD,
         widget=forms.RadioSelect,
         help_text=gettext_lazy(
-            "Your card or the customer's card. The choice is recorded now; payment cards are "
-            "added when card payments arrive with billing."
+            "Whose card pays this subscription's invoices: yours or the customer's. You can "
+            "change it later on the subscription's page."
         ),
         error_messages={"required": gettext_lazy("Choose who pays.")},
     )

@@ -897,7 +897,7 @@ def subscription_add_licences(
     *, membership: Membership, subscription: Subscription, quantity: int, order_key: str
 ) -> Order:
     """Add `quantity` licences to whatever the count is when the order is processed (an order
-    of "+N", as the API takes it): parallel orders each add their own."""
+    of "+N" rather than a new total): parallel orders each add their own."""
     require(membership.role, Action.LICENCES_ADD)
     _check_tenant(membership, subscription)
     subscription = _lock(subscription)

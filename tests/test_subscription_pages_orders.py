@@ -123,7 +123,9 @@ def test_buy_page_offers_plans_with_prices_licences_and_payer(owner_client, tena
     assert "billed yearly (€36.00 per licence)" in body
     assert "Trial: free for 30 days, at most 10 licences" in body
     assert 'value="reseller_card" checked' in body and 'value="customer_card"' in body
-    assert "payment cards are added when card payments arrive with billing" in body
+    assert "Whose card pays this subscription&#x27;s invoices" in body or (
+        "Whose card pays this subscription's invoices" in body
+    )
     assert field_value(body, "key")
     assert "Order now" in body
 

@@ -55,3 +55,13 @@ def test_djangos_strings_missing_from_its_catalogues_are_in_ours_to_translate():
     assert 'gettext_noop("- Select an option -")' in source
     assert 'gettext_noop("Run")' in source
     assert "- Select an option -" in str(fields.BLANK_CHOICE_LABEL)
+
+
+@pytest.mark.django_db
+def test_form_labels_start_with_a_capital_in_every_language(owner_client):
+    """Spanish translates the verbose name "Google domain" in lower case, as verbose names are
+    written; the form shows it capitalised like its neighbours."""
+    page = owner_client.get(reverse("customers:create"), HTTP_ACCEPT_LANGUAGE="es")
+    labels = re.findall(r"<label[^>]*>\s*([^<\s][^<]*)</label>", page.content.decode())
+    assert labels
+    assert [label for label in labels if label[0].islower()] == []
