@@ -12,8 +12,8 @@ import os
 from typing import Any
 
 from django.conf import settings
+from django.contrib.staticfiles.management.commands.runserver import Command as RunserverCommand
 from django.core.management import call_command
-from django.core.management.commands.runserver import Command as RunserverCommand
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
