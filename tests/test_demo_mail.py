@@ -244,3 +244,14 @@ def test_make_demo_points_email_links_where_it_serves(args, portal_url):
     )
     assert f"PORTAL_URL={portal_url} " in result.stdout
     assert "demo_serve" in result.stdout
+
+
+def test_demo_serve_serves_static_files(settings):
+    """As `runserver` does with django.contrib.staticfiles: the demo's pages keep their CSS."""
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+
+    from demo.management.commands.demo_serve import Command
+
+    settings.DEBUG = True
+    handler = Command().get_handler(use_static_handler=True, insecure_serving=False)
+    assert isinstance(handler, StaticFilesHandler)
