@@ -121,3 +121,19 @@ def test_the_ordering_pages_log_no_csp_violation(browser, live_server):
     page.wait_for_selector("#due-now")
     assert page.locator("#recurring").inner_text() == "€12.00"
     assert csp_violations(page) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_form_says_when_typed_text_was_cut_at_its_limit(browser, live_server):
+    tenant = make_tenant("Forms Reseller")
+    page = open_page(browser, live_server, tenant.owner, 390)
+    page.goto("/customers/new/")
+    hint = page.locator("#id_organisation_limit")
+    assert hint.inner_text() == "At most 200 characters."
+    page.fill("#id_organisation", LONG_NAME + "Cut")  # 203 characters, as when pasted
+    assert page.input_value("#id_organisation") == LONG_NAME
+    assert hint.inner_text() == ("The limit of 200 characters is reached: anything longer was cut.")
+    page.fill("#id_organisation", "Short Co")
+    assert hint.inner_text() == "At most 200 characters."
+    assert horizontal_overflow(page) <= 0
+    assert csp_violations(page) == []
