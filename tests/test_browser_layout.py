@@ -137,3 +137,25 @@ def test_a_form_says_when_typed_text_was_cut_at_its_limit(browser, live_server):
     assert hint.inner_text() == "At most 200 characters."
     assert horizontal_overflow(page) <= 0
     assert csp_violations(page) == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_invoice_numbers_stay_on_one_line_in_german(browser, live_server, width):
+    from tests.billing_factories import InvoiceFactory
+
+    tenant = make_tenant("Rechnung Reseller")
+    customer = CustomerFactory(reseller=tenant.reseller, organisation=LONG_NAME)
+    invoice = InvoiceFactory(customer=customer)
+    page = open_page(browser, live_server, tenant.owner, width)
+    page.context.add_cookies([{"name": "django_language", "value": "de", "url": live_server.url}])
+    page.goto("/invoices/")
+    assert page.locator("h1").inner_text() == "Rechnungen"
+    number = page.locator("#invoice-table a", has_text=invoice.number)
+    line_height = page.evaluate(
+        "parseFloat(getComputedStyle(document.querySelector('#invoice-table td a')).lineHeight)"
+    )
+    box = number.bounding_box()
+    assert box is not None and box["height"] < 1.5 * line_height
+    assert horizontal_overflow(page) <= 0
+    assert csp_violations(page) == []
