@@ -10,6 +10,7 @@ from django.test import Client
 
 from core.models import OutboundEmail
 from customers.models import Customer
+from tests.browser_helpers import csp_collect, csp_violations
 from tests.conftest import make_tenant
 from tests.factories import CustomerFactory, UserFactory
 
@@ -38,11 +39,7 @@ def page(live_server):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         context = browser.new_context(base_url=live_server.url)
         page = context.new_page()
-        page.csp_violations = []  # type: ignore[attr-defined]
-        page.on(
-            "console",
-            lambda m: "Content Security Policy" in m.text and page.csp_violations.append(m.text),
-        )
+        csp_collect(context, page)
         yield page
         browser.close()
 
@@ -75,7 +72,7 @@ def test_reseller_pages_in_a_real_browser(page, live_server):
     page.wait_for_load_state()
     assert page.locator("h1").inner_text() == "Clientes"
     assert page.locator("nav.menu a", has_text="Panel de control").is_visible()
-    assert page.csp_violations == []
+    assert csp_violations(page) == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -137,7 +134,7 @@ def test_new_customer_invitation_accept_manage_and_revoke(page, live_server):
     assert "No reseller" in page.locator("#reseller").inner_text()
     customer.refresh_from_db()
     assert customer.status == Customer.Status.ACCESS_REVOKED
-    assert page.csp_violations == []
+    assert csp_violations(page) == []
 
 
 def _session_cookie(user, url: str) -> dict[str, str]:

@@ -7,16 +7,21 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.test import Client
 
 from resellers.models import Membership
 from subscriptions import services
 from subscriptions.models import Plan, PlanPrice, Product
+from tests.browser_helpers import (
+    ARGS,
+    CHROMIUM,
+    csp_collect,
+    csp_violations,
+    horizontal_overflow,
+    session_cookie,
+)
 from tests.conftest import make_tenant
 from tests.factories import CustomerFactory
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 LONG_NAME = "Unbroken" * 25  # 200 characters without a space, the organisation's maximum
 WIDTHS = (1280, 390)
 
@@ -24,14 +29,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
 ]
-
-# Registered before any page script runs, so a violation during the first paint is counted too.
-COLLECT_CSP_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI} ${event.sample}`);
-});
-"""
 
 
 @pytest.fixture
@@ -48,30 +45,10 @@ def open_page(browser, live_server, user, width: int = 1280):
     context = browser.new_context(
         base_url=live_server.url, viewport={"width": width, "height": 900}
     )
-    context.add_init_script(COLLECT_CSP_VIOLATIONS)
     context.add_cookies([session_cookie(user, live_server.url)])
     page = context.new_page()
-    page.console_csp = []
-    page.on(
-        "console",
-        lambda m: "Content Security Policy" in m.text and page.console_csp.append(m.text),
-    )
+    csp_collect(context, page)
     return page
-
-
-def csp_violations(page) -> list[str]:
-    """Both what the page's listener saw and what Chromium logged to the console."""
-    return page.evaluate("window.__cspViolations") + page.console_csp
-
-
-def horizontal_overflow(page) -> int:
-    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-
-
-def session_cookie(user, url: str) -> dict[str, str]:
-    client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    return {"name": "sessionid", "value": client.cookies["sessionid"].value, "url": url}
 
 
 @pytest.mark.django_db(transaction=True)
