@@ -2,12 +2,14 @@
 so a query that forgets the tenant shows up."""
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.conf import settings
 from django.test import Client
+from django.utils import translation
 
 from core.models import User
 from customers.models import Customer
@@ -34,6 +36,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for marker, is_missing in missing.items():
             if is_missing and item.get_closest_marker(marker):
                 item.add_marker(pytest.mark.skip(reason=reasons[marker]))
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts and ends in the default language: a request in another language leaves
+    it active in this thread (LocaleMiddleware activates, nothing deactivates), and a test that
+    happens to run next would read Spanish where it expects English."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @dataclass
