@@ -9,12 +9,10 @@ database. The shared Redis is never touched.
 
 import json
 import logging
-import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,10 +33,10 @@ from customers.models import CustomerMember, TransferToken
 from resellers.models import TeamInvitation
 from tests.conftest import Tenant
 from tests.factories import UserFactory
+from tests.production_settings import PRODUCTION_ENV, production_run
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(settings.BASE_DIR)
 # A frozen Redis costs one socket timeout (1 s) and then nothing while the breaker is open; the
 # bound is generous for a loaded CI machine, and far below the 5-20 s a request took before.
 FROZEN_PAGE_BOUND = 5.0
@@ -366,24 +364,6 @@ def test_an_enqueue_gives_up_within_seconds(redis_server, fault):
 
 # --- Production settings ------------------------------------------------------------------
 
-PRODUCTION_ENV = {
-    "DJANGO_SECRET_KEY": "x" * 60,
-    "DJANGO_ALLOWED_HOSTS": "portal.example.com",
-    "PORTAL_URL": "https://portal.example.com",
-    "DATABASE_URL": "postgres://portal@db:5432/portal",
-    "REDIS_URL": "redis://redis:6379/0",
-    "GOOGLE_CLIENT_ID": "id.apps.googleusercontent.com",
-    "GOOGLE_CLIENT_SECRET": "secret",
-    "EMAIL_HOST": "smtp.example.com",
-    "VENDOR_NAME": "Vendor Ltd",
-    "VENDOR_ADDRESS": r"1 Quay\nDublin",
-    "VENDOR_COUNTRY": "IE",
-    "VENDOR_VAT_ID": "IE6388047V",
-    "VENDOR_EMAIL": "billing@vendor.example",
-    "VENDOR_BANK_IBAN": "IE29AIBK93115212345678",
-    "VENDOR_BANK_BIC": "AIBKIE2D",
-}
-
 _PRINT_SETTINGS = """
 import json
 from config.settings import production as s
@@ -400,19 +380,7 @@ print(json.dumps({
 
 
 def test_production_keeps_sessions_in_the_database_and_redis_on_short_timeouts():
-    clean = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_URL", "REDIS_", "CELERY_", "GOOGLE_"))
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", _PRINT_SETTINGS],
-        cwd=ROOT,
-        env={**clean, **PRODUCTION_ENV},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = production_run(_PRINT_SETTINGS, PRODUCTION_ENV)
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
     assert found["session_engine"] == "django.contrib.sessions.backends.db"

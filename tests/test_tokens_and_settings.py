@@ -1,8 +1,5 @@
-import os
 import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -10,8 +7,7 @@ from django.db import connection
 from core.tokens import TokenState, token_consume, token_digest, token_new
 from resellers.models import TeamInvitation
 from tests.factories import TeamInvitationFactory
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.production_settings import PRODUCTION_ENV, production_run
 
 
 def test_token_is_32_random_bytes_and_only_its_digest_is_kept():
@@ -61,42 +57,7 @@ def test_expired_token_is_not_consumed(db):
 
 
 def _import_production(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(
-            ("DJANGO_", "DATABASE_URL", "REDIS_URL", "GOOGLE_", "EMAIL_", "VENDOR_")
-        )
-    }
-    clean.update(env)
-    return subprocess.run(
-        [sys.executable, "-c", "import config.settings.production"],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-PRODUCTION_ENV = {
-    "DJANGO_SECRET_KEY": "x" * 60,
-    "DJANGO_ALLOWED_HOSTS": "portal.example.com",
-    "PORTAL_URL": "https://portal.example.com",
-    "DATABASE_URL": "postgres://portal@db:5432/portal",
-    "REDIS_URL": "redis://redis:6379/0",
-    "GOOGLE_CLIENT_ID": "id.apps.googleusercontent.com",
-    "GOOGLE_CLIENT_SECRET": "secret",
-    "EMAIL_HOST": "smtp.example.com",
-    # The seller on invoices: no demo defaults in production.
-    "VENDOR_NAME": "Vendor Ltd",
-    "VENDOR_ADDRESS": r"1 Quay\nDublin",
-    "VENDOR_COUNTRY": "IE",
-    "VENDOR_VAT_ID": "IE6388047V",
-    "VENDOR_EMAIL": "billing@vendor.example",
-    "VENDOR_BANK_IBAN": "IE29AIBK93115212345678",
-    "VENDOR_BANK_BIC": "AIBKIE2D",
-}
+    return production_run("import config.settings.production", env)
 
 
 def test_production_settings_load_with_their_secrets():
