@@ -11,11 +11,10 @@ import time
 import uuid
 from email import message_from_bytes
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from config import celery_app
 from core.emails import email_queue
@@ -25,22 +24,11 @@ from core.tokens import token_digest
 from resellers.models import Membership, TeamInvitation
 from resellers.roles import Role
 from resellers.services import team_invite
+from tests.fault_stack import database_url
 
 BASE_DIR = Path(settings.BASE_DIR)
 WORKER_READY_TIMEOUT = 30
 TASK_TIMEOUT = 20
-
-
-def _database_url() -> str:
-    """The URL of the database this test runs against (pytest-django's `test_<name>`)."""
-    db = connection.settings_dict
-    assert db["ENGINE"] == "django.db.backends.postgresql", db["ENGINE"]
-    credentials = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    host = quote(db["HOST"] or "", safe="")
-    port = f":{db['PORT']}" if db["PORT"] else ""
-    return f"postgres://{credentials}@{host}{port}/{quote(db['NAME'], safe='')}"
 
 
 class Worker:
@@ -90,7 +78,7 @@ def celery_worker(transactional_db, tmp_path, mail_dir):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CELERY_RESULT_BACKEND": settings.CELERY_RESULT_BACKEND,
