@@ -9,7 +9,6 @@ a PDF a few minutes after issue.
 Celery discovers this module only: the PDF and payment tasks live in billing.rendering_tasks
 and billing.payments, which billing.apps imports."""
 
-import logging
 from datetime import date, datetime, timedelta
 
 from celery import shared_task
@@ -22,8 +21,6 @@ from billing.models import BillingHold, Invoice
 from core import sweeper
 from core.queue import task_enqueue
 from customers.models import Customer
-
-logger = logging.getLogger(__name__)
 
 # Only what is transient (the database went away) is retried; issuing is idempotent for a day.
 RETRY_BACKOFF_MAX = 600
