@@ -35,7 +35,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing.models import BillingHold, Invoice, Payment, Refund
-from billing.payments.gateways import stripe_configured
+from billing.payments.gateways import gateway
 from core.ids import PUBLIC_ID_PATTERN
 from core.pagination import KeysetPage, keyset_page
 from core.sweeper import overdue_q
@@ -146,9 +146,9 @@ PAYMENT_BY_TRANSFER = "transfer"
 
 
 def payment_means_now() -> str:
-    """Cards with Stripe (all three keys set: billing.payments.gateways), else bank transfer
-    to the vendor's account (the manual gateway)."""
-    return PAYMENT_BY_CARD if stripe_configured() else PAYMENT_BY_TRANSFER
+    """Cards when the gateway takes them (Stripe, or the demo's: billing.payments.gateways),
+    else bank transfer to the vendor's account (the manual gateway)."""
+    return PAYMENT_BY_CARD if gateway().uses_cards else PAYMENT_BY_TRANSFER
 
 
 def invoice_pays_by_transfer(invoice: Invoice) -> bool:

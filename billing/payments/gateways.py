@@ -5,6 +5,8 @@
 - `StripeGateway` (when STRIPE_SECRET_KEY, STRIPE_PUBLISHABLE_KEY and STRIPE_WEBHOOK_SECRET are
   all set): cards saved with SetupIntents, invoices charged off-session. Its Stripe calls are
   in `billing.payments.stripe_api`.
+- `DemoGateway` (in development, DEBUG without Stripe keys): Stripe's test mode, offline, in
+  `billing.payments.demo_gateway`.
 
 `gateway()` returns the configured one.
 """
@@ -418,8 +420,18 @@ def stripe_configured() -> bool:
     )
 
 
+def demo_cards() -> bool:
+    """Whether cards go to the demo gateway: in development (DEBUG) without Stripe keys."""
+    return bool(settings.DEBUG) and not stripe_configured()
+
+
 def gateway() -> PaymentGateway:
-    """Stripe when all three keys are set, else the manual gateway."""
+    """Stripe when all three keys are set; else, in development, the demo gateway (Stripe's
+    test cards, offline); else the manual gateway."""
     if stripe_configured():
         return StripeGateway(publishable_key=settings.STRIPE_PUBLISHABLE_KEY)
+    if demo_cards():
+        from billing.payments.demo_gateway import DemoGateway  # it builds on this module
+
+        return DemoGateway()
     return ManualGateway()

@@ -630,11 +630,13 @@ def _payment_failed_email(
                 "organisation": invoice.customer.organisation,
                 "reseller_name": invoice.reseller.name,
                 "customer_card": invoice.payer == Payer.CUSTOMER_CARD,
-                "reason": (
-                    gettext_lazy("No card is saved.")
-                    if payment.error == NO_CARD_ERROR
-                    else payment.error
-                ),
+                # The gateway's answer in the recipient's language where it is known (the
+                # demo gateway's are Stripe's own messages, marked for translation).
+                "reason": gettext_lazy(
+                    "No card is saved." if payment.error == NO_CARD_ERROR else payment.error
+                )
+                if payment.error
+                else "",
                 "next_attempt": next_day,
                 "final": next_day is None,
                 "suspended": suspended,

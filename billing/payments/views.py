@@ -8,6 +8,7 @@ card number never reaches the portal. Every other page works without it.
 from collections.abc import Callable
 from typing import Any, cast
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -23,8 +24,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from billing.models import PaymentCard
 from billing.payments import selectors, services, stripe_api
-from billing.payments.forms import CardSavedForm, PayerForm
-from billing.payments.gateways import CardSetup, GatewayUnavailable, gateway
+from billing.payments.demo_gateway import TEST_CARDS, DemoCardDeclined, DemoGateway
+from billing.payments.forms import (
+    CardSavedForm,
+    DemoAuthenticationForm,
+    DemoCardForm,
+    PayerForm,
+)
+from billing.payments.gateways import CardSetup, CardSetupFailed, GatewayUnavailable, gateway
 from billing.payments.tasks import stripe_event_process
 from core.forms import add_service_errors
 from core.models import User
@@ -49,6 +56,28 @@ def _safe_next(request: HttpRequest, url: str) -> str | None:
     return None
 
 
+def _card_saved(
+    request: HttpRequest,
+    form: forms.Form,
+    *,
+    save: Callable[[str], PaymentCard | None],
+    setup_id: str,
+    done_url: str,
+) -> HttpResponse | None:
+    """Save the card of a confirmed setup and go on (to a safe `next`, else `done_url`); None
+    with the reason added to the form when it was not saved."""
+    try:
+        save(setup_id)
+    except ValidationError as error:
+        add_service_errors(form, error)
+    except GatewayUnavailable:
+        form.add_error(None, _("Stripe could not be reached. Try again in a moment."))
+    else:
+        messages.success(request, _("The card was saved. It pays from now on."))
+        return redirect(_safe_next(request, form.cleaned_data["next"]) or done_url)
+    return None
+
+
 def _card_change(
     request: HttpRequest,
     *,
@@ -58,10 +87,16 @@ def _card_change(
     done_url: str,
 ) -> HttpResponse:
     """Collect a card: GET shows Stripe Elements for a new SetupIntent; once Stripe confirmed
-    it, the page posts its id (or Stripe's redirect brings it back as ?setup_intent=)."""
-    context = {**context, "uses_cards": gateway().uses_cards}
+    it, the page posts its id (or Stripe's redirect brings it back as ?setup_intent=). The
+    demo gateway collects Stripe's test cards in the portal's own form instead."""
+    payment_gateway = gateway()
+    context = {**context, "uses_cards": payment_gateway.uses_cards}
     if not context["uses_cards"]:
         return render(request, "payments/card_change.html", context)
+    if isinstance(payment_gateway, DemoGateway):
+        return _demo_card_change(
+            request, payment_gateway, context=context, start=start, save=save, done_url=done_url
+        )
     data = request.POST if request.method == "POST" else request.GET
     form = CardSavedForm(
         data if "setup_intent" in data else None, initial={"next": data.get("next", "")}
@@ -69,15 +104,15 @@ def _card_change(
     status = 200
     if form.is_bound:
         if form.is_valid():
-            try:
-                save(form.cleaned_data["setup_intent"])
-            except ValidationError as error:
-                add_service_errors(form, error)
-            except GatewayUnavailable:
-                form.add_error(None, _("Stripe could not be reached. Try again in a moment."))
-            else:
-                messages.success(request, _("The card was saved. It pays from now on."))
-                return redirect(_safe_next(request, form.cleaned_data["next"]) or done_url)
+            saved = _card_saved(
+                request,
+                form,
+                save=save,
+                setup_id=form.cleaned_data["setup_intent"],
+                done_url=done_url,
+            )
+            if saved is not None:
+                return saved
         status = 400
     try:
         setup = start()
@@ -96,6 +131,96 @@ def _card_change(
             "return_url": request.build_absolute_uri(f"{request.path}?{query}"),
         }
     )
+    return render(request, "payments/card_change.html", context, status=status)
+
+
+def _demo_card_change(
+    request: HttpRequest,
+    payment_gateway: DemoGateway,
+    *,
+    context: dict[str, Any],
+    start: Callable[[], CardSetup],
+    save: Callable[[str], PaymentCard | None],
+    done_url: str,
+) -> HttpResponse:
+    """The demo's card page: a test card typed in the portal's form, then (for the cards that
+    ask for it) the stand-in for the bank's authentication page; saved as Stripe's are."""
+    next_url = (request.POST if request.method == "POST" else request.GET).get("next", "")
+    context["demo_cards"] = TEST_CARDS
+    if request.method == "POST" and "authenticate" in request.POST:
+        authentication = DemoAuthenticationForm(request.POST)
+        if not authentication.is_valid():
+            return HttpResponseBadRequest("Invalid authentication answer")
+        try:
+            setup_id = payment_gateway.card_setup_authenticate(
+                setup_id=authentication.cleaned_data["setup"],
+                complete=authentication.cleaned_data["authenticate"] == "complete",
+            )
+        except DemoCardDeclined as declined:
+            authentication.add_error(None, _(str(declined)))
+        except CardSetupFailed:
+            authentication.add_error(None, _("The card was not saved. Enter it again."))
+        else:
+            saved = _card_saved(
+                request, authentication, save=save, setup_id=setup_id, done_url=done_url
+            )
+            if saved is not None:
+                return saved
+        # Not saved: the card form again, with the reason above it.
+        context["errors"] = authentication.non_field_errors()
+        form = DemoCardForm(initial={"next": authentication.cleaned_data["next"]})
+        return _demo_card_form(request, context, form, start=start, done_url=done_url, status=400)
+    if request.method != "POST":
+        form = DemoCardForm(initial={"next": next_url})
+        return _demo_card_form(request, context, form, start=start, done_url=done_url)
+    form = DemoCardForm(request.POST)
+    if form.is_valid():
+        month, year = form.cleaned_data["expiry"]
+        try:
+            setup = payment_gateway.card_setup_confirm(
+                client_secret=form.cleaned_data["setup"],
+                number=form.cleaned_data["number"],
+                exp_month=month,
+                exp_year=year,
+            )
+        except DemoCardDeclined as declined:
+            form.add_error("number", _(str(declined)))
+        except CardSetupFailed:
+            form.add_error(None, _("The card was not saved. Enter it again."))
+        else:
+            if setup.needs_authentication:
+                context["authentication"] = DemoAuthenticationForm(
+                    initial={"setup": setup.setup_id, "next": form.cleaned_data["next"]}
+                )
+                return render(request, "payments/card_change.html", context)
+            saved = _card_saved(
+                request, form, save=save, setup_id=setup.setup_id, done_url=done_url
+            )
+            if saved is not None:
+                return saved
+    return _demo_card_form(request, context, form, start=start, done_url=done_url, status=400)
+
+
+def _demo_card_form(
+    request: HttpRequest,
+    context: dict[str, Any],
+    form: DemoCardForm,
+    *,
+    start: Callable[[], CardSetup],
+    done_url: str,
+    status: int = 200,
+) -> HttpResponse:
+    """The demo's card form, on a new setup each time it is shown (what was typed is kept)."""
+    try:
+        setup = start()
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(done_url)
+    if form.is_bound:
+        form.data = {**form.data.dict(), "setup": setup.client_secret}  # type: ignore[attr-defined]
+    else:
+        form.initial["setup"] = setup.client_secret
+    context.update({"demo_form": form, "setup": setup})
     return render(request, "payments/card_change.html", context, status=status)
 
 
