@@ -5,10 +5,12 @@ change card, a declined card with its retries and suspension, and paying restore
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from io import StringIO
 
 import pytest
 import time_machine
 from django.core import mail
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -290,3 +292,38 @@ def test_the_customer_agrees_to_pay_with_a_card_it_adds_on_the_demo_page(
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.PAID
     assert invoice.payments.get().card_label == "Mastercard •••• 4444"
+
+
+def test_the_demo_data_pays_by_card_and_shows_a_decline_that_a_new_card_mends(
+    demo, client_for, django_capture_on_commit_callbacks
+):
+    """`make demo` (the demo gateway): the resellers' and customers' test cards are saved,
+    invoices are paid by card, one customer waits for its first retry, and Acme Studio's card
+    declined until its last retry suspended its subscription; Marta changes the card, and the
+    invoice is paid and the subscription active again."""
+    out = StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("demo_seed", stdout=out)
+    assert "4242 4242 4242 4242 pays" in out.getvalue()
+    assert "Acme Studio's card declines" in out.getvalue()
+    assert PaymentCard.objects.filter(reseller__isnull=False).count() == 2
+    assert Invoice.objects.filter(status=Invoice.Status.PAID).exists()
+    assert Invoice.objects.get(
+        status=Invoice.Status.PAYMENT_FAILED, payment_attempts=1
+    ).next_payment_attempt == timezone.localdate() + timedelta(days=1)
+    marta = CustomerMember.objects.get(user__email="marta@acme-studio.es")
+    suspended = Subscription.objects.get(status=Subscription.Status.SUSPENDED)
+    assert suspended.customer == marta.customer and suspended.payer == Payer.CUSTOMER_CARD
+    failed = Invoice.objects.get(customer=marta.customer, status=Invoice.Status.PAYMENT_FAILED)
+    assert failed.payment_attempts == 4 and failed.next_payment_attempt is None
+    with django_capture_on_commit_callbacks(execute=True):
+        response = card_form(
+            client_for(marta.user),
+            reverse("my_payments:card_change", args=[marta.customer.public_id]),
+            VISA,
+        )
+    assert response.status_code == 302
+    failed.refresh_from_db()
+    suspended.refresh_from_db()
+    assert failed.status == Invoice.Status.PAID
+    assert suspended.status == Subscription.Status.ACTIVE

@@ -242,6 +242,25 @@ def customer_card_save(*, customer: Customer, user: User, setup_id: str) -> Paym
     return _card_save(customer, setup_id=setup_id, actor=user, from_webhook=False)
 
 
+def demo_card_save(*, owner: CardOwner, number: str, actor: User | None) -> PaymentCard | None:
+    """A test card saved for the demo data (demo_seed) the way the demo's card page saves one:
+    set up, confirmed, saved. Only with the demo gateway (development without Stripe keys)."""
+    from billing.payments.demo_gateway import DemoGateway
+
+    payment_gateway = gateway()
+    if not isinstance(payment_gateway, DemoGateway):
+        raise ValidationError("Test cards are saved only with the demo gateway.", code="demo")
+    setup = _card_setup_start(owner)
+    expires = timezone.localdate() + timedelta(days=3 * 365)
+    confirmed = payment_gateway.card_setup_confirm(
+        client_secret=setup.client_secret,
+        number=number,
+        exp_month=expires.month,
+        exp_year=expires.year,
+    )
+    return _card_save(owner, setup_id=confirmed.setup_id, actor=actor, from_webhook=False)
+
+
 def payment_card_detach(*, payment_method_id: str) -> None:
     """Detach a replaced card at the gateway (its row is gone already)."""
     payment_gateway = gateway()

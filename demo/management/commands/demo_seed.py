@@ -1,5 +1,7 @@
 """Demo data: the catalogue, two active resellers with a member in every role, a pending
-applicant, and customers in every state. Running it again adds nothing."""
+applicant, and customers in every state. With the demo card gateway (development without Stripe
+keys), saved test cards and invoices paid by card, one declined and awaiting its retry and one
+suspended after its last retry. Running it again adds nothing."""
 
 import random
 from datetime import timedelta
@@ -12,7 +14,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import services as billing_services
-from billing.models import Invoice, Refund
+from billing.models import Invoice, PaymentCard, Refund
+from billing.payments import services as payment_services
+from billing.payments.demo_gateway import DemoGateway
+from billing.payments.gateways import gateway
 from billing.vat import vat_rates_seed
 from core.models import User
 from customers.models import Customer, CustomerInvitation, CustomerMember
@@ -20,7 +25,7 @@ from resellers.models import Membership, Reseller, TeamInvitation
 from resellers.roles import Role
 from resellers.services import audit_record
 from subscriptions import services as subscription_services
-from subscriptions.models import Charge, Payer, Plan, PlanPrice, Product
+from subscriptions.models import Charge, Payer, Plan, PlanPrice, Product, Subscription
 
 PRICES = {  # per licence per month: EUR, USD, GBP
     Plan.Kind.FLEXIBLE: ("4.00", "4.50", "3.50"),
@@ -28,6 +33,12 @@ PRICES = {  # per licence per month: EUR, USD, GBP
     Plan.Kind.ANNUAL_YEARLY: ("3.00", "3.40", "2.60"),
     Plan.Kind.TRIAL: ("0.00", "0.00", "0.00"),
 }
+
+# The demo gateway's test cards (billing.payments.demo_gateway): one that pays, and one that is
+# saved and then declined on every charge.
+CARD_PAYS = "4242424242424242"
+CARD_PAYS_MASTERCARD = "5555555555554444"
+CARD_DECLINES = "4000000000000341"
 
 RESELLERS: list[dict[str, Any]] = [
     {
@@ -40,7 +51,10 @@ RESELLERS: list[dict[str, Any]] = [
         "time_zone": "Europe/Madrid",
         "status": Reseller.Status.ACTIVE,
         "customers": 48,
-        # A person on the customer side: administers the first active customer.
+        "card": CARD_PAYS,
+        # A person on the customer side: administers the first active customer, which pays
+        # with its own card; with demo cards that card declines, so its subscription is
+        # suspended until Marta changes the card.
         "customer_admin": ("Marta", "Ruiz"),
         "invitations": [("marta@nimbus.example", Role.SALES), ("jorge@nimbus.example", Role.ADMIN)],
         "members": [
@@ -60,6 +74,7 @@ RESELLERS: list[dict[str, Any]] = [
         "time_zone": "Europe/London",
         "status": Reseller.Status.ACTIVE,
         "customers": 17,
+        "card": CARD_PAYS_MASTERCARD,
         "members": [
             ("olivia@brightside.example", "Olivia", "Smith", Role.OWNER),
             ("harry@brightside.example", "Harry", "Jones", Role.ADMIN),
@@ -133,6 +148,18 @@ def demo_users_write(stdout: OutputWrapper) -> None:
         stdout.write(f"  {member.user.email:32} {'customer':8} {member.customer.organisation}")
     if settings.DEBUG:
         stdout.write("Staff (admin at /admin/): admin@example.com / admin")
+    if isinstance(gateway(), DemoGateway):
+        stdout.write(
+            "Cards: the demo gateway takes Stripe's test cards and no money moves; "
+            "4242 4242 4242 4242 pays, and each card page lists the others."
+        )
+        for member in CustomerMember.objects.filter(
+            customer__subscriptions__status=Subscription.Status.SUSPENDED
+        ).select_related("user", "customer"):
+            stdout.write(
+                f"  {member.customer.organisation}'s card declines: its subscription is "
+                f"suspended until {member.user.email} changes the card."
+            )
 
 
 class Command(BaseCommand):
@@ -158,6 +185,7 @@ class Command(BaseCommand):
         staff = self._staff()
         for index, spec in enumerate(RESELLERS):
             self._reseller(spec, staff, random.Random(index))  # noqa: S311 - demo data
+        self._cards()
         self._invoices(staff)
 
     def _catalogue(self) -> None:
@@ -307,7 +335,8 @@ class Command(BaseCommand):
                 customer=customer,
                 plan=plans[kind],
                 licences=licences,
-                payer=Payer.CUSTOMER_CARD if n % 3 == 2 else Payer.RESELLER_CARD,
+                # The first customer (its administrator is a demo user) pays with its own card.
+                payer=Payer.CUSTOMER_CARD if n % 3 == 2 or n == 0 else Payer.RESELLER_CARD,
                 order_key=subscription_services.order_key_new(),
             )
             if n % 4 == 1 and kind != Plan.Kind.TRIAL:
@@ -317,6 +346,47 @@ class Command(BaseCommand):
                     quantity=rng.randint(1, 10),
                     order_key=subscription_services.order_key_new(),
                 )
+
+    def _cards(self) -> None:
+        """With the demo gateway: each active reseller's card, and the card of each customer
+        that pays with its own, saved through the gateway as the card page saves them. The
+        first customer with an administrator, and one more of Nimbus's, have a card that is
+        declined on every charge."""
+        if not isinstance(gateway(), DemoGateway) or PaymentCard.objects.exists():
+            return
+        for spec in RESELLERS:
+            reseller = Reseller.objects.get(name=spec["name"])
+            if reseller.status != Reseller.Status.ACTIVE:
+                continue
+            owner = reseller.memberships.filter(role=Role.OWNER).first()
+            payment_services.demo_card_save(
+                owner=reseller, number=spec["card"], actor=owner.user if owner else None
+            )
+        paying_own = Customer.objects.filter(
+            subscriptions__payer=Payer.CUSTOMER_CARD, status=Customer.Status.ACTIVE
+        ).distinct()
+        declining = set(self._declining_customers())
+        for customer in paying_own.order_by("id"):
+            number = CARD_DECLINES if customer.pk in declining else CARD_PAYS
+            payment_services.demo_card_save(owner=customer, number=number, actor=None)
+
+    def _declining_customers(self) -> list[int]:
+        """The customers whose demo card declines: the first with an administrator (a demo
+        user, who can change the card), then one more of Nimbus's that pays with its own."""
+        with_admin = list(
+            CustomerMember.objects.order_by("customer_id").values_list("customer_id", flat=True)
+        )[:1]
+        nimbus_own = (
+            Customer.objects.filter(
+                reseller__name=RESELLERS[0]["name"],
+                subscriptions__payer=Payer.CUSTOMER_CARD,
+                status=Customer.Status.ACTIVE,
+            )
+            .exclude(pk__in=with_admin)
+            .order_by("id")
+            .values_list("pk", flat=True)
+        )
+        return with_admin + list(nimbus_own[:1])
 
     def _invoices(self, staff: User) -> None:
         """Invoices from the subscriptions' charges, issued by the billing run: a third of the
@@ -346,12 +416,16 @@ class Command(BaseCommand):
         )
         past = billing_services.billing_run(day=earlier)
         current = billing_services.billing_run(day=today)
-        for invoice in past[::2]:
-            billing_services.invoice_mark_paid(
-                invoice=invoice, by=staff, paid_at=timezone.now() - timedelta(days=12)
-            )
-        for invoice in current[::3]:
-            billing_services.invoice_mark_paid(invoice=invoice, by=staff)
+        by_card = gateway().uses_cards
+        if by_card:
+            self._card_payments([*past, *current])
+        else:
+            for invoice in past[::2]:
+                billing_services.invoice_mark_paid(
+                    invoice=invoice, by=staff, paid_at=timezone.now() - timedelta(days=12)
+                )
+            for invoice in current[::3]:
+                billing_services.invoice_mark_paid(invoice=invoice, by=staff)
         if current[1:]:
             billing_services.credit_note_issue(
                 invoice=current[1],
@@ -359,18 +433,36 @@ class Command(BaseCommand):
                 amount=min(Decimal("10.00"), current[1].subtotal),
                 by=staff,
             )
-        # Credit notes on paid invoices: what was paid is owed back. Paid by bank transfer
-        # (the manual gateway), staff send it back: one is refunded, one still to do.
-        for paid, refunded in zip(past[::2][:2], (True, False), strict=False):
+        # Credit notes on paid invoices: what was paid is owed back. Paid by card, it goes
+        # back to the card; paid by bank transfer (the manual gateway), staff send it back:
+        # one is refunded, one still to do.
+        paid_invoices = [
+            i for i in past if by_card and i.payments.filter(status="succeeded").exists()
+        ]
+        for paid, refunded in zip(paid_invoices[:2] or past[::2][:2], (True, False), strict=False):
             billing_services.credit_note_issue(
                 invoice=paid,
                 reason="One licence was removed the day it was bought",
                 amount=min(Decimal("5.00"), paid.subtotal),
                 by=staff,
             )
-            if refunded:
+            if refunded and not by_card:
                 for refund in Refund.objects.filter(invoice=paid):
                     billing_services.refund_mark_refunded(refund=refund, by=staff)
+
+    def _card_payments(self, invoices: list[Invoice]) -> None:
+        """Each invoice charged to its card, as the issuing run's task does (the same call,
+        made here so that the retries below follow it). The first declining customer's invoice
+        is tried again until its last retry, which suspends its subscription; the other's
+        waits for its first retry."""
+        for invoice in invoices:
+            payment_services.invoice_charge(invoice_id=invoice.pk, attempt=1)
+        declining = self._declining_customers()[:1]
+        for invoice in Invoice.objects.filter(
+            customer_id__in=declining, status=Invoice.Status.PAYMENT_FAILED
+        ):
+            for attempt in range(2, len(payment_services.RETRY_DAYS) + 2):
+                payment_services.invoice_charge(invoice_id=invoice.pk, attempt=attempt)
 
     def _history(self, customer: Customer, created: Any, accepted: Any) -> None:
         """The audit entries the real flow would have written, dated when it happened."""
