@@ -120,8 +120,12 @@ class Invoice(models.Model):
         related_name="credit_notes",
         verbose_name=_("corrects"),
     )
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
-    reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="invoices")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="invoices", verbose_name=_("customer")
+    )
+    reseller = models.ForeignKey(
+        Reseller, on_delete=models.PROTECT, related_name="invoices", verbose_name=_("reseller")
+    )
     payer = models.CharField(_("paid with"), max_length=16, choices=Payer.choices)
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
     language = models.CharField(_("language"), max_length=8, choices=language_choices)
@@ -225,13 +229,25 @@ class IssuedInvoiceChanged(Exception):
 class InvoiceLine(models.Model):
     """One line: a charge of a subscription (or, on a credit note, the amount it corrects)."""
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, related_name="lines", verbose_name=_("invoice")
+    )
     position = models.PositiveSmallIntegerField(_("position"))
     charge = models.OneToOneField(
-        Charge, on_delete=models.PROTECT, null=True, blank=True, related_name="invoice_line"
+        Charge,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="invoice_line",
+        verbose_name=_("charge"),
     )
     subscription = models.ForeignKey(
-        Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Subscription,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("subscription"),
     )
     description = models.CharField(_("description"), max_length=255)
     period_start = models.DateField(_("from"), null=True, blank=True)
@@ -271,10 +287,20 @@ class PaymentCard(models.Model):
     needed to show it is kept: brand, last four digits, expiry."""
 
     reseller = models.ForeignKey(
-        Reseller, on_delete=models.CASCADE, null=True, blank=True, related_name="cards"
+        Reseller,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="cards",
+        verbose_name=_("reseller"),
     )
     customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, null=True, blank=True, related_name="cards"
+        Customer,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="cards",
+        verbose_name=_("customer"),
     )
     gateway = models.CharField(_("gateway"), max_length=16, default="stripe")
     gateway_customer_id = models.CharField(_("gateway customer"), max_length=64)
@@ -315,10 +341,20 @@ class GatewayCustomer(models.Model):
     record its cards are saved to, kept before any card exists so a second card setup reuses it."""
 
     reseller = models.ForeignKey(
-        Reseller, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+        Reseller,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("reseller"),
     )
     customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+        Customer,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("customer"),
     )
     gateway = models.CharField(_("gateway"), max_length=16, default="stripe")
     gateway_customer_id = models.CharField(_("gateway customer"), max_length=64, unique=True)
@@ -354,11 +390,18 @@ class CustomerCardConsent(OneTimeToken):
 
     public_id = PublicIdField()
     subscription = models.ForeignKey(
-        Subscription, on_delete=models.CASCADE, related_name="card_consents"
+        Subscription,
+        on_delete=models.CASCADE,
+        related_name="card_consents",
+        verbose_name=_("subscription"),
     )
     email = models.EmailField(_("email"))
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("requested by"),
     )
     created_at = models.DateTimeField(_("requested"), auto_now_add=True)
 
@@ -380,7 +423,9 @@ class Payment(models.Model):
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, related_name="payments", verbose_name=_("invoice")
+    )
     attempt = models.PositiveSmallIntegerField(_("attempt"))
     gateway = models.CharField(_("gateway"), max_length=16)
     idempotency_key = models.CharField(_("idempotency key"), max_length=80, unique=True)

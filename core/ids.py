@@ -3,6 +3,7 @@
 import secrets
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 PUBLIC_ID_LENGTH = 16
 PUBLIC_ID_PATTERN = r"[A-Za-z0-9_-]{16}"
@@ -15,6 +16,7 @@ def new_public_id() -> str:
 
 class PublicIdField(models.CharField):
     def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("verbose_name", _("public id"))
         kwargs.setdefault("max_length", PUBLIC_ID_LENGTH)
         kwargs.setdefault("unique", True)
         kwargs.setdefault("editable", False)

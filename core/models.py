@@ -101,7 +101,7 @@ class OutboundEmail(models.Model):
     claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
     # One-time links (core.emails `secrets`), encrypted with a key derived from SECRET_KEY,
     # kept only until the email is sent or given up, so a lost task can still send it.
-    secrets_sealed = models.TextField(blank=True, editable=False)
+    secrets_sealed = models.TextField(_("sealed links"), blank=True, editable=False)
     # Files sent along, read from the default storage when the email goes out (not copied into
     # the row): [{"path": storage name, "filename": shown name, "mimetype": type}].
     attachments = models.JSONField(_("attachments"), default=list, blank=True)

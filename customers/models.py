@@ -45,7 +45,9 @@ class Customer(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
 
     public_id = PublicIdField()
-    reseller = models.ForeignKey(Reseller, on_delete=models.PROTECT, related_name="customers")
+    reseller = models.ForeignKey(
+        Reseller, on_delete=models.PROTECT, related_name="customers", verbose_name=_("reseller")
+    )
     organisation = models.CharField(
         _("organisation name"), max_length=200, validators=[validate_name]
     )
@@ -104,6 +106,7 @@ class Customer(models.Model):
     # by the database. A search then compares one stored column per row instead of upper-casing
     # three (most of a common term's search time), and indexes can hold it.
     search_text = models.GeneratedField(
+        verbose_name=_("search text"),
         expression=Upper(
             Concat(
                 "organisation",
@@ -164,13 +167,24 @@ class CustomerInvitation(OneTimeToken):
     """The link a customer's contact follows to accept a reseller; bound to the contact email."""
 
     public_id = PublicIdField()
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="invitations")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="invitations", verbose_name=_("customer")
+    )
     email = models.EmailField(_("email"))
     invited_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("invited by"),
     )
     accepted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("accepted by"),
     )
     created_at = models.DateTimeField(_("sent"), auto_now_add=True)
     opened_at = models.DateTimeField(_("opened"), null=True, blank=True)
@@ -187,9 +201,14 @@ class CustomerInvitation(OneTimeToken):
 class CustomerMember(models.Model):
     """A person who administers a customer on the customer side (accepted its invitation)."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="members")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="members", verbose_name=_("customer")
+    )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="customer_memberships"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="customer_memberships",
+        verbose_name=_("user"),
     )
     terms_accepted_at = models.DateTimeField(_("terms of service accepted"))
     created_at = models.DateTimeField(_("joined"), auto_now_add=True)
@@ -209,7 +228,12 @@ class TransferToken(OneTimeToken):
     """A customer's permission for one named reseller to import it (seed 004): single use."""
 
     public_id = PublicIdField()
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="transfer_tokens")
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.CASCADE,
+        related_name="transfer_tokens",
+        verbose_name=_("customer"),
+    )
     to_reseller = models.ForeignKey(
         Reseller,
         on_delete=models.CASCADE,
@@ -217,7 +241,11 @@ class TransferToken(OneTimeToken):
         verbose_name=_("for reseller"),
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 

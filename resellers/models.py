@@ -49,7 +49,9 @@ class Reseller(models.Model):
     # Goes up whenever one of the reseller's customers is added or changes: the Customers page
     # keeps its totals per version (customers.selectors.customer_page), and every request loads
     # the reseller anyway, so a changed list is recounted without asking a cache server.
-    customers_version = models.PositiveBigIntegerField(default=0, editable=False)
+    customers_version = models.PositiveBigIntegerField(
+        _("customers version"), default=0, editable=False
+    )
 
     class Meta:
         verbose_name = _("reseller")
@@ -69,9 +71,14 @@ class Membership(models.Model):
     """A user's place in a reseller's team, with one role."""
 
     public_id = PublicIdField()
-    reseller = models.ForeignKey(Reseller, on_delete=models.CASCADE, related_name="memberships")
+    reseller = models.ForeignKey(
+        Reseller, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("reseller")
+    )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=_("user"),
     )
     role = models.CharField(_("role"), max_length=10, choices=Role.choices)
     created_at = models.DateTimeField(_("joined"), auto_now_add=True)
@@ -94,17 +101,28 @@ class TeamInvitation(OneTimeToken):
     """An invitation to join a reseller's team with a role, accepted by signing in with Google."""
 
     public_id = PublicIdField()
-    reseller = models.ForeignKey(Reseller, on_delete=models.CASCADE, related_name="invitations")
+    reseller = models.ForeignKey(
+        Reseller, on_delete=models.CASCADE, related_name="invitations", verbose_name=_("reseller")
+    )
     email = models.EmailField(_("email"))
     role = models.CharField(_("role"), max_length=10, choices=Role.choices)
     language = models.CharField(
         _("language"), max_length=8, choices=language_choices, default=settings.LANGUAGE_CODE
     )
     invited_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("invited by"),
     )
     accepted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("accepted by"),
     )
     created_at = models.DateTimeField(_("sent"), auto_now_add=True)
 
@@ -186,11 +204,21 @@ class AuditEvent(models.Model):
     """
 
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
     )
     actor_email = models.EmailField(_("actor email"), blank=True)
     reseller = models.ForeignKey(
-        Reseller, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_events"
+        Reseller,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+        verbose_name=_("reseller"),
     )
     customer_public_id = models.CharField(_("customer"), max_length=16, blank=True, db_index=True)
     action = models.CharField(_("action"), max_length=64)

@@ -51,7 +51,9 @@ class Plan(models.Model):
         TRIAL = "trial", _("Trial")
 
     public_id = PublicIdField()
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="plans")
+    product = models.ForeignKey(
+        Product, on_delete=models.PROTECT, related_name="plans", verbose_name=_("product")
+    )
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     is_active = models.BooleanField(_("available for sale"), default=True)
     max_licences = models.PositiveIntegerField(
@@ -112,7 +114,9 @@ def plan_change_timing(current: Plan, target: Plan) -> str | None:
 class PlanPrice(models.Model):
     """The price of one licence for one month, in one currency."""
 
-    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="prices")
+    plan = models.ForeignKey(
+        Plan, on_delete=models.CASCADE, related_name="prices", verbose_name=_("plan")
+    )
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
     monthly_price = models.DecimalField(
         _("price per licence per month"), max_digits=10, decimal_places=2
@@ -207,7 +211,12 @@ class Subscription(models.Model):
     # The term end the last reminder email was about: the reminder job sends one per term.
     reminder_sent_for = models.DateField(_("reminder sent for"), null=True, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     status_changed_at = models.DateTimeField(_("status changed"), null=True, blank=True)
@@ -298,18 +307,33 @@ class LicenceChange(models.Model):
         PLAN_CHANGE = "plan_change", _("Plan change")
 
     subscription = models.ForeignKey(
-        Subscription, on_delete=models.PROTECT, related_name="licence_changes"
+        Subscription,
+        on_delete=models.PROTECT,
+        related_name="licence_changes",
+        verbose_name=_("subscription"),
     )
     order = models.ForeignKey(
-        "Order", on_delete=models.PROTECT, null=True, blank=True, related_name="licence_changes"
+        "Order",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="licence_changes",
+        verbose_name=_("order"),
     )
     kind = models.CharField(_("change"), max_length=12, choices=Kind.choices)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
     )
     # Kept as text too: the ledger outlives the person's account.
     actor_email = models.EmailField(_("by"), blank=True)
-    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    plan = models.ForeignKey(
+        Plan, on_delete=models.PROTECT, related_name="+", verbose_name=_("plan")
+    )
     licences_before = models.PositiveIntegerField(_("before"))
     licences_after = models.PositiveIntegerField(_("after"))
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
@@ -346,10 +370,22 @@ class Charge(models.Model):
         PERIOD = "period", _("Billing period")
         PLAN_CHANGE = "plan_change", _("Plan change")
 
-    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="charges")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="charges")
+    subscription = models.ForeignKey(
+        Subscription,
+        on_delete=models.PROTECT,
+        related_name="charges",
+        verbose_name=_("subscription"),
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="charges", verbose_name=_("customer")
+    )
     order = models.ForeignKey(
-        "Order", on_delete=models.PROTECT, null=True, blank=True, related_name="charges"
+        "Order",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="charges",
+        verbose_name=_("order"),
     )
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
     # Written in the customer's language when the charge is made: it goes on their invoice.
@@ -402,15 +438,27 @@ class Order(models.Model):
     public_id = PublicIdField()
     reference = models.CharField(_("order reference"), max_length=16, unique=True)
     key = models.CharField(_("form key"), max_length=64, unique=True)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
-    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="orders")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="orders", verbose_name=_("customer")
+    )
+    subscription = models.ForeignKey(
+        Subscription,
+        on_delete=models.PROTECT,
+        related_name="orders",
+        verbose_name=_("subscription"),
+    )
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
     licences_before = models.PositiveIntegerField(_("licences before"))
     licences_after = models.PositiveIntegerField(_("licences after"))
     amount = models.DecimalField(_("due now"), max_digits=12, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("ordered"), auto_now_add=True)
 
