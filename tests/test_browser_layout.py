@@ -7,7 +7,9 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.utils import timezone
 
+from customers.models import CustomerMember
 from resellers.models import Membership
 from subscriptions import services
 from subscriptions.models import Plan, PlanPrice, Product
@@ -20,7 +22,7 @@ from tests.browser_helpers import (
     session_cookie,
 )
 from tests.conftest import make_tenant
-from tests.factories import CustomerFactory
+from tests.factories import CustomerFactory, UserFactory
 
 LONG_NAME = "Unbroken" * 25  # 200 characters without a space, the organisation's maximum
 WIDTHS = (1280, 390)
@@ -131,6 +133,62 @@ def test_invoice_numbers_stay_on_one_line_in_german(browser, live_server, width)
     number = page.locator("#invoice-table a", has_text=invoice.number)
     line_height = page.evaluate(
         "parseFloat(getComputedStyle(document.querySelector('#invoice-table td a')).lineHeight)"
+    )
+    box = number.bounding_box()
+    assert box is not None and box["height"] < 1.5 * line_height
+    assert horizontal_overflow(page) <= 0
+    assert csp_violations(page) == []
+
+
+# How far each header overflows its own cell (a word wider than its column), how far the table
+# overflows its scroller (wider than the page leaves it), and each header's width.
+HEADER_OVERFLOW = """
+() => {
+  const table = document.querySelector('.table-wrap table');
+  const headers = [...table.querySelectorAll('thead th')]
+    .filter((th) => th.innerText.trim())
+    .map((th) => [th.innerText.trim(), th.scrollWidth - th.clientWidth])
+    .filter(([, over]) => over > 0);
+  const wrap = table.closest('.table-wrap');
+  const widths = [...table.querySelectorAll('thead th')]
+    .map((th) => [th.innerText.trim(), th.offsetWidth]);
+  return {headers, scroller: wrap.scrollWidth - wrap.clientWidth, widths};
+}
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("side", ["reseller", "customer"])
+def test_the_german_invoice_tables_headers_wrap_within_the_page(browser, live_server, side, width):
+    """German headers are long single words ("Ausstellungsdatum", "Fälligkeitsdatum"): they
+    wrap inside their column instead of spilling over the next one or widening the table past
+    the page at 1280 px; at 390 px only the table's own box scrolls, never the page."""
+    from tests.billing_factories import InvoiceFactory
+
+    tenant = make_tenant("Rechnung Reseller")
+    invoice = InvoiceFactory(customer=tenant.customer)
+    if side == "reseller":
+        user, path = tenant.owner, "/invoices/"
+    else:
+        user = UserFactory()
+        CustomerMember.objects.create(
+            customer=tenant.customer, user=user, terms_accepted_at=timezone.now()
+        )
+        path = f"/my/{tenant.customer.public_id}/invoices/"
+    page = open_page(browser, live_server, user, width)
+    page.context.add_cookies([{"name": "django_language", "value": "de", "url": live_server.url}])
+    page.goto(path)
+    assert page.locator("html").get_attribute("lang") == "de"
+    assert page.locator("thead", has_text="Ausstellungsdatum").count() == 1
+
+    overflow = page.evaluate(HEADER_OVERFLOW)
+    assert overflow["headers"] == []
+    if width >= 1280:
+        assert overflow["scroller"] <= 0, str(overflow["widths"])
+    number = page.locator(".table-wrap td a", has_text=invoice.number)
+    line_height = page.evaluate(
+        "parseFloat(getComputedStyle(document.querySelector('.table-wrap td a')).lineHeight)"
     )
     box = number.bounding_box()
     assert box is not None and box["height"] < 1.5 * line_height
