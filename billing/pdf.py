@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-import pydyf
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import InterfaceError, OperationalError, transaction
@@ -27,9 +26,6 @@ from django.template.loader import render_to_string
 from django.utils import formats, translation
 from django.utils.translation import gettext
 from django_countries import countries
-from weasyprint import HTML, Attachment
-from weasyprint.text.fonts import FontConfiguration
-from weasyprint.urls import URLFetcher
 
 from billing import facturx
 from billing.models import Invoice, InvoiceLine, Refund
@@ -37,6 +33,13 @@ from billing.notifications import invoice_email_send, invoice_pdf_failure_report
 from billing.selectors import invoice_payer_name, invoice_pays_by_transfer
 from billing.vat import vat_legal_mention
 from core.money import money_format
+
+# WeasyPrint (with Pango, fontTools and pydyf) is imported where a PDF is rendered, not here:
+# loading it took most of each process's start (manage.py, every web and Celery worker).
+if TYPE_CHECKING:
+    import pydyf
+    from weasyprint.text.fonts import FontConfiguration
+    from weasyprint.urls import URLFetcher
 
 logger = logging.getLogger(__name__)
 
@@ -110,15 +113,15 @@ def facturx_xmp() -> bytes:
     ).encode()
 
 
-class _NoFetching(URLFetcher):
-    """The template is self-contained: any URL in it is a mistake, never a request."""
-
-    def fetch(self, url: str, headers: dict[str, str] | None = None) -> NoReturn:
-        raise ValueError(f"invoice PDFs fetch nothing ({url})")
-
-
 @functools.cache
-def _no_fetching() -> _NoFetching:
+def _no_fetching() -> "URLFetcher":
+    """The template is self-contained: any URL in it is a mistake, never a request."""
+    from weasyprint.urls import URLFetcher
+
+    class _NoFetching(URLFetcher):
+        def fetch(self, url: str, headers: dict[str, str] | None = None) -> NoReturn:
+            raise ValueError(f"invoice PDFs fetch nothing ({url})")
+
     # One per process: building a URLFetcher loads the system's CA certificates (~0.2 s).
     return _NoFetching()
 
@@ -126,12 +129,14 @@ def _no_fetching() -> _NoFetching:
 _per_thread = threading.local()
 
 
-def _font_config() -> FontConfiguration:
+def _font_config() -> "FontConfiguration":
     """One font configuration per thread, kept: WeasyPrint's default, a new one per document,
     leaves about 0.3 MiB behind in Pango and fontconfig each time (RSS grew by 110 MiB over 500
     renders in benchmarks/invoice_pdf.py; with this it levels off after the first few)."""
     config = getattr(_per_thread, "font_config", None)
     if config is None:
+        from weasyprint.text.fonts import FontConfiguration
+
         config = _per_thread.font_config = FontConfiguration()
     return config
 
@@ -235,6 +240,8 @@ def invoice_pdf_context(invoice: Invoice) -> dict[str, object]:
 
 def invoice_pdf_render(invoice: Invoice) -> bytes:
     """The invoice's PDF/A-3b with its Factur-X XML attached, in the invoice's language."""
+    from weasyprint import HTML, Attachment
+
     xml = facturx.invoice_facturx_xml(invoice, pays_by_transfer=invoice_pays_by_transfer(invoice))
     with translation.override(invoice.language):
         html = render_to_string(TEMPLATE, invoice_pdf_context(invoice))
@@ -257,9 +264,11 @@ def invoice_pdf_render(invoice: Invoice) -> bytes:
     return document.write_pdf(pdf_variant=PDF_VARIANT, finisher=_one_af_entry_per_file)
 
 
-def _one_af_entry_per_file(document: object, pdf_file: pydyf.PDF) -> None:
+def _one_af_entry_per_file(document: object, pdf_file: "pydyf.PDF") -> None:
     """WeasyPrint 70 lists an attachment twice in the catalog's /AF (from the embedded files
     name tree and again from its file specification): keep each file once."""
+    import pydyf
+
     if "AF" in pdf_file.catalog:
         pdf_file.catalog["AF"] = pydyf.Array(dict.fromkeys(pdf_file.catalog["AF"]))
 
