@@ -13,25 +13,16 @@ from datetime import timedelta
 
 import pytest
 from allauth.account.models import EmailAddress
-from allauth.account.views import request_login_code
 from django.test import Client
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 
-import config.urls
 from core.models import User
 from customers.models import Customer, CustomerInvitation, CustomerMember
 from resellers.models import Membership
 from resellers.roles import Role
 from tests.auth_helpers import FakeGoogle, GoogleIdentity, form_action, signed_in_user_id
 from tests.factories import CustomerFactory, TeamInvitationFactory
-
-# allauth routes the request-code page only when the development sign-in is on at start-up
-# (config.settings.local); the development sign-in tests serve it with these URLs.
-urlpatterns = [
-    path("accounts/login/code/", request_login_code, name="account_request_login_code"),
-    *config.urls.urlpatterns,
-]
 
 KINDS = ["team", "customer"]
 _addresses = itertools.count(1)
@@ -59,7 +50,7 @@ def stranger() -> str:
 def development_sign_in(settings):
     settings.DEVELOPMENT_SIGN_IN = True
     settings.ACCOUNT_LOGIN_BY_CODE_ENABLED = True
-    settings.ROOT_URLCONF = __name__
+    settings.ROOT_URLCONF = "tests.dev_sign_in_urls"
 
 
 @pytest.fixture

@@ -12,25 +12,16 @@ import re
 import pytest
 from allauth.account.forms import default_token_generator
 from allauth.account.utils import user_pk_to_url_str
-from allauth.account.views import request_login_code
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.apps import apps
 from django.test import Client
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 
-import config.urls
 from core.models import User
 from customers.models import CustomerMember
 from tests.auth_helpers import form_action, signed_in_user_id
 from tests.factories import MembershipFactory, UserFactory
-
-# allauth routes the request-code page only when the development sign-in is on at start-up
-# (config.settings.local); the development sign-in test serves it with these URLs.
-urlpatterns = [
-    path("accounts/login/code/", request_login_code, name="account_request_login_code"),
-    *config.urls.urlpatterns,
-]
 
 PASSWORD = "a long passphrase nobody guesses"
 NEW_PASSWORD = "another long passphrase 2"
@@ -150,7 +141,7 @@ def test_development_sign_in_code_still_signs_resellers_and_customers_in(
 ):
     settings.DEVELOPMENT_SIGN_IN = True
     settings.ACCOUNT_LOGIN_BY_CODE_ENABLED = True
-    settings.ROOT_URLCONF = __name__
+    settings.ROOT_URLCONF = "tests.dev_sign_in_urls"
     user = make_user(tenant)
     client = fresh_client()
 
