@@ -361,7 +361,7 @@ def test_the_walk_sees_english_left_and_raw_values():
     """The walk's checks can fail: English the catalogue translates, and raw codes and times."""
     assert leftover_english("Cobros\nPayment card\nSave card:", "es") == [
         "Payment card",
-        "Save card",
+        "Save card:",
     ]
     assert "Your card was declined." not in leftover_english("Tu tarjeta fue rechazada.", "es")
     assert raw_values("Pagado con reseller_card el 2026-12-06T10:00 (ana_b@x.es)") == [
