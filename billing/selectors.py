@@ -9,7 +9,7 @@ their stored amounts, so the figures hold under either convention.
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from django.db.models import (
     DecimalField,
     Expression,
     F,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -41,6 +42,7 @@ from core.pagination import KeysetPage, keyset_page
 from core.sweeper import overdue_q
 from customers.models import Customer
 from resellers.models import Reseller
+from subscriptions.models import Charge
 
 INVOICE_PAGE_SIZE = 50
 # Newest first; the primary key breaks ties among the many a billing run issues on one day.
@@ -136,6 +138,32 @@ def invoice_page(*, invoices: QuerySet[Invoice], cursor: str = "") -> KeysetPage
         size=INVOICE_PAGE_SIZE,
         sort=INVOICE_SORT,
     )
+
+
+# What the billing run invoices
+
+
+def charges_due(day: date) -> QuerySet[Charge]:
+    """Charges not invoiced yet, created on `day` or before (in the portal's time zone)."""
+    cutoff = timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
+    return Charge.objects.filter(invoiced_at__isnull=True, created_at__lt=cutoff)
+
+
+def billing_due(*, day: date) -> list[tuple[int, str, str]]:
+    """(customer id, payer, currency) of the invoice each customer is due on `day`: at most one
+    per customer per day (SPEC), for the payer and currency of its oldest charge not yet
+    invoiced. The customer's other payer's or currency's charges come on a following day."""
+    groups = (
+        charges_due(day)
+        .values("customer_id", "payer", "currency")
+        .annotate(first=Min("created_at"), first_id=Min("id"))
+        .order_by("customer_id", "first", "first_id")
+        .values_list("customer_id", "payer", "currency")
+    )
+    due: dict[int, tuple[int, str, str]] = {}
+    for customer_id, payer, currency in groups:
+        due.setdefault(customer_id, (customer_id, payer, currency))
+    return list(due.values())
 
 
 # How an invoice is to be paid, decided when it is issued and kept in its seller snapshot
@@ -453,6 +481,7 @@ class BillingHealth:
     pdf_failed: int  # PDF failed for good, staff emailed
     holds_open: int  # customers the billing run leaves uninvoiced, and why
     refunds_to_make: int  # refunds pending, or failed at the gateway
+    customers_to_invoice: int  # customers with charges today's billing run would invoice
 
 
 def billing_health(*, now: datetime | None = None) -> BillingHealth:
@@ -469,4 +498,5 @@ def billing_health(*, now: datetime | None = None) -> BillingHealth:
         refunds_to_make=Refund.objects.filter(
             status__in=(Refund.Status.PENDING, Refund.Status.FAILED)
         ).count(),
+        customers_to_invoice=len(billing_due(day=timezone.localdate(now))),
     )

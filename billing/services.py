@@ -36,7 +36,7 @@ credit notes add up to the whole invoice, the invoice's status becomes "credited
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any
@@ -44,7 +44,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Min, Q, QuerySet, Sum, Value
+from django.db.models import Q, Sum, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -53,6 +53,8 @@ from billing import facturx
 from billing.models import BillingHold, DocumentCounter, Invoice, InvoiceLine, Payment, Refund
 from billing.selectors import (
     UNPAID_STATUSES,
+    billing_due,
+    charges_due,
     invoice_balance,
     invoice_pays_by_transfer,
     payment_means_now,
@@ -63,7 +65,7 @@ from core.queue import task_enqueue_on_commit
 from customers.models import Customer
 from resellers.services import audit_record
 from subscriptions import services as subscription_services
-from subscriptions.models import Charge, Payer
+from subscriptions.models import Payer
 from subscriptions.periods import CENT
 
 logger = logging.getLogger(__name__)
@@ -177,29 +179,6 @@ def _cents(total: Decimal | None) -> Decimal:
 # The billing run
 
 
-def _charges_due(day: date) -> QuerySet[Charge]:
-    """Charges not invoiced yet, created on `day` or before (in the portal's time zone)."""
-    cutoff = timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
-    return Charge.objects.filter(invoiced_at__isnull=True, created_at__lt=cutoff)
-
-
-def billing_due(*, day: date) -> list[tuple[int, str, str]]:
-    """(customer id, payer, currency) of the invoice each customer is due on `day`: at most one
-    per customer per day (SPEC), for the payer and currency of its oldest charge not yet
-    invoiced. The customer's other payer's or currency's charges come on a following day."""
-    groups = (
-        _charges_due(day)
-        .values("customer_id", "payer", "currency")
-        .annotate(first=Min("created_at"), first_id=Min("id"))
-        .order_by("customer_id", "first", "first_id")
-        .values_list("customer_id", "payer", "currency")
-    )
-    due: dict[int, tuple[int, str, str]] = {}
-    for customer_id, payer, currency in groups:
-        due.setdefault(customer_id, (customer_id, payer, currency))
-    return list(due.values())
-
-
 # A number of the right form that no issued invoice has: the render check runs before the real
 # one is taken.
 _NUMBER_TO_CHECK = "{series}-{year}-000000"
@@ -277,7 +256,7 @@ def invoice_issue_for_customer(
     # Locked: all the customer's due charges, whatever their payer. A concurrent run for the
     # same customer waits here, then finds the invoice of the day and issues nothing.
     due = list(
-        _charges_due(day)
+        charges_due(day)
         .filter(customer_id=customer.pk)
         .select_for_update(of=("self",))
         .order_by("created_at", "id")

@@ -30,7 +30,7 @@ RETRY_BACKOFF_MAX = 600
 def billing_run_daily() -> int:
     """Queue today's invoices; returns how many were queued."""
     today = timezone.localdate()
-    groups = services.billing_due(day=today)
+    groups = selectors.billing_due(day=today)
     for customer_id, payer, currency in groups:
         task_enqueue(invoice_issue, customer_id, payer, currency, today.isoformat())
     return len(groups)
@@ -71,7 +71,7 @@ def billing_run_left(*, now: datetime, force: bool = False) -> list[tuple[int, s
     )
     held = BillingHold.objects.filter(last_seen_on=today)
     done |= set(held.values_list("customer_id", flat=True))
-    return [group for group in services.billing_due(day=today) if group[0] not in done]
+    return [group for group in selectors.billing_due(day=today) if group[0] not in done]
 
 
 def billing_run_sweep(*, now: datetime, force: bool) -> int:

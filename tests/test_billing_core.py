@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from billing import services, tasks, vat
+from billing import selectors, services, tasks, vat
 from billing.models import DocumentCounter, Invoice, VatRate
 from customers.models import Customer
 from resellers.models import AuditEvent
@@ -200,8 +200,8 @@ def test_run_takes_only_charges_created_up_to_the_day(vat_rates, tenant, other_t
         next_day = charge_for(tenant.customer)
         (invoice,) = run(TODAY)
     assert [line.charge for line in invoice.lines.all()] == [on_the_day]
-    assert services.billing_due(day=TODAY) == []
-    assert services.billing_due(day=TODAY + timedelta(days=1)) == [
+    assert selectors.billing_due(day=TODAY) == []
+    assert selectors.billing_due(day=TODAY + timedelta(days=1)) == [
         (tenant.customer.pk, "reseller_card", "EUR")
     ]
     next_day.refresh_from_db()

@@ -9,6 +9,8 @@ from io import StringIO
 
 import pytest
 import time_machine
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+from django.contrib.auth.models import Permission
 from django.core import mail
 from django.core.management import call_command
 from django.urls import reverse
@@ -20,10 +22,11 @@ from billing.payments import services, tasks
 from billing.payments.demo_gateway import DemoGateway
 from billing.payments.gateways import ManualGateway, StripeGateway, gateway
 from billing.selectors import PAYMENT_BY_CARD, payment_means_now
+from billing.vat import vat_rates_seed
 from core.models import OutboundEmail
 from customers.models import CustomerMember
 from subscriptions.models import Payer, Subscription
-from tests.billing_factories import InvoiceFactory, InvoiceLineFactory
+from tests.billing_factories import ChargeFactory, InvoiceFactory, InvoiceLineFactory
 from tests.factories import SubscriptionFactory, UserFactory
 from tests.fake_stripe import API_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET
 
@@ -327,3 +330,38 @@ def test_the_demo_data_pays_by_card_and_shows_a_decline_that_a_new_card_mends(
     suspended.refresh_from_db()
     assert failed.status == Invoice.Status.PAID
     assert suspended.status == Subscription.Status.ACTIVE
+
+
+INVOICE_NOW = "/admin/billing/invoice/invoice-now/"
+
+
+def test_staff_invoice_todays_charges_now_and_by_card_they_are_charged_at_once(
+    demo, tenant, other_tenant, client_for, staff_client, django_capture_on_commit_callbacks
+):
+    """The demo has no scheduler for the nightly billing run: staff run it from the admin's
+    "Billing health" box, and the demo card pays the invoice at once."""
+    vat_rates_seed()
+    card_form(reseller_client(tenant, client_for), reverse("payments:card_change"), VISA)
+    ChargeFactory(subscription=SubscriptionFactory(customer=tenant.customer))
+    page = staff_client.get("/admin/").content.decode()
+    assert 'data-count="customers-to-invoice">1<' in page and INVOICE_NOW in page
+    assert staff_client.get(INVOICE_NOW).status_code == 405
+    with django_capture_on_commit_callbacks(execute=True):
+        done = staff_client.post(INVOICE_NOW, follow=True)
+    assert "1 invoice queued to be issued." in done.content.decode()
+    invoice = Invoice.objects.get(customer=tenant.customer)
+    assert invoice.status == Invoice.Status.PAID and invoice.payments.get().gateway == "demo"
+    again = staff_client.post(INVOICE_NOW, follow=True).content.decode()
+    assert "No charges are waiting to be invoiced today." in again
+    assert INVOICE_NOW not in again  # nothing to invoice: no button
+
+
+def test_staff_who_may_not_change_invoices_cannot_invoice_now(tenant, client_for):
+    reader = UserFactory(is_staff=True)
+    reader.user_permissions.set([Permission.objects.get(codename="view_invoice")])
+    TOTP.activate(reader, generate_totp_secret())
+    ChargeFactory(subscription=SubscriptionFactory(customer=tenant.customer))
+    client = client_for(reader)
+    assert INVOICE_NOW not in client.get("/admin/").content.decode()
+    assert client.post(INVOICE_NOW).status_code == 403
+    assert not Invoice.objects.exists()
