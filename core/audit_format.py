@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.functional import Promise
 from django.utils.text import capfirst
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.money import money_format
@@ -34,6 +35,9 @@ class Kind(StrEnum):
     BOOLEAN = "boolean"
     CHOICE = "choice"
     RELATED = "related"
+    # A message recorded in English (a payment gateway's answer): shown in the reader's language
+    # where the catalogue has it (the demo gateway's are Stripe's messages, marked).
+    MESSAGE = "message"
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ OTHER_KEYS: dict[str, tuple[Promise, Kind, str]] = {
     "corrects": (_("corrects"), Kind.TEXT, ""),
     "reason": (_("reason"), Kind.TEXT, ""),
     "gateway": (_("paid through"), Kind.TEXT, ""),
-    "error": (_("error"), Kind.TEXT, ""),
+    "error": (_("error"), Kind.MESSAGE, ""),
     "card": (_("card"), Kind.TEXT, ""),
     "expires": (_("expires"), Kind.TEXT, ""),
     "attempt": (_("attempt"), Kind.NUMBER, ""),
@@ -163,6 +167,8 @@ def value_format(
         return str(value)
     if kind is Kind.BOOLEAN:
         return "✓" if value else "✗"
+    if kind is Kind.MESSAGE:
+        return gettext(str(value))
     if kind is Kind.CHOICE:
         choices = dict(getattr(field, "flatchoices", None) or VIA)
         return str(choices.get(value, value))

@@ -184,3 +184,20 @@ def test_the_same_event_shows_at_the_same_time_on_both_sides_with_the_zone_named
         assert "Times in Europe/Madrid" in activity
     dashboard = owner_client.get(reverse("dashboard"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "7:46" in dashboard and "Times in Europe/Madrid" in dashboard
+
+
+def test_a_gateways_answer_reads_in_the_readers_language_where_known():
+    """A failed card payment's audit keeps the gateway's English answer; the demo gateway's
+    are Stripe's messages, which the catalogue translates. An unknown answer reads as it is."""
+    row = event(
+        "billing.invoice",
+        {"status": "open"},
+        {"status": "payment_failed", "error": "Your card was declined."},
+    )
+    with translation.override("es"):
+        status, error = audit_changes(row)
+    assert (status.before, status.after) == ("Pendiente", "Pago fallido")
+    assert error.after == "Tu tarjeta ha sido rechazada."
+    unknown = event("billing.invoice", None, {"error": "Gateway said no (code 7)"})
+    with translation.override("es"):
+        assert [c.after for c in audit_changes(unknown)] == ["Gateway said no (code 7)"]

@@ -88,7 +88,7 @@ def test_reseller_saves_a_test_card_and_the_pages_say_it_is_a_demo(
     client = reseller_client(tenant, client_for)
     page = client.get(reverse("payments:card_change"))
     html = page.content.decode()
-    assert 'id="demo-cards"' in html and "4242424242424242" in html
+    assert 'id="demo-cards"' in html and "4242 4242 4242 4242" in html
     assert "js.stripe.com" not in html  # the portal's own form, no Stripe script
     response = card_form(client, reverse("payments:card_change"), VISA)
     assert response.status_code == 302 and response["Location"] == reverse("payments:card")

@@ -76,6 +76,13 @@ class DemoCard:
     behaviour: "StrOrPromise"
     decline_message: str = DECLINED
 
+    @property
+    def spaced(self) -> str:
+        """The number as printed on the card: 4242 4242 4242 4242 (American Express: 4-6-5)."""
+        if len(self.number) == 15:
+            return f"{self.number[:4]} {self.number[4:10]} {self.number[10:]}"
+        return " ".join(self.number[i : i + 4] for i in range(0, len(self.number), 4))
+
 
 TEST_CARDS: tuple[DemoCard, ...] = (
     DemoCard("4242424242424242", "visa", "saved", "succeeds", _("Saved; every payment succeeds.")),

@@ -607,6 +607,7 @@ def _invoice_payment_failed(invoice: Invoice, payment: Payment) -> None:
         obj=invoice,
         before={key: str(value) if value else value for key, value in before.items()},
         after={
+            "status": invoice.status,
             "attempt": payment.attempt,
             "error": payment.error,
             "next_payment_attempt": next_day.isoformat() if next_day else None,
