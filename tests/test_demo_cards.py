@@ -365,3 +365,25 @@ def test_staff_who_may_not_change_invoices_cannot_invoice_now(tenant, client_for
     assert INVOICE_NOW not in client.get("/admin/").content.decode()
     assert client.post(INVOICE_NOW).status_code == 403
     assert not Invoice.objects.exists()
+
+
+def test_the_card_pages_say_which_payment_failed_why_and_what_comes_next(
+    demo, tenant, other_tenant, client_for, django_capture_on_commit_callbacks
+):
+    client = reseller_client(tenant, client_for)
+    card_form(client, reverse("payments:card_change"), CHARGES_DECLINED)
+    invoice = invoice_for(SubscriptionFactory(customer=tenant.customer))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.invoice_issued(invoice)
+    invoice.refresh_from_db()
+    page = client.get(reverse("payments:card"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'id="payments-failed"' in page
+    assert f"The card payment of invoice {invoice.number} failed." in page
+    assert "The card's answer: Your card was declined." in page
+    assert "It is tried again on" in page
+    # Another reseller's failures are not shown.
+    other = client_for(other_tenant.owner).get(reverse("payments:card")).content.decode()
+    assert invoice.number not in other
+    with django_capture_on_commit_callbacks(execute=True):
+        card_form(client, reverse("payments:card_change"), VISA)
+    assert 'id="payments-failed"' not in client.get(reverse("payments:card")).content.decode()

@@ -35,6 +35,42 @@ def card_default(*, owner: CardOwner) -> PaymentCard | None:
     return PaymentCard.objects.filter(is_default=True, **owner_fields(owner)).first()
 
 
+def invoices_paid_with_q(owner: CardOwner) -> Q:
+    """Invoices charged to the owner's card: a reseller's customers' invoices paid with the
+    reseller card, or a customer's own paid with its card."""
+    if isinstance(owner, Reseller):
+        return Q(reseller=owner, payer=Payer.RESELLER_CARD)
+    return Q(customer=owner, payer=Payer.CUSTOMER_CARD)
+
+
+class FailedPayment(TypedDict):
+    invoice: Invoice
+    error: str  # the gateway's answer to the latest attempt, as recorded (English)
+
+
+FAILED_SHOWN = 5
+
+
+def invoices_payment_failed(*, owner: CardOwner) -> list[FailedPayment]:
+    """The owner's card invoices whose latest charge failed (at most FAILED_SHOWN, oldest
+    first), each with the gateway's answer: what a new card pays at once."""
+    invoices = (
+        Invoice.objects.filter(
+            invoices_paid_with_q(owner),
+            kind=Invoice.Kind.INVOICE,
+            status=Invoice.Status.PAYMENT_FAILED,
+        )
+        .select_related("customer")
+        .order_by("issue_date", "pk")[:FAILED_SHOWN]
+    )
+    errors = dict(
+        Payment.objects.filter(invoice__in=list(invoices), status=Payment.Status.FAILED)
+        .order_by("invoice_id", "attempt")
+        .values_list("invoice_id", "error")
+    )  # the latest attempt's answer wins
+    return [{"invoice": invoice, "error": errors.get(invoice.pk, "")} for invoice in invoices]
+
+
 def card_consent_open(*, subscription: Subscription) -> CustomerCardConsent | None:
     """The request waiting for the customer's answer, if any (an expired one too)."""
     return (

@@ -268,17 +268,13 @@ def payment_card_detach(*, payment_method_id: str) -> None:
         payment_gateway.card_detach(payment_method_id=payment_method_id)
 
 
-def _invoices_paid_with(owner: CardOwner) -> Q:
-    if isinstance(owner, Reseller):
-        return Q(reseller=owner, payer=Payer.RESELLER_CARD)
-    return Q(customer=owner, payer=Payer.CUSTOMER_CARD)
-
-
 def _invoices_retry_for_new_card(owner: CardOwner) -> None:
     """A new card: try the owner's failed invoices again at once (after commit) rather than on
     the next retry day; paying them lifts a suspension for a pending payment."""
     failed = Invoice.objects.filter(
-        _invoices_paid_with(owner), kind=Invoice.Kind.INVOICE, status=Invoice.Status.PAYMENT_FAILED
+        selectors.invoices_paid_with_q(owner),
+        kind=Invoice.Kind.INVOICE,
+        status=Invoice.Status.PAYMENT_FAILED,
     ).values_list("pk", "payment_attempts")
     for invoice_id, attempts in failed:
         _charge_later(invoice_id, attempts + 1)

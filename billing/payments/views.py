@@ -235,6 +235,7 @@ def reseller_card(request: HttpRequest) -> HttpResponse:
         {
             "side": "reseller",
             "card": selectors.card_default(owner=reseller),
+            "failed_payments": selectors.invoices_payment_failed(owner=reseller),
             "uses_cards": gateway().uses_cards,
             "change_url": reverse("payments:card_change"),
         },
@@ -265,6 +266,7 @@ def my_card(request: HttpRequest, customer_id: str) -> HttpResponse:
             "side": "customer",
             "customer": customer,
             "card": selectors.card_default(owner=customer),
+            "failed_payments": selectors.invoices_payment_failed(owner=customer),
             "uses_cards": gateway().uses_cards,
             "change_url": reverse("my_payments:card_change", args=[customer.public_id]),
         },
@@ -294,7 +296,11 @@ def customer_side_section(request: HttpRequest, customer: Customer) -> SafeStrin
     return mark_safe(  # noqa: S308 - rendered by the template engine, which escapes
         render_to_string(
             "payments/_customer_section.html",
-            {"customer": customer, "card": selectors.card_default(owner=customer)},
+            {
+                "customer": customer,
+                "card": selectors.card_default(owner=customer),
+                "failed_payments": selectors.invoices_payment_failed(owner=customer),
+            },
             request=request,
         )
     )
