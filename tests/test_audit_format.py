@@ -197,7 +197,7 @@ def test_a_gateways_answer_reads_in_the_readers_language_where_known():
     with translation.override("es"):
         status, error = audit_changes(row)
     assert (status.before, status.after) == ("Pendiente", "Pago fallido")
-    assert error.after == "Tu tarjeta ha sido rechazada."
+    assert error.after == "Su tarjeta ha sido rechazada."
     unknown = event("billing.invoice", None, {"error": "Gateway said no (code 7)"})
     with translation.override("es"):
         assert [c.after for c in audit_changes(unknown)] == ["Gateway said no (code 7)"]

@@ -160,7 +160,7 @@ def test_declined_messages_are_shown_in_the_readers_language(
         HTTP_ACCEPT_LANGUAGE="es",
     )
     assert "Your card was declined." not in response.content.decode()
-    assert response.context["demo_form"].errors["number"] == ["Tu tarjeta ha sido rechazada."]
+    assert response.context["demo_form"].errors["number"] == ["Su tarjeta ha sido rechazada."]
 
 
 def test_a_card_that_asks_for_authentication_is_saved_only_once_authenticated(

@@ -55,7 +55,8 @@ class DemoCardForm(forms.Form):
     expiry = forms.CharField(
         label=_("Expiry date"),
         help_text=_("As MM / YY, e.g. 12 / 34: any date in the future."),
-        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "MM / YY"}),
+        # The format's letters in the reader's language (MM / AA in Spanish).
+        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": _("MM / YY")}),
     )
     cvc = forms.CharField(
         label=_("Security code (CVC)"),
