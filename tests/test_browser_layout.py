@@ -194,3 +194,26 @@ def test_the_german_invoice_tables_headers_wrap_within_the_page(browser, live_se
     assert box is not None and box["height"] < 1.5 * line_height
     assert horizontal_overflow(page) <= 0
     assert csp_violations(page) == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("language", ["es", "de"])
+def test_the_header_and_menu_fit_a_phone_for_a_member_of_two_resellers(
+    browser, live_server, language
+):
+    """At 390 px, the reseller switcher's long label ("Cambiar de revendedor") wraps under its
+    list instead of widening the page, and the menu is one row of links, not a tall block."""
+    tenant = make_tenant("Nimbus Cloud Partners")
+    other = make_tenant("Brightside IT")
+    Membership.objects.create(reseller=other.reseller, user=tenant.owner, role="sales")
+    page = open_page(browser, live_server, tenant.owner, 390)
+    page.context.add_cookies(
+        [{"name": "django_language", "value": language, "url": live_server.url}]
+    )
+    for path in ("/dashboard/", "/customers/", "/invoices/"):
+        page.goto(path)
+        assert page.locator("#reseller-switch").is_visible()
+        assert horizontal_overflow(page) <= 0, path
+        menu = page.locator("nav.menu").bounding_box()
+        assert menu is not None and menu["height"] < 80, (path, menu)
+        assert csp_violations(page) == [], path
