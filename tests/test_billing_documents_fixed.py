@@ -728,7 +728,7 @@ def test_billing_health_counts_what_needs_staff(needs_staff):
     health = selectors.billing_health()
 
     assert health == selectors.BillingHealth(
-        pdf_missing=2, pdf_failed=1, holds_open=1, refunds_to_make=2
+        pdf_missing=2, pdf_failed=1, holds_open=1, refunds_to_make=2, customers_to_invoice=0
     )
 
 
