@@ -150,3 +150,17 @@ def _close_stray_connections(django_db_setup, django_db_blocker):  # type: ignor
                     )
             except OperationalError:
                 pass  # no database was built (a run of database-free tests)
+
+
+@pytest.fixture
+def browser(live_server):  # type: ignore[no-untyped-def]
+    """Headless Chromium (Debian's, through Playwright) for the browser tests, with the live
+    server running."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser_helpers import ARGS, CHROMIUM
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()

@@ -14,8 +14,6 @@ from resellers.models import Membership
 from subscriptions import services
 from subscriptions.models import Plan, PlanPrice, Product
 from tests.browser_helpers import (
-    ARGS,
-    CHROMIUM,
     csp_collect,
     csp_violations,
     horizontal_overflow,
@@ -31,16 +29,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
 ]
-
-
-@pytest.fixture
-def browser(live_server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 def open_page(browser, live_server, user, width: int = 1280):

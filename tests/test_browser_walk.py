@@ -30,8 +30,6 @@ from customers import services as customer_services
 from customers.models import Customer, CustomerMember
 from subscriptions.models import Payer, Plan, PlanPrice, Product, Subscription
 from tests.browser_helpers import (
-    ARGS,
-    CHROMIUM,
     csp_collect,
     csp_violations,
     horizontal_overflow,
@@ -201,16 +199,6 @@ def code_in_mail(to: str) -> str:
 
 def prefix(name: str) -> str:
     return reverse(name, kwargs={"token": "TOKEN"}).split("TOKEN")[0]
-
-
-@pytest.fixture
-def browser(live_server):  # type: ignore[no-untyped-def]
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
