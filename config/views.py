@@ -1,8 +1,9 @@
 """Pages that draw on several apps: the entry point and the dashboard."""
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
+from core.http import PortalRequest, ResellerRequest
 from customers.models import Customer
 from customers.selectors import customer_counts_by_status, customer_list, customers_of_user
 from resellers.access import reseller_required
@@ -10,10 +11,10 @@ from resellers.roles import Action, role_can
 from resellers.selectors import audit_list, membership_list
 
 
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: PortalRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect("account_login")
-    membership = request.membership  # type: ignore[attr-defined]
+    membership = request.membership
     if membership is None:
         if request.user.is_staff:
             return redirect("admin:index")
@@ -26,8 +27,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @reseller_required()
-def dashboard(request: HttpRequest) -> HttpResponse:
-    membership = request.membership  # type: ignore[attr-defined]
+def dashboard(request: ResellerRequest) -> HttpResponse:
+    membership = request.membership
     reseller = membership.reseller
     counts = customer_counts_by_status(reseller=reseller)
     context = {

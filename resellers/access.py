@@ -2,33 +2,42 @@
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Concatenate, ParamSpec, cast
 
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
 
+from core.http import PortalRequest, ResellerRequest
 from resellers.roles import Action, require
+
+P = ParamSpec("P")
 
 
 def reseller_required(
     action: Action | None = None,
-) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+) -> Callable[
+    [Callable[Concatenate[ResellerRequest, P], HttpResponse]],
+    Callable[Concatenate[PortalRequest, P], HttpResponse],
+]:
     """Let the view run only for a member of an active reseller (and a role allowing `action`)."""
 
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorator(
+        view: Callable[Concatenate[ResellerRequest, P], HttpResponse],
+    ) -> Callable[Concatenate[PortalRequest, P], HttpResponse]:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: PortalRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            membership = request.membership  # type: ignore[attr-defined]
+            membership = request.membership
             if membership is None:
                 return redirect("resellers:apply")
             if not membership.reseller.is_active:
                 return redirect("resellers:status")
             if action is not None:
                 require(membership.role, action)
-            return view(request, *args, **kwargs)
+            # Signed in, with a membership of an active reseller: what ResellerRequest declares.
+            return view(cast(ResellerRequest, request), *args, **kwargs)
 
         return wrapper
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from core.http import PortalRequest
 from resellers.models import Membership
 from resellers.selectors import membership_landing, memberships_for_user
 
@@ -19,7 +20,7 @@ class ResellerMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: PortalRequest) -> HttpResponse:
         memberships: list[Membership] = []
         if request.user.is_authenticated:
             memberships = memberships_for_user(user=request.user)
@@ -27,9 +28,9 @@ class ResellerMiddleware:
         # Without a choice (just signed in): the reseller last used, else the highest role.
         fallback = membership_landing(memberships=memberships)
         active = next((m for m in memberships if m.reseller.public_id == chosen), fallback)
-        request.memberships = memberships  # type: ignore[attr-defined]
-        request.membership = active  # type: ignore[attr-defined]
-        request.reseller = active.reseller if active else None  # type: ignore[attr-defined]
+        request.memberships = memberships
+        request.membership = active
+        request.reseller = active.reseller if active else None
         if active is None:
             return self.get_response(request)
         # A reseller's team reads times in the reseller's zone, as its customers read theirs in

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from core.adapters import invitation_sign_up_allow
 from core.forms import add_service_errors
+from core.http import PortalRequest, ResellerRequest
 from core.models import User
 from core.ratelimit import RateLimited, rate_limited_response
 from core.tokens import TokenState
@@ -27,9 +28,9 @@ from resellers.roles import Role
 
 
 @login_required
-def apply(request: HttpRequest) -> HttpResponse:
+def apply(request: PortalRequest) -> HttpResponse:
     """Become a partner: a signed-in user with no reseller applies for one."""
-    if request.memberships:  # type: ignore[attr-defined]
+    if request.memberships:
         return redirect("home")
     user = cast(User, request.user)
     form = ResellerProfileForm(request.POST or None, initial={"billing_email": user.email})
@@ -47,9 +48,9 @@ def apply(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def status(request: HttpRequest) -> HttpResponse:
+def status(request: PortalRequest) -> HttpResponse:
     """What a member of a pending or suspended reseller sees, and nothing else."""
-    membership = request.membership  # type: ignore[attr-defined]
+    membership = request.membership
     if membership is None:
         return redirect("resellers:apply")
     if membership.reseller.is_active:
@@ -59,10 +60,10 @@ def status(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def switch(request: HttpRequest) -> HttpResponse:
+def switch(request: PortalRequest) -> HttpResponse:
     public_id = request.POST.get("reseller", "")
     # Only a reseller among the user's own memberships can become active.
-    for membership in request.memberships:  # type: ignore[attr-defined]
+    for membership in request.memberships:
         if membership.reseller.public_id == public_id:
             request.session[SESSION_KEY] = public_id
             services.membership_mark_used(membership=membership)
@@ -82,8 +83,8 @@ def _rate_limited(request: HttpRequest, error: RateLimited) -> HttpResponse:
 
 
 @reseller_required()
-def team(request: HttpRequest) -> HttpResponse:
-    membership = request.membership  # type: ignore[attr-defined]
+def team(request: ResellerRequest) -> HttpResponse:
+    membership = request.membership
     invite_form = TeamInviteForm(request.POST or None)
     if request.method == "POST" and invite_form.is_valid():
         try:
@@ -110,8 +111,8 @@ def team(request: HttpRequest) -> HttpResponse:
 
 @reseller_required()
 @require_POST
-def member_role(request: HttpRequest, membership_id: str) -> HttpResponse:
-    membership = request.membership  # type: ignore[attr-defined]
+def member_role(request: ResellerRequest, membership_id: str) -> HttpResponse:
+    membership = request.membership
     target = selectors.membership_get(reseller=membership.reseller, public_id=membership_id)
     form = MembershipRoleForm(request.POST)
     if form.is_valid():
@@ -132,8 +133,8 @@ def member_role(request: HttpRequest, membership_id: str) -> HttpResponse:
 
 @reseller_required()
 @require_POST
-def member_remove(request: HttpRequest, membership_id: str) -> HttpResponse:
-    membership = request.membership  # type: ignore[attr-defined]
+def member_remove(request: ResellerRequest, membership_id: str) -> HttpResponse:
+    membership = request.membership
     target = selectors.membership_get(reseller=membership.reseller, public_id=membership_id)
     try:
         services.membership_remove(membership=membership, target=target)
@@ -152,8 +153,8 @@ def member_remove(request: HttpRequest, membership_id: str) -> HttpResponse:
 
 @reseller_required()
 @require_POST
-def invitation_resend(request: HttpRequest, team_invitation_id: str) -> HttpResponse:
-    membership = request.membership  # type: ignore[attr-defined]
+def invitation_resend(request: ResellerRequest, team_invitation_id: str) -> HttpResponse:
+    membership = request.membership
     invitation = selectors.team_invitation_get(
         reseller=membership.reseller, public_id=team_invitation_id
     )
@@ -174,8 +175,8 @@ def invitation_resend(request: HttpRequest, team_invitation_id: str) -> HttpResp
 
 @reseller_required()
 @require_POST
-def invitation_withdraw(request: HttpRequest, team_invitation_id: str) -> HttpResponse:
-    membership = request.membership  # type: ignore[attr-defined]
+def invitation_withdraw(request: ResellerRequest, team_invitation_id: str) -> HttpResponse:
+    membership = request.membership
     invitation = selectors.team_invitation_get(
         reseller=membership.reseller, public_id=team_invitation_id
     )
@@ -225,9 +226,9 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @reseller_required()
-def settings_view(request: HttpRequest) -> HttpResponse:
+def settings_view(request: ResellerRequest) -> HttpResponse:
     """The reseller's profile: owners edit it, everyone else reads it."""
-    membership = request.membership  # type: ignore[attr-defined]
+    membership = request.membership
     reseller = membership.reseller
     editable = membership.role == Role.OWNER
     form = ResellerSettingsForm(request.POST or None, instance=reseller)

@@ -34,6 +34,7 @@ from billing.payments.forms import (
 from billing.payments.gateways import CardSetup, CardSetupFailed, GatewayUnavailable, gateway
 from billing.payments.tasks import stripe_event_process
 from core.forms import add_service_errors
+from core.http import ResellerRequest
 from core.models import User
 from core.queue import task_enqueue
 from core.ratelimit import RateLimited, rate_limited_response
@@ -226,9 +227,9 @@ def _demo_card_form(
 
 @reseller_required(Action.PAYMENT_CARD_MANAGE)
 @require_GET
-def reseller_card(request: HttpRequest) -> HttpResponse:
+def reseller_card(request: ResellerRequest) -> HttpResponse:
     """The reseller card: it pays the subscriptions of customers paid with the reseller card."""
-    reseller = request.reseller  # type: ignore[attr-defined]
+    reseller = request.reseller
     return render(
         request,
         "payments/card.html",
@@ -243,8 +244,8 @@ def reseller_card(request: HttpRequest) -> HttpResponse:
 
 
 @reseller_required(Action.PAYMENT_CARD_MANAGE)
-def reseller_card_change(request: HttpRequest) -> HttpResponse:
-    membership = request.membership  # type: ignore[attr-defined]
+def reseller_card_change(request: ResellerRequest) -> HttpResponse:
+    membership = request.membership
     return _card_change(
         request,
         context={"side": "reseller", "back_url": reverse("payments:card")},
@@ -310,12 +311,12 @@ def customer_side_section(request: HttpRequest, customer: Customer) -> SafeStrin
 
 
 @reseller_required(Action.PAYMENT_CARD_MANAGE)
-def subscription_payer(request: HttpRequest, subscription_id: str) -> HttpResponse:
+def subscription_payer(request: ResellerRequest, subscription_id: str) -> HttpResponse:
     """Seed 003's "Change card": pay with the reseller card, or ask the customer to agree to
     pay with its own card ("Use a customer card?")."""
-    membership = request.membership  # type: ignore[attr-defined]
+    membership = request.membership
     subscription = subscription_selectors.subscription_get(
-        reseller=request.reseller,  # type: ignore[attr-defined]
+        reseller=request.reseller,
         public_id=subscription_id,
     )
     consent = selectors.card_consent_open(subscription=subscription)

@@ -1,7 +1,7 @@
 """Buy a subscription, Add licences with + and -, Order now; and the subscriptions section of the
 reseller's customer page and the Customers list's plan and licence columns."""
 
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -17,6 +17,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from core.formatting import integer_formatter
 from core.forms import add_service_errors
+from core.http import ResellerRequest
 from customers import selectors as customer_selectors
 from customers.models import Customer
 from resellers.access import reseller_required
@@ -72,9 +73,9 @@ def _purchase_preview(
 @reseller_required(Action.SUBSCRIPTION_BUY)
 @never_cache
 @vary_on_headers("HX-Request")
-def subscription_buy(request: HttpRequest, customer_id: str) -> HttpResponse:
+def subscription_buy(request: ResellerRequest, customer_id: str) -> HttpResponse:
     """Buy: product and plan, licences, who pays. Only for an Active customer."""
-    membership = request.membership  # type: ignore[attr-defined]
+    membership = request.membership
     reseller = membership.reseller
     customer = customer_selectors.customer_get(reseller=reseller, public_id=customer_id)
     if customer.status != Customer.Status.ACTIVE:
@@ -126,7 +127,7 @@ def subscription_buy(request: HttpRequest, customer_id: str) -> HttpResponse:
         "quote_plan": quote_plan,
         "quote_error": quote_error,
     }
-    if request.htmx and request.method == "GET":  # type: ignore[attr-defined]
+    if request.htmx and request.method == "GET":
         return render(request, "subscriptions/buy.html#preview", context)
     return render(request, "subscriptions/buy.html", context, status=400 if form.errors else 200)
 
@@ -198,7 +199,7 @@ def _removal_not_allowed() -> str:
 
 
 def _licence_page(
-    request: HttpRequest,
+    request: ResellerRequest,
     subscription: Subscription,
     form: LicenceForm,
     *,
@@ -207,7 +208,7 @@ def _licence_page(
     status: int = 200,
 ) -> HttpResponse:
     """`code`: why the order was refused, if the service said so."""
-    role = request.membership.role  # type: ignore[attr-defined]
+    role = request.membership.role
     if not form.errors:
         quote, code = _preview(form, subscription, role)
     else:
@@ -236,7 +237,7 @@ def _licence_page(
         and (count <= 1 or (count <= subscription.licences and not can_remove)),
     }
     template = "subscriptions/licences.html"
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         # htmx swaps only 2xx answers: the messages travel in the fragment.
         template += "#preview" if request.method == "GET" else "#quantity"
         status = 200
@@ -246,11 +247,11 @@ def _licence_page(
 @reseller_required(Action.LICENCES_ADD)
 @never_cache
 @vary_on_headers("HX-Request")
-def subscription_licences(request: HttpRequest, subscription_id: str) -> HttpResponse:
+def subscription_licences(request: ResellerRequest, subscription_id: str) -> HttpResponse:
     """Manage → Add licences: the number with + and -, the prorated price before ordering,
     Order now. GET with `licences` (htmx, as the number is typed) previews; POST with
     step=up/down/show re-renders (+ and - without JavaScript); step=order orders."""
-    membership = request.membership  # type: ignore[attr-defined]
+    membership = request.membership
     subscription = selectors.subscription_get(
         reseller=membership.reseller, public_id=subscription_id
     )
@@ -300,16 +301,16 @@ def subscription_licences(request: HttpRequest, subscription_id: str) -> HttpRes
         code = _error_code(error, "licences") or ""
         return _licence_page(request, subscription, form, code=code, status=400)
     done_url = reverse("subscriptions:order_done", kwargs={"order_id": order.public_id})
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return HttpResponseClientRedirect(done_url)
     return redirect(done_url)
 
 
 @reseller_required(Action.CUSTOMER_VIEW)
 @require_GET
-def order_done(request: HttpRequest, order_id: str) -> HttpResponse:
+def order_done(request: ResellerRequest, order_id: str) -> HttpResponse:
     """The confirmation after Order now or Buy: reference, what changed, the amount."""
-    order = selectors.order_get(reseller=request.reseller, public_id=order_id)  # type: ignore[attr-defined]
+    order = selectors.order_get(reseller=request.reseller, public_id=order_id)
     return render(
         request,
         "subscriptions/order_done.html",
@@ -328,7 +329,8 @@ def order_done(request: HttpRequest, order_id: str) -> HttpResponse:
 
 def customer_section(request: HttpRequest, customer: Customer) -> SafeString:
     """The reseller's view of a customer's subscriptions, with Add licences and Buy."""
-    membership = request.membership  # type: ignore[attr-defined]
+    # Rendered only into the reseller's customer page, which is behind reseller_required.
+    membership = cast(ResellerRequest, request).membership
     subscriptions = list(
         selectors.subscription_list(reseller=membership.reseller, customer=customer)
     )

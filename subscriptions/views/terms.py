@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from core.forms import add_service_errors
+from core.http import ResellerRequest
 from customers import selectors as customer_selectors
 from customers.models import Customer
 from resellers.access import reseller_required
@@ -43,9 +44,9 @@ from subscriptions.periods import (
 Renewal = Subscription.RenewalSetting
 
 
-def _subscription(request: HttpRequest, subscription_id: str) -> Subscription:
+def _subscription(request: ResellerRequest, subscription_id: str) -> Subscription:
     return selectors.subscription_get(
-        reseller=request.reseller,  # type: ignore[attr-defined]
+        reseller=request.reseller,
         public_id=subscription_id,
     )
 
@@ -65,7 +66,7 @@ def _renewal_form(subscription: Subscription) -> RenewalForm:
 
 
 def _detail_page(
-    request: HttpRequest,
+    request: ResellerRequest,
     subscription: Subscription,
     *,
     renewal_form: RenewalForm | None = None,
@@ -92,16 +93,16 @@ def _detail_page(
 
 @reseller_required(Action.CUSTOMER_VIEW)
 @require_GET
-def subscription_detail(request: HttpRequest, subscription_id: str) -> HttpResponse:
+def subscription_detail(request: ResellerRequest, subscription_id: str) -> HttpResponse:
     """Plans and terms: plan, price, licences, period, term, renewal, payer, the ledger."""
     return _detail_page(request, _subscription(request, subscription_id))
 
 
 @reseller_required(Action.LICENCES_ADD)
 @require_POST
-def subscription_renewal(request: HttpRequest, subscription_id: str) -> HttpResponse:
+def subscription_renewal(request: ResellerRequest, subscription_id: str) -> HttpResponse:
     """Renewal settings of an annual plan (the #renewal section of Plans and terms)."""
-    membership = request.membership  # type: ignore[attr-defined]
+    membership = request.membership
     subscription = _subscription(request, subscription_id)
     form = RenewalForm(request.POST)
     if form.is_valid():
@@ -193,10 +194,10 @@ def _plan_change_effect(subscription: Subscription, plan: Plan, timing: str) -> 
 
 
 @reseller_required(Action.SUBSCRIPTION_BUY)
-def subscription_change_plan(request: HttpRequest, subscription_id: str) -> HttpResponse:
+def subscription_change_plan(request: ResellerRequest, subscription_id: str) -> HttpResponse:
     """Change plan: choose among the allowed plans (GET), read what it does and when
     (GET ?plan=…), confirm (POST)."""
-    membership = request.membership  # type: ignore[attr-defined]
+    membership = request.membership
     subscription = _subscription(request, subscription_id)
     choices = selectors.subscription_plan_choices(subscription=subscription)
     timings = {plan.pk: timing for plan, timing in choices}
@@ -268,9 +269,9 @@ def _plan_changed_message(subscription: Subscription, plan: Plan) -> str:
 
 @reseller_required(Action.SUBSCRIPTION_CANCEL)
 @require_POST
-def subscription_cancel_plan_change(request: HttpRequest, subscription_id: str) -> HttpResponse:
+def subscription_cancel_plan_change(request: ResellerRequest, subscription_id: str) -> HttpResponse:
     """Withdraw the plan change scheduled for the end of the term."""
-    membership = request.membership  # type: ignore[attr-defined]
+    membership = request.membership
     subscription = _subscription(request, subscription_id)
     try:
         services.subscription_cancel_plan_change(membership=membership, subscription=subscription)
@@ -287,8 +288,8 @@ def subscription_cancel_plan_change(request: HttpRequest, subscription_id: str) 
 
 
 @reseller_required(Action.SUBSCRIPTION_CANCEL)
-def subscription_cancel(request: HttpRequest, subscription_id: str) -> HttpResponse:
-    membership = request.membership  # type: ignore[attr-defined]
+def subscription_cancel(request: ResellerRequest, subscription_id: str) -> HttpResponse:
+    membership = request.membership
     subscription = _subscription(request, subscription_id)
     error_text = ""
     if request.method == "POST":
@@ -325,8 +326,10 @@ def subscription_cancel(request: HttpRequest, subscription_id: str) -> HttpRespo
     return render(request, "subscriptions/cancel.html", context, status=400 if error_text else 200)
 
 
-def _suspension_page(request: HttpRequest, subscription_id: str, *, suspend: bool) -> HttpResponse:
-    membership = request.membership  # type: ignore[attr-defined]
+def _suspension_page(
+    request: ResellerRequest, subscription_id: str, *, suspend: bool
+) -> HttpResponse:
+    membership = request.membership
     subscription = _subscription(request, subscription_id)
     error_text = ""
     if request.method == "POST":
@@ -354,12 +357,12 @@ def _suspension_page(request: HttpRequest, subscription_id: str, *, suspend: boo
 
 
 @reseller_required(Action.SUBSCRIPTION_SUSPEND)
-def subscription_suspend(request: HttpRequest, subscription_id: str) -> HttpResponse:
+def subscription_suspend(request: ResellerRequest, subscription_id: str) -> HttpResponse:
     return _suspension_page(request, subscription_id, suspend=True)
 
 
 @reseller_required(Action.SUBSCRIPTION_SUSPEND)
-def subscription_reactivate(request: HttpRequest, subscription_id: str) -> HttpResponse:
+def subscription_reactivate(request: ResellerRequest, subscription_id: str) -> HttpResponse:
     return _suspension_page(request, subscription_id, suspend=False)
 
 
