@@ -1,0 +1,227 @@
+"""The daily jobs' work for one subscription (subscriptions.tasks): start the next period and
+charge it, end a trial, send the trial and term reminders. `_catch_up` brings a subscription
+up to date before any other write reads its period."""
+
+from datetime import date
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+
+from core.emails import email_queue
+from resellers.models import Membership
+from resellers.roles import Role
+from subscriptions.models import (
+    Charge,
+    LicenceChange,
+    Subscription,
+)
+from subscriptions.periods import (
+    Period,
+    money_round,
+    period_price,
+    term_end,
+)
+from subscriptions.services.charges import _charge
+from subscriptions.services.prices import _next_period_price, _period_on
+from subscriptions.services.records import (
+    Reason,
+    Renewal,
+    Status,
+    _audit,
+    _ledger,
+    _lock,
+    _save,
+    _set_status,
+    _state,
+)
+
+TRIAL_REMINDER_DAYS = 7
+
+
+TERM_REMINDER_DAYS = 30
+
+
+def _end_trial(subscription: Subscription) -> None:
+    before = _state(subscription)
+    _set_status(subscription, Status.SUSPENDED, Reason.TRIAL_ENDED)
+    _save(subscription)
+    _audit(subscription, actor=None, action="subscription.trial_ended", before=before)
+
+
+def _trial_is_over(subscription: Subscription, today: date) -> bool:
+    return (
+        subscription.plan.is_trial
+        and subscription.term_end is not None
+        and subscription.term_end <= today
+        and subscription.status != Status.CANCELLED
+        and subscription.suspension_reason != Reason.TRIAL_ENDED
+    )
+
+
+def _rolls_over(subscription: Subscription) -> bool:
+    """Paid service keeps its periods going while suspended by the reseller or for a pending
+    payment: the commitment and the licences are still held."""
+    return not subscription.plan.is_trial and subscription.status in (
+        Status.ACTIVE,
+        Status.SUSPENDED,
+    )
+
+
+def _start_next_period(subscription: Subscription) -> None:
+    """Move from the period that just ended to the next one, applying the renewal settings and
+    a scheduled plan change at the end of a term, and charge the new period in advance at the
+    catalogue price of the day."""
+    before = _state(subscription)
+    licences_before = subscription.licences
+    start = subscription.period_end
+    renewal = subscription.term_end is not None and start >= subscription.term_end
+    if renewal:
+        if subscription.renewal_setting == Renewal.CANCEL_AT_TERM_END:
+            _set_status(subscription, Status.CANCELLED)
+            _save(subscription)
+            _audit(subscription, actor=None, action="subscription.cancelled", before=before)
+            return
+        if subscription.scheduled_plan is not None:
+            subscription.plan = subscription.scheduled_plan
+            subscription.scheduled_plan = None
+        if subscription.renewal_setting == Renewal.RENEW_WITH_COUNT:
+            subscription.licences = min(
+                subscription.renewal_licences or subscription.licences,
+                subscription.plan.licence_limit,
+            )
+        # The renewal count is chosen for one renewal; the next term renews as it stands.
+        subscription.renewal_setting = Renewal.AUTO_RENEW
+        subscription.renewal_licences = None
+        if subscription.plan.is_annual:
+            subscription.term_start = start
+            subscription.term_end = term_end(start=start, anchor_day=subscription.anchor_day)
+            subscription.anchor_month = start.month
+        else:
+            subscription.term_start = subscription.term_end = None
+    plan = subscription.plan
+    period = Period(
+        start,
+        _period_on(
+            plan=plan,
+            anchor_day=subscription.anchor_day,
+            anchor_month=subscription.anchor_month,
+            on=start,
+        ).end,
+    )
+    subscription.monthly_price = _next_period_price(subscription)
+    subscription.period_start, subscription.period_end = period.start, period.end
+    _save(subscription)
+    unit = period_price(monthly_price=subscription.monthly_price, months=plan.months_per_period)
+    amount = money_round(subscription.licences * unit)
+    _charge(
+        subscription,
+        kind=Charge.Kind.PERIOD,
+        period=period,
+        licences=subscription.licences,
+        unit_price=unit,
+        amount=amount,
+    )
+    if renewal:
+        _ledger(
+            subscription,
+            kind=LicenceChange.Kind.RENEWAL,
+            actor=None,
+            before=licences_before,
+            amount=amount,
+            period=period,
+        )
+    action = "subscription.renewed" if renewal else "subscription.period_started"
+    _audit(subscription, actor=None, action=action, before=before)
+
+
+def _catch_up(subscription: Subscription, today: date) -> bool:
+    """Do what the daily jobs would have done by `today` (they may not have run yet): an
+    order placed on the first day of a period is prorated over that period. Returns whether
+    anything changed."""
+    changed = False
+    if _trial_is_over(subscription, today):
+        _end_trial(subscription)
+        changed = True
+    while _rolls_over(subscription) and subscription.period_end <= today:
+        _start_next_period(subscription)
+        changed = True
+    return changed
+
+
+@transaction.atomic
+def subscription_renew_due(*, subscription_id: int, today: date) -> bool:
+    """The renewal job's step: start every period (and term) that has begun by `today`.
+    Running it again the same day finds nothing to do."""
+    subscription = _lock(subscription_id)
+    if subscription.plan.is_trial:
+        return False
+    return _catch_up(subscription, today)
+
+
+@transaction.atomic
+def subscription_expire_trial(*, subscription_id: int, today: date) -> bool:
+    """The trial job's step: a trial not converted by its 30th day is suspended."""
+    subscription = _lock(subscription_id)
+    if not _trial_is_over(subscription, today):
+        return False
+    _end_trial(subscription)
+    return True
+
+
+def _reminder_due(subscription: Subscription, today: date) -> bool:
+    if subscription.term_end is None or today >= subscription.term_end:
+        return False
+    if subscription.reminder_sent_for is not None and (
+        subscription.reminder_sent_for >= subscription.term_end
+    ):
+        return False
+    if subscription.plan.is_trial:
+        days = TRIAL_REMINDER_DAYS
+        due = subscription.status == Status.TRIAL
+    else:
+        days = TERM_REMINDER_DAYS
+        due = subscription.plan.is_annual and subscription.status == Status.ACTIVE
+    return due and (subscription.term_end - today).days <= days
+
+
+@transaction.atomic
+def subscription_send_reminder(*, subscription_id: int, today: date) -> bool:
+    """The reminder job's step: the reseller's owners and admins are told, once per term, that
+    a trial ends in 7 days or an annual term in 30, in their own language."""
+    subscription = _lock(subscription_id)
+    if not _reminder_due(subscription, today):
+        return False
+    subscription.reminder_sent_for = subscription.term_end
+    subscription.save(update_fields=["reminder_sent_for"])
+    customer = subscription.customer
+    template = (
+        "subscription_trial_ending" if subscription.plan.is_trial else "subscription_term_ending"
+    )
+    context = {
+        "reseller_name": customer.reseller.name,
+        "organisation": customer.organisation,
+        "domain": customer.domain,
+        "product": subscription.plan.product.name,
+        "plan_kind": subscription.plan.kind,
+        "licences": subscription.licences,
+        "ends_on": subscription.term_end,
+        "renewal_setting": subscription.renewal_setting,
+        "next_licences": subscription.renewal_licences or subscription.licences,
+        "scheduled_plan_kind": subscription.scheduled_plan.kind
+        if subscription.scheduled_plan
+        else "",
+        "customer_url": settings.PORTAL_URL
+        + reverse("customers:detail", kwargs={"customer_id": customer.public_id}),
+    }
+    recipients = Membership.objects.filter(
+        reseller_id=customer.reseller_id, role__in=[Role.OWNER, Role.ADMIN]
+    ).select_related("user")
+    for membership in recipients:
+        email_queue(
+            to=membership.user.email,
+            template=template,
+            context=context,
+            language=membership.user.language,
+        )
+    return True

@@ -1,0 +1,237 @@
+"""Prices and periods, and the preview: the one calculation the order page shows and the order
+charges (`LicenceQuote`). Also the checks an order passes before anything is written."""
+
+import contextlib
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.utils import formats
+from django.utils.translation import gettext as _
+
+from subscriptions.models import (
+    Plan,
+    PlanPrice,
+    Subscription,
+)
+from subscriptions.periods import (
+    Period,
+    money_round,
+    monthly_period,
+    period_price,
+    prorate,
+    term_end,
+    trial_end,
+    yearly_period,
+)
+from subscriptions.services.records import Reason, Renewal, Status, _invalid, _set_status, _today
+
+
+def catalogue_price(*, plan: Plan, currency: str) -> Decimal:
+    """Today's catalogue price of one licence for one month; a trial is free."""
+    price = (
+        PlanPrice.objects.filter(plan=plan, currency=currency)
+        .values_list("monthly_price", flat=True)
+        .first()
+    )
+    if price is not None:
+        return price
+    if plan.is_trial:
+        return Decimal("0.00")
+    raise _invalid(
+        "plan",
+        _("%(plan)s is not offered in %(currency)s.") % {"plan": plan, "currency": currency},
+        code="no_price",
+    )
+
+
+def _next_period_price(subscription: Subscription) -> Decimal:
+    """The monthly price the next period will be charged at: the catalogue's of the day, or
+    the current one if the plan is no longer priced in the subscription's currency."""
+    with contextlib.suppress(ValidationError):
+        return catalogue_price(plan=subscription.plan, currency=subscription.currency)
+    return subscription.monthly_price
+
+
+def _period_on(*, plan: Plan, anchor_day: int, anchor_month: int, on: date) -> Period:
+    if plan.kind == Plan.Kind.ANNUAL_YEARLY:
+        return yearly_period(on=on, anchor_day=anchor_day, anchor_month=anchor_month)
+    return monthly_period(on=on, anchor_day=anchor_day)
+
+
+def _current_period_and_price(subscription: Subscription, on: date) -> tuple[Period, Decimal]:
+    """The period `on` falls in and the price per licence per month it is billed at.
+
+    Normally the stored period; if the daily job has not started the next period yet, the one
+    it will start, at today's catalogue price (what the job will charge)."""
+    if on < subscription.period_end or subscription.plan.is_trial:
+        return subscription.period, subscription.monthly_price
+    period = _period_on(
+        plan=subscription.plan,
+        anchor_day=subscription.anchor_day,
+        anchor_month=subscription.anchor_month,
+        on=on,
+    )
+    return period, _next_period_price(subscription)
+
+
+@dataclass(frozen=True)
+class LicenceQuote:
+    currency: str
+    current_count: int
+    new_count: int
+    period: Period
+    remaining_days: int
+    # One licence for the whole current period, at the price locked for it.
+    unit_period_price: Decimal
+    # Prorated price of the licences added; removing licences is never credited.
+    due_now: Decimal
+    # What each period will cost from the next one on, at today's catalogue price.
+    recurring_amount: Decimal
+    recurring_months: int
+
+    @property
+    def change(self) -> int:
+        return self.new_count - self.current_count
+
+
+def _quote(subscription: Subscription, new_count: int, on: date) -> LicenceQuote:
+    plan = subscription.plan
+    period, monthly = _current_period_and_price(subscription, on)
+    months = plan.months_per_period
+    unit = Decimal("0.00") if plan.is_trial else period_price(monthly_price=monthly, months=months)
+    added = max(new_count - subscription.licences, 0)
+    next_monthly = _next_period_price(subscription)
+    recurring = Decimal("0.00")
+    if not plan.is_trial:
+        recurring = money_round(new_count * period_price(monthly_price=next_monthly, months=months))
+    return LicenceQuote(
+        currency=subscription.currency,
+        current_count=subscription.licences,
+        new_count=new_count,
+        period=period,
+        remaining_days=period.remaining_days(on),
+        unit_period_price=unit,
+        due_now=prorate(licences=added, period_price=unit, period=period, on=on),
+        recurring_amount=recurring,
+        recurring_months=months,
+    )
+
+
+def _check_orderable(subscription: Subscription) -> None:
+    if subscription.status == Status.CANCELLED:
+        raise ValidationError(
+            _("This subscription is cancelled: its licences can no longer be changed."),
+            code="cancelled",
+        )
+    if subscription.status == Status.SUSPENDED:
+        if subscription.suspension_reason == Reason.TRIAL_ENDED:
+            raise ValidationError(
+                _("The trial has ended. Change to a paid plan to go on using it."),
+                code="trial_ended",
+            )
+        raise ValidationError(
+            _(
+                "This subscription is suspended (%(reason)s). It must be reactivated before "
+                "its licences can be changed."
+            )
+            % {"reason": subscription.get_suspension_reason_display()},
+            code="suspended",
+        )
+
+
+def _check_count(plan: Plan, count: object, *, field: str = "licences") -> int:
+    if not isinstance(count, int) or isinstance(count, bool):
+        raise _invalid(field, _("Enter a whole number of licences."), code="invalid")
+    if count < 1:
+        raise _invalid(
+            field,
+            _("A subscription needs at least 1 licence. To end it, cancel it instead."),
+            code="min",
+        )
+    limit = plan.licence_limit
+    if count > limit:
+        message = (
+            _("A trial has at most %(limit)d licences.")
+            if plan.is_trial
+            else _("This plan allows at most %(limit)d licences.")
+        )
+        raise _invalid(field, message % {"limit": limit}, code="max")
+    return count
+
+
+def _check_change(subscription: Subscription, new_count: object) -> int:
+    """Everything about a new licence count that does not depend on who asks."""
+    _check_orderable(subscription)
+    count = _check_count(subscription.plan, new_count)
+    if count == subscription.licences:
+        raise _invalid(
+            "licences",
+            _("The subscription already has %(count)d licences.") % {"count": count},
+            code="unchanged",
+        )
+    if count < subscription.licences and subscription.plan.is_annual:
+        raise _invalid(
+            "licences",
+            _(
+                "On an annual plan licences cannot be removed during the term. Set the "
+                "number of licences for the renewal instead: it applies from %(date)s."
+            )
+            % {"date": formats.date_format(subscription.term_end or subscription.period_end)},
+            code="annual_no_removal",
+        )
+    return count
+
+
+def _start_service(subscription: Subscription, *, plan: Plan, today: date) -> Period:
+    """Put the subscription on `plan` from `today`: a new billing anchor, first period and
+    term. Returns the first period."""
+    subscription.plan = plan
+    subscription.product_id = plan.product_id
+    subscription.anchor_day = today.day
+    subscription.anchor_month = today.month
+    subscription.monthly_price = catalogue_price(plan=plan, currency=subscription.currency)
+    subscription.renewal_setting = Renewal.AUTO_RENEW
+    subscription.renewal_licences = None
+    subscription.scheduled_plan = None
+    if plan.is_trial:
+        period = Period(today, trial_end(start=today))
+        subscription.term_start, subscription.term_end = period.start, period.end
+        _set_status(subscription, Status.TRIAL)
+    else:
+        period = _period_on(plan=plan, anchor_day=today.day, anchor_month=today.month, on=today)
+        if plan.is_annual:
+            subscription.term_start = today
+            subscription.term_end = term_end(start=today, anchor_day=today.day)
+        else:
+            subscription.term_start = subscription.term_end = None
+        _set_status(subscription, Status.ACTIVE)
+    subscription.period_start, subscription.period_end = period.start, period.end
+    return period
+
+
+def subscription_preview_licences(
+    *, subscription: Subscription, new_count: int, on: date | None = None
+) -> LicenceQuote:
+    """What ordering `new_count` licences would cost: due now (prorated) and per period from
+    the next one. Raises the same ValidationError as the order would."""
+    on = on or _today()
+    _check_change(subscription, new_count)
+    if subscription.plan.is_trial and subscription.term_end and on >= subscription.term_end:
+        raise ValidationError(_("The trial has ended. Change to a paid plan to go on using it."))
+    return _quote(subscription, new_count, on)
+
+
+def subscription_preview_purchase(
+    *, plan: Plan, licences: int, currency: str, on: date | None = None
+) -> LicenceQuote:
+    """What buying `licences` on `plan` would cost, as subscription_buy charges it: the first
+    period, which starts today, in full (a trial is free), and per period from the next one.
+    Raises the same ValidationError for the number as the order would."""
+    on = on or _today()
+    count = _check_count(plan, licences)
+    # An unsaved subscription put on the plan as the order would: the quote reads its period.
+    draft = Subscription(currency=currency, licences=0)
+    _start_service(draft, plan=plan, today=on)
+    return _quote(draft, count, on)
