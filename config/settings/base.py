@@ -38,7 +38,6 @@ INSTALLED_APPS = [
     "customers",
     "subscriptions",
     "billing",
-    "demo",
 ]
 
 MIDDLEWARE = [

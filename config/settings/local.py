@@ -7,6 +7,8 @@ from .base import *
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-development-key-not-for-production")
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+# Demo data (demo_seed, demo_serve) and the development outbox: never installed in production.
+INSTALLED_APPS = [*INSTALLED_APPS, "demo"]
 
 # One line per email on the console (recipient, subject, links, attachment names), not the whole
 # MIME message: the development outbox (/dev/outbox/) shows each email in full.

@@ -12,6 +12,8 @@ from .base import *
 SECRET_KEY = "test-secret-key-only-for-the-test-suite"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
+# The demo app (demo data, the development outbox) is tested; production does not install it.
+INSTALLED_APPS = [*INSTALLED_APPS, "demo"]
 REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
 
 
