@@ -23,7 +23,6 @@ from billing import facturx, selectors
 from billing.forms import InvoiceFilterForm
 from billing.models import Invoice, Refund
 from core.csv import csv_response
-from core.pagination import LAST, KeysetPage
 from customers import selectors as customer_selectors
 from customers.models import Customer
 from resellers.access import reseller_required
@@ -31,20 +30,6 @@ from resellers.roles import Action, role_can
 
 # How many of a customer's documents its sections show; the rest are a link away.
 SECTION_SIZE = 10
-
-
-def _page_links(params: dict[str, str], page: KeysetPage) -> dict[str, str]:
-    """First, Previous, Next and Last, keeping the filters ("" when none)."""
-
-    def to(cursor: str | None) -> str:
-        return "?" + urlencode({**params, "cursor": cursor}) if cursor else ""
-
-    return {
-        "first": "?" + urlencode(params) if page.has_previous else "",
-        "previous": to(page.previous_cursor),
-        "next": to(page.next_cursor),
-        "last": to(LAST) if page.has_next else "",
-    }
 
 
 def _invoice_rows(
@@ -104,7 +89,7 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
             "totals": selectors.invoice_totals(invoices=invoices) if page.count else [],
             "params": params,
             "filtered": bool(params),
-            "links": _page_links(params, page),
+            "links": page.links(params),
             "export_url": reverse("billing:invoice_export")
             + ("?" + urlencode(params) if params else ""),
         }
@@ -302,7 +287,7 @@ def my_invoice_list(request: HttpRequest, customer_id: str) -> HttpResponse:
         "rows": _invoice_rows(
             page.object_list, namespace="my_invoices", customer_id=customer.public_id
         ),
-        "links": _page_links({}, page),
+        "links": page.links(),
     }
     return render(request, "billing/my_invoice_list.html", context)
 

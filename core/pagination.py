@@ -12,7 +12,7 @@ stale or edited one falls back to the first page instead of failing.
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
@@ -24,6 +24,7 @@ from django.db import connections
 from django.db.models import Expression, F, Func, IntegerField, QuerySet, Subquery
 from django.db.models.constants import LOOKUP_SEP
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
+from django.utils.http import urlencode
 
 LAST = "last"
 _SALT = "core.pagination.keyset"
@@ -75,6 +76,22 @@ class KeysetPage:
     @property
     def end_index(self) -> int:
         return self.start + len(self.object_list)
+
+    def links(self, params: Mapping[str, str] | None = None) -> dict[str, str]:
+        """First, Previous, Next and Last as query strings that keep `params` (the list's
+        filters, search and sort), "" where there is none; templates/_pagination.html shows
+        them."""
+        params = dict(params or {})
+
+        def to(cursor: str | None) -> str:
+            return "?" + urlencode({**params, "cursor": cursor}) if cursor else ""
+
+        return {
+            "first": "?" + urlencode(params) if self.has_previous else "",
+            "previous": to(self.previous_cursor),
+            "next": to(self.next_cursor),
+            "last": to(LAST) if self.has_next else "",
+        }
 
 
 def keyset_page(
