@@ -9,6 +9,7 @@ from core.validators import (
     validate_name,
     validate_single_line,
 )
+from customers import selectors
 from customers.models import COUNTRY_REQUIRED, Customer
 
 
@@ -156,3 +157,42 @@ class ImportCustomerForm(forms.Form):
             "(its invoices need one); otherwise the country on record is kept."
         ),
     )
+
+
+class CustomerFilterForm(forms.Form):
+    """The Customers page's search, status filter and sort (a GET form; the template draws its
+    own fields, for their htmx attributes). What it does not know falls back to the default, as
+    a hand-edited or outdated link should: it shows the list rather than an error."""
+
+    q = forms.CharField(required=False)
+    status = forms.CharField(required=False)
+    sort = forms.CharField(required=False)
+
+    def clean_q(self) -> str:
+        return selectors.customer_search_normalise(self.cleaned_data["q"])
+
+    def clean_status(self) -> str:
+        status = self.cleaned_data["status"]
+        return status if status in (*selectors.VISIBLE_STATUSES, *selectors.FORMER_STATUSES) else ""
+
+    def clean_sort(self) -> str:
+        return selectors.customer_sort_valid(self.cleaned_data["sort"])
+
+    def filters(self) -> dict[str, str]:
+        """customer_page's keyword arguments; a field that did not validate is left at its
+        default (call after is_valid())."""
+        data = getattr(self, "cleaned_data", {})
+        return {
+            "query": data.get("q", ""),
+            "status": data.get("status", ""),
+            "sort": data.get("sort") or selectors.DEFAULT_CUSTOMER_SORT,
+        }
+
+    def params(self) -> dict[str, str]:
+        """What every link of the page keeps, without empty values or the default sort (a new
+        search, filter or sort starts at the first page)."""
+        filters = self.filters()
+        values = {"q": filters["query"], "status": filters["status"], "sort": filters["sort"]}
+        if values["sort"] == selectors.DEFAULT_CUSTOMER_SORT:
+            values["sort"] = ""
+        return {name: value for name, value in values.items() if value}

@@ -1,4 +1,3 @@
-from html import escape
 from typing import Any, cast
 
 from django.conf import settings
@@ -11,22 +10,20 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import urlencode
-from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from core.adapters import invitation_sign_up_allow
-from core.formatting import integer_formatter, short_date_formatter
 from core.forms import add_service_errors
+from core.http import ResellerRequest
 from core.models import User
-from core.pagination import LAST, KeysetPage
 from core.ratelimit import RateLimited, rate_limited_response
 from core.tokens import TokenState
 from customers import extensions, selectors, services
 from customers.forms import (
     CustomerContactForm,
+    CustomerFilterForm,
     ImportCustomerForm,
     NewCustomerForm,
     TransferTokenForm,
@@ -45,125 +42,61 @@ def _rate_limited(request: HttpRequest, error: RateLimited) -> HttpResponse:
 
 @reseller_required(Action.CUSTOMER_VIEW)
 @vary_on_headers("HX-Request")
-def customer_list(request: HttpRequest) -> HttpResponse:
+def customer_list(request: ResellerRequest) -> HttpResponse:
     """Customers: search as you type, status filter (former customers too), sortable columns,
     pages that cost the same at any depth. htmx requests get the results only."""
-    status = request.GET.get("status", "")
-    if status not in (*selectors.VISIBLE_STATUSES, *selectors.FORMER_STATUSES):
-        status = ""
-    query = selectors.customer_search_normalise(request.GET.get("q", ""))
-    sort = selectors.customer_sort_valid(request.GET.get("sort", ""))
+    form = CustomerFilterForm(request.GET)
+    form.is_valid()  # a value it does not know falls back to its default (form.filters)
+    filters = form.filters()
     page = selectors.customer_page(
-        reseller=request.reseller,  # type: ignore[attr-defined]
-        query=query,
-        status=status,
-        sort=sort,
-        cursor=request.GET.get("cursor", ""),
+        reseller=request.reseller, cursor=request.GET.get("cursor", ""), **filters
     )
-    # What every link of the page keeps (a new search, filter or sort starts at the first page).
-    params = {"q": query, "status": status, "sort": sort}
-    params = {
-        name: value
-        for name, value in params.items()
-        if value and not (name == "sort" and value == selectors.DEFAULT_CUSTOMER_SORT)
-    }
-    former = status in selectors.FORMER_STATUSES
+    params = form.params()
+    former = filters["status"] in selectors.FORMER_STATUSES
     choices = dict(Customer.Status.choices)
-    rows = _customer_rows(page.object_list, linked=not former)
-    # The Plan and Licences columns come from the apps above customers, in one query per page.
-    summaries = extensions.row_summaries([customer["id"] for customer in page.object_list])
-    for row, customer in zip(rows, page.object_list, strict=True):
-        row.update(summaries.get(customer["id"], {}))
     context = {
         "page": page,
-        "rows": rows,
-        "rows_html": _customer_rows_html(rows, manage_label=_("Manage")),
-        "query": query,
-        "status": status,
-        "sort": sort,
+        "rows": _customer_rows(page.object_list, linked=not former),
+        "query": filters["query"],
+        "status": filters["status"],
+        "sort": filters["sort"],
         "params": params,
         "former": former,
         "current_statuses": [(value, choices[value]) for value in selectors.VISIBLE_STATUSES],
         "former_statuses": [(value, choices[value]) for value in selectors.FORMER_STATUSES],
-        "sorting": {key: _column_sort(params, sort, key) for key in selectors.CUSTOMER_SORTS},
-        "links": _page_links(params, page),
-        "summary": _page_summary(page),
+        "sorting": {
+            key: _column_sort(params, filters["sort"], key) for key in selectors.CUSTOMER_SORTS
+        },
+        "links": page.links(params),
     }
     template = "customers/customer_list.html"
-    if request.htmx and not request.htmx.history_restore_request:  # type: ignore[attr-defined]
+    if request.htmx and not request.htmx.history_restore_request:
         template += "#results"
     return render(request, template, context)
 
 
-# Stands for a customer's public id in a URL reversed once per page instead of once per row.
-_PUBLIC_ID_PLACEHOLDER = "0" * 16
-
-
-def _customer_rows(customers: list[dict[str, Any]], *, linked: bool) -> list[dict[str, str]]:
-    """The table's cells as strings, worked out once per page from the page's rows (dictionaries
-    of selectors.CUSTOMER_ROW_FIELDS). Half the page's time went into the template engine
-    looking up model attributes, get_FOO_display(), {% url %} and |date for every row; plain
-    dictionaries of strings render several times faster."""
-    statuses = {value: str(label) for value, label in Customer.Status.choices}
-    types = {value: str(label) for value, label in Customer.Type.choices}
-    detail_url = reverse("customers:detail", args=[_PUBLIC_ID_PLACEHOLDER])
-    short_date = short_date_formatter()
+def _customer_rows(customers: list[dict[str, Any]], *, linked: bool) -> list[dict[str, Any]]:
+    """The page's rows (dictionaries of selectors.CUSTOMER_ROW_FIELDS) with what the table
+    shows beside their columns: the type's and status's labels, the Manage link (none for a
+    former customer), and the Plan and Licences of the apps above customers (one query for the
+    page). The template formats them."""
+    statuses = dict(Customer.Status.choices)
+    types = dict(Customer.Type.choices)
+    summaries = extensions.row_summaries([customer["id"] for customer in customers])
     return [
         {
-            "organisation": customer["organisation"],
-            "domain": customer["domain"],
-            "contact_name": customer["contact_name"],
-            "contact_email": customer["contact_email"],
-            "type": types[customer["customer_type"]],
-            "status": customer["status"],
+            **customer,
+            "type_label": types[customer["customer_type"]],
             "status_label": statuses[customer["status"]],
-            "created": short_date(timezone.localtime(customer["created_at"])),
-            "url": detail_url.replace(_PUBLIC_ID_PLACEHOLDER, customer["public_id"])
+            "url": reverse("customers:detail", kwargs={"customer_id": customer["public_id"]})
             if linked
             else "",
-            # Filled by extensions.row_summaries; present here, as a missing key costs the
-            # template several times a found one.
-            "licences": "",
             "plan": "",
+            "licences": "",
+            **summaries.get(customer["id"], {}),
         }
         for customer in customers
     ]
-
-
-# One table row; every cell is escaped by _customer_rows_html.
-_ROW_HTML = (
-    "<tr><td>{}</td><td>{}</td><td>{}<br><small>{}</small></td><td>{}</td>"
-    '<td><span class="badge status-{}">{}</span></td><td>{}</td><td>{}</td><td>{}</td>'
-    "<td>{}</td></tr>"
-)
-_MANAGE_HTML = '<a class="button small secondary" href="{}">{}</a>'
-
-
-def _customer_rows_html(rows: list[dict[str, str]], *, manage_label: str) -> SafeString:
-    """The table body, built here rather than by the template engine: 25 rows of 11 cells
-    were a third of the page's time in variable lookups and escaping (the page must stay
-    within 3x a minimal view, README Benchmarks). The cells are plain strings, so the
-    standard library's `html.escape` (what Django's `escape` calls, without its lazy-string
-    checks, several times slower here) escapes them."""
-    manage = escape(manage_label)
-    return mark_safe(  # noqa: S308 (every cell is escaped above)
-        "\n".join(
-            _ROW_HTML.format(
-                escape(row["organisation"]),
-                escape(row["domain"] or "—"),
-                escape(row["contact_name"]),
-                escape(row["contact_email"]),
-                escape(row["type"]),
-                escape(row["status"]),
-                escape(row["status_label"]),
-                escape(row["licences"] or "—"),
-                escape(row["plan"] or "—"),
-                escape(row["created"]),
-                _MANAGE_HTML.format(escape(row["url"]), manage) if row["url"] else "",
-            )
-            for row in rows
-        )
-    )
 
 
 def _column_sort(params: dict[str, str], current: str, key: str) -> dict[str, str]:
@@ -176,34 +109,6 @@ def _column_sort(params: dict[str, str], current: str, key: str) -> dict[str, st
     else:
         following, aria = ("-created" if key == "created" else key), ""
     return {"url": "?" + urlencode({**params, "sort": following}), "aria": aria}
-
-
-def _page_summary(page: KeysetPage) -> str:
-    """Where the page is: "26-50 of 9,183", or "12 customers" when all fit on one page."""
-    grouped = integer_formatter()
-    if page.has_other_pages:
-        return _("%(start)s–%(end)s of %(total)s") % {  # noqa: RUF001 (the en dash of ranges)
-            "start": grouped(page.start_index),
-            "end": grouped(page.end_index),
-            "total": grouped(page.count),
-        }
-    return ngettext("%(total)s customer", "%(total)s customers", page.count) % {
-        "total": grouped(page.count)
-    }
-
-
-def _page_links(params: dict[str, str], page: KeysetPage) -> dict[str, str]:
-    """First, Previous, Next and Last, keeping the search, filter and sort ("" when none)."""
-
-    def to(cursor: str | None) -> str:
-        return "?" + urlencode({**params, "cursor": cursor}) if cursor else ""
-
-    return {
-        "first": "?" + urlencode(params) if page.has_previous else "",
-        "previous": to(page.previous_cursor),
-        "next": to(page.next_cursor),
-        "last": to(LAST) if page.has_next else "",
-    }
 
 
 @reseller_required(Action.CUSTOMER_INVITE)
