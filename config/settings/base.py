@@ -73,6 +73,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "resellers.context_processors.tenant",
+                "customers.context_processors.customer_side",
             ],
         },
     },
