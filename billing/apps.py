@@ -19,25 +19,13 @@ class BillingConfig(AppConfig):
             side="customer", slot="invoices", renderer=views.customer_side_section
         )
 
-        # PDF: render each document once, when it is issued; it never changes afterwards (a
-        # payment shows on the pages and in the payment receipt, not in the issued PDF). Staff
-        # may ask again, which only writes back identical bytes. Importing the task module
-        # also registers the task with Celery.
-        from billing import rendering_tasks, services
-
-        services.on_invoice_issued.append(rendering_tasks.invoice_pdf_enqueue)
-        services.on_credit_note_issued.append(rendering_tasks.invoice_pdf_enqueue)
-        services.on_pdf_requested.append(rendering_tasks.invoice_pdf_regenerate)
-
-        # payments: charge each issued invoice's card (Stripe gateway); a paid invoice lifts
-        # the suspensions its failed payment caused; the customer side's payment card section.
-        # Importing the task module registers its tasks with Celery.
-        from billing.payments import services as payments
+        # PDF and payments: billing.services calls them by name (render the PDF and charge the
+        # card of an issued invoice, lift suspensions when it is paid). Importing the task
+        # modules registers their tasks with Celery; the customer side's payment card section.
+        from billing import rendering_tasks  # noqa: F401
         from billing.payments import tasks as payment_tasks
         from billing.payments import views as payment_views
 
-        services.on_invoice_issued.append(payments.invoice_issued)
-        services.on_invoice_paid.append(payments.invoice_paid)
         extensions.section_register(
             side="customer", slot="payment_card", renderer=payment_views.customer_side_section
         )

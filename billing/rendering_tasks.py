@@ -1,7 +1,8 @@
 """Celery: render and store an invoice's PDF (billing.pdf) once the invoice is issued, write it
 back when staff ask after a storage loss (identical bytes only), and re-queue the documents left
-without one (billing.tasks.invoice_pdfs_sweep). billing.apps imports this module, so the worker
-knows the task, and hooks `invoice_pdf_enqueue` into the issuing services' registries."""
+without one (billing.tasks.invoice_pdfs_sweep). billing.services calls `invoice_pdf_enqueue`
+when it issues a document and `invoice_pdf_regenerate` when staff ask again; billing.apps imports
+this module too, so the worker knows the task."""
 
 import logging
 

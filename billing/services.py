@@ -5,21 +5,18 @@ subscriptions produce. Numbers come from a `DocumentCounter` row locked in the i
 transaction, so each series (INV, CN) is gapless per year. An issued document never changes
 (model guard, and triggers on PostgreSQL: billing/immutability.py); corrections are credit notes.
 
-Hooks for the other parts of billing. Each registry is a plain list of callables taking the
-document; register with `services.on_invoice_issued.append(fn)` in `BillingConfig.ready()`
-(billing/apps.py). A hook should be quick: enqueue a Celery task with the id, don't do the work.
-
-- `on_invoice_issued`: after the transaction that issued an invoice (kind "invoice") commits,
-  once per invoice: render its PDF, charge the card (payments), email it.
-- `on_credit_note_issued`: after the transaction that issued a credit note commits (kind
-  "credit_note"; never charge one): render its PDF, email it.
-- `on_pdf_requested`: after commit, when staff ask for a document's PDF again (admin action).
-  These three run through `transaction.on_commit(..., robust=True)`: a hook that raises is
-  logged and the others still run; the issued document stays issued.
-- `on_invoice_paid`: INSIDE the transaction that marks an invoice paid (`invoice_mark_paid`,
-  with the invoice row locked), so what a hook writes (e.g. reactivating subscriptions
-  suspended for pending_payment) commits or rolls back with the payment. A hook that raises
-  undoes the payment; side effects (emails, PDFs) belong in on_commit inside the hook.
+What issuing and paying set off, called by name where it happens:
+- an invoice issued: its PDF rendered (billing.rendering_tasks.invoice_pdf_enqueue) and its
+  card charged (billing.payments.services.invoice_charge_enqueue), each after the issuing
+  transaction commits and on its own (`transaction.on_commit(..., robust=True)`): one that
+  fails is logged, the other still runs, and the invoice stays issued;
+- a credit note issued: its PDF rendered, after commit (a credit note is never charged);
+- staff asking for a document's PDF again (admin action): rendered again, after commit;
+- an invoice paid: the suspensions its failed payment caused lift
+  (billing.payments.services.suspensions_lift_after_payment), INSIDE the transaction that
+  marks it paid (with the invoice row locked), so what that writes commits or rolls back with
+  the payment; one that raises undoes the payment.
+billing.payments builds on this module (it imports it), so its two are imported where called.
 
 Snapshots on each document (JSON, written once):
 - `seller`: name, address, country, vat_id, email, iban, bic (settings.VENDOR_*).
@@ -51,6 +48,7 @@ from django.utils.translation import gettext as _
 
 from billing import facturx
 from billing.models import BillingHold, DocumentCounter, Invoice, InvoiceLine, Payment, Refund
+from billing.rendering_tasks import invoice_pdf_enqueue, invoice_pdf_regenerate
 from billing.selectors import (
     UNPAID_STATUSES,
     billing_due,
@@ -80,18 +78,11 @@ INVOICE_SERIES = "INV"
 CREDIT_NOTE_SERIES = "CN"
 MAX_AMOUNT = Decimal("1e10")  # the amount columns hold 12 digits, 2 after the point
 
-InvoiceHook = Callable[[Invoice], None]
 
-on_invoice_issued: list[InvoiceHook] = []
-on_credit_note_issued: list[InvoiceHook] = []
-on_pdf_requested: list[InvoiceHook] = []
-on_invoice_paid: list[InvoiceHook] = []
-
-
-def _after_commit(hooks: list[InvoiceHook], document: Invoice) -> int:
-    for hook in list(hooks):
-        transaction.on_commit(partial(hook, document), robust=True)
-    return len(hooks)
+def _after_commit(action: Callable[[Invoice], None], document: Invoice) -> None:
+    """`action(document)` once the caller's transaction commits, on its own: if it raises, the
+    error is logged, the other actions still run and the document stays issued."""
+    transaction.on_commit(partial(action, document), robust=True)
 
 
 # Numbers
@@ -351,7 +342,11 @@ def invoice_issue_for_customer(
             "payer": payer,
         },
     )
-    _after_commit(on_invoice_issued, invoice)
+    # After commit, each on its own: render its PDF (which emails it), charge its card.
+    from billing.payments.services import invoice_charge_enqueue
+
+    _after_commit(invoice_pdf_enqueue, invoice)
+    _after_commit(invoice_charge_enqueue, invoice)
     return invoice
 
 
@@ -501,7 +496,7 @@ def credit_note_issue(
         },
     )
     invoice_settle(invoice=original, by=by, credit_note=note)
-    _after_commit(on_credit_note_issued, note)
+    _after_commit(invoice_pdf_enqueue, note)  # its PDF, after commit; a credit is not charged
     return note
 
 
@@ -615,7 +610,8 @@ def invoice_settle(
     refund. Call it with the invoice locked (in the caller's transaction). Returns the balance.
 
     - credited in full: "credited", whatever it was (its payments, if any, are refunded);
-    - nothing left to pay: "paid" (the on_invoice_paid hooks run: suspensions lift);
+    - nothing left to pay: "paid", and the suspensions its failed payment caused lift, in
+      this transaction;
     - overpaid: a refund is owed for the difference, once (_refunds_owe)."""
     balance = invoice_balance(invoice)
     credited = _cents(invoice.credit_notes.aggregate(total=Sum("total"))["total"])
@@ -636,8 +632,9 @@ def invoice_settle(
             after={"status": invoice.status, "balance": str(balance)},
         )
         if before in UNPAID_STATUSES:
-            for hook in list(on_invoice_paid):
-                hook(invoice)
+            from billing.payments.services import suspensions_lift_after_payment
+
+            suspensions_lift_after_payment(invoice)
     if balance < 0:
         _refunds_owe(invoice, balance=balance, by=by, credit_note=credit_note)
     return balance
@@ -773,9 +770,7 @@ def refund_mark_refunded(*, refund: Refund, by: User) -> Refund:
     return refund_record(refund=locked, status=Refund.Status.SUCCEEDED, by=by)
 
 
-def invoice_pdf_request(*, invoice: Invoice) -> int:
-    """Render the document's PDF again (after commit, by the hooks part of billing.pdf
-    registers). Returns how many hooks were asked; none installed is an error."""
-    if not on_pdf_requested:
-        raise ValidationError(_("No PDF renderer is installed."), code="no_renderer")
-    return _after_commit(on_pdf_requested, invoice)
+def invoice_pdf_request(*, invoice: Invoice) -> None:
+    """Render the document's PDF again, after the caller's transaction commits: written back
+    only if the stored file is missing or altered (billing.rendering_tasks)."""
+    _after_commit(invoice_pdf_regenerate, invoice)

@@ -1,5 +1,6 @@
 """Invoicing core: the billing run (grouping, lines, snapshots, idempotence), VAT, numbering,
-credit notes, marking paid, the hooks, the daily task, and the demo's invoices."""
+credit notes, marking paid, what issuing and paying set off, the daily task, and the demo's
+invoices."""
 
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 from billing import selectors, services, tasks, vat
 from billing.models import DocumentCounter, Invoice, VatRate
+from billing.payments import services as payment_services
 from customers.models import Customer
 from resellers.models import AuditEvent
 from resellers.validators import EU_COUNTRIES
@@ -36,14 +38,19 @@ def vat_rates(db: None) -> None:
     vat.vat_rates_seed()
 
 
-class Hooks:
-    """Stands in for the other parts' hooks: records what each registry was called with."""
+class SideEffects:
+    """Stands in for what issuing and paying set off (the PDF, the card charge, the lifted
+    suspensions): records what each was called with, and when."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: dict[str, list[Invoice]] = defaultdict(list)
-        for name in ("on_invoice_issued", "on_credit_note_issued", "on_pdf_requested"):
-            monkeypatch.setattr(services, name, [self._recorder(name)])
-        monkeypatch.setattr(services, "on_invoice_paid", [self._recorder("on_invoice_paid")])
+        for module, name in (
+            (services, "invoice_pdf_enqueue"),
+            (services, "invoice_pdf_regenerate"),
+            (payment_services, "invoice_charge_enqueue"),
+            (payment_services, "suspensions_lift_after_payment"),
+        ):
+            monkeypatch.setattr(module, name, self._recorder(name))
 
     def _recorder(self, name: str):  # type: ignore[no-untyped-def]
         def record(document: Invoice) -> None:
@@ -53,10 +60,9 @@ class Hooks:
 
 
 @pytest.fixture(autouse=True)
-def hooks(monkeypatch: pytest.MonkeyPatch) -> Hooks:
-    # The PDF and payment parts register real hooks in apps.ready(); these tests are about
-    # when the registries are called, not about what those hooks do.
-    return Hooks(monkeypatch)
+def side_effects(monkeypatch: pytest.MonkeyPatch) -> SideEffects:
+    # These tests are about when billing.services sets them off, not about what they do.
+    return SideEffects(monkeypatch)
 
 
 def charge_for(customer: Customer, **kwargs: object) -> Charge:
@@ -229,29 +235,30 @@ def test_run_skips_a_customer_it_cannot_invoice_and_goes_on(vat_rates, tenant, o
 
 
 @time_machine.travel(datetime(2026, 11, 23, 9, tzinfo=UTC), tick=False)
-def test_issue_hooks_run_after_commit(
-    vat_rates, tenant, other_tenant, hooks, django_capture_on_commit_callbacks
+def test_issuing_renders_the_pdf_and_charges_the_card_after_commit(
+    vat_rates, tenant, other_tenant, side_effects, django_capture_on_commit_callbacks
 ):
     charge_for(tenant.customer)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         (invoice,) = run()
-    assert hooks.calls["on_invoice_issued"] == []  # not before the commit
+    assert side_effects.calls == {}  # not before the commit
     for callback in callbacks:
         callback()
-    assert hooks.calls["on_invoice_issued"] == [invoice]
+    assert side_effects.calls["invoice_pdf_enqueue"] == [invoice]
+    assert side_effects.calls["invoice_charge_enqueue"] == [invoice]
 
 
-def test_a_failing_hook_does_not_stop_the_others(
-    vat_rates, tenant, other_tenant, hooks, monkeypatch, django_capture_on_commit_callbacks
+def test_a_failing_pdf_does_not_stop_the_charge(
+    vat_rates, tenant, other_tenant, side_effects, monkeypatch, django_capture_on_commit_callbacks
 ):
     def broken(invoice: Invoice) -> None:
         raise RuntimeError("the broker is down")
 
-    monkeypatch.setattr(services, "on_invoice_issued", [broken, *services.on_invoice_issued])
+    monkeypatch.setattr(services, "invoice_pdf_enqueue", broken)
     charge_for(tenant.customer)
     with django_capture_on_commit_callbacks(execute=True):
         (invoice,) = run(timezone.localdate())
-    assert hooks.calls["on_invoice_issued"] == [invoice]
+    assert side_effects.calls["invoice_charge_enqueue"] == [invoice]
     assert Invoice.objects.filter(pk=invoice.pk).exists()
 
 
@@ -447,7 +454,7 @@ def invoice(vat_rates, tenant: Tenant, other_tenant: Tenant) -> Invoice:
     return issued  # 49.99 + 10.50 = 60.49
 
 
-def test_full_credit_note_mirrors_the_invoice(invoice, hooks):
+def test_full_credit_note_mirrors_the_invoice(invoice, side_effects):
     staff = UserFactory(is_staff=True)
     note = services.credit_note_issue(invoice=invoice, reason="Ordered by mistake", by=staff)
     assert note.kind == "credit_note" and note.corrects == invoice
@@ -512,11 +519,11 @@ def test_credit_lines_and_refusals(invoice):
 # Paid, and the PDF
 
 
-def test_mark_paid_runs_the_paid_hooks_in_the_transaction(invoice, hooks):
+def test_mark_paid_lifts_the_suspensions_in_the_transaction(invoice, side_effects):
     staff = UserFactory(is_staff=True)
     paid = services.invoice_mark_paid(invoice=invoice, by=staff)
     assert paid.status == "paid" and paid.paid_at is not None
-    assert hooks.calls["on_invoice_paid"] == [paid]
+    assert side_effects.calls["suspensions_lift_after_payment"] == [paid]
     event = AuditEvent.objects.get(action="invoice.paid")
     assert event.actor == staff and event.before == {"status": "open"}
     with pytest.raises(ValidationError):
@@ -526,11 +533,11 @@ def test_mark_paid_runs_the_paid_hooks_in_the_transaction(invoice, hooks):
         services.invoice_mark_paid(invoice=note, by=staff)
 
 
-def test_a_failing_paid_hook_undoes_the_payment(invoice, monkeypatch):
+def test_failing_to_lift_the_suspensions_undoes_the_payment(invoice, monkeypatch):
     def broken(invoice: Invoice) -> None:
         raise RuntimeError("cannot reactivate")
 
-    monkeypatch.setattr(services, "on_invoice_paid", [broken])
+    monkeypatch.setattr(payment_services, "suspensions_lift_after_payment", broken)
     with pytest.raises(RuntimeError):
         services.invoice_mark_paid(invoice=invoice, by=None)
     invoice.refresh_from_db()
@@ -538,15 +545,15 @@ def test_a_failing_paid_hook_undoes_the_payment(invoice, monkeypatch):
     assert not AuditEvent.objects.filter(action="invoice.paid").exists()
 
 
-def test_pdf_request_needs_a_renderer(
-    invoice, hooks, monkeypatch, django_capture_on_commit_callbacks
+def test_pdf_request_renders_it_again_after_commit(
+    invoice, side_effects, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks(execute=True):
-        assert services.invoice_pdf_request(invoice=invoice) == 1
-    assert hooks.calls["on_pdf_requested"] == [invoice]
-    monkeypatch.setattr(services, "on_pdf_requested", [])
-    with pytest.raises(ValidationError):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
         services.invoice_pdf_request(invoice=invoice)
+    assert "invoice_pdf_regenerate" not in side_effects.calls  # not before the commit
+    for callback in callbacks:
+        callback()
+    assert side_effects.calls["invoice_pdf_regenerate"] == [invoice]
 
 
 # Demo

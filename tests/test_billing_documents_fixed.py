@@ -40,6 +40,7 @@ from billing.models import (
     PaymentCard,
     Refund,
 )
+from billing.payments import services as payment_services
 from billing.rendering_tasks import invoice_render_pdf
 from core.models import OutboundEmail, User
 from core.tasks import work_sweep
@@ -47,14 +48,19 @@ from subscriptions.models import Charge, Payer
 from tests.billing_pdf_helpers import ISSUED_AT, issue
 from tests.factories import UserFactory
 
+# The real ones, before no_side_effects stubs them.
+INVOICE_CHARGE_ENQUEUE = payment_services.invoice_charge_enqueue
+SUSPENSIONS_LIFT = payment_services.suspensions_lift_after_payment
 MIGRATION = importlib.import_module("billing.migrations.0008_issued_documents_fixed")
 
 
 @pytest.fixture(autouse=True)
-def no_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Issuing here runs nothing after commit; each test calls what it checks.
-    for name in ("on_invoice_issued", "on_credit_note_issued", "on_invoice_paid"):
-        monkeypatch.setattr(services, name, [])
+def no_side_effects(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issuing here renders no PDF, charges no card and lifts no suspension after commit; each
+    # test calls what it checks.
+    monkeypatch.setattr(services, "invoice_pdf_enqueue", lambda document: None)
+    monkeypatch.setattr(payment_services, "invoice_charge_enqueue", lambda invoice: None)
+    monkeypatch.setattr(payment_services, "suspensions_lift_after_payment", lambda invoice: None)
 
 
 def _sql(statement: str, params: list[int]) -> int:
@@ -287,25 +293,33 @@ def test_rendering_depends_on_the_document_alone_not_on_the_clock(tenant, subset
 
 
 @pytest.fixture
-def app_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The hooks as billing.apps installs them (no_hooks emptied them)."""
-    for name in ("on_invoice_issued", "on_credit_note_issued", "on_pdf_requested"):
-        monkeypatch.setattr(services, name, [])
-    monkeypatch.setattr(services, "on_invoice_paid", [])
-    apps.get_app_config("billing").ready()
+def real_side_effects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What issuing and paying set off, for real (no_side_effects stubbed it)."""
+    monkeypatch.setattr(services, "invoice_pdf_enqueue", rendering_tasks.invoice_pdf_enqueue)
+    monkeypatch.setattr(payment_services, "invoice_charge_enqueue", INVOICE_CHARGE_ENQUEUE)
+    monkeypatch.setattr(payment_services, "suspensions_lift_after_payment", SUSPENSIONS_LIFT)
 
 
-def test_paying_does_not_render_the_pdf_again(app_hooks):
-    assert services.on_invoice_paid  # the payment's own hooks are there
-    assert rendering_tasks.invoice_pdf_regenerate not in services.on_invoice_paid
-    assert rendering_tasks.invoice_pdf_enqueue not in services.on_invoice_paid
+@pytest.mark.django_db
+def test_paying_does_not_render_the_pdf_again(
+    tenant, monkeypatch, django_capture_on_commit_callbacks
+):
+    invoice = issue(tenant.customer)
+    rendered: list[Invoice] = []
+    monkeypatch.setattr(services, "invoice_pdf_enqueue", rendered.append)
+    monkeypatch.setattr(services, "invoice_pdf_regenerate", rendered.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.invoice_mark_paid(invoice=invoice, by=None)
+    assert rendered == []
     # Staff may still ask for it again (the admin action): only identical bytes are written.
-    assert rendering_tasks.invoice_pdf_regenerate in services.on_pdf_requested
+    with django_capture_on_commit_callbacks(execute=True):
+        services.invoice_pdf_request(invoice=invoice)
+    assert rendered == [invoice]
 
 
 @pytest.mark.django_db
 def test_paying_an_invoice_leaves_its_pdf_as_issued(
-    tenant, clean_storage, app_hooks, django_capture_on_commit_callbacks
+    tenant, clean_storage, real_side_effects, django_capture_on_commit_callbacks
 ):
     invoice = issue(tenant.customer)
     content, digest = _rendered(invoice)

@@ -13,6 +13,7 @@ from lxml import etree
 
 from billing import facturx, selectors, services, tasks, vat
 from billing.models import BillingHold, DocumentCounter, Invoice, InvoiceLine
+from billing.payments import services as payment_services
 from customers.models import Customer
 from subscriptions.models import Charge
 from tests.billing_factories import ChargeFactory
@@ -31,9 +32,10 @@ def at(day: date) -> time_machine.travel:
 @pytest.fixture(autouse=True)
 def setup(db: None, monkeypatch: pytest.MonkeyPatch) -> None:
     vat.vat_rates_seed()
-    # The PDF and payment hooks only queue work after commit; these tests are about the run.
-    for name in ("on_invoice_issued", "on_credit_note_issued", "on_pdf_requested"):
-        monkeypatch.setattr(services, name, [])
+    # The PDF and the card charge only queue work after commit; these tests are about the run.
+    monkeypatch.setattr(services, "invoice_pdf_enqueue", lambda document: None)
+    monkeypatch.setattr(services, "invoice_pdf_regenerate", lambda document: None)
+    monkeypatch.setattr(payment_services, "invoice_charge_enqueue", lambda invoice: None)
 
 
 def charge_for(customer: Customer) -> Charge:

@@ -96,9 +96,9 @@ def test_stripe_js_is_allowed_by_the_csp_only_when_stripe_is_configured():
     assert "https://api.stripe.com" in stripe_on["connect-src"]
 
 
-def test_payment_hooks_and_the_daily_retry_job_are_registered(settings):
-    assert services.invoice_issued in billing_services.on_invoice_issued
-    assert services.invoice_paid in billing_services.on_invoice_paid
+def test_the_daily_retry_job_is_scheduled(settings):
+    # Charging at issue and lifting suspensions when paid: the charging tests below, and
+    # test_manual_gateway_leaves_invoices_for_staff.
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert tasks.payments_retry_due.name in scheduled
 
@@ -558,7 +558,7 @@ def test_manual_gateway_leaves_invoices_for_staff(tenant, other_tenant, admin_us
         suspension_reason=Subscription.SuspensionReason.PENDING_PAYMENT,
     )
     invoice = invoice_for(subscription)
-    services.invoice_issued(invoice)
+    services.invoice_charge_enqueue(invoice)
     assert tasks.invoice_charge(invoice.pk, 1) == "manual"
     assert not Payment.objects.exists()
     # Staff mark it paid (the bank transfer arrived): its subscription is reactivated.
@@ -587,7 +587,7 @@ def test_failed_payments_retry_on_days_1_3_5_then_suspend_and_a_new_card_reactiv
         subscription = SubscriptionFactory(customer=tenant.customer)
         invoice = invoice_for(subscription)
         with django_capture_on_commit_callbacks(execute=True):
-            services.invoice_issued(invoice)
+            services.invoice_charge_enqueue(invoice)
         invoice.refresh_from_db()
         assert invoice.status == Invoice.Status.PAYMENT_FAILED
         assert invoice.next_payment_attempt == day0 + timedelta(days=1)

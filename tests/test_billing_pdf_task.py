@@ -13,6 +13,7 @@ from django.db import OperationalError, transaction
 
 from billing import pdf, rendering_tasks, services
 from billing.models import Invoice
+from billing.payments import services as payment_services
 from billing.rendering_tasks import invoice_render_pdf
 from tests.billing_pdf_helpers import ISSUED_AT, issue
 
@@ -166,11 +167,25 @@ def test_retries_stay_below_the_visibility_timeout(settings):
     assert Invoice.DoesNotExist not in task.autoretry_for
 
 
-def test_the_hooks_are_registered():
-    assert rendering_tasks.invoice_pdf_enqueue in services.on_invoice_issued
-    assert rendering_tasks.invoice_pdf_enqueue in services.on_credit_note_issued
-    assert rendering_tasks.invoice_pdf_regenerate in services.on_pdf_requested
-    assert rendering_tasks.invoice_pdf_regenerate not in services.on_invoice_paid
+@pytest.mark.django_db
+def test_each_document_is_rendered_when_issued_and_when_staff_ask(
+    tenant, monkeypatch, django_capture_on_commit_callbacks
+):
+    queued: list[tuple[int, bool]] = []
+
+    def enqueue(task: object, invoice_id: int, regenerate: bool = False) -> None:
+        assert task is invoice_render_pdf
+        queued.append((invoice_id, regenerate))
+
+    monkeypatch.setattr(rendering_tasks, "task_enqueue_on_commit", enqueue)
+    monkeypatch.setattr(payment_services, "invoice_charge_enqueue", lambda invoice: None)
+    invoice = issue(tenant.customer)
+    with django_capture_on_commit_callbacks(execute=True):
+        note = services.credit_note_issue(invoice=invoice, reason="Refund", by=None)
+    assert queued == [(note.pk, False)]  # a credit note's PDF, at issue
+    with django_capture_on_commit_callbacks(execute=True):
+        services.invoice_pdf_request(invoice=invoice)
+    assert queued[1:] == [(invoice.pk, True)]  # staff ask again: written back if identical
 
 
 @pytest.mark.django_db(transaction=True)

@@ -208,7 +208,7 @@ def test_invoices_are_charged_to_the_reseller_card_and_refunds_go_back_to_it(
     card_form(reseller_client(tenant, client_for), reverse("payments:card_change"), VISA)
     invoice = invoice_for(SubscriptionFactory(customer=tenant.customer))
     with django_capture_on_commit_callbacks(execute=True):
-        services.invoice_issued(invoice)
+        services.invoice_charge_enqueue(invoice)
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.PAID
     payment = invoice.payments.get()
@@ -234,7 +234,7 @@ def test_a_declined_card_retries_then_suspends_and_a_new_card_restores_service(
         subscription = SubscriptionFactory(customer=tenant.customer)
         invoice = invoice_for(subscription)
         with django_capture_on_commit_callbacks(execute=True):
-            services.invoice_issued(invoice)
+            services.invoice_charge_enqueue(invoice)
         invoice.refresh_from_db()
         assert invoice.status == Invoice.Status.PAYMENT_FAILED
         assert invoice.next_payment_attempt == day0 + timedelta(days=1)
@@ -291,7 +291,7 @@ def test_the_customer_agrees_to_pay_with_a_card_it_adds_on_the_demo_page(
     assert subscription.payer == Payer.CUSTOMER_CARD
     invoice = invoice_for(subscription)
     with django_capture_on_commit_callbacks(execute=True):
-        services.invoice_issued(invoice)
+        services.invoice_charge_enqueue(invoice)
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.PAID
     assert invoice.payments.get().card_label == "Mastercard •••• 4444"
@@ -374,7 +374,7 @@ def test_the_card_pages_say_which_payment_failed_why_and_what_comes_next(
     card_form(client, reverse("payments:card_change"), CHARGES_DECLINED)
     invoice = invoice_for(SubscriptionFactory(customer=tenant.customer))
     with django_capture_on_commit_callbacks(execute=True):
-        services.invoice_issued(invoice)
+        services.invoice_charge_enqueue(invoice)
     invoice.refresh_from_db()
     page = client.get(reverse("payments:card"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert 'id="payments-failed"' in page

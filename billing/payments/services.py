@@ -447,9 +447,9 @@ def card_consent_accept(*, consent: CustomerCardConsent, user: User) -> Subscrip
 # Charging issued invoices
 
 
-def invoice_issued(invoice: Invoice) -> None:
-    """billing.services' on_invoice_issued hook (after the issuing transaction commits):
-    charge the invoice's card, unless invoices are paid by bank transfer."""
+def invoice_charge_enqueue(invoice: Invoice) -> None:
+    """Charge the invoice's card, unless invoices are paid by bank transfer (called by
+    billing.services.invoice_issue_for_customer after the issuing transaction commits)."""
     if invoice.kind != Invoice.Kind.INVOICE or not gateway().uses_cards:
         return
     _charge_later(invoice.pk, 1)
@@ -663,10 +663,10 @@ def _payment_failed_email(
         )
 
 
-def invoice_paid(invoice: Invoice) -> None:
-    """billing.services' on_invoice_paid hook, inside the transaction that marks the invoice
-    paid (by card or by staff): lift the suspensions it caused, unless another invoice of the
-    same subscription is still unpaid after its last retry."""
+def suspensions_lift_after_payment(invoice: Invoice) -> None:
+    """The invoice was paid (by card or by staff): lift the suspensions it caused, unless
+    another invoice of the same subscription is still unpaid after its last retry. Called by
+    billing.services.invoice_settle inside the transaction that marks the invoice paid."""
     for subscription_id in _invoice_subscription_ids(invoice):
         if _still_unpaid(subscription_id, other_than=invoice):
             continue
