@@ -1,8 +1,25 @@
 """Where the apps above customers plug in (import order: billing → subscriptions → customers).
 
-customers never imports subscriptions or billing. Those apps register, in their
-`AppConfig.ready()`, the sections they add to the customer pages (rendered HTML for a named
-slot) and what they do when a customer moves or revokes its reseller.
+customers never imports subscriptions or billing, so what they add to a customer's pages, and
+what they do when a customer changes, is registered here, in their `AppConfig.ready()`. Only
+for this reaching up: inside one app a service calls its side effects by name.
+
+Each hook, who fills it and who runs it:
+- `section_register` (HTML for a named slot of a customer's page), run by `sections_render`:
+  - reseller side, customers.views.customer_detail (Manage): "subscriptions"
+    (subscriptions.views.orders.customer_section, subscriptions/apps.py) and "invoices"
+    (billing.views.customer_section, billing/apps.py);
+  - customer side, customers.views.my_organisation: "subscriptions"
+    (subscriptions.views.terms.customer_side_section), "invoices"
+    (billing.views.customer_side_section) and "payment_card"
+    (billing.payments.views.customer_side_section).
+- `on_transfer`, run by customers.services.customer_transfer inside its transaction:
+  subscriptions.services.subscriptions_move (subscriptions/apps.py).
+- `on_access_revoked`, run by customers.services.customer_access_revoke inside its
+  transaction: subscriptions.services.subscriptions_payer_to_customer_card (subscriptions/apps.py).
+- `row_summaries_register` (extra columns of the Customers list, one query per page), run by
+  `row_summaries` from customers.views.customer_list:
+  subscriptions.views.orders.customer_row_summaries (plan, licences; subscriptions/apps.py).
 """
 
 from collections.abc import Callable
