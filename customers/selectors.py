@@ -1,7 +1,7 @@
-import time
+import hashlib
 from collections.abc import Callable
 
-from django.db import transaction
+from django.core.cache import cache
 from django.db.models import Count, Expression, F, Q, QuerySet
 from django.db.models.functions import Lower
 from django.http import Http404
@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from core.pagination import KeysetPage, keyset_page
 from core.tokens import token_digest
+from customers.list_version import customer_list_version
 from customers.models import Customer, CustomerInvitation, TransferToken
 from resellers.models import AuditEvent, Reseller
 
@@ -93,23 +94,22 @@ def customer_page(
 
     The total ("26-50 of 9,183") is counted at most once a minute per reseller, filter and
     search (counting 10,000 rows is most of the page's database time), and again as soon as a
-    customer of the reseller changes (`customer_counts_forget` moves the reseller's
-    `customers_version` on). The totals are kept in the process, under that version: the page
-    asks no cache server for them.
+    customer of the reseller changes: it is kept in Django's cache under the version of the
+    reseller's list (customers.list_version), which every saved or deleted customer moves on.
     """
     sort = customer_sort_valid(sort)
-    counts_key = (
-        reseller.public_id,
-        reseller.customers_version,
-        status,
-        customer_search_normalise(query),
+    query = customer_search_normalise(query)
+    counts_key = ":".join(
+        [
+            "customers:count",
+            reseller.public_id,
+            str(customer_list_version(reseller=reseller)),
+            status,
+            # Any text the reseller typed: hashed, a cache key takes only some characters.
+            hashlib.sha256(query.encode()).hexdigest()[:32],
+        ]
     )
-    counted = _counts.get(counts_key)
-    count = (
-        counted[0]
-        if counted is not None and time.monotonic() - counted[1] < CUSTOMER_COUNTS_SECONDS
-        else None
-    )
+    count: int | None = cache.get(counts_key)
     page = keyset_page(
         _customer_filtered(reseller=reseller, query=query, status=status).values(
             *CUSTOMER_ROW_FIELDS
@@ -128,9 +128,7 @@ def customer_page(
         else None,
     )
     if count is None:
-        if len(_counts) >= CUSTOMER_COUNTS_KEPT:
-            _counts.clear()  # a bound, not an eviction policy: a few pages recount
-        _counts[counts_key] = (page.count, time.monotonic())
+        cache.set(counts_key, page.count, timeout=CUSTOMER_COUNTS_SECONDS)
     return page
 
 
@@ -148,21 +146,6 @@ CUSTOMER_ROW_FIELDS = [
     "created_at",
 ]
 CUSTOMER_COUNTS_SECONDS = 60
-CUSTOMER_COUNTS_KEPT = 10_000
-# (reseller public id, its customers_version, status, search) -> (total, when counted,
-# monotonic). The public id, not the primary key: SQLite gives a rolled-back row's id again.
-_counts: dict[tuple[str, int, str, str], tuple[int, float]] = {}
-
-
-def customer_counts_forget(*, reseller_id: int) -> None:
-    """A customer of this reseller was added or changed: its lists are counted afresh, in every
-    process, from the next request on (after the commit, so that a page counted meanwhile
-    cannot keep the old figure)."""
-    transaction.on_commit(
-        lambda: Reseller.objects.filter(pk=reseller_id).update(
-            customers_version=F("customers_version") + 1
-        )
-    )
 
 
 def customer_get(*, reseller: Reseller, public_id: str) -> Customer:

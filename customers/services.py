@@ -21,7 +21,7 @@ from core.languages import language_for_country
 from core.models import User
 from core.ratelimit import Limit, limits_enforce
 from core.tokens import TokenState, token_consume, token_digest, token_new
-from customers import extensions, selectors
+from customers import extensions
 from customers.models import (
     COUNTRY_REQUIRED,
     Customer,
@@ -200,7 +200,6 @@ def customer_invite(*, membership: Membership, **fields: Any) -> Customer:
             {"domain": _("This domain was just added by another reseller.")}
         ) from None
     _invitation_send(customer, membership.user)
-    selectors.customer_counts_forget(reseller_id=reseller.pk)
     audit_record(
         actor=membership.user,
         reseller=reseller,
@@ -247,7 +246,6 @@ def customer_invitation_resend(*, membership: Membership, customer: Customer) ->
                 % {"domain": customer.domain}
             ) from None
     invitation = _invitation_send(customer, membership.user, resend=True)
-    selectors.customer_counts_forget(reseller_id=customer.reseller_id)
     audit_record(
         actor=membership.user,
         reseller=customer.reseller,
@@ -272,7 +270,6 @@ def customer_invitation_withdraw(*, membership: Membership, customer: Customer) 
     )
     customer.status = Customer.Status.CANCELLED
     customer.save(update_fields=["status"])
-    selectors.customer_counts_forget(reseller_id=customer.reseller_id)
     audit_record(
         actor=membership.user,
         reseller=customer.reseller,
@@ -323,7 +320,6 @@ def _customer_update_contact(
     if not changed:
         return customer
     customer.save(update_fields=changed)
-    selectors.customer_counts_forget(reseller_id=customer.reseller_id)
     audit_record(
         actor=actor,
         reseller=customer.reseller,
@@ -361,7 +357,6 @@ def customer_invitation_accept(
     CustomerMember.objects.get_or_create(
         customer=customer, user=user, defaults={"terms_accepted_at": now}
     )
-    selectors.customer_counts_forget(reseller_id=customer.reseller_id)
     audit_record(
         actor=user,
         reseller=customer.reseller,
@@ -415,7 +410,6 @@ def customer_access_revoke(*, customer: Customer, user: User) -> Customer:
     if withdrawn:
         after["transfer_tokens_withdrawn"] = withdrawn
     reseller = customer.reseller
-    selectors.customer_counts_forget(reseller_id=customer.reseller_id)
     audit_record(
         actor=user,
         reseller=reseller,
@@ -710,7 +704,6 @@ def customer_transfer(
     # Subscriptions follow the organisation from `old` to `new` in this same transaction (the
     # subscriptions app hooks in); invoices stay with the reseller that issued them.
     extensions.transfer_hooks_run(old, new)
-    selectors.customer_counts_forget(reseller_id=old.reseller_id)
     audit_record(
         # The old reseller is not told who imported its customer; vendor staff are named.
         actor=actor if via == "staff" else None,
@@ -721,7 +714,6 @@ def customer_transfer(
         after={"status": old.status, "via": via},
         customer_public_id=old.public_id,
     )
-    selectors.customer_counts_forget(reseller_id=to_reseller.pk)
     audit_record(
         actor=actor,
         reseller=to_reseller,

@@ -46,12 +46,6 @@ class Reseller(models.Model):
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     status_changed_at = models.DateTimeField(_("status changed"), null=True, blank=True)
-    # Goes up whenever one of the reseller's customers is added or changes: the Customers page
-    # keeps its totals per version (customers.selectors.customer_page), and every request loads
-    # the reseller anyway, so a changed list is recounted without asking a cache server.
-    customers_version = models.PositiveBigIntegerField(
-        _("customers version"), default=0, editable=False
-    )
 
     class Meta:
         verbose_name = _("reseller")
