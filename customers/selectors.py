@@ -2,11 +2,13 @@ import hashlib
 from collections.abc import Callable
 
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Expression, F, Q, QuerySet
 from django.db.models.functions import Lower
 from django.http import Http404
 from django.utils.translation import gettext as _
 
+from core.models import User
 from core.pagination import KeysetPage, keyset_page
 from core.tokens import token_digest
 from customers.list_version import customer_list_version
@@ -211,6 +213,16 @@ def customer_for_member(*, user, public_id: str) -> Customer:
         return customers_of_user(user=user).get(public_id=public_id)
     except Customer.DoesNotExist:
         raise Http404(_("No such customer.")) from None
+
+
+def customer_admin_check(*, customer: Customer, user: User) -> None:
+    """PermissionDenied unless `user` administers `customer` on the customer side: the one
+    check, for every service that does what a customer's administrators do (customers,
+    billing.payments). The page found the customer through the person's memberships
+    (customer_for_member, a 404 otherwise); the service checks again, because the rule is
+    the service's, not the page's."""
+    if not customers_of_user(user=user).filter(pk=customer.pk).exists():
+        raise PermissionDenied(_("You do not administer this organisation."))
 
 
 def transfer_token_list_open(*, customer: Customer) -> QuerySet[TransferToken]:

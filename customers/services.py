@@ -29,6 +29,7 @@ from customers.models import (
     CustomerMember,
     TransferToken,
 )
+from customers.selectors import customer_admin_check
 from customers.validators import email_domain, normalise_domain, normalise_phone
 from resellers.models import Membership, Reseller
 from resellers.roles import Action, Role, require
@@ -374,13 +375,6 @@ def customer_invitation_accept(
 TRANSFER_TOKEN_STATUSES = [Customer.Status.ACTIVE, Customer.Status.ACCESS_REVOKED]
 
 
-def _require_member(customer: Customer, user: User) -> None:
-    """The view found the customer through the user's memberships; the write checks again,
-    because the rule belongs to the service, not to the page."""
-    if not CustomerMember.objects.filter(customer_id=customer.pk, user=user).exists():
-        raise PermissionDenied(_("You do not administer this organisation."))
-
-
 def _transfer_tokens_withdraw_open(customer: Customer) -> int:
     return TransferToken.objects.filter(
         customer=customer, consumed_at__isnull=True, withdrawn_at__isnull=True
@@ -391,7 +385,7 @@ def _transfer_tokens_withdraw_open(customer: Customer) -> int:
 def customer_access_revoke(*, customer: Customer, user: User) -> Customer:
     """The customer ends its reseller's access: it leaves the reseller's list at once, its
     subscriptions keep running (billed to the customer's own card) and the reseller is emailed."""
-    _require_member(customer, user)
+    customer_admin_check(customer=customer, user=user)
     # Locked so that a revoke cannot cross an import or another revoke of the same customer.
     customer = Customer.objects.select_for_update().select_related("reseller").get(pk=customer.pk)
     if customer.status != Customer.Status.ACTIVE:
@@ -445,7 +439,7 @@ def customer_access_revoke(*, customer: Customer, user: User) -> Customer:
 def transfer_token_create(*, customer: Customer, user: User, reseller_public_id: str) -> str:
     """A token that lets one named reseller import this customer (seed 004): 14 days, single
     use. Returns the raw token, which is shown once and never stored (only its digest is)."""
-    _require_member(customer, user)
+    customer_admin_check(customer=customer, user=user)
     # Locked so that two administrators generating at once leave exactly one open token.
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     if customer.status not in TRANSFER_TOKEN_STATUSES:
@@ -547,7 +541,7 @@ def transfer_token_create(*, customer: Customer, user: User, reseller_public_id:
 @transaction.atomic
 def transfer_token_withdraw(*, customer: Customer, user: User, token: TransferToken) -> None:
     """The token stops working at once; a used token cannot be withdrawn."""
-    _require_member(customer, user)
+    customer_admin_check(customer=customer, user=user)
     if token.customer_id != customer.pk:
         raise PermissionDenied(_("You do not administer this organisation."))
     updated = TransferToken.objects.filter(

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.core import mail
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone
@@ -38,12 +38,12 @@ def admin_of(customer: Customer) -> User:
     return user
 
 
-def customer_card(customer: Customer, client_for, fake, **card) -> PaymentCard:  # type: ignore[no-untyped-def]
+def customer_card(customer: Customer, client_for, fake, **card) -> PaymentCard:
     url = reverse("my_payments:card_change", args=[customer.public_id])
     return save_card(client_for(admin_of(customer)), fake, url, **card)
 
 
-def invoice_for(subscription: Subscription, **fields) -> Invoice:  # type: ignore[no-untyped-def]
+def invoice_for(subscription: Subscription, **fields) -> Invoice:
     fields.setdefault("payer", subscription.payer)
     invoice = InvoiceFactory(customer=subscription.customer, **fields)
     InvoiceLineFactory(invoice=invoice, position=1, subscription=subscription)
@@ -101,6 +101,16 @@ def test_the_daily_retry_job_is_scheduled(settings):
     # test_manual_gateway_leaves_invoices_for_staff.
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert tasks.payments_retry_due.name in scheduled
+
+
+def test_only_the_customers_administrators_manage_its_card(tenant, other_tenant):
+    # The customer side's one check (customers.selectors.customer_admin_check), as for
+    # revoking or transfer tokens: a reseller's owner is not the organisation's administrator.
+    with pytest.raises(PermissionDenied, match="You do not administer this organisation"):
+        services.customer_card_setup_start(customer=tenant.customer, user=tenant.owner)
+    with pytest.raises(PermissionDenied, match="You do not administer this organisation"):
+        services.customer_card_save(customer=tenant.customer, user=tenant.owner, setup_id="x")
+    assert not PaymentCard.objects.exists()
 
 
 # Card pages
@@ -285,7 +295,7 @@ def test_customer_saves_its_own_card_on_its_side(tenant, other_tenant, client_fo
 # Who pays: the reseller card, or the customer card after the customer agrees
 
 
-def ask_customer_card(tenant: Tenant, client_for, subscription: Subscription):  # type: ignore[no-untyped-def]
+def ask_customer_card(tenant: Tenant, client_for, subscription: Subscription):
     """Ask, and send the consent email (its on-commit task runs)."""
     url = reverse("payments:subscription_payer", args=[subscription.public_id])
     with TestCase.captureOnCommitCallbacks(execute=True):
@@ -573,7 +583,7 @@ def test_manual_gateway_leaves_invoices_for_staff(tenant, other_tenant, admin_us
 # Retries on days 1, 3 and 5 after the first failure, then suspension
 
 
-def retry_day(traveller, day: date) -> int:  # type: ignore[no-untyped-def]
+def retry_day(traveller, day: date) -> int:
     traveller.move_to(datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=6))
     return tasks.payments_retry_due()
 

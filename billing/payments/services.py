@@ -47,7 +47,8 @@ from core.models import User
 from core.queue import task_enqueue_on_commit
 from core.ratelimit import Limit, limits_enforce
 from core.tokens import token_consume, token_new
-from customers.models import Customer, CustomerMember
+from customers.models import Customer
+from customers.selectors import customer_admin_check
 from resellers.models import Membership, Reseller
 from resellers.roles import Action, require
 from resellers.services import audit_record
@@ -92,11 +93,6 @@ def _owner_audit(owner: CardOwner) -> dict[str, Any]:
     if isinstance(owner, Reseller):
         return {"reseller": owner}
     return {"reseller": owner.reseller, "customer_public_id": owner.public_id}
-
-
-def _check_customer_admin(customer: Customer, user: User) -> None:
-    if not CustomerMember.objects.filter(customer=customer, user=user).exists():
-        raise PermissionDenied(_("Only the organisation's administrators can do this."))
 
 
 def _cards_gateway() -> PaymentGateway:
@@ -146,7 +142,7 @@ def reseller_card_setup_start(*, membership: Membership) -> CardSetup:
 
 
 def customer_card_setup_start(*, customer: Customer, user: User) -> CardSetup:
-    _check_customer_admin(customer, user)
+    customer_admin_check(customer=customer, user=user)
     return _card_setup_start(customer)
 
 
@@ -238,7 +234,7 @@ def reseller_card_save(*, membership: Membership, setup_id: str) -> PaymentCard 
 
 
 def customer_card_save(*, customer: Customer, user: User, setup_id: str) -> PaymentCard | None:
-    _check_customer_admin(customer, user)
+    customer_admin_check(customer=customer, user=user)
     return _card_save(customer, setup_id=setup_id, actor=user, from_webhook=False)
 
 
@@ -425,7 +421,7 @@ def card_consent_accept(*, consent: CustomerCardConsent, user: User) -> Subscrip
     subscription. It needs a saved card first."""
     subscription = consent.subscription
     customer = subscription.customer
-    _check_customer_admin(customer, user)
+    customer_admin_check(customer=customer, user=user)
     if selectors.card_default(owner=customer) is None:
         raise ValidationError(_("Add your organisation's card first."), code="no_card")
     if not token_consume(CustomerCardConsent.objects.all(), pk=consent.pk):
