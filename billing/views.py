@@ -4,7 +4,7 @@ invoices sections of the customer pages and the customer's own invoice pages.
 All read-only: invoices are issued by the billing run and corrected by staff in the admin.
 """
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse
@@ -23,6 +23,7 @@ from billing import facturx, selectors
 from billing.forms import InvoiceFilterForm
 from billing.models import Invoice, Refund
 from core.csv import csv_response
+from core.http import ResellerRequest
 from customers import selectors as customer_selectors
 from customers.models import Customer
 from resellers.access import reseller_required
@@ -70,14 +71,14 @@ def _invoice_rows(
 @require_GET
 @reseller_required(Action.INVOICE_VIEW)
 @vary_on_headers("HX-Request")
-def invoice_list(request: HttpRequest) -> HttpResponse:
+def invoice_list(request: ResellerRequest) -> HttpResponse:
     """Invoices: every customer's invoices and credit notes, filtered, with totals per currency
     and pages that cost the same at any depth. htmx requests get the results only."""
     form = InvoiceFilterForm(request.GET)
     context: dict[str, Any] = {"form": form}
     if form.is_valid():
         invoices = selectors.invoice_list(
-            reseller=request.reseller,  # type: ignore[attr-defined]
+            reseller=request.reseller,
             **form.filters(),
         )
         page = selectors.invoice_page(invoices=invoices, cursor=request.GET.get("cursor", ""))
@@ -94,7 +95,7 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
             + ("?" + urlencode(params) if params else ""),
         }
     template = "billing/invoice_list.html"
-    if request.htmx and not request.htmx.history_restore_request:  # type: ignore[attr-defined]
+    if request.htmx and not request.htmx.history_restore_request:
         template += "#results"
     return render(request, template, context)
 
@@ -102,7 +103,7 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 # A streamed or file response: reseller_required is typed for HttpResponse only.
 @reseller_required(Action.INVOICE_VIEW)  # type: ignore[arg-type]
-def invoice_export(request: HttpRequest) -> HttpResponseBase:
+def invoice_export(request: ResellerRequest) -> HttpResponseBase:
     """The filtered documents as CSV, one row per line (selectors.INVOICE_CSV_COLUMNS), streamed
     from one query however many there are."""
     form = InvoiceFilterForm(request.GET)
@@ -112,7 +113,7 @@ def invoice_export(request: HttpRequest) -> HttpResponseBase:
         )
         return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
     invoices = selectors.invoice_list(
-        reseller=request.reseller,  # type: ignore[attr-defined]
+        reseller=request.reseller,
         **form.filters(),
     )
     return csv_response(
@@ -189,16 +190,16 @@ def _pdf_response(request: HttpRequest, invoice: Invoice, *, back_url: str) -> H
     return response
 
 
-def _invoice(request: HttpRequest, invoice_id: str) -> Invoice:
+def _invoice(request: ResellerRequest, invoice_id: str) -> Invoice:
     return selectors.invoice_get(
-        reseller=request.reseller,  # type: ignore[attr-defined]
+        reseller=request.reseller,
         public_id=invoice_id,
     )
 
 
 @require_GET
 @reseller_required(Action.INVOICE_VIEW)
-def invoice_detail(request: HttpRequest, invoice_id: str) -> HttpResponse:
+def invoice_detail(request: ResellerRequest, invoice_id: str) -> HttpResponse:
     """One invoice or credit note in the browser: what its PDF says."""
     invoice = _invoice(request, invoice_id)
     context = _invoice_context(
@@ -219,7 +220,7 @@ def invoice_detail(request: HttpRequest, invoice_id: str) -> HttpResponse:
 @require_GET
 # A streamed or file response: reseller_required is typed for HttpResponse only.
 @reseller_required(Action.INVOICE_VIEW)  # type: ignore[arg-type]
-def invoice_pdf(request: HttpRequest, invoice_id: str) -> HttpResponseBase:
+def invoice_pdf(request: ResellerRequest, invoice_id: str) -> HttpResponseBase:
     invoice = _invoice(request, invoice_id)
     back_url = reverse("billing:invoice_detail", kwargs={"invoice_id": invoice.public_id})
     return _pdf_response(request, invoice, back_url=back_url)
@@ -230,7 +231,9 @@ def invoice_pdf(request: HttpRequest, invoice_id: str) -> HttpResponseBase:
 
 def customer_section(request: HttpRequest, customer: Customer) -> SafeString:
     """The reseller's Manage page: the customer's latest documents and a link to all of them."""
-    membership = request.membership  # type: ignore[attr-defined]
+    # The reseller's Manage page, behind reseller_required (customers.views.customer_detail);
+    # its sections are rendered for any request type (customers.extensions.SectionRenderer).
+    membership = cast(ResellerRequest, request).membership
     allowed = role_can(membership.role, Action.INVOICE_VIEW)
     invoices = (
         list(

@@ -16,7 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from core.adapters import invitation_sign_up_allow
 from core.forms import add_service_errors
-from core.http import ResellerRequest
+from core.http import PortalRequest, ResellerRequest
 from core.models import User
 from core.ratelimit import RateLimited, rate_limited_response
 from core.tokens import TokenState
@@ -112,9 +112,9 @@ def _column_sort(params: dict[str, str], current: str, key: str) -> dict[str, st
 
 
 @reseller_required(Action.CUSTOMER_INVITE)
-def customer_create(request: HttpRequest) -> HttpResponse:
+def customer_create(request: ResellerRequest) -> HttpResponse:
     """NEW CUSTOMER: the details, then Send invitation."""
-    membership = request.membership  # type: ignore[attr-defined]
+    membership = request.membership
     reseller = membership.reseller
     form = NewCustomerForm(
         request.POST or None,
@@ -150,9 +150,9 @@ def customer_create(request: HttpRequest) -> HttpResponse:
 
 
 @reseller_required(Action.CUSTOMER_INVITE)
-def customer_import(request: HttpRequest) -> HttpResponse:
+def customer_import(request: ResellerRequest) -> HttpResponse:
     """Import with transfer token: the customer's domain and the token it generated for us."""
-    membership = request.membership  # type: ignore[attr-defined]
+    membership = request.membership
     form = ImportCustomerForm(
         request.POST or None, initial={"domain": request.GET.get("domain", "")}
     )
@@ -180,9 +180,9 @@ def customer_import(request: HttpRequest) -> HttpResponse:
 
 
 @reseller_required(Action.CUSTOMER_VIEW)
-def customer_detail(request: HttpRequest, customer_id: str) -> HttpResponse:
+def customer_detail(request: ResellerRequest, customer_id: str) -> HttpResponse:
     """Manage: the customer's details, invitation, subscriptions, invoices and activity."""
-    customer = selectors.customer_get(reseller=request.reseller, public_id=customer_id)  # type: ignore[attr-defined]
+    customer = selectors.customer_get(reseller=request.reseller, public_id=customer_id)
     return render(
         request,
         "customers/customer_detail.html",
@@ -196,8 +196,8 @@ def customer_detail(request: HttpRequest, customer_id: str) -> HttpResponse:
 
 
 @reseller_required(Action.CUSTOMER_EDIT)
-def customer_edit(request: HttpRequest, customer_id: str) -> HttpResponse:
-    membership = request.membership  # type: ignore[attr-defined]
+def customer_edit(request: ResellerRequest, customer_id: str) -> HttpResponse:
+    membership = request.membership
     customer = selectors.customer_get(reseller=membership.reseller, public_id=customer_id)
     form = CustomerContactForm(
         request.POST or None,
@@ -223,8 +223,8 @@ def customer_edit(request: HttpRequest, customer_id: str) -> HttpResponse:
 
 @reseller_required(Action.CUSTOMER_INVITE)
 @require_POST
-def customer_invitation_resend(request: HttpRequest, customer_id: str) -> HttpResponse:
-    membership = request.membership  # type: ignore[attr-defined]
+def customer_invitation_resend(request: ResellerRequest, customer_id: str) -> HttpResponse:
+    membership = request.membership
     customer = selectors.customer_get(reseller=membership.reseller, public_id=customer_id)
     try:
         customer = services.customer_invitation_resend(membership=membership, customer=customer)
@@ -243,8 +243,8 @@ def customer_invitation_resend(request: HttpRequest, customer_id: str) -> HttpRe
 
 @reseller_required(Action.CUSTOMER_INVITE)
 @require_POST
-def customer_invitation_withdraw(request: HttpRequest, customer_id: str) -> HttpResponse:
-    membership = request.membership  # type: ignore[attr-defined]
+def customer_invitation_withdraw(request: ResellerRequest, customer_id: str) -> HttpResponse:
+    membership = request.membership
     customer = selectors.customer_get(reseller=membership.reseller, public_id=customer_id)
     try:
         services.customer_invitation_withdraw(membership=membership, customer=customer)
@@ -344,7 +344,7 @@ def _activity_page(customer: Customer, page: str | None) -> dict[str, Any]:
 
 
 def _organisation_page(
-    request: HttpRequest,
+    request: PortalRequest,
     customer: Customer,
     *,
     transfer_form: TransferTokenForm | None = None,
@@ -363,7 +363,7 @@ def _organisation_page(
         **_activity_page(customer, request.GET.get("activity")),
     }
     template = "customers/my_organisation.html"
-    if request.htmx and request.method == "GET" and "activity" in request.GET:  # type: ignore[attr-defined]
+    if request.htmx and request.method == "GET" and "activity" in request.GET:
         template += "#activity"
     # Dates read in the organisation's own time zone.
     with timezone.override(customer.time_zone):
@@ -371,7 +371,7 @@ def _organisation_page(
 
 
 @login_required
-def my_organisation(request: HttpRequest, customer_id: str) -> HttpResponse:
+def my_organisation(request: PortalRequest, customer_id: str) -> HttpResponse:
     """The organisation page: details, reseller, subscriptions, invoices, transfer, activity."""
     customer = selectors.customer_for_member(user=request.user, public_id=customer_id)
     return _organisation_page(request, customer)
@@ -401,7 +401,7 @@ def my_access_revoke(request: HttpRequest, customer_id: str) -> HttpResponse:
 
 
 @login_required
-def my_transfer_token_create(request: HttpRequest, customer_id: str) -> HttpResponse:
+def my_transfer_token_create(request: PortalRequest, customer_id: str) -> HttpResponse:
     """Generate a transfer token. The raw token is in this response only: it is not stored
     (only its digest is), so it is rendered here rather than carried through a redirect."""
     customer = selectors.customer_for_member(user=request.user, public_id=customer_id)
