@@ -80,8 +80,10 @@ def _customer_rows(customers: list[dict[str, Any]], *, linked: bool) -> list[dic
     shows beside their columns: the type's and status's labels, the Manage link (none for a
     former customer), and the Plan and Licences of the apps above customers (one query for the
     page). The template formats them."""
-    statuses = dict(Customer.Status.choices)
-    types = dict(Customer.Type.choices)
+    # The labels in the request's language, once per page (each lazy label would translate
+    # itself again in every row).
+    statuses = {value: str(label) for value, label in Customer.Status.choices}
+    types = {value: str(label) for value, label in Customer.Type.choices}
     summaries = extensions.row_summaries([customer["id"] for customer in customers])
     return [
         {
@@ -92,7 +94,7 @@ def _customer_rows(customers: list[dict[str, Any]], *, linked: bool) -> list[dic
             if linked
             else "",
             "plan": "",
-            "licences": "",
+            "licences": None,
             **summaries.get(customer["id"], {}),
         }
         for customer in customers

@@ -15,7 +15,6 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from core.formatting import integer_formatter
 from core.forms import add_service_errors
 from core.http import ResellerRequest
 from customers import selectors as customer_selectors
@@ -351,15 +350,14 @@ def customer_section(request: HttpRequest, customer: Customer) -> SafeString:
 
 
 def customer_row_summaries(customer_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """The Customers list's Plan and Licences cells (strings, like the rest of its row) for a
-    page of customers, in one query for the page. No subscription, no entry."""
+    """The Customers list's Plan (the plans' names) and Licences (a number, which its template
+    formats) for a page of customers, in one query for the page. No subscription, no entry."""
     summaries = selectors.customer_plan_summaries(customer_ids=customer_ids)
     kinds = {value: str(label) for value, label in Plan.Kind.choices}
-    grouped = integer_formatter()
     return {
         pk: {
             "plan": ", ".join(kinds[kind] for kind in summary.plan_kinds),
-            "licences": grouped(summary.licences),
+            "licences": summary.licences,
         }
         for pk, summary in summaries.items()
         if summary.plan_kinds
