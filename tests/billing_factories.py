@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from billing.models import Invoice, InvoiceLine
 from subscriptions.models import Charge
-from tests.factories import CustomerFactory, SubscriptionFactory
+from tests.factories import CustomerFactory, ModelFactory, SubscriptionFactory
 
 
-class ChargeFactory(factory.django.DjangoModelFactory):
+class ChargeFactory(ModelFactory[Charge]):
     """A charge not invoiced yet: 5 licences x 4.00 EUR for the subscription's period."""
 
     class Meta:
@@ -34,7 +34,7 @@ class ChargeFactory(factory.django.DjangoModelFactory):
     currency = factory.LazyAttribute(lambda c: c.subscription.currency)
 
 
-class InvoiceFactory(factory.django.DjangoModelFactory):
+class InvoiceFactory(ModelFactory[Invoice]):
     """An issued, open invoice of 100.00 + 21 % VAT, numbered outside the counter's range
     (INV-YYYY-9NNNNN) so that invoices the services issue never collide with it."""
 
@@ -83,7 +83,7 @@ class InvoiceFactory(factory.django.DjangoModelFactory):
     line_count = 1
 
 
-class InvoiceLineFactory(factory.django.DjangoModelFactory):
+class InvoiceLineFactory(ModelFactory[InvoiceLine]):
     class Meta:
         model = InvoiceLine
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from billing.models import Invoice, InvoiceLine
 from customers.models import Customer
+from resellers.models import Reseller
 
 _numbers = itertools.count(1)
 CENT = Decimal("0.01")
@@ -34,6 +35,7 @@ def invoice_create(
     lines: int = 1,
     pdf: bytes | None = None,
     descriptions: Sequence[str] = (),
+    reseller: Reseller | None = None,
     **fields: object,
 ) -> Invoice:
     issue_date = issue_date or timezone.localdate()
@@ -44,7 +46,7 @@ def invoice_create(
         number=f"{series}-{issue_date.year}-{next(_numbers):06d}",
         corrects=corrects,
         customer=customer,
-        reseller=fields.pop("reseller", customer.reseller),
+        reseller=reseller or customer.reseller,
         payer=payer,
         currency=currency,
         language=customer.language,

@@ -7,6 +7,7 @@ from io import BytesIO
 import time_machine
 from lxml import etree
 from pypdf import PdfReader
+from pypdf.generic import StreamObject
 
 from billing.models import Invoice, InvoiceLine
 from customers.models import Customer
@@ -142,5 +143,6 @@ def pdf_attachment(content: bytes, name: str) -> bytes:
 
 def xmp_tree(content: bytes) -> etree._Element:
     reader = PdfReader(BytesIO(content))
-    stream = reader.trailer["/Root"]["/Metadata"].get_object()
+    stream = reader.root_object["/Metadata"].get_object()
+    assert isinstance(stream, StreamObject)
     return etree.fromstring(stream.get_data())

@@ -76,7 +76,7 @@ def other_tenant(db: None) -> Tenant:
 
 
 @pytest.fixture
-def client_for(db: None):  # type: ignore[no-untyped-def]
+def client_for(db: None):
     """`client_for(user)`: a test client signed in as that user."""
 
     def make(user: User) -> Client:
@@ -88,12 +88,12 @@ def client_for(db: None):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def owner_client(tenant: Tenant, other_tenant: Tenant, client_for) -> Client:  # type: ignore[no-untyped-def]
+def owner_client(tenant: Tenant, other_tenant: Tenant, client_for) -> Client:
     return client_for(tenant.owner)
 
 
 @pytest.fixture
-def fake_stripe(settings, monkeypatch):  # type: ignore[no-untyped-def]
+def fake_stripe(settings, monkeypatch):
     """Stripe configured with test keys, its API served by a FakeStripe (tests/fake_stripe.py)."""
     yield from fake_stripe_fixture(settings, monkeypatch)
 
@@ -115,7 +115,7 @@ def member_of(reseller: Reseller, role: str) -> Membership:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+def django_db_setup(django_db_setup, django_db_blocker):
     """The test database is built from the models (--no-migrations): add what migrations add
     with SQL, the immutability triggers of issued invoices (billing/immutability.py)."""
     from django.db import OperationalError, connection
@@ -134,7 +134,7 @@ def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-unty
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _close_stray_connections(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+def _close_stray_connections(django_db_setup, django_db_blocker):
     """The live server's thread keeps its last database connection open until the session
     ends, after pytest-django tries to drop the test database; end such connections first."""
     yield
@@ -153,7 +153,7 @@ def _close_stray_connections(django_db_setup, django_db_blocker):  # type: ignor
 
 
 @pytest.fixture
-def browser(live_server):  # type: ignore[no-untyped-def]
+def browser(live_server):
     """Headless Chromium (Debian's, through Playwright) for the browser tests, with the live
     server running."""
     from playwright.sync_api import sync_playwright

@@ -7,7 +7,7 @@ from billing.models import PaymentCard
 from tests.conftest import Tenant
 
 
-def save_card(client, fake, change_url: str, **card) -> PaymentCard:  # type: ignore[no-untyped-def]
+def save_card(client, fake, change_url: str, **card) -> PaymentCard:
     """What a person does on the card page: Stripe Elements confirms, the page posts the id."""
     page = client.get(change_url)
     assert page.status_code == 200
@@ -19,6 +19,6 @@ def save_card(client, fake, change_url: str, **card) -> PaymentCard:  # type: ig
     )
 
 
-def reseller_card(tenant: Tenant, client_for, fake, **card) -> PaymentCard:  # type: ignore[no-untyped-def]
+def reseller_card(tenant: Tenant, client_for, fake, **card) -> PaymentCard:
     """The reseller's owner saves a card on the reseller's card page."""
     return save_card(client_for(tenant.owner), fake, reverse("payments:card_change"), **card)

@@ -157,7 +157,7 @@ EDITABLE = {
 
 
 @pytest.fixture
-def rows(tenant, other_tenant, staff_client) -> None:  # type: ignore[no-untyped-def]
+def rows(tenant, other_tenant, staff_client) -> None:
     """At least one saved row of each model the admin shows, made the way the portal makes it
     where a service exists."""
     staff = staff_client.staff
@@ -286,6 +286,7 @@ def test_reseller_profile_edit_goes_through_the_service(staff_client, tenant):
     assert (reseller.name, reseller.status) == ("Renamed Reseller", Reseller.Status.ACTIVE)
     event = AuditEvent.objects.get(action="reseller.profile_updated")
     assert (event.actor, event.reseller) == (staff_client.staff, reseller)
+    assert event.after is not None and event.before is not None
     assert (event.before["name"], event.after["name"]) == ("Reseller A", "Renamed Reseller")
 
 

@@ -78,7 +78,7 @@ def admin_labels(page: str) -> set[str]:
 
 
 @pytest.fixture
-def rows(tenant: Tenant, other_tenant: Tenant, staff_client) -> None:  # type: ignore[no-untyped-def]
+def rows(tenant: Tenant, other_tenant: Tenant, staff_client) -> None:
     """A saved row of each model the admin shows or inlines, so each change page renders."""
     staff = staff_client.staff
     vat.vat_rates_seed()

@@ -28,7 +28,7 @@ from tests.payments_helpers import reseller_card as save_card_of_reseller
 pytestmark = pytest.mark.django_db
 
 
-def invoice_of(subscription: Subscription, **fields) -> Invoice:  # type: ignore[no-untyped-def]
+def invoice_of(subscription: Subscription, **fields) -> Invoice:
     """An issued invoice of 100.00 + 21 % VAT = 121.00 with one line."""
     fields.setdefault("payer", subscription.payer)
     invoice = InvoiceFactory(customer=subscription.customer, line_count=1, **fields)
@@ -36,13 +36,13 @@ def invoice_of(subscription: Subscription, **fields) -> Invoice:  # type: ignore
     return invoice
 
 
-def credit(invoice: Invoice, amount: str, staff) -> Invoice:  # type: ignore[no-untyped-def]
+def credit(invoice: Invoice, amount: str, staff) -> Invoice:
     return billing_services.credit_note_issue(
         invoice=invoice, reason="Goodwill", by=staff, amount=Decimal(amount)
     )
 
 
-def charged(fake) -> list[int]:  # type: ignore[no-untyped-def]
+def charged(fake) -> list[int]:
     """The amounts (cents) of the PaymentIntents Stripe was asked to create."""
     return [int(params["amount"]) for params, _headers in fake.posts("/v1/payment_intents")]
 
@@ -65,7 +65,7 @@ def test_balance_is_total_less_credit_notes_less_payments_plus_refunds(tenant, a
 
 
 @pytest.fixture
-def reseller_card(tenant, client_for, fake_stripe):  # type: ignore[no-untyped-def]
+def reseller_card(tenant, client_for, fake_stripe):
     return save_card_of_reseller(tenant, client_for, fake_stripe)
 
 

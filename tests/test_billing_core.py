@@ -6,6 +6,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
+from typing import Any
 
 import pytest
 import time_machine
@@ -52,7 +53,7 @@ class SideEffects:
         ):
             monkeypatch.setattr(module, name, self._recorder(name))
 
-    def _recorder(self, name: str):  # type: ignore[no-untyped-def]
+    def _recorder(self, name: str):
         def record(document: Invoice) -> None:
             self.calls[name].append(document)
 
@@ -180,6 +181,7 @@ def test_invoice_snapshots_seller_and_buyer(vat_rates, tenant, other_tenant, iri
     assert invoice.buyer["organisation"] == irish_customer.organisation
     event = AuditEvent.objects.get(action="invoice.issued", object_id=invoice.public_id)
     assert event.customer_public_id == irish_customer.public_id
+    assert event.after is not None
     assert event.reseller == tenant.reseller and event.after["number"] == invoice.number
 
 
@@ -280,18 +282,17 @@ def test_numbers_restart_each_year(vat_rates, tenant, other_tenant):
         charge_for(customer)
     # Dates after the charges' (real) creation time, so that the run takes them.
     last_day = date(2099, 12, 31)
-    first = services.invoice_issue_for_customer(
-        customer=customers[0], payer="reseller_card", day=last_day
-    )
-    second = services.invoice_issue_for_customer(
-        customer=customers[1], payer="reseller_card", day=last_day
-    )
-    new_year = [
-        services.invoice_issue_for_customer(
-            customer=customer, payer="reseller_card", day=date(2100, 1, 1)
+
+    def issue(customer: Customer, day: date) -> Invoice:
+        invoice = services.invoice_issue_for_customer(
+            customer=customer, payer="reseller_card", day=day
         )
-        for customer in customers[2:]
-    ]
+        assert invoice is not None
+        return invoice
+
+    first = issue(customers[0], last_day)
+    second = issue(customers[1], last_day)
+    new_year = [issue(customer, date(2100, 1, 1)) for customer in customers[2:]]
     assert [first.number, second.number] == ["INV-2099-000001", "INV-2099-000002"]
     assert [i.number for i in new_year] == ["INV-2100-000001", "INV-2100-000002"]
     note = services.credit_note_issue(
@@ -475,6 +476,7 @@ def test_full_credit_note_mirrors_the_invoice(invoice, side_effects):
     invoice.refresh_from_db()
     assert invoice.status == "credited"
     event = AuditEvent.objects.get(action="credit_note.issued")
+    assert event.after is not None
     assert event.actor == staff and event.after["reason"] == "Ordered by mistake"
     assert event.after["corrects"] == invoice.number
     assert event.customer_public_id == invoice.customer.public_id
@@ -484,14 +486,16 @@ def test_full_credit_note_mirrors_the_invoice(invoice, side_effects):
 
 
 def test_partial_credit_notes_add_up_to_the_invoice_to_the_cent(invoice):
-    first = services.credit_note_issue(invoice=invoice, reason="Discount", by=None, amount="0.50")
+    first = services.credit_note_issue(
+        invoice=invoice, reason="Discount", by=None, amount=D("0.50")
+    )
     assert (first.subtotal, first.vat_amount) == (D("0.50"), D("0.11"))  # 0.105 half-up
     assert first.lines.get().description == f"Credit on {invoice.number}: Discount"
     second = services.credit_note_issue(invoice=invoice, reason="Fix", by=None, amount=D("0.50"))
     invoice.refresh_from_db()
     assert invoice.status == "open"  # partly credited: still to be paid
     with pytest.raises(ValidationError) as error:
-        services.credit_note_issue(invoice=invoice, reason="Too much", by=None, amount="49.00")
+        services.credit_note_issue(invoice=invoice, reason="Too much", by=None, amount=D("49.00"))
     assert error.value.error_dict["amount"][0].code == "too_much"
     rest = services.credit_note_issue(invoice=invoice, reason="Cancelled", by=None)
     notes = [first, second, rest]
@@ -511,7 +515,9 @@ def test_credit_lines_and_refusals(invoice):
         services.credit_note_issue(invoice=note, reason="A credit of a credit", by=None)
     with pytest.raises(ValidationError):
         services.credit_note_issue(invoice=invoice, reason="  ", by=None)
-    for bad in ("0", "-5", "1.005", "abc"):
+    # Amounts as a form could hand them over, one not even a number.
+    bad_amounts: list[Any] = ["0", "-5", "1.005", "abc"]
+    for bad in bad_amounts:
         with pytest.raises(ValidationError):
             services.credit_note_issue(invoice=invoice, reason="x", by=None, amount=bad)
 

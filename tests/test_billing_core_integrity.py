@@ -6,6 +6,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import IntegrityError, connection, connections, transaction
@@ -85,7 +86,7 @@ def test_migration_freezes_the_models_immutable_columns():
     assert immutability.invoice_immutable_columns() == migration.IMMUTABLE_COLUMNS
 
 
-def sql(statement: str, params: list[object]) -> int:
+def sql(statement: str, params: list[Any]) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.rowcount
@@ -335,7 +336,7 @@ def bulk_charges(count: int) -> list[Customer]:
     return customers
 
 
-def in_threads(work, items):  # type: ignore[no-untyped-def]
+def in_threads(work, items):
     """Run `work(item)` for every item on THREADS threads, all starting together; each
     thread uses its own database connection, closed when it ends."""
     start = threading.Barrier(THREADS)

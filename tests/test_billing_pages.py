@@ -25,7 +25,7 @@ TODAY = date(2026, 11, 20)
 
 
 @pytest.fixture(autouse=True)
-def _today():  # type: ignore[no-untyped-def]
+def _today():
     with time_machine.travel(date(2026, 11, 20), tick=False):
         yield
 
@@ -407,6 +407,7 @@ def test_pdf_not_rendered_yet_is_being_prepared_not_404(owner_client, tenant):
 
 def test_pdf_named_but_missing_from_storage_is_being_prepared(owner_client, tenant):
     invoice = invoice_create(tenant.customer, pdf=FAKE_PDF)
+    assert invoice.pdf.name
     invoice.pdf.storage.delete(invoice.pdf.name)
     assert owner_client.get(pdf_url(invoice)).status_code == 202
 
@@ -414,7 +415,7 @@ def test_pdf_named_but_missing_from_storage_is_being_prepared(owner_client, tena
 # The invoices section of the reseller's Manage page
 
 
-def manage_url(customer) -> str:  # type: ignore[no-untyped-def]
+def manage_url(customer) -> str:
     return reverse("customers:detail", kwargs={"customer_id": customer.public_id})
 
 
@@ -456,7 +457,7 @@ def test_manage_page_shows_the_latest_ten(owner_client, tenant):
 # The customer side
 
 
-def admin_of(customer) -> object:  # type: ignore[no-untyped-def]
+def admin_of(customer) -> object:
     user = UserFactory()
     CustomerMember.objects.create(customer=customer, user=user, terms_accepted_at=timezone.now())
     return user

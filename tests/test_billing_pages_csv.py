@@ -30,12 +30,12 @@ HEADER = (
 
 
 @pytest.fixture(autouse=True)
-def _today():  # type: ignore[no-untyped-def]
+def _today():
     with time_machine.travel(date(2026, 11, 20), tick=False):
         yield
 
 
-def export(client, **query: str) -> tuple[object, list[dict[str, str]]]:  # type: ignore[no-untyped-def]
+def export(client, **query: str) -> tuple[object, list[dict[str, str]]]:
     response = client.get(EXPORT_URL, query)
     assert response.status_code == 200
     body = b"".join(response.streaming_content).decode("utf-8")
@@ -148,13 +148,13 @@ def test_the_page_links_to_the_export_with_its_filters(owner_client, tenant):
     assert f'href="{EXPORT_URL}?status=open&amp;month=2026-11"' in page
 
 
-def _documents(customer, count: int, lines: int) -> None:  # type: ignore[no-untyped-def]
+def _documents(customer, count: int, lines: int) -> None:
     for n in range(count):
         invoice_create(customer, lines=lines, issue_date=date(2026, 1, 1 + n % 28))
 
 
 def test_queries_do_not_grow_with_the_number_of_invoices(owner_client, tenant):
-    def queries_for_export() -> int:
+    def queries_for_export() -> tuple[int, int]:
         with CaptureQueriesContext(connection) as queries:
             _response, rows = export(owner_client)
         return len(queries), len(rows)

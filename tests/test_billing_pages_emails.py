@@ -18,7 +18,7 @@ from tests.billing_pages_helpers import FAKE_PDF, invoice_create
 from tests.factories import CustomerFactory, MembershipFactory, ResellerFactory, UserFactory
 
 
-def _send(invoice: Invoice, capture) -> list[OutboundEmail]:  # type: ignore[no-untyped-def]
+def _send(invoice: Invoice, capture) -> list[OutboundEmail]:
     with capture(execute=True):
         return invoice_email_send(invoice=invoice)
 

@@ -33,7 +33,7 @@ WEBHOOK = "/billing/stripe/webhook/"
 
 
 def deliver(client: Client, payload: str, signature: str | None = None) -> Any:
-    headers = {} if signature is None else {"HTTP_STRIPE_SIGNATURE": signature}
+    headers: dict[str, Any] = {} if signature is None else {"HTTP_STRIPE_SIGNATURE": signature}
     return client.post(WEBHOOK, payload, content_type="application/json", **headers)
 
 

@@ -12,6 +12,7 @@ import time_machine
 from django.utils import translation
 from lxml import etree
 from pypdf import PdfReader
+from pypdf.generic import ArrayObject
 
 from billing import pdf
 from billing.facturx import NS, invoice_facturx_xml
@@ -76,9 +77,11 @@ def test_the_pdf_is_pdfa_3b_with_the_facturx_xml_attached(tenant):
     assert _xmp_value(xmp, "xmp:CreateDate") == ["2026-01-31T09:30:00+00:00"]
 
     reader = PdfReader(BytesIO(content))
-    catalog = reader.trailer["/Root"]
+    catalog = reader.root_object
     assert "/OutputIntents" in catalog
-    [filespec] = [ref.get_object() for ref in catalog["/AF"]]
+    files = catalog["/AF"]
+    assert isinstance(files, ArrayObject)
+    [filespec] = [ref.get_object() for ref in files]
     assert filespec["/F"] == "factur-x.xml"
     assert filespec["/AFRelationship"] == "/Alternative"
     assert filespec["/EF"]["/F"].get_object()["/Subtype"] in ("/text/xml", "/application/xml")

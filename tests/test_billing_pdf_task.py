@@ -4,6 +4,7 @@ asked for again (never because it was paid: the issued PDF never changes)."""
 
 import hashlib
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from celery.exceptions import Retry
@@ -66,9 +67,12 @@ def test_running_the_task_twice_changes_nothing(tenant, clean_storage, monkeypat
     first = (invoice.pdf.name, invoice.pdf_sha256, _stored(NAME))
 
     renders = []
-    monkeypatch.setattr(
-        pdf, "invoice_pdf_render", lambda document: renders.append(document) or b"never used"
-    )
+
+    def render(document: Invoice) -> bytes:
+        renders.append(document)
+        return b"never used"
+
+    monkeypatch.setattr(pdf, "invoice_pdf_render", render)
     assert invoice_render_pdf.delay(invoice.pk).get() == "skipped"
 
     assert renders == []  # not even rendered
@@ -86,9 +90,12 @@ def test_regenerating_an_unchanged_invoice_writes_nothing(tenant, clean_storage,
 
     saves = []
     real_save = default_storage.save
-    monkeypatch.setattr(
-        default_storage, "save", lambda *args, **kwargs: saves.append(args) or real_save(*args)
-    )
+
+    def save(*args: Any, **kwargs: Any) -> str:
+        saves.append(args)
+        return real_save(*args)
+
+    monkeypatch.setattr(default_storage, "save", save)
     # Same document, same state, rendered again: byte for byte the same, so nothing written.
     assert invoice_render_pdf.delay(invoice.pk, regenerate=True).get() == "unchanged"
 
@@ -159,7 +166,8 @@ def test_a_missing_invoice_fails_without_retrying():
 
 
 def test_retries_stay_below_the_visibility_timeout(settings):
-    task = invoice_render_pdf
+    # Celery sets the task's options as attributes its types do not declare.
+    task: Any = invoice_render_pdf
     assert task.acks_late and task.reject_on_worker_lost
     assert task.retry_backoff_max < settings.CELERY_VISIBILITY_TIMEOUT
     assert task.time_limit < settings.CELERY_VISIBILITY_TIMEOUT

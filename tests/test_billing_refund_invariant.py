@@ -29,11 +29,11 @@ RATE = Decimal("21.00")
 
 
 @pytest.fixture
-def card(tenant, client_for, fake_stripe):  # type: ignore[no-untyped-def]
+def card(tenant, client_for, fake_stripe):
     return reseller_card(tenant, client_for, fake_stripe)
 
 
-def _cents(fake, number: str) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+def _cents(fake, number: str) -> tuple[int, int]:
     """(charged, refunded) at Stripe for one invoice, in cents, from Stripe's own objects."""
     intents = {
         intent["id"]: intent
@@ -62,7 +62,7 @@ def _pending_card_refunds(invoice: Invoice) -> Decimal:
     return sum((refund.amount for refund in pending), Decimal("0.00"))
 
 
-def _check(invoice: Invoice, fake) -> None:  # type: ignore[no-untyped-def]
+def _check(invoice: Invoice, fake) -> None:
     invoice.refresh_from_db()
     charged, refunded = (Decimal(cents) * CENT for cents in _cents(fake, invoice.number))
     worth = _worth(invoice)

@@ -2,6 +2,7 @@
 
 import re
 import shutil
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
@@ -12,6 +13,9 @@ from core.models import OutboundEmail
 from customers.models import Customer
 from tests.browser_helpers import csp_collect, csp_violations
 from tests.conftest import make_tenant
+
+if TYPE_CHECKING:
+    from playwright._impl._api_structures import SetCookieParam  # add_cookies(): not re-exported
 from tests.factories import CustomerFactory, UserFactory
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -94,7 +98,7 @@ def test_new_customer_invitation_accept_manage_and_revoke(page, live_server):
     assert OutboundEmail.objects.get(template="customer_invitation", to="marta@walk.example")
     # The link is in the email sent (the stored one keeps a placeholder instead).
     sent = [message for message in mail.outbox if message.to == ["marta@walk.example"]]
-    link = re.search(r"https?://\S+/invitation/[\w-]+/", sent[-1].body)
+    link = re.search(r"https?://\S+/invitation/[\w-]+/", str(sent[-1].body))
     assert link is not None
     path = urlsplit(link.group(0)).path
 
@@ -137,7 +141,7 @@ def test_new_customer_invitation_accept_manage_and_revoke(page, live_server):
     assert csp_violations(page) == []
 
 
-def _session_cookie(user, url: str) -> dict[str, str]:
+def _session_cookie(user, url: str) -> "SetCookieParam":
     client = Client()
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
     return {"name": "sessionid", "value": client.cookies["sessionid"].value, "url": url}

@@ -15,6 +15,7 @@ import re
 import shutil
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -118,13 +119,13 @@ def raw_values(text: str) -> list[str]:
 class Walk:
     """One language's walk: its pages, and every problem found on each page shown."""
 
-    def __init__(self, browser, live_server, language: str) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, browser, live_server, language: str) -> None:
         self.browser, self.live_server, self.language = browser, live_server, language
         self.problems: list[str] = []
-        self.visited: list[tuple[object, str]] = []
+        self.visited: list[tuple[Any, str]] = []
         self.pages: list[object] = []
 
-    def page(self, user=None):  # type: ignore[no-untyped-def]
+    def page(self, user=None):
         context = self.browser.new_context(
             base_url=self.live_server.url,
             locale=self.language,
@@ -137,7 +138,7 @@ class Walk:
         self.pages.append(page)
         return page
 
-    def check(self, page) -> None:  # type: ignore[no-untyped-def]
+    def check(self, page) -> None:
         """Look at the page shown: what a person reads, and how it is laid out."""
         page.wait_for_load_state("load")
         path = urlsplit(page.url).path
@@ -158,12 +159,12 @@ class Walk:
         if overflow > 0:
             self.problems.append(f"{where}: {overflow}px of sideways scrolling")
 
-    def goto(self, page, path: str) -> None:  # type: ignore[no-untyped-def]
+    def goto(self, page, path: str) -> None:
         response = page.goto(path)
         assert response is not None and response.status < 400, (path, response and response.status)
         self.check(page)
 
-    def submit(self, page, form: str) -> None:  # type: ignore[no-untyped-def]
+    def submit(self, page, form: str) -> None:
         """Press the form's (first) submit button and look at the page that follows."""
         with page.expect_navigation():
             page.locator(f"{form} button[type=submit]").first.click()
@@ -181,7 +182,7 @@ def link_in_mail(to: str, path_prefix: str) -> str:
     """The path of the link starting with `path_prefix` in the latest email to `to`."""
     for message in reversed(mail.outbox):
         if to in message.to:
-            for url in re.findall(r"https?://\S+", message.body):
+            for url in re.findall(r"https?://\S+", str(message.body)):
                 path = urlsplit(url).path
                 if path.startswith(path_prefix):
                     return path
@@ -191,7 +192,7 @@ def link_in_mail(to: str, path_prefix: str) -> str:
 def code_in_mail(to: str) -> str:
     for message in reversed(mail.outbox):
         if to in message.to:
-            found = re.search(r"^\s*([A-Z0-9]{4}-[A-Z0-9]{4})\s*$", message.body, re.MULTILINE)
+            found = re.search(r"^\s*([A-Z0-9]{4}-[A-Z0-9]{4})\s*$", str(message.body), re.MULTILINE)
             if found:
                 return found.group(1)
     raise AssertionError(f"no sign-in code was emailed to {to}")
@@ -202,7 +203,7 @@ def prefix(name: str) -> str:
 
 
 @pytest.fixture
-def demo(settings):  # type: ignore[no-untyped-def]
+def demo(settings):
     """`make demo`'s settings: development (the demo card gateway) and its sign-in by code."""
     settings.DEBUG = True
     settings.STRIPE_SECRET_KEY = settings.STRIPE_PUBLISHABLE_KEY = ""
@@ -213,7 +214,7 @@ def demo(settings):  # type: ignore[no-untyped-def]
     return settings
 
 
-def fill_card(walk: Walk, page, number: str) -> None:  # type: ignore[no-untyped-def]
+def fill_card(walk: Walk, page, number: str) -> None:
     page.fill("#id_number", number)
     page.fill("#id_expiry", "12 / 34")
     page.fill("#id_cvc", "123")

@@ -27,7 +27,7 @@ def plans(db: None) -> dict[str, Plan]:
         Plan.Kind.ANNUAL_YEARLY: Decimal("3.00"),
         Plan.Kind.TRIAL: Decimal("0.00"),
     }
-    made = {}
+    made: dict[str, Plan] = {}
     for kind, price in prices.items():
         plan = Plan.objects.create(product=product, kind=kind, max_licences=500)
         PlanPrice.objects.create(plan=plan, currency="EUR", monthly_price=price)

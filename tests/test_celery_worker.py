@@ -333,9 +333,9 @@ def test_every_task_retries_within_the_visibility_timeout(db):
             assert task.reject_on_worker_lost, f"{name}: acks_late without reject_on_worker_lost"
 
 
-def _countdown_constants(source: str) -> list[tuple[str, object]]:
+def _countdown_constants(source: str) -> list[tuple[str, ast.expr]]:
     """Numbers given as countdown=, eta delays, retry delays, or module constants named so."""
-    found: list[tuple[str, object]] = []
+    found: list[tuple[str, ast.expr]] = []
     tree = ast.parse(source)
     names = {"countdown", "retry_backoff_max", "default_retry_delay"}
     for node in ast.walk(tree):

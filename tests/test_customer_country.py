@@ -220,7 +220,7 @@ def test_the_admin_requires_the_country(tenant, other_tenant):
     data = {name: value for name, value in model_to_dict(customer).items() if value is not None}
     form = form_class({**data, "country": ""}, instance=customer)
     assert not form.is_valid()
-    assert COUNTRY_REQUIRED in " ".join(form.errors["country"]), form.errors
+    assert COUNTRY_REQUIRED in " ".join(map(str, form.errors["country"])), form.errors
 
 
 # The data migration

@@ -33,14 +33,14 @@ def link(body: str, label: str) -> str:
     return unescape(match.group(1))
 
 
-def get(client, query: str = "", **headers: str) -> str:  # type: ignore[no-untyped-def]
+def get(client, query: str = "", **headers: str) -> str:
     response = client.get(URL + query, headers=headers)
     assert response.status_code == 200
     return response.content.decode()
 
 
 @pytest.fixture
-def many(tenant):  # type: ignore[no-untyped-def]
+def many(tenant):
     """60 more customers of tenant A, one second apart (newest last), names in random order."""
     start = timezone.now() - timedelta(days=1)
     customers = []

@@ -58,7 +58,7 @@ def admin(tenant: Tenant, other_tenant: Tenant) -> User:
 
 
 @pytest.fixture
-def admin_client(admin: User, client_for):  # type: ignore[no-untyped-def]
+def admin_client(admin: User, client_for):
     return client_for(admin)
 
 
@@ -336,6 +336,7 @@ def test_transfer_token_is_shown_once_and_never_stored(admin_client, tenant, oth
 
     event = AuditEvent.objects.get(action="customer.transfer_token_created")
     assert event.customer_public_id == tenant.customer.public_id
+    assert event.after is not None
     assert event.after["to_reseller_id"] == other_tenant.reseller.public_id
     assert raw not in str(event.after) and raw not in str(event.before)
     assert not TransferToken.objects.filter(token_hash=raw).exists()

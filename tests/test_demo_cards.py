@@ -37,7 +37,7 @@ AUTHENTICATE = "4000 0025 0000 3155"
 
 
 @pytest.fixture
-def demo(settings):  # type: ignore[no-untyped-def]
+def demo(settings):
     """Development (DEBUG) without Stripe keys: the demo gateway."""
     settings.DEBUG = True
     settings.STRIPE_SECRET_KEY = settings.STRIPE_PUBLISHABLE_KEY = ""
@@ -45,7 +45,7 @@ def demo(settings):  # type: ignore[no-untyped-def]
     return settings
 
 
-def card_form(client, url: str, card_number: str, **fields):  # type: ignore[no-untyped-def]
+def card_form(client, url: str, card_number: str, **fields):
     """Type a card on the demo's card page and submit it."""
     page = client.get(url)
     assert page.status_code == 200
@@ -59,7 +59,7 @@ def card_form(client, url: str, card_number: str, **fields):  # type: ignore[no-
     return client.post(url, data)
 
 
-def reseller_client(tenant, client_for):  # type: ignore[no-untyped-def]
+def reseller_client(tenant, client_for):
     return client_for(tenant.owner)
 
 

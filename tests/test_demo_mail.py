@@ -84,7 +84,7 @@ debug_urls = ModuleType("tests_demo_mail_debug_urls")
 def debug_on(settings):
     from config.urls import urlpatterns
 
-    debug_urls.urlpatterns = [*urlpatterns, path("dev/", include("demo.urls"))]
+    vars(debug_urls)["urlpatterns"] = [*urlpatterns, path("dev/", include("demo.urls"))]
     sys.modules[debug_urls.__name__] = debug_urls
     settings.DEBUG = True
     settings.ROOT_URLCONF = debug_urls.__name__
@@ -185,7 +185,7 @@ def test_outbox_attachment_downloads(debug_on, emails):
     )
     response = client.get(f"/dev/outbox/{email.pk}/attachments/0/")
     assert response.status_code == 200
-    assert b"".join(response.streaming_content) == PDF
+    assert response.getvalue() == PDF
     assert response["Content-Type"] == "application/pdf"
     assert response["Content-Disposition"] == 'attachment; filename="INV-TEST-0001.pdf"'
     assert client.get(f"/dev/outbox/{email.pk}/attachments/1/").status_code == 404
@@ -215,7 +215,8 @@ def test_demo_serve_lists_the_demo_users_after_the_server_banner(debug_on, db):
     assert "Demo users" not in seed.getvalue()
     out = StringIO()
     command = Command(stdout=out)
-    command.addr, command._raw_ipv6 = "127.0.0.1", False
+    command.addr = "127.0.0.1"
+    vars(command)["_raw_ipv6"] = False  # runserver's own, not in its types
     command.on_bind(8001)
     printed = out.getvalue()
     assert printed.index("Quit the server") < printed.index("Demo users")

@@ -2,6 +2,7 @@
 team invitations accepted (or refused) through it, and the staff flow into the admin."""
 
 import secrets
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -34,7 +35,7 @@ from tests.factories import TeamInvitationFactory, UserFactory
 
 
 @pytest.fixture
-def google(monkeypatch) -> FakeGoogle:
+def google(monkeypatch) -> Iterator[FakeGoogle]:
     fake = FakeGoogle().install(monkeypatch)
     yield fake
     assert fake.unexpected == [], f"unexpected outgoing requests: {fake.unexpected}"
@@ -208,6 +209,7 @@ def test_invitation_accepted_with_the_invited_google_account(google, tenant):
     event = AuditEvent.objects.get(action="team_invitation.accepted")
     assert event.actor == user
     assert event.reseller == tenant.reseller
+    assert event.after is not None
     assert event.after["role"] == Role.BILLING
     landing = client.get(accepted["Location"], follow=True)
     assert landing.redirect_chain[-1][0] == reverse("dashboard")

@@ -205,6 +205,7 @@ def test_edit_contact_details_is_audited_field_by_field(owner_client, tenant):
     customer.refresh_from_db()
     assert (customer.organisation, customer.admin_phone) == ("Renamed Org", "+33123456789")
     event = AuditEvent.objects.get(action="customer.updated")
+    assert event.before is not None and event.after is not None
     assert event.before["contact_name"] == "Pat Contact"
     assert event.after["contact_name"] == "New Person"
     assert "crm_id" not in event.after  # unchanged fields are not listed

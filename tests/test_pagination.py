@@ -10,7 +10,7 @@ from customers.models import Customer
 from tests.factories import CustomerFactory, ResellerFactory
 
 
-def page(cursor: str = "", size: int = 10):  # type: ignore[no-untyped-def]
+def page(cursor: str = "", size: int = 10):
     return keyset_page(
         Customer.objects.all(),
         keys=[F("id")],
@@ -32,7 +32,7 @@ def test_last_page_lines_up_with_paging_from_the_start(rows, last_start):
     # Walking back from the last page meets the first page exactly.
     current = last
     while current.has_previous:
-        current = page(current.previous_cursor)  # type: ignore[arg-type]
+        current = page(current.previous_cursor)
     assert current.start == 0 and current.object_list == page().object_list
 
 
@@ -46,7 +46,7 @@ def test_rows_read_by_key_give_the_same_pages(descending):
     CustomerFactory.create_batch(4, reseller=reseller, status=Customer.Status.INVITED)
     active = Customer.objects.filter(status=Customer.Status.ACTIVE).values("id", "organisation")
 
-    def walk(cursor: str, **extra):  # type: ignore[no-untyped-def]
+    def walk(cursor: str, **extra):
         return keyset_page(
             active,
             keys=[F("organisation"), F("id")],

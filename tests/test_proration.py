@@ -142,7 +142,7 @@ prices = st.decimals(min_value=0, max_value=D("9999.99"), places=2)
 
 
 @st.composite
-def periods_and_day(draw):  # type: ignore[no-untyped-def]
+def periods_and_day(draw):
     anchor_day = draw(anchor_days)
     on = draw(days)
     if draw(st.booleans()):

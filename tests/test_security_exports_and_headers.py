@@ -54,7 +54,7 @@ OWASP_PAYLOADS = [
 ]
 
 
-def export_rows(client) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
+def export_rows(client) -> list[dict[str, str]]:
     response = client.get("/invoices/export.csv")
     assert response.status_code == 200
     body = b"".join(response.streaming_content).decode("utf-8")
@@ -148,7 +148,7 @@ def test_no_module_writes_csv_but_the_one_writer():
 WEBHOOK = "/billing/stripe/webhook/"
 
 
-def deliver_signed(client, payload: str, *, timestamp: int | None = None):  # type: ignore[no-untyped-def]
+def deliver_signed(client, payload: str, *, timestamp: int | None = None):
     return client.post(
         WEBHOOK,
         payload,
@@ -298,7 +298,7 @@ def test_the_web_commands_load_the_gunicorn_config():
 DENIED = ("camera=()", "microphone=()", "geolocation=()", "payment=()")
 
 
-def _policy(response) -> list[str]:  # type: ignore[no-untyped-def]
+def _policy(response) -> list[str]:
     return [item.strip() for item in response["Permissions-Policy"].split(",")]
 
 
@@ -371,7 +371,7 @@ def test_too_many_failed_sign_ins_answer_429_with_retry_after(db, client, next_u
     # An address of its own, so the per-IP limit of this run touches no other test's sign-in.
     remote_addr = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
 
-    def sign_in(password: str):  # type: ignore[no-untyped-def]
+    def sign_in(password: str):
         return client.post(
             "/accounts/login/",
             {"login": staff.email, "password": password, "next": next_url},

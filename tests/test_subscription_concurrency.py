@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def subscription(tenant, other_tenant) -> Subscription:  # type: ignore[no-untyped-def]
+def subscription(tenant, other_tenant) -> Subscription:
     plans = make_catalogue()
     return buy(owner_of(tenant), plans["flexible"], licences=10)
 
@@ -41,7 +41,9 @@ def test_fifty_parallel_orders_of_one_licence_add_fifty(tenant, subscription):
     assert Order.objects.filter(kind="add").count() == 50
     charges = Charge.objects.filter(kind="proration")
     assert charges.count() == 50 and len({c.amount for c in charges}) == 1
-    assert sum(c.amount for c in charges) == 50 * charges.first().amount > Decimal(0)
+    first = charges.first()
+    assert first is not None
+    assert sum(c.amount for c in charges) == 50 * first.amount > Decimal(0)
 
 
 def test_the_same_order_key_submitted_in_parallel_is_one_order(tenant, subscription):
@@ -58,7 +60,7 @@ def test_the_same_order_key_submitted_in_parallel_is_one_order(tenant, subscript
 
     results, errors = in_parallel(10, order)
     assert errors == []
-    assert len({o.pk for o in results}) == 1  # type: ignore[attr-defined]
+    assert len({o.pk for o in results}) == 1
     subscription.refresh_from_db()
     assert subscription.licences == 12
     assert Order.objects.filter(key="one-form").count() == 1

@@ -21,7 +21,7 @@ D = Decimal
 
 
 @pytest.fixture
-def plans(db: None):  # type: ignore[no-untyped-def]
+def plans(db: None):
     return make_catalogue()
 
 
@@ -35,7 +35,7 @@ def run_jobs() -> tuple[int, int, int]:
     )
 
 
-def footprint() -> tuple:  # type: ignore[type-arg]
+def footprint() -> tuple:
     return (
         list(Subscription.objects.order_by("pk").values()),
         Charge.objects.count(),
@@ -45,14 +45,14 @@ def footprint() -> tuple:  # type: ignore[type-arg]
     )
 
 
-def days(first: date, last: date):  # type: ignore[no-untyped-def]
+def days(first: date, last: date):
     day = first
     while day <= last:
         yield day
         day += timedelta(days=1)
 
 
-def live_one_day(day: date, then=None) -> None:  # type: ignore[no-untyped-def]
+def live_one_day(day: date, then=None) -> None:
     with time_machine.travel(day, tick=False):
         if then is not None:
             then()
@@ -158,7 +158,9 @@ def test_a_year_of_an_annual_monthly_subscription(tenant, other_tenant, plans):
         [(tenant.owner.email, "de"), (admin.user.email, "fr")]
     )
     assert all(e.created_at.date() == date(2027, 1, 1) for e in emails)
-    body = emails.first().body_text
+    first = emails.first()
+    assert first is not None
+    body = first.body_text
     assert "Shared Contacts for Gmail" in body and tenant.customer.organisation in body
     assert f"/customers/{tenant.customer.public_id}/" in body
 

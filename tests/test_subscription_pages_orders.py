@@ -99,7 +99,7 @@ def order_form(client: Client, subscription: Subscription) -> dict[str, str]:
     }
 
 
-def text(response) -> str:  # type: ignore[no-untyped-def]
+def text(response) -> str:
     return response.content.decode()
 
 
@@ -375,7 +375,9 @@ def test_order_now_charges_what_the_preview_showed(owner_client, tenant, other_t
             {"licences": "7", "expected": "5"},
             headers={"HX-Request": "true"},
         )
-        shown = re.search(r'id="due-now">€([\d.]+)<', text(preview)).group(1)
+        due_now = re.search(r'id="due-now">€([\d.]+)<', text(preview))
+        assert due_now is not None
+        shown = due_now.group(1)
         response = owner_client.post(
             licences_url(subscription), {**form, "licences": "7", "step": "order"}
         )
@@ -769,7 +771,7 @@ def test_customer_list_shows_plan_and_licences_without_a_query_per_row(
 @pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed")
 @pytest.mark.django_db(transaction=True)
 def test_add_licences_in_a_real_browser(live_server):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import ConsoleMessage, expect, sync_playwright
 
     from tests.test_browser import ARGS, CHROMIUM, _session_cookie
 
@@ -781,10 +783,12 @@ def test_add_licences_in_a_real_browser(live_server):
         context.add_cookies([_session_cookie(tenant.owner, live_server.url)])
         page = context.new_page()
         violations: list[str] = []
-        page.on(
-            "console",
-            lambda m: "Content Security Policy" in m.text and violations.append(m.text),
-        )
+
+        def on_console(message: ConsoleMessage) -> None:
+            if "Content Security Policy" in message.text:
+                violations.append(message.text)
+
+        page.on("console", on_console)
         page.goto("/customers/")
         page.click("text=Manage")
         page.click("text=Add licences")

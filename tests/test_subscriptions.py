@@ -42,7 +42,7 @@ EUR_PRICES = {
 
 def make_catalogue(sku: str = "shared-contacts") -> dict[str, Plan]:
     product = Product.objects.create(name="Shared Contacts for Gmail", sku=sku)
-    plans = {}
+    plans: dict[str, Plan] = {}
     for kind, price in EUR_PRICES.items():
         plan = Plan.objects.create(product=product, kind=kind, max_licences=500)
         PlanPrice.objects.create(plan=plan, currency="EUR", monthly_price=price)
@@ -130,6 +130,7 @@ def test_buy_flexible_charges_the_first_month_and_records_everything(tenant, oth
     )
     event = AuditEvent.objects.get(action="subscription.bought")
     assert event.customer_public_id == tenant.customer.public_id
+    assert event.after is not None
     assert event.reseller == tenant.reseller and event.after["order"] == order.reference
 
 
@@ -262,6 +263,7 @@ def test_adding_licences_charges_the_prorated_preview(tenant, other_tenant, plan
         order,
     )
     event = AuditEvent.objects.get(action="subscription.licences_added")
+    assert event.after is not None and event.before is not None
     assert event.before["licences"] == 5 and event.after["licences"] == 8
     assert event.customer_public_id == tenant.customer.public_id
 
@@ -463,9 +465,8 @@ def test_trial_to_paid_starts_paid_service_today(tenant, other_tenant, plans):
     charge = Charge.objects.get()
     assert (charge.kind, charge.amount) == ("plan_change", D("12.80"))  # 4 x 3.20
     assert LicenceChange.objects.filter(kind="plan_change").count() == 1
-    assert AuditEvent.objects.get(action="subscription.plan_changed").after["plan_id"] == (
-        plans["annual_monthly"].pk
-    )
+    after = AuditEvent.objects.get(action="subscription.plan_changed").after
+    assert after is not None and after["plan_id"] == plans["annual_monthly"].pk
 
 
 def test_an_ended_trial_converts(tenant, other_tenant, plans):

@@ -57,7 +57,7 @@ def same_page(a: bytes, b: bytes) -> bool:
     return volatile.sub(rb"\1", a) == volatile.sub(rb"\1", b)
 
 
-def walk(resolvers: list, prefix: str = "") -> Iterator[tuple[str, URLPattern]]:  # type: ignore[type-arg]
+def walk(resolvers: list, prefix: str = "") -> Iterator[tuple[str, URLPattern]]:
     for entry in resolvers:
         if isinstance(entry, URLResolver):
             namespace = f"{prefix}{entry.namespace}:" if entry.namespace else prefix

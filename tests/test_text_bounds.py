@@ -3,6 +3,8 @@ and other one-line fields refuse control characters and Unicode bidi overrides (
 name read differently from what is stored), with a message next to the field, in the forms,
 the admin and the services; nothing is saved."""
 
+from collections.abc import Iterator
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
@@ -181,7 +183,7 @@ def test_the_admin_refuses_a_megabyte_address_and_a_spoofed_name(staff_client, t
 
 
 @pytest.fixture
-def google(monkeypatch) -> FakeGoogle:  # type: ignore[no-untyped-def]
+def google(monkeypatch) -> Iterator[FakeGoogle]:
     fake = FakeGoogle().install(monkeypatch)
     yield fake
     assert fake.unexpected == [], f"unexpected outgoing requests: {fake.unexpected}"
