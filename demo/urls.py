@@ -1,4 +1,5 @@
-"""The development outbox; config.urls includes these only when DEBUG is on."""
+"""The development outbox; config.urls includes these only where the demo app is installed (the
+local and test settings, never production) and DEBUG is on."""
 
 from django.urls import path
 
