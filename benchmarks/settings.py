@@ -9,6 +9,9 @@ minimal view, the yardstick, to the portal's own URLs.
 from config.settings.base import *  # noqa: F403
 from config.settings.base import REDIS_URL, env
 
+# The demo data loads the soak's stack (demo_seed); production does not install the app.
+INSTALLED_APPS = [*INSTALLED_APPS, "demo"]  # noqa: F405
+
 SECRET_KEY = "benchmark-only-key-never-used-for-anything-real-0123456789"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
