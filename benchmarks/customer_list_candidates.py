@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.template import engines
 from django.urls import path
 from django.utils import timezone, translation
@@ -141,7 +142,7 @@ customers.views.render = _render  # type: ignore[assignment]
 
 
 def candidate(name: str) -> Any:
-    def view(request: PortalRequest) -> HttpResponse:
+    def view(request: PortalRequest) -> HttpResponseBase:
         token = _variant.set(name)
         try:
             return customers.views.customer_list(request)

@@ -102,7 +102,7 @@ def invoice_list(request: ResellerRequest) -> HttpResponse:
 
 @require_GET
 # A streamed or file response: reseller_required is typed for HttpResponse only.
-@reseller_required(Action.INVOICE_VIEW)  # type: ignore[arg-type]
+@reseller_required(Action.INVOICE_VIEW)
 def invoice_export(request: ResellerRequest) -> HttpResponseBase:
     """The filtered documents as CSV, one row per line (selectors.INVOICE_CSV_COLUMNS), streamed
     from one query however many there are."""
@@ -219,7 +219,7 @@ def invoice_detail(request: ResellerRequest, invoice_id: str) -> HttpResponse:
 
 @require_GET
 # A streamed or file response: reseller_required is typed for HttpResponse only.
-@reseller_required(Action.INVOICE_VIEW)  # type: ignore[arg-type]
+@reseller_required(Action.INVOICE_VIEW)
 def invoice_pdf(request: ResellerRequest, invoice_id: str) -> HttpResponseBase:
     invoice = _invoice(request, invoice_id)
     back_url = reverse("billing:invoice_detail", kwargs={"invoice_id": invoice.public_id})

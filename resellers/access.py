@@ -5,7 +5,7 @@ from functools import wraps
 from typing import Concatenate, ParamSpec, cast
 
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 
 from core.http import PortalRequest, ResellerRequest
@@ -17,16 +17,17 @@ P = ParamSpec("P")
 def reseller_required(
     action: Action | None = None,
 ) -> Callable[
-    [Callable[Concatenate[ResellerRequest, P], HttpResponse]],
-    Callable[Concatenate[PortalRequest, P], HttpResponse],
+    [Callable[Concatenate[ResellerRequest, P], HttpResponseBase]],
+    Callable[Concatenate[PortalRequest, P], HttpResponseBase],
 ]:
-    """Let the view run only for a member of an active reseller (and a role allowing `action`)."""
+    """Let the view run only for a member of an active reseller (and a role allowing `action`).
+    Any response will do, a streamed export or a file as well as a page."""
 
     def decorator(
-        view: Callable[Concatenate[ResellerRequest, P], HttpResponse],
-    ) -> Callable[Concatenate[PortalRequest, P], HttpResponse]:
+        view: Callable[Concatenate[ResellerRequest, P], HttpResponseBase],
+    ) -> Callable[Concatenate[PortalRequest, P], HttpResponseBase]:
         @wraps(view)
-        def wrapper(request: PortalRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+        def wrapper(request: PortalRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             membership = request.membership

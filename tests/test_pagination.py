@@ -1,5 +1,7 @@
 """core.pagination: keyset pages at the ends, and the admin's estimated count."""
 
+from urllib.parse import parse_qs
+
 import pytest
 from django.db import connection
 from django.db.models import F
@@ -82,6 +84,34 @@ def test_empty_list_is_one_query_and_no_links():
         empty = page()
     assert len(queries) == 1
     assert (empty.count, empty.start_index, empty.has_other_pages) == (0, 0, False)
+
+
+def cursor_of(link: str) -> str:
+    return parse_qs(link.removeprefix("?"))["cursor"][0]
+
+
+@pytest.mark.django_db
+def test_links_keep_the_lists_parameters_and_lead_where_the_cursors_do():
+    reseller = ResellerFactory()
+    CustomerFactory.create_batch(25, reseller=reseller)
+    params = {"q": "café & co", "sort": "id"}
+    first = page()
+    bare = first.links()
+    assert (bare["first"], bare["previous"]) == ("", "")
+    assert bare["next"].startswith("?cursor=") and bare["last"] == f"?cursor={LAST}"
+    links = first.links(params)
+    assert links["first"] == links["previous"] == ""
+    assert links["next"].startswith("?q=caf%C3%A9+%26+co&sort=id&cursor=")
+    assert links["last"] == f"?q=caf%C3%A9+%26+co&sort=id&cursor={LAST}"
+    second = page(cursor_of(links["next"]))
+    assert second.start == 10
+    middle = second.links(params)
+    assert middle["first"] == "?q=caf%C3%A9+%26+co&sort=id"
+    assert page(cursor_of(middle["previous"])).start == 0
+    assert page(cursor_of(middle["next"])).start == 20
+    last = page(LAST).links(params)
+    assert last["next"] == last["last"] == ""
+    assert last["first"] == "?q=caf%C3%A9+%26+co&sort=id"
 
 
 @pytest.mark.postgres
