@@ -2,9 +2,12 @@
 the Content-Security-Policy violations a page reports, and how far a page overflows sideways."""
 
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.test import Client
+
+if TYPE_CHECKING:
+    from playwright._impl._api_structures import SetCookieParam  # add_cookies(): not re-exported
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -48,7 +51,7 @@ def horizontal_overflow(page: Any) -> int:
     return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
 
 
-def session_cookie(user: Any, url: str) -> dict[str, str]:
+def session_cookie(user: Any, url: str) -> "SetCookieParam":
     client = Client()
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
     return {"name": "sessionid", "value": client.cookies["sessionid"].value, "url": url}

@@ -164,3 +164,12 @@ def browser(live_server):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def demo(settings):
+    """Development (DEBUG) without Stripe keys, as on `make demo`: the demo card gateway."""
+    settings.DEBUG = True
+    settings.STRIPE_SECRET_KEY = settings.STRIPE_PUBLISHABLE_KEY = ""
+    settings.STRIPE_WEBHOOK_SECRET = ""
+    return settings

@@ -20,34 +20,21 @@ from billing import services as billing_services
 from billing.models import CustomerCardConsent, GatewayCustomer, Invoice, Payment, PaymentCard
 from billing.payments import services, tasks
 from billing.payments.gateways import GatewayUnavailable, ManualGateway, StripeGateway, gateway
-from core.models import OutboundEmail, User
-from customers.models import Customer, CustomerMember
+from core.models import OutboundEmail
+from customers.models import Customer
 from resellers.models import AuditEvent
 from resellers.roles import Role
 from subscriptions.models import Payer, Subscription
-from tests.billing_factories import ChargeFactory, InvoiceFactory, InvoiceLineFactory
+from tests.billing_factories import ChargeFactory
 from tests.conftest import Tenant, member_of
-from tests.factories import SubscriptionFactory, UserFactory
+from tests.factories import SubscriptionFactory
 from tests.fake_stripe import API_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET
-from tests.payments_helpers import reseller_card, save_card
-
-
-def admin_of(customer: Customer) -> User:
-    user = UserFactory()
-    CustomerMember.objects.create(customer=customer, user=user, terms_accepted_at=timezone.now())
-    return user
+from tests.payments_helpers import admin_of, invoice_for, reseller_card, retry_day, save_card
 
 
 def customer_card(customer: Customer, client_for, fake, **card) -> PaymentCard:
     url = reverse("my_payments:card_change", args=[customer.public_id])
     return save_card(client_for(admin_of(customer)), fake, url, **card)
-
-
-def invoice_for(subscription: Subscription, **fields) -> Invoice:
-    fields.setdefault("payer", subscription.payer)
-    invoice = InvoiceFactory(customer=subscription.customer, **fields)
-    InvoiceLineFactory(invoice=invoice, position=1, subscription=subscription)
-    return invoice
 
 
 # The gateway
@@ -581,11 +568,6 @@ def test_manual_gateway_leaves_invoices_for_staff(tenant, other_tenant, admin_us
 
 
 # Retries on days 1, 3 and 5 after the first failure, then suspension
-
-
-def retry_day(traveller, day: date) -> int:
-    traveller.move_to(datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=6))
-    return tasks.payments_retry_due()
 
 
 def test_failed_payments_retry_on_days_1_3_5_then_suspend_and_a_new_card_reactivates(

@@ -2,32 +2,16 @@
 
 import re
 import shutil
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
 from django.core import mail
-from django.test import Client
 
 from core.models import OutboundEmail
 from customers.models import Customer
-from tests.browser_helpers import csp_collect, csp_violations
+from tests.browser_helpers import ARGS, CHROMIUM, csp_collect, csp_violations, session_cookie
 from tests.conftest import make_tenant
-
-if TYPE_CHECKING:
-    from playwright._impl._api_structures import SetCookieParam  # add_cookies(): not re-exported
 from tests.factories import CustomerFactory, UserFactory
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = [
     pytest.mark.browser,
@@ -54,7 +38,7 @@ def test_reseller_pages_in_a_real_browser(page, live_server):
     CustomerFactory(
         reseller=tenant.reseller, organisation="Waiting Co", status=Customer.Status.INVITED
     )
-    page.context.add_cookies([_session_cookie(tenant.owner, live_server.url)])
+    page.context.add_cookies([session_cookie(tenant.owner, live_server.url)])
 
     page.goto("/dashboard/")
     assert page.locator("h1").inner_text() == "Dashboard"
@@ -83,7 +67,7 @@ def test_reseller_pages_in_a_real_browser(page, live_server):
 def test_new_customer_invitation_accept_manage_and_revoke(page, live_server):
     """Seed steps 2 to 6 and the customer's side, clicked through in a real browser."""
     tenant = make_tenant("Walkthrough Reseller")
-    page.context.add_cookies([_session_cookie(tenant.owner, live_server.url)])
+    page.context.add_cookies([session_cookie(tenant.owner, live_server.url)])
 
     page.goto("/customers/")
     page.click("text=NEW CUSTOMER")
@@ -105,7 +89,7 @@ def test_new_customer_invitation_accept_manage_and_revoke(page, live_server):
     # The contact, signed in with the invited address, accepts the terms.
     contact = UserFactory(email="marta@walk.example")
     page.context.clear_cookies()
-    page.context.add_cookies([_session_cookie(contact, live_server.url)])
+    page.context.add_cookies([session_cookie(contact, live_server.url)])
     page.goto(path)
     assert "Walkthrough Reseller invites you" in page.locator("h1").inner_text()
     page.click("button:has-text('Accept the invitation')")
@@ -119,7 +103,7 @@ def test_new_customer_invitation_accept_manage_and_revoke(page, live_server):
 
     # The reseller sees it Active at once, edits a detail; the customer reads it in its activity.
     page.context.clear_cookies()
-    page.context.add_cookies([_session_cookie(tenant.owner, live_server.url)])
+    page.context.add_cookies([session_cookie(tenant.owner, live_server.url)])
     customer = Customer.objects.get(domain="walk.example")
     page.goto(f"/customers/{customer.public_id}/")
     assert page.locator("h1 .badge").inner_text() == "Active"
@@ -130,7 +114,7 @@ def test_new_customer_invitation_accept_manage_and_revoke(page, live_server):
 
     # The customer revokes the reseller's access, after a confirmation.
     page.context.clear_cookies()
-    page.context.add_cookies([_session_cookie(contact, live_server.url)])
+    page.context.add_cookies([session_cookie(contact, live_server.url)])
     page.goto(f"/my/{customer.public_id}/")
     assert "CRM-42" in page.locator("#activity").inner_text()
     page.click("text=Revoke partner access")
@@ -139,9 +123,3 @@ def test_new_customer_invitation_accept_manage_and_revoke(page, live_server):
     customer.refresh_from_db()
     assert customer.status == Customer.Status.ACCESS_REVOKED
     assert csp_violations(page) == []
-
-
-def _session_cookie(user, url: str) -> "SetCookieParam":
-    client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    return {"name": "sessionid", "value": client.cookies["sessionid"].value, "url": url}

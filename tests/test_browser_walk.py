@@ -203,11 +203,9 @@ def prefix(name: str) -> str:
 
 
 @pytest.fixture
-def demo(settings):
-    """`make demo`'s settings: development (the demo card gateway) and its sign-in by code."""
-    settings.DEBUG = True
-    settings.STRIPE_SECRET_KEY = settings.STRIPE_PUBLISHABLE_KEY = ""
-    settings.STRIPE_WEBHOOK_SECRET = ""
+def demo_sign_in(demo):
+    """`make demo`'s settings: the demo card gateway (the demo fixture) and the sign-in by code."""
+    settings = demo
     settings.DEVELOPMENT_SIGN_IN = True
     settings.ACCOUNT_LOGIN_BY_CODE_ENABLED = True
     settings.ROOT_URLCONF = "tests.dev_sign_in_urls"
@@ -224,7 +222,7 @@ def fill_card(walk: Walk, page, number: str) -> None:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_new_user_walks_the_seed_flows_on_the_demo(
-    demo, browser, live_server, mailoutbox, language
+    demo_sign_in, browser, live_server, mailoutbox, language
 ):
     n = next(_walks)
     vat_rates_seed()  # loaded by a migration, and emptied by the transactional tests before

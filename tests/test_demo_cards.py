@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from billing import services as billing_services
 from billing.models import Invoice, PaymentCard, Refund
-from billing.payments import services, tasks
+from billing.payments import services
 from billing.payments.demo_gateway import DemoGateway
 from billing.payments.gateways import ManualGateway, StripeGateway, gateway
 from billing.selectors import PAYMENT_BY_CARD, payment_means_now
@@ -26,23 +26,15 @@ from billing.vat import vat_rates_seed
 from core.models import OutboundEmail
 from customers.models import CustomerMember
 from subscriptions.models import Payer, Subscription
-from tests.billing_factories import ChargeFactory, InvoiceFactory, InvoiceLineFactory
+from tests.billing_factories import ChargeFactory
 from tests.factories import SubscriptionFactory, UserFactory
 from tests.fake_stripe import API_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET
+from tests.payments_helpers import admin_of, invoice_for, retry_day
 
 VISA = "4242 4242 4242 4242"
 CHARGES_DECLINED = "4000 0000 0000 0341"
 DECLINED = "4000000000000002"
 AUTHENTICATE = "4000 0025 0000 3155"
-
-
-@pytest.fixture
-def demo(settings):
-    """Development (DEBUG) without Stripe keys: the demo gateway."""
-    settings.DEBUG = True
-    settings.STRIPE_SECRET_KEY = settings.STRIPE_PUBLISHABLE_KEY = ""
-    settings.STRIPE_WEBHOOK_SECRET = ""
-    return settings
 
 
 def card_form(client, url: str, card_number: str, **fields):
@@ -61,12 +53,6 @@ def card_form(client, url: str, card_number: str, **fields):
 
 def reseller_client(tenant, client_for):
     return client_for(tenant.owner)
-
-
-def invoice_for(subscription: Subscription) -> Invoice:
-    invoice = InvoiceFactory(customer=subscription.customer, payer=subscription.payer)
-    InvoiceLineFactory(invoice=invoice, position=1, subscription=subscription)
-    return invoice
 
 
 def test_development_without_stripe_keys_uses_the_demo_gateway(settings):
@@ -241,12 +227,8 @@ def test_a_declined_card_retries_then_suspends_and_a_new_card_restores_service(
         email = OutboundEmail.objects.get(template="payment_failed")
         assert "Your card was declined." in email.body_text
         for offset in (1, 3, 5):
-            traveller.move_to(
-                datetime.combine(day0 + timedelta(days=offset), datetime.min.time(), tzinfo=UTC)
-                + timedelta(hours=6)
-            )
             with django_capture_on_commit_callbacks(execute=True):
-                assert tasks.payments_retry_due() == 1
+                assert retry_day(traveller, day0 + timedelta(days=offset)) == 1
         subscription.refresh_from_db()
         invoice.refresh_from_db()
         assert subscription.status == Subscription.Status.SUSPENDED
@@ -268,8 +250,7 @@ def test_the_customer_agrees_to_pay_with_a_card_it_adds_on_the_demo_page(
 ):
     card_form(reseller_client(tenant, client_for), reverse("payments:card_change"), VISA)
     customer = tenant.customer
-    admin = UserFactory()
-    CustomerMember.objects.create(customer=customer, user=admin, terms_accepted_at=timezone.now())
+    admin = admin_of(customer)
     subscription = SubscriptionFactory(customer=customer)
     with django_capture_on_commit_callbacks(execute=True):
         asked = reseller_client(tenant, client_for).post(

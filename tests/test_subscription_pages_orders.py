@@ -773,14 +773,14 @@ def test_customer_list_shows_plan_and_licences_without_a_query_per_row(
 def test_add_licences_in_a_real_browser(live_server):
     from playwright.sync_api import ConsoleMessage, expect, sync_playwright
 
-    from tests.test_browser import ARGS, CHROMIUM, _session_cookie
+    from tests.browser_helpers import ARGS, CHROMIUM, session_cookie
 
     tenant = make_tenant("Browser Orders")
     subscription = bought(tenant, catalogue()["flexible"], licences=5)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         context = browser.new_context(base_url=live_server.url)
-        context.add_cookies([_session_cookie(tenant.owner, live_server.url)])
+        context.add_cookies([session_cookie(tenant.owner, live_server.url)])
         page = context.new_page()
         violations: list[str] = []
 
