@@ -20,7 +20,7 @@ def _worker_waits_for_redis(conf: Any, **kwargs: Any) -> None:
     A web process must give up on a frozen Redis within a second (the work waits in the
     database), but a worker has nothing better to do than wait: with a read timeout, the
     acknowledgements that time out while Redis is frozen leave kombu's consumer wedged after
-    Redis thaws (it never fetches again until restarted; tests/test_faults.py)."""
+    Redis thaws (it never fetches again until restarted; tests/system/test_faults.py)."""
     options = dict(conf.broker_transport_options or {})
     options.pop("socket_timeout", None)
     conf.broker_transport_options = options

@@ -15,7 +15,7 @@ import gunicorn.http.wsgi
 # gunicorn.SERVER only sends an empty "Server:". Naming the server tells a scanner what to try,
 # so the response's default headers are taken without that line. This replaces a method of
 # gunicorn's HTTP/1.1 Response (the sync and gthread workers); the master loads this file before
-# it forks the workers, so they all inherit it. tests/test_security_exports_and_headers.py runs
+# it forks the workers, so they all inherit it. tests/core/test_security_exports_and_headers.py runs
 # a real gunicorn with this file and fails if a new gunicorn brings the header back.
 _default_headers = gunicorn.http.wsgi.Response.default_headers
 
@@ -34,6 +34,6 @@ gunicorn.http.wsgi.Response.default_headers = _default_headers_without_server_un
 # The access log writes each request line and referrer, and the error log "Error handling
 # request <uri>": /join/<token>/, /invitation/<token>/ and /billing/card-consent/<token>/ would
 # put live links in the logs. This logger redacts them (config/log_redaction.py, which Django's
-# LOGGING uses too). tests/test_tokens_at_rest.py runs a real gunicorn with the Dockerfile's
+# LOGGING uses too). tests/core/test_tokens_at_rest.py runs a real gunicorn with the Dockerfile's
 # command line and fails if a token reaches the access log.
 logger_class = "config.log_redaction.TokenRedactingGunicornLogger"

@@ -7,7 +7,7 @@ message is redacted before any handler writes it: the segment after a token rout
 URL-encoded in a `next=` parameter), and any other string shaped like a raw token
 (`secrets.token_urlsafe(32)`: 43 URL-safe characters).
 
-tests/test_tokens_at_rest.py checks that every URL pattern taking a token is covered here.
+tests/core/test_tokens_at_rest.py checks that every URL pattern taking a token is covered here.
 """
 
 import logging

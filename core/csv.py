@@ -16,7 +16,7 @@ one leading quote from the cells that start with ``'=``, ``'+``, ``'-``, ``'@``,
 ``'\\r``.
 
 Use ``csv_response()`` for a download, or ``lines_stream()`` for the encoded lines. Nothing else
-calls the standard library's ``csv.writer`` (tests/test_security_exports_and_headers.py checks
+calls the standard library's ``csv.writer`` (tests/core/test_security_exports_and_headers.py checks
 the source tree).
 """
 

@@ -5,7 +5,7 @@ version makes every process count afresh at once.
 It moves on in one place, here: any Customer saved or deleted (the receivers below, connected
 in CustomersConfig.ready), after the commit, so that a page counted meanwhile cannot keep the
 old figure. A bulk `QuerySet.update()` of customers sends no signal: none is written outside
-migrations, and tests/test_customer_list.py checks that every service that changes a customer
+migrations, and tests/customers/test_list.py checks that every service that changes a customer
 moves the list on.
 """
 

@@ -16,7 +16,7 @@ from customers.models import Customer
 from resellers.models import Membership, Reseller
 from resellers.roles import Role
 from tests.factories import CustomerFactory, MembershipFactory, ResellerFactory, UserFactory
-from tests.fake_stripe import fake_stripe_fixture
+from tests.support.fake_stripe import fake_stripe_fixture
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -94,7 +94,7 @@ def owner_client(tenant: Tenant, other_tenant: Tenant, client_for) -> Client:
 
 @pytest.fixture
 def fake_stripe(settings, monkeypatch):
-    """Stripe configured with test keys, its API served by a FakeStripe (tests/fake_stripe.py)."""
+    """Stripe configured with test keys, its API served by a FakeStripe (tests/support/fake_stripe.py)."""
     yield from fake_stripe_fixture(settings, monkeypatch)
 
 
@@ -158,7 +158,7 @@ def browser(live_server):
     server running."""
     from playwright.sync_api import sync_playwright
 
-    from tests.browser_helpers import ARGS, CHROMIUM
+    from tests.support.browser import ARGS, CHROMIUM
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)

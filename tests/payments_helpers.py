@@ -1,4 +1,4 @@
-"""What a person does on the card pages, against the fake Stripe server (tests/fake_stripe.py),
+"""What a person does on the card pages, against the fake Stripe server (tests/support/fake_stripe.py),
 and the invoices and retry days the payment tests share: used by the payments, balance, refund
 and demo card tests."""
 

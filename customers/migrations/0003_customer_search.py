@@ -8,7 +8,7 @@ from core.migration_operations import PostgreSQLOnlySQL
 
 # The Customers page searches with `icontains`, which Django compiles on PostgreSQL to
 # UPPER("column"::text) LIKE UPPER('%term%'); the index holds the trigrams of exactly those
-# expressions, so the planner can use it (tests/test_customer_list.py checks with EXPLAIN).
+# expressions, so the planner can use it (tests/customers/test_list.py checks with EXPLAIN).
 SEARCH_INDEX = "customer_search_trgm_idx"
 CREATE_SEARCH_INDEX = f"""
 CREATE INDEX {SEARCH_INDEX} ON customers_customer USING gin (

@@ -1,0 +1,143 @@
+"""Every URL of the project that takes an object id answers a member of another reseller with
+the same 404 as a missing object. New URLs are swept automatically; a new kind of id must be
+taught to OBJECT_IDS below, or this test fails."""
+
+import re
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from core.ids import new_public_id
+from resellers.models import Membership
+from subscriptions.models import Order
+from tests.billing_pages_helpers import invoice_create
+from tests.conftest import Tenant
+from tests.factories import SubscriptionFactory, TeamInvitationFactory
+
+PROJECT_PACKAGES = ("config", "core", "resellers", "customers", "subscriptions", "billing")
+
+# For each URL keyword that names a tenant-owned object: how to get one of tenant A's.
+OBJECT_IDS: dict[str, Callable[[Tenant], str]] = {
+    "membership_id": lambda t: Membership.objects.get(user=t.owner, reseller=t.reseller).public_id,
+    "team_invitation_id": lambda t: TeamInvitationFactory(reseller=t.reseller).public_id,
+    "customer_id": lambda t: t.customer.public_id,
+    "subscription_id": lambda t: SubscriptionFactory(customer=t.customer).public_id,
+    "order_id": lambda t: order_of(t).public_id,
+    "invoice_id": lambda t: invoice_create(t.customer).public_id,
+}
+
+
+def order_of(t: Tenant) -> Order:
+    """An order confirmation of tenant `t` (written directly, like SubscriptionFactory)."""
+    subscription = SubscriptionFactory(customer=t.customer)
+    return Order.objects.create(
+        reference=f"ORD-{new_public_id()[:8]}",
+        key=new_public_id(),
+        customer=t.customer,
+        subscription=subscription,
+        kind=Order.Kind.ADD,
+        licences_before=4,
+        licences_after=subscription.licences,
+        amount=Decimal("1.00"),
+        currency=subscription.currency,
+    )
+
+
+# URL keywords that are not object ids, and the test that covers each instead.
+NOT_OBJECT_IDS = {
+    "token": "bearer links: tests/core/test_google_sign_in.py (expired, used, unknown, wrong account)",
+}
+
+
+def same_page(a: bytes, b: bytes) -> bool:
+    """Equal but for the per-request CSP nonce and CSRF token."""
+    volatile = re.compile(rb'(nonce="|"X-CSRFToken": "|name="csrfmiddlewaretoken" value=")[^"]+')
+    return volatile.sub(rb"\1", a) == volatile.sub(rb"\1", b)
+
+
+def walk(resolvers: list, prefix: str = "") -> Iterator[tuple[str, URLPattern]]:
+    for entry in resolvers:
+        if isinstance(entry, URLResolver):
+            namespace = f"{prefix}{entry.namespace}:" if entry.namespace else prefix
+            yield from walk(entry.url_patterns, namespace)
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield f"{prefix}{entry.name}", entry
+
+
+# Customer-side pages answer a customer's own administrators, not reseller members; they have
+# their own sweep, across customers, in tests/customers/test_customer_side.py. The admin is the vendor
+# staff's, behind MFA, not a tenant's (tests/core/test_admin_fields.py, test_staff_only_passwords.py).
+SWEPT_ELSEWHERE = (
+    "customer_side:",
+    "my_subscriptions:",
+    "my_invoices:",
+    "my_payments:",
+    "admin:",
+)
+
+
+def project_patterns() -> list[tuple[str, URLPattern]]:
+    patterns = []
+    for name, pattern in walk(get_resolver().url_patterns):
+        module = getattr(pattern.callback, "__module__", "")
+        if module.split(".")[0] in PROJECT_PACKAGES and not name.startswith(SWEPT_ELSEWHERE):
+            patterns.append((name, pattern))
+    return patterns
+
+
+def keywords(pattern: URLPattern) -> set[str]:
+    return set(pattern.pattern.regex.groupindex)
+
+
+def test_every_url_keyword_is_known():
+    unknown = {
+        (name, kw)
+        for name, pattern in project_patterns()
+        for kw in keywords(pattern)
+        if kw not in OBJECT_IDS and kw not in NOT_OBJECT_IDS
+    }
+    assert not unknown, f"Teach OBJECT_IDS how to make these ids: {sorted(unknown)}"
+
+
+TENANT_URLS = [
+    name for name, pattern in project_patterns() if keywords(pattern) & OBJECT_IDS.keys()
+]
+
+
+def test_the_sweep_covers_urls():
+    # Guard against a walk that silently finds nothing.
+    assert {"customers:detail", "resellers:member_role", "resellers:invitation_withdraw"} <= set(
+        TENANT_URLS
+    )
+
+
+@pytest.mark.parametrize("url_name", TENANT_URLS)
+def test_another_resellers_object_is_a_404(url_name, tenant, other_tenant, client_for):
+    from django.urls import reverse
+
+    pattern = dict(project_patterns())[url_name]
+    own_ids = {kw: OBJECT_IDS[kw](tenant) for kw in keywords(pattern)}
+    missing_ids = {kw: new_public_id() for kw in keywords(pattern)}
+    foreign_url = reverse(url_name, kwargs=own_ids)
+    missing_url = reverse(url_name, kwargs=missing_ids)
+
+    outsider = client_for(other_tenant.owner)
+    statuses = {}
+    for method in ("get", "post"):
+        foreign = getattr(outsider, method)(foreign_url)
+        missing = getattr(outsider, method)(missing_url)
+        assert foreign.status_code == missing.status_code, (method, foreign_url)
+        if foreign.status_code == 404:
+            assert same_page(
+                foreign.content.replace(foreign_url.encode(), b"URL"),
+                missing.content.replace(missing_url.encode(), b"URL"),
+            )
+        statuses[method] = foreign.status_code
+    assert 404 in statuses.values(), statuses
+
+    # The same id is found for its own reseller: the 404 above is about the tenant.
+    insider = client_for(tenant.owner)
+    for method in ("get", "post"):
+        assert getattr(insider, method)(foreign_url).status_code != 404, method
