@@ -1,43 +1,78 @@
-"""Invoice PDF rendering in a warm worker process: time and memory.
+"""Invoice PDF rendering in a warm worker process: time against a minimal document, and memory.
 
     .venv/bin/python -m benchmarks.invoice_pdf              # or: make bench-pdf
+    .venv/bin/python -m benchmarks.invoice_pdf --smoke      # CI: correctness, not timing
+    .venv/bin/python -m benchmarks.invoice_pdf --versus /tmp/before  # and another checkout
 
 Renders what the Celery task renders (billing.pdf.invoice_pdf_render: the template in the
 invoice's language, the Factur-X XML and its XSD check, WeasyPrint layout, PDF/A-3b with the
 XML attached) for invoices built in memory, so no database is needed; the task adds a few
-queries, the SHA-256 and the storage write. The 10-line and 100-line renders alternate, so a
-change of load on the machine hits both alike. After a warm-up it reports
+queries, the SHA-256 and the storage write.
 
-- a 10-line invoice: median and 95th percentile over --rounds renders;
-- a 100-line invoice: median over --long-rounds renders, and its ratio to the 10-line median
-  (target: at most 4x);
-- memory: the process's resident set size before and after --memory-renders renders of the
-  10-line invoice, and its growth over the second half of them (a leak keeps growing there;
-  caches filled by the first renders do not).
+The yardstick is a minimal WeasyPrint document rendered with the same settings in the same
+worker: one paragraph, PDF/A-3b, the worker's FontConfiguration and the invoices' URL fetcher
+(nothing fetched). Each round renders the minimal document, the 10-line invoice and, every few
+rounds, the 100-line one, one after the other, so a change of load on the machine hits them
+alike. It reports
 
-Exits non-zero when the ratio target is missed.
+- the minimal document's median, and the 10-line invoice's median and p95 with its ratio to the
+  minimal document ("x minimal document"; goal at most 2.5x, reported, not enforced);
+- the 100-line invoice's median and its ratio to the 10-line one (target at most 4x: the run
+  exits non-zero when missed);
+- memory: the worker's resident set size before and after --memory-renders renders of the
+  10-line invoice, and its growth over the second half (a leak keeps growing there; caches
+  filled by the first renders do not).
+
+Each checkout is rendered by a worker process of its own (this file, run with --worker, with
+the checkout first on its path). --versus adds a second checkout (an earlier commit, e.g. from
+`git worktree add /tmp/before <commit>`) whose worker takes its turn in every round, so before
+and after are measured side by side.
+
+--smoke renders small invoices a few times and checks what the task must produce: a PDF that
+opens with the right number of pages, PDF/A-3b identification and the Factur-X XMP, the
+Factur-X XML attached and valid against its XSD with the invoice's number, lines and totals,
+and the total printed on the page. It exits non-zero when any of it is wrong; timings are
+printed, not judged.
 """
 
 import argparse
+import functools
 import gc
+import json
 import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
-# Nothing is read from the database; the settings module only needs a URL.
-os.environ.setdefault("DATABASE_URL", "sqlite://:memory:")
-
-TARGET_RATIO = 4.0
+TARGET_LONG_RATIO = 4.0
+GOAL_MINIMAL_RATIO = 2.5
 PRODUCTS = ("Shared Contacts for Gmail", "Shared Labels", "Drive Backup", "Signature Manager")
 ISSUED_AT = datetime(2026, 1, 31, 9, 30, tzinfo=UTC)
+MINIMAL_DOCUMENT = (
+    '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Minimal</title></head>'
+    "<body><p>A minimal document.</p></body></html>"
+)
+REPOSITORY = Path(__file__).resolve().parent.parent
+CII = {
+    "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
+    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
+}
+XMP = {
+    "pdfaid": "http://www.aiim.org/pdfa/ns/id/",
+    "fx": "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#",
+}
+# What the XMP metadata must say: PDF/A-3b, and the Factur-X properties (filled in below).
+PDFA_3B = {"pdfaid:part": "3", "pdfaid:conformance": "B"}
 
 
 def build_invoice(lines: int, *, language: str) -> Any:
@@ -63,6 +98,7 @@ def build_invoice(lines: int, *, language: str) -> Any:
             "email": "billing@example.com",
             "iban": "IE29AIBK93115212345678",
             "bic": "AIBKIE2D",
+            "payment_means": "card",
         },
         buyer={
             "organisation": "Golden Harbour Dental Ltd",
@@ -113,40 +149,124 @@ def rss_mib() -> float:
         return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
-def timed_interleaved(
-    render: Any, short: Any, long: Any, rounds: int, long_rounds: int
-) -> tuple[list[float], list[float], list[float], list[float]]:
-    """Wall and CPU milliseconds of `rounds` short and `long_rounds` long renders, the long ones
-    spread among the short ones so that a change of load on the machine hits both alike."""
-    every = max(1, rounds // max(1, long_rounds))
-    short_wall: list[float] = []
-    short_cpu: list[float] = []
-    long_wall: list[float] = []
-    long_cpu: list[float] = []
-    for n in range(rounds):
-        for invoice, wall, cpu in ((short, short_wall, short_cpu), (long, long_wall, long_cpu)):
-            if invoice is long and (n % every or len(long_wall) >= long_rounds):
-                continue
-            start, start_cpu = time.perf_counter(), time.process_time()
-            render(invoice)
-            wall.append((time.perf_counter() - start) * 1000)
-            cpu.append((time.process_time() - start_cpu) * 1000)
-    return short_wall, short_cpu, long_wall, long_cpu
+# --- the worker: renders in its own process, told what to do one JSON line at a time ----------
 
 
-def p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20)[-1]
+def _minimal_render() -> Callable[[], bytes]:
+    """The yardstick, with the invoices' settings: the worker's font configuration, nothing
+    fetched, PDF/A-3b."""
+    from weasyprint import HTML
+
+    from billing import pdf
+
+    def render() -> bytes:
+        document = HTML(string=MINIMAL_DOCUMENT, url_fetcher=pdf._no_fetching())
+        return document.write_pdf(pdf_variant=pdf.PDF_VARIANT, font_config=pdf._font_config())
+
+    return render
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=100, help="timed 10-line renders")
-    parser.add_argument("--long-rounds", type=int, default=20, help="timed 100-line renders")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed renders of each")
-    parser.add_argument("--memory-renders", type=int, default=500, help="renders for memory")
-    parser.add_argument("--language", default="en", help="the invoices' language")
-    args = parser.parse_args()
+def _timed(render: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    render()
+    return (time.perf_counter() - start) * 1000
 
+
+def _xmp_problems(reader: Any, expected: dict[str, str]) -> list[str]:
+    """The properties of the PDF's XMP metadata that are missing or wrong. A property may be
+    written as an attribute or as an element (both are valid XMP)."""
+    from lxml import etree
+
+    metadata = reader.root_object.get("/Metadata")
+    if metadata is None:
+        return ["no XMP metadata"]
+    tree = etree.fromstring(metadata.get_object().get_data())
+    problems = []
+    for name, value in expected.items():
+        found = [
+            str(found).strip()
+            for found in tree.xpath(f"//@{name} | //{name}/text()", namespaces=XMP)
+        ]
+        if found != [value]:
+            problems.append(f"XMP {name} is {found}, not [{value!r}]")
+    return problems
+
+
+def _pdf_problems(content: bytes, invoice: Any) -> list[str]:
+    """What is wrong with an invoice's PDF, in words; empty when it is right."""
+    from facturx import xml_check_xsd
+    from lxml import etree
+    from pypdf import PdfReader
+
+    from billing.facturx import FACTURX_FILENAME, FACTURX_XMP_LEVEL
+    from core.money import money_format
+
+    problems: list[str] = []
+    number = invoice.number
+    reader = PdfReader(BytesIO(content))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    facturx_xmp = {
+        "fx:DocumentType": "INVOICE",
+        "fx:DocumentFileName": FACTURX_FILENAME,
+        "fx:ConformanceLevel": FACTURX_XMP_LEVEL,
+    }
+    problems += [f"{number}: {p}" for p in _xmp_problems(reader, PDFA_3B | facturx_xmp)]
+    attachments = reader.attachments
+    if list(attachments) != [FACTURX_FILENAME]:
+        return [*problems, f"{number}: attachments {list(attachments)}, not [{FACTURX_FILENAME}]"]
+    xml = attachments[FACTURX_FILENAME][0]
+    try:
+        xml_check_xsd(xml, flavor="factur-x", level="en16931")
+    except Exception as error:  # the library raises a bare Exception
+        problems.append(f"{number}: the Factur-X XML is not valid: {error}")
+    tree = etree.fromstring(xml)
+
+    def amount(path: str) -> Decimal:
+        return Decimal(tree.xpath(f"string({path})", namespaces=CII) or "NaN")
+
+    items = tree.xpath("//ram:IncludedSupplyChainTradeLineItem", namespaces=CII)
+    lines_sum = sum(
+        (Decimal(item.xpath("string(.//ram:LineTotalAmount)", namespaces=CII)) for item in items),
+        Decimal(0),
+    )
+    if tree.xpath("string(//rsm:ExchangedDocument/ram:ID)", namespaces=CII) != number:
+        problems.append(f"{number}: the XML names another document")
+    if len(items) != invoice.line_count or lines_sum != invoice.subtotal:
+        problems.append(
+            f"{number}: {len(items)} lines adding up to {lines_sum} in the XML, "
+            f"{invoice.line_count} adding up to {invoice.subtotal} issued"
+        )
+    for path, expected in (
+        ("//ram:TaxBasisTotalAmount", invoice.subtotal),
+        ("//ram:TaxTotalAmount", invoice.vat_amount),
+        ("//ram:GrandTotalAmount", invoice.total),
+        ("//ram:DuePayableAmount", invoice.total),
+    ):
+        if amount(path) != expected:
+            problems.append(f"{number}: {path} is {amount(path)} in the XML, not {expected}")
+    total = money_format(invoice.total, invoice.currency)
+    if total not in text:
+        problems.append(f"{number}: the total {total} is not printed")
+    if number not in text:
+        problems.append(f"{number}: its number is not printed")
+    return problems
+
+
+def _minimal_problems(content: bytes) -> list[str]:
+    from pypdf import PdfReader
+
+    reader = PdfReader(BytesIO(content))
+    problems = [f"the minimal document: {p}" for p in _xmp_problems(reader, PDFA_3B)]
+    if "A minimal document." not in reader.pages[0].extract_text():
+        problems.append("the minimal document does not print its sentence")
+    return problems
+
+
+def serve(language: str, short_lines: int, long_lines: int) -> None:
+    """Serve the driver: one JSON command a line on stdin, one JSON answer a line on stdout."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
+    # Nothing is read from the database; the settings module only needs a URL.
+    os.environ.setdefault("DATABASE_URL", "sqlite://:memory:")
     import django
 
     django.setup()
@@ -154,56 +274,210 @@ def main() -> int:
 
     from billing.pdf import invoice_pdf_render
 
-    load = f"{os.getloadavg()[0]:.2f}"
-    short = build_invoice(10, language=args.language)
-    long = build_invoice(100, language=args.language)
-    for invoice in (short, long):
+    minimal = _minimal_render()
+    invoices = {
+        "short": build_invoice(short_lines, language=language),
+        "long": build_invoice(long_lines, language=language),
+    }
+    for line in sys.stdin:
+        command = json.loads(line)
+        answer: dict[str, Any]
+        match command["do"]:
+            case "minimal":
+                answer = {"ms": _timed(minimal)}
+            case "render":
+                invoice = invoices[command["invoice"]]
+                answer = {"ms": _timed(functools.partial(invoice_pdf_render, invoice))}
+            case "memory":
+                gc.collect()
+                before = rss_mib()
+                middle = before
+                for n in range(command["renders"]):
+                    invoice_pdf_render(invoices["short"])
+                    if n + 1 == command["renders"] // 2:
+                        gc.collect()
+                        middle = rss_mib()
+                gc.collect()
+                answer = {"before": before, "middle": middle, "after": rss_mib()}
+            case "check":
+                problems = _minimal_problems(minimal())
+                pages = {}
+                for name, invoice in invoices.items():
+                    content = invoice_pdf_render(invoice)
+                    pages[name] = len(PdfReader(BytesIO(content)).pages)
+                    problems += _pdf_problems(content, invoice)
+                # Which checkout's code this worker renders with, for the report.
+                answer = {
+                    "problems": problems,
+                    "pages": pages,
+                    "module": sys.modules[invoice_pdf_render.__module__].__file__,
+                }
+            case _:
+                raise ValueError(command)
+        print(json.dumps(answer), flush=True)
+
+
+# --- the driver ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Worker:
+    """A worker process rendering one checkout, and what it measured."""
+
+    name: str
+    checkout: Path
+    process: subprocess.Popen[str]
+    times: dict[str, list[float]] = field(
+        default_factory=lambda: {"minimal": [], "short": [], "long": []}
+    )
+
+    @classmethod
+    def start(cls, name: str, checkout: Path, args: argparse.Namespace) -> "Worker":
+        environment = {**os.environ, "PYTHONPATH": str(checkout)}
+        command = [sys.executable, str(Path(__file__).resolve()), "--worker"]
+        command += ["--language", args.language]
+        command += ["--short-lines", str(args.short_lines), "--long-lines", str(args.long_lines)]
+        process = subprocess.Popen(  # noqa: S603 (this interpreter, this file)
+            command,
+            cwd=checkout,
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        return cls(name, checkout, process)
+
+    def ask(self, **command: Any) -> dict[str, Any]:
+        assert self.process.stdin and self.process.stdout
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        if not answer:
+            raise RuntimeError(f"the {self.name} worker stopped (exit {self.process.wait()})")
+        result: dict[str, Any] = json.loads(answer)
+        return result
+
+    def round(self, *, long: bool, record: bool) -> None:
+        for what in ("minimal", "short", "long") if long else ("minimal", "short"):
+            if what == "minimal":
+                ms = self.ask(do="minimal")["ms"]
+            else:
+                ms = self.ask(do="render", invoice=what)["ms"]
+            if record:
+                self.times[what].append(ms)
+
+    def stop(self) -> None:
+        assert self.process.stdin
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1] if len(values) > 1 else values[0]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def report(worker: Worker, args: argparse.Namespace, check: dict[str, Any]) -> float:
+    """Print a worker's figures; return its long/short ratio."""
+    pages = check["pages"]
+    minimal, short, long = (worker.times[what] for what in ("minimal", "short", "long"))
+    short_ratio = median(short) / median(minimal)
+    long_ratio = median(long) / median(short)
+    print(f"[{worker.name}] rendering with {check['module']}")
+    print(f"  minimal document ({len(minimal)} renders): median {median(minimal):.1f} ms")
+    print(
+        f"  {args.short_lines}-line invoice ({pages['short']} page, {len(short)} renders): "
+        f"median {median(short):.1f} ms, p95 {p95(short):.1f} ms"
+    )
+    print(
+        f"  {args.short_lines}-line invoice: {short_ratio:.2f}x minimal document "
+        f"(goal <= {GOAL_MINIMAL_RATIO}x)"
+    )
+    print(
+        f"  {args.long_lines}-line invoice ({pages['long']} pages, {len(long)} renders): "
+        f"median {median(long):.1f} ms, {long_ratio:.2f}x the {args.short_lines}-line one "
+        f"(target <= {TARGET_LONG_RATIO:.0f}x)"
+    )
+    return long_ratio
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=100, help="timed rounds")
+    parser.add_argument("--long-every", type=int, default=5, help="a 100-line render every N")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed rounds first")
+    parser.add_argument("--memory-renders", type=int, default=1000, help="renders for memory")
+    parser.add_argument("--language", default="en", help="the invoices' language")
+    parser.add_argument("--short-lines", type=int, default=10, help=argparse.SUPPRESS)
+    parser.add_argument("--long-lines", type=int, default=100, help=argparse.SUPPRESS)
+    parser.add_argument("--versus", type=Path, help="another checkout, measured side by side")
+    parser.add_argument("--smoke", action="store_true", help="CI: a few small renders, checked")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        serve(args.language, args.short_lines, args.long_lines)
+        return 0
+    if args.smoke:
+        args.rounds, args.long_every, args.warmup, args.memory_renders = 4, 2, 1, 20
+        args.short_lines, args.long_lines = 3, 30
+
+    workers = [Worker.start("this checkout", REPOSITORY, args)]
+    if args.versus:
+        workers.insert(0, Worker.start("versus", args.versus.resolve(), args))
+    load_before = os.getloadavg()
+    try:
+        checks = {worker.name: worker.ask(do="check") for worker in workers}
         for _ in range(args.warmup):
-            invoice_pdf_render(invoice)
+            for worker in workers:
+                worker.round(long=True, record=False)
+        for n in range(args.rounds):
+            # Alternate which checkout goes first, so neither always follows the other.
+            for worker in workers if n % 2 else workers[::-1]:
+                worker.round(long=n % args.long_every == 0, record=True)
+        memory = {
+            worker.name: worker.ask(do="memory", renders=args.memory_renders) for worker in workers
+        }
+    finally:
+        for worker in workers:
+            worker.stop()
+    load_after = os.getloadavg()
 
-    short_times, short_cpu, long_times, long_cpu = timed_interleaved(
-        invoice_pdf_render, short, long, args.rounds, args.long_rounds
-    )
-    short_median = statistics.median(short_times)
-    long_median = statistics.median(long_times)
-    ratio = long_median / short_median
-
-    gc.collect()
-    before = rss_mib()
-    half = args.memory_renders // 2
-    for n in range(args.memory_renders):
-        invoice_pdf_render(short)
-        if n + 1 == half:
-            gc.collect()
-            middle = rss_mib()
-    gc.collect()
-    after = rss_mib()
-
-    def pages(invoice: Any) -> int:
-        return len(PdfReader(BytesIO(invoice_pdf_render(invoice))).pages)
-
-    machine = f"Python {platform.python_version()}, {os.cpu_count()} CPUs"
-    print(f"{machine}, load average {load} -> {os.getloadavg()[0]:.2f}")
     print(
-        f"10-line invoice  ({pages(short)} page, {args.rounds} renders): "
-        f"median {short_median:.0f} ms, "
-        f"p95 {p95(short_times):.0f} ms (CPU median {statistics.median(short_cpu):.0f} ms)"
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs; load average "
+        f"{load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f} before, "
+        f"{load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} after"
     )
-    print(
-        f"100-line invoice ({pages(long)} pages, {args.long_rounds} renders): "
-        f"median {long_median:.0f} ms, "
-        f"p95 {p95(long_times):.0f} ms (CPU median {statistics.median(long_cpu):.0f} ms)"
-    )
-    print(f"100-line / 10-line median: {ratio:.2f}x (target <= {TARGET_RATIO:.0f}x)")
-    print(
-        f"RSS over {args.memory_renders} renders of the 10-line invoice: "
-        f"{before:.1f} -> {after:.1f} MiB "
-        f"(+{after - before:.1f} MiB; second half +{after - middle:.1f} MiB)"
-    )
-    if ratio > TARGET_RATIO:
-        print("FAILED: the 100-line invoice takes more than 4x the 10-line one", file=sys.stderr)
-        return 1
-    return 0
+    failed = False
+    for worker in workers:
+        long_ratio = report(worker, args, checks[worker.name])
+        rss = memory[worker.name]
+        print(
+            f"  worker RSS over {args.memory_renders} renders of the {args.short_lines}-line "
+            f"invoice: {rss['before']:.1f} -> {rss['after']:.1f} MiB "
+            f"(+{rss['after'] - rss['before']:.1f} MiB; second half "
+            f"+{rss['after'] - rss['middle']:.1f} MiB)"
+        )
+        if worker.checkout != REPOSITORY:
+            continue
+        for problem in checks[worker.name]["problems"]:
+            print(f"WRONG: {problem}", file=sys.stderr)
+            failed = True
+        if checks[worker.name]["pages"]["long"] < 2:
+            print(f"WRONG: the {args.long_lines}-line invoice fits one page", file=sys.stderr)
+            failed = True
+        if not args.smoke and long_ratio > TARGET_LONG_RATIO:
+            print(
+                f"FAILED: the {args.long_lines}-line invoice takes more than "
+                f"{TARGET_LONG_RATIO:.0f}x the {args.short_lines}-line one",
+                file=sys.stderr,
+            )
+            failed = True
+    if args.smoke and not failed:
+        print("smoke: the PDFs are right (PDF/A-3b, Factur-X XML valid and matching, totals)")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
