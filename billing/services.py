@@ -33,14 +33,14 @@ credit notes add up to the whole invoice, the invoice's status becomes "credited
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, Sum, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone, translation
@@ -52,7 +52,6 @@ from billing.rendering_tasks import invoice_pdf_enqueue, invoice_pdf_regenerate
 from billing.selectors import (
     UNPAID_STATUSES,
     billing_due,
-    charges_due,
     invoice_balance,
     invoice_pays_by_transfer,
     payment_means_now,
@@ -63,7 +62,7 @@ from core.queue import task_enqueue_on_commit
 from customers.models import Customer
 from resellers.services import audit_record
 from subscriptions import services as subscription_services
-from subscriptions.models import Payer
+from subscriptions.models import Charge, Payer
 from subscriptions.periods import CENT
 
 logger = logging.getLogger(__name__)
@@ -91,22 +90,32 @@ def _after_commit(action: Callable[[Invoice], None], document: Invoice) -> None:
 def _number_take(series: str, year: int) -> str:
     """The next number of `series` in `year`, e.g. INV-2026-000042.
 
-    The counter row is locked (SELECT ... FOR UPDATE) until the caller's transaction ends: a
-    concurrent issue waits here for it, and a rolled-back issue rolls its increment back, so
-    numbers are never skipped or given twice. Callers take the number last, just before
-    writing the document, to hold this one lock, shared by all issuers, as briefly as possible.
+    One statement, UPDATE ... RETURNING, takes the counter row's lock and the number: the row
+    stays locked until the caller's transaction ends, so a concurrent issue waits here for it
+    (then increments what that one committed), and a rolled-back issue rolls its increment
+    back: numbers are never skipped or given twice. (A SELECT ... FOR UPDATE then an UPDATE
+    did the same in two round trips, inside the lock.) Callers take the number last, just
+    before writing the document, to hold this one lock, shared by all issuers, as briefly as
+    possible.
     """
-    counter = DocumentCounter.objects.select_for_update().filter(series=series, year=year).first()
-    if counter is None:
-        # The year's first document. ON CONFLICT DO NOTHING: a concurrent first issue's
-        # INSERT waits for ours to end and then does nothing; both then lock the one row.
-        DocumentCounter.objects.bulk_create(
-            [DocumentCounter(series=series, year=year)], ignore_conflicts=True
-        )
-        counter = DocumentCounter.objects.select_for_update().get(series=series, year=year)
-    counter.last_number += 1
-    counter.save(update_fields=["last_number"])
-    return f"{series}-{year}-{counter.last_number:06d}"
+    with connection.cursor() as cursor:
+        cursor.execute(_NUMBER_NEXT_SQL, [series, year])
+        row = cursor.fetchone()
+        if row is None:
+            # The year's first document. ON CONFLICT DO NOTHING: a concurrent first issue's
+            # INSERT waits for ours to end and then does nothing; both then lock the one row.
+            DocumentCounter.objects.bulk_create(
+                [DocumentCounter(series=series, year=year)], ignore_conflicts=True
+            )
+            cursor.execute(_NUMBER_NEXT_SQL, [series, year])
+            row = cursor.fetchone()
+    return f"{series}-{year}-{row[0]:06d}"
+
+
+_NUMBER_NEXT_SQL = (
+    f"UPDATE {DocumentCounter._meta.db_table} SET last_number = last_number + 1 "  # noqa: S608
+    "WHERE series = %s AND year = %s RETURNING last_number"
+)
 
 
 # Snapshots
@@ -226,6 +235,61 @@ def _billing_hold_record(customer: Customer, *, reason: str, day: date) -> None:
     )
 
 
+class _DueCharge(NamedTuple):
+    """What an invoice line takes from a charge."""
+
+    id: int
+    subscription_id: int | None
+    payer: str
+    currency: str
+    description: str
+    period_start: date | None
+    period_end: date | None
+    licences: int | None
+    unit_price: Decimal
+    amount: Decimal
+
+
+# The billing run's statements for each invoice, written once in SQL (table names from the
+# models): each costs the database a fraction of a millisecond, and building it through the
+# ORM cost several times that in Python for every invoice (docs/benchmarks.md, Billing run).
+# charges_due (billing.selectors) says which charges are due; the first statement is that rule
+# for one customer, with their rows locked (tests/billing/test_run_speed.py holds the two to
+# the same answer).
+_CHARGES_LOCK_SQL = (
+    "SELECT id, subscription_id, payer, currency, description, period_start, period_end, "  # noqa: S608
+    f"licences, unit_price, amount FROM {Charge._meta.db_table} WHERE customer_id = %s "
+    "AND invoiced_at IS NULL AND created_at < %s ORDER BY created_at, id"
+)
+_ISSUE_FLAGS_SQL = (
+    f"SELECT EXISTS (SELECT 1 FROM {Invoice._meta.db_table} WHERE kind = %s "  # noqa: S608
+    "AND customer_id = %s AND issue_date = %s), "
+    f"EXISTS (SELECT 1 FROM {BillingHold._meta.db_table} WHERE customer_id = %s "
+    "AND resolved_on IS NULL)"
+)
+
+
+def _charges_lock(*, customer_id: int, day: date) -> list[_DueCharge]:
+    """The customer's charges due on `day` (charges_due), oldest first, their rows locked
+    until the caller's transaction ends (where the database locks rows: not SQLite)."""
+    cutoff = timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
+    sql = _CHARGES_LOCK_SQL
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [customer_id, connection.ops.adapt_datetimefield_value(cutoff)])
+        return [_DueCharge(*row) for row in cursor.fetchall()]
+
+
+def _issue_flags(*, customer_id: int, day: date) -> tuple[bool, bool]:
+    """Whether the customer has an invoice dated `day`, and whether a hold of it is open."""
+    issue_date = connection.ops.adapt_datefield_value(day)
+    with connection.cursor() as cursor:
+        cursor.execute(_ISSUE_FLAGS_SQL, [Kind.INVOICE, customer_id, issue_date, customer_id])
+        already, held = cursor.fetchone()
+    return bool(already), bool(held)
+
+
 @transaction.atomic
 def invoice_issue_for_customer(
     *, customer: Customer, payer: str, day: date, currency: str | None = None
@@ -246,12 +310,7 @@ def invoice_issue_for_customer(
     """
     # Locked: all the customer's due charges, whatever their payer. A concurrent run for the
     # same customer waits here, then finds the invoice of the day and issues nothing.
-    due = list(
-        charges_due(day)
-        .filter(customer_id=customer.pk)
-        .select_for_update(of=("self",))
-        .order_by("created_at", "id")
-    )
+    due = _charges_lock(customer_id=customer.pk, day=day)
     charges = [charge for charge in due if charge.payer == payer]
     if not charges:
         return None
@@ -259,8 +318,11 @@ def invoice_issue_for_customer(
     charges = [charge for charge in charges if charge.currency == currency]
     if not charges:
         return None
-    already = Invoice.objects.filter(kind=Kind.INVOICE, customer_id=customer.pk, issue_date=day)
-    if already.exists():
+    # Read after the lock, in a statement of its own, so that it sees what a concurrent run
+    # that held the lock committed: the customer's invoice of the day (then nothing more is
+    # issued), and whether a hold is open (closed below if this invoice is issued).
+    already, held = _issue_flags(customer_id=customer.pk, day=day)
+    if already:
         return None
 
     try:
@@ -301,7 +363,7 @@ def invoice_issue_for_customer(
     lines = [
         InvoiceLine(
             position=position,
-            charge=charge,
+            charge_id=charge.id,
             subscription_id=charge.subscription_id,
             description=charge.description,
             period_start=charge.period_start,
@@ -322,12 +384,12 @@ def invoice_issue_for_customer(
     for line in lines:
         line.invoice = invoice
     InvoiceLine.objects.bulk_create(lines)
-    # Issued at last: the customer's open hold, if any, is over.
-    BillingHold.objects.filter(customer_id=customer.pk, resolved_on__isnull=True).update(
-        resolved_on=day
-    )
+    if held:  # issued at last: the customer's open hold is over
+        BillingHold.objects.filter(customer_id=customer.pk, resolved_on__isnull=True).update(
+            resolved_on=day
+        )
     marked = subscription_services.charges_mark_invoiced(
-        charge_ids=[charge.pk for charge in charges], at=timezone.now()
+        charge_ids=[charge.id for charge in charges], at=timezone.now()
     )
     if marked != len(charges):  # the row locks make this impossible; never invoice twice
         raise RuntimeError(f"{invoice.number}: {len(charges) - marked} charges already invoiced")
