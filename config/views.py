@@ -3,12 +3,13 @@
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
+from config.selectors import dashboard_activity
 from core.http import PortalRequest, ResellerRequest
 from customers.models import Customer
-from customers.selectors import customer_counts_by_status, customer_list, customers_of_user
+from customers.selectors import customer_summary, customers_of_user
 from resellers.access import reseller_required
 from resellers.roles import Action, role_can
-from resellers.selectors import audit_list, membership_list
+from resellers.selectors import membership_list
 
 
 def home(request: PortalRequest) -> HttpResponse:
@@ -30,19 +31,24 @@ def home(request: PortalRequest) -> HttpResponse:
 def dashboard(request: ResellerRequest) -> HttpResponse:
     membership = request.membership
     reseller = membership.reseller
-    counts = customer_counts_by_status(reseller=reseller)
+    # Counts and the newest customers from the cache while no customer changes (the selector
+    # says how it stays exact): at 10,000 customers their queries were most of the page's time.
+    customers = customer_summary(reseller=reseller)
     context = {
         "customer_counts": [
-            (label, counts.get(value, 0))
+            (label, customers.counts.get(value, 0))
             for value, label in Customer.Status.choices
             if value in (Customer.Status.INVITED, Customer.Status.ACTIVE, Customer.Status.CANCELLED)
         ],
         "team_size": membership_list(reseller=reseller).count(),
         "recent_customers": (
-            customer_list(reseller=reseller)[:5]
+            [
+                {**customer, "status_label": Customer.Status(customer["status"]).label}
+                for customer in customers.newest
+            ]
             if role_can(membership.role, Action.CUSTOMER_VIEW)
             else []
         ),
-        "recent_activity": audit_list(reseller=reseller)[:8],
+        "recent_activity": dashboard_activity(reseller=reseller),
     }
     return render(request, "dashboard.html", context)
