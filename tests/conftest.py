@@ -2,20 +2,20 @@
 so a query that forgets the tenant shows up."""
 
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, time
 
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.conf import settings
 from django.test import Client
 from django.utils import translation
+from time_machine import Traveller
 
+from billing.payments import tasks as payment_tasks
 from core.models import User
-from customers.models import Customer
-from resellers.models import Membership, Reseller
-from resellers.roles import Role
-from tests.factories import CustomerFactory, MembershipFactory, ResellerFactory, UserFactory
+from subscriptions.models import Plan
+from tests.factories import Tenant, UserFactory, catalogue, make_tenant
 from tests.support.fake_stripe import fake_stripe_fixture
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -48,23 +48,6 @@ def _default_language() -> Iterator[None]:
     translation.activate(settings.LANGUAGE_CODE)
 
 
-@dataclass
-class Tenant:
-    reseller: Reseller
-    owner: User
-    customer: Customer
-
-    def member(self, role: str) -> User:
-        return MembershipFactory(reseller=self.reseller, role=role).user
-
-
-def make_tenant(name: str) -> Tenant:
-    reseller = ResellerFactory(name=name)
-    owner = MembershipFactory(reseller=reseller, role=Role.OWNER).user
-    customer = CustomerFactory(reseller=reseller)
-    return Tenant(reseller=reseller, owner=owner, customer=customer)
-
-
 @pytest.fixture
 def tenant(db: None) -> Tenant:
     return make_tenant("Reseller A")
@@ -94,7 +77,8 @@ def owner_client(tenant: Tenant, other_tenant: Tenant, client_for) -> Client:
 
 @pytest.fixture
 def fake_stripe(settings, monkeypatch):
-    """Stripe configured with test keys, its API served by a FakeStripe (tests/support/fake_stripe.py)."""
+    """Stripe configured with test keys, its API served by a FakeStripe
+    (tests/support/fake_stripe.py)."""
     yield from fake_stripe_fixture(settings, monkeypatch)
 
 
@@ -108,10 +92,6 @@ def staff_client(db: None) -> Client:
     client.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
     client.staff = staff  # type: ignore[attr-defined]
     return client
-
-
-def member_of(reseller: Reseller, role: str) -> Membership:
-    return MembershipFactory(reseller=reseller, user=UserFactory(), role=role)
 
 
 @pytest.fixture(scope="session")
@@ -173,3 +153,21 @@ def demo(settings):
     settings.STRIPE_SECRET_KEY = settings.STRIPE_PUBLISHABLE_KEY = ""
     settings.STRIPE_WEBHOOK_SECRET = ""
     return settings
+
+
+@pytest.fixture
+def plans(db: None) -> dict[str, Plan]:
+    """The catalogue (tests.factories.catalogue): a plan of each kind, priced in EUR and USD."""
+    return catalogue()
+
+
+@pytest.fixture
+def retry_day() -> Callable[[Traveller, date], int]:
+    """`retry_day(traveller, day)`: travel to 06:00 UTC of `day`, run the daily payment retry
+    job, and return how many retries it queued."""
+
+    def run(traveller: Traveller, day: date) -> int:
+        traveller.move_to(datetime.combine(day, time(6), tzinfo=UTC))
+        return payment_tasks.payments_retry_due()
+
+    return run

@@ -1,16 +1,29 @@
-from decimal import Decimal
+"""How tests build data, one way each: a factory per model, written directly (for pages,
+documents and sweeps), and the few builders that go through the services (a catalogue of plans,
+a bought subscription, a customer's administrator)."""
+
+from collections.abc import Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import factory
+import time_machine
 from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.core.files.base import ContentFile
 from django.db import models
 from django.utils import timezone
 
+from billing.models import Invoice, InvoiceLine
 from core.models import User
-from customers.models import Customer
+from customers.models import Customer, CustomerMember
 from resellers.models import Membership, Reseller, TeamInvitation
 from resellers.roles import Role
-from subscriptions.models import Plan, PlanPrice, Product, Subscription
+from subscriptions import services as subscription_services
+from subscriptions.models import Charge, Order, Plan, PlanPrice, Product, Subscription
 from subscriptions.periods import monthly_period
 
 M = TypeVar("M", bound=models.Model)
@@ -154,4 +167,270 @@ class SubscriptionFactory(ModelFactory[Subscription]):
     )
     period_end = factory.LazyAttribute(
         lambda s: monthly_period(on=timezone.localdate(), anchor_day=s.anchor_day).end
+    )
+
+
+class ChargeFactory(ModelFactory[Charge]):
+    """A charge not invoiced yet: 5 licences x 4.00 EUR for the subscription's period."""
+
+    class Meta:
+        model = Charge
+
+    subscription = factory.SubFactory(SubscriptionFactory)
+    customer = factory.LazyAttribute(lambda c: c.subscription.customer)
+    kind = Charge.Kind.PERIOD
+    description = factory.LazyAttribute(
+        lambda c: f"{c.subscription.plan}: {c.licences} licences, {c.period_start:%d/%m/%Y}"
+    )
+    payer = factory.LazyAttribute(lambda c: c.subscription.payer)
+    period_start = factory.LazyAttribute(lambda c: c.subscription.period_start)
+    period_end = factory.LazyAttribute(lambda c: c.subscription.period_end)
+    licences = 5
+    unit_price = Decimal("4.00")
+    amount = factory.LazyAttribute(lambda c: c.unit_price * c.licences)
+    currency = factory.LazyAttribute(lambda c: c.subscription.currency)
+
+
+CENT = Decimal("0.01")
+# What a PDF starts with: enough for the download tests (tests/billing/test_pdf.py renders real
+# ones).
+FAKE_PDF = b"%PDF-1.7\n% fake invoice for tests\n%%EOF\n"
+# A line given in full: (description, licences, unit price, amount, first day, day after the last)
+Line = tuple[str, int | None, str, str, date | None, date | None]
+
+
+def _subtotal(invoice: Any) -> Decimal:
+    if isinstance(invoice.lines, int):
+        return Decimal("100.00")
+    return sum((Decimal(line[3]) for line in invoice.lines), Decimal("0.00"))
+
+
+class InvoiceFactory(ModelFactory[Invoice]):
+    """An issued invoice (or credit note) written directly, its totals reconciled with its lines:
+    for pages, documents and sweeps (the billing rules go through billing.services). Open, 100.00
+    plus 21 % VAT on one line, numbered outside the counter's range (INV-YYYY-9NNNNN) so that the
+    documents the services issue never collide with it.
+
+    Beyond the model's fields it takes:
+    - `lines`: how many lines share the subtotal (1), or the lines themselves as `Line` tuples;
+    - `descriptions`: the shared-out lines' descriptions, in order;
+    - `subscription`: the subscription the lines bill (its customer and payer by default);
+    - `pdf`: bytes stored as its PDF;
+    - `issued_at`: when it was issued (its creation time; the issue date follows)."""
+
+    class Meta:
+        model = Invoice
+
+    lines: int | list[Line] = 1
+    descriptions: tuple[str, ...] = ()
+    subscription: Subscription | None = None
+    pdf: bytes | None = None
+    issued_at: datetime | None = None
+
+    customer = factory.Maybe(
+        "subscription",
+        factory.LazyAttribute(lambda i: i.subscription.customer),
+        factory.SubFactory(CustomerFactory),
+    )
+    reseller = factory.LazyAttribute(lambda i: i.customer.reseller)
+    kind = Invoice.Kind.INVOICE
+    number = factory.LazyAttributeSequence(
+        lambda i, n: (
+            f"{'CN' if i.kind == Invoice.Kind.CREDIT_NOTE else 'INV'}"
+            f"-{i.issue_date.year}-{900000 + n:06d}"
+        )
+    )
+    payer = factory.Maybe(
+        "subscription", factory.LazyAttribute(lambda i: i.subscription.payer), "reseller_card"
+    )
+    currency = "EUR"
+    language = factory.LazyAttribute(lambda i: i.customer.language)
+    issue_date = factory.LazyAttribute(
+        lambda i: timezone.localdate(i.issued_at) if i.issued_at else timezone.localdate()
+    )
+    due_date = factory.LazyAttribute(
+        lambda i: i.issue_date + timedelta(days=settings.INVOICE_PAYMENT_TERMS_DAYS)
+    )
+    seller = factory.LazyFunction(
+        lambda: {
+            "name": settings.VENDOR_NAME,
+            "address": settings.VENDOR_ADDRESS,
+            "country": settings.VENDOR_COUNTRY,
+            "vat_id": settings.VENDOR_VAT_ID,
+            "email": settings.VENDOR_EMAIL,
+            "iban": settings.VENDOR_BANK_IBAN,
+            "bic": settings.VENDOR_BANK_BIC,
+        }
+    )
+    buyer = factory.LazyAttribute(
+        lambda i: {
+            "organisation": i.customer.organisation,
+            "address": i.customer.admin_address,
+            "country": str(i.customer.country),
+            "vat_id": i.customer.vat_id,
+            "email": i.customer.contact_email,
+            "contact_name": i.customer.contact_name,
+            "domain": i.customer.domain,
+            "payer_name": (
+                i.customer.reseller.name if i.payer == "reseller_card" else i.customer.organisation
+            ),
+        }
+    )
+    vat_treatment = Invoice.VatTreatment.DOMESTIC
+    vat_rate = Decimal("21.00")
+    subtotal = factory.LazyAttribute(_subtotal)
+    vat_amount = factory.LazyAttribute(
+        lambda i: (i.subtotal * Decimal(i.vat_rate) / 100).quantize(CENT, ROUND_HALF_UP)
+    )
+    total = factory.LazyAttribute(lambda i: i.subtotal + i.vat_amount)
+    # Lines are fixed at issue: the count written here is the count of lines made below.
+    line_count = factory.LazyAttribute(
+        lambda i: i.lines if isinstance(i.lines, int) else len(i.lines)
+    )
+
+    @classmethod
+    def _create(cls, model_class: type[Invoice], *args: Any, **kwargs: Any) -> Invoice:
+        lines = kwargs.pop("lines")
+        descriptions = kwargs.pop("descriptions")
+        subscription = kwargs.pop("subscription")
+        pdf = kwargs.pop("pdf")
+        issued_at = kwargs.pop("issued_at")
+        with time_machine.travel(issued_at, tick=False) if issued_at else nullcontext():
+            invoice = super()._create(model_class, *args, **kwargs)
+        if isinstance(lines, int):
+            lines = _shared_out(invoice, lines, descriptions)
+        InvoiceLine.objects.bulk_create(
+            InvoiceLine(
+                invoice=invoice,
+                position=position,
+                subscription=subscription,
+                description=description,
+                licences=licences,
+                unit_price=Decimal(unit_price),
+                amount=Decimal(amount),
+                period_start=start,
+                period_end=end,
+            )
+            for position, (description, licences, unit_price, amount, start, end) in enumerate(
+                lines, start=1
+            )
+        )
+        if pdf is not None:
+            invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(pdf), save=False)
+            invoice.save(update_fields=["pdf"])
+        return invoice
+
+
+def _shared_out(invoice: Invoice, count: int, descriptions: tuple[str, ...]) -> list[Line]:
+    """`count` lines of 5 licences for a month from the issue date, sharing the subtotal (the
+    last line takes the rounding)."""
+    share = (invoice.subtotal / count).quantize(CENT) if count else Decimal(0)
+    end = invoice.issue_date + timedelta(days=30)
+    return [
+        (
+            descriptions[n] if n < len(descriptions) else f"Workspace Business, line {n + 1}",
+            5,
+            str((share / 5).quantize(CENT)),
+            str(share if n < count - 1 else invoice.subtotal - share * (count - 1)),
+            invoice.issue_date,
+            end,
+        )
+        for n in range(count)
+    ]
+
+
+# A reseller with its owner and one customer; every test that uses one also gets a second, so a
+# query that forgets the tenant shows up (the `tenant` and `other_tenant` fixtures).
+
+
+@dataclass
+class Tenant:
+    reseller: Reseller
+    owner: User
+    customer: Customer
+
+    def member(self, role: str) -> User:
+        return MembershipFactory(reseller=self.reseller, role=role).user
+
+
+def make_tenant(name: str) -> Tenant:
+    reseller = ResellerFactory(name=name)
+    owner = MembershipFactory(reseller=reseller, role=Role.OWNER).user
+    customer = CustomerFactory(reseller=reseller)
+    return Tenant(reseller=reseller, owner=owner, customer=customer)
+
+
+def member_of(reseller: Reseller, role: str) -> Membership:
+    return MembershipFactory(reseller=reseller, user=UserFactory(), role=role)
+
+
+# Builders that go through the services
+
+
+def catalogue(
+    name: str = "Shared Contacts for Gmail",
+    sku: str = "shared-contacts",
+    prices: Mapping[str, Decimal] | None = None,
+    currencies: tuple[str, ...] = ("EUR", "USD"),
+) -> dict[str, Plan]:
+    """A product with a plan of each kind: monthly prices per licence in EUR (4.00 flexible, 3.20
+    annual paid monthly, 3.00 annual paid yearly, trial free); each other currency costs 1 more."""
+    product = ProductFactory(name=name, sku=sku)
+    plans: dict[str, Plan] = {}
+    for kind, price in (CATALOGUE_PRICES if prices is None else prices).items():
+        plans[kind] = PlanFactory(product=product, kind=kind, price=None)
+        for n, currency in enumerate(currencies):
+            PlanPriceFactory(
+                plan=plans[kind], currency=currency, monthly_price=price + (1 if n else 0)
+            )
+    return plans
+
+
+CATALOGUE_PRICES: Mapping[str, Decimal] = {
+    Plan.Kind.FLEXIBLE: Decimal("4.00"),
+    Plan.Kind.ANNUAL_MONTHLY: Decimal("3.20"),
+    Plan.Kind.ANNUAL_YEARLY: Decimal("3.00"),
+    Plan.Kind.TRIAL: Decimal("0.00"),
+}
+
+
+def owner_of(tenant: Tenant) -> Membership:
+    """The tenant owner's membership (the acting member of a service call)."""
+    return Membership.objects.get(user=tenant.owner, reseller=tenant.reseller)
+
+
+def admin_of(customer: Customer, **user_fields: object) -> User:
+    """A new administrator of the customer, who accepted its terms."""
+    user = UserFactory(**user_fields)
+    CustomerMember.objects.create(customer=customer, user=user, terms_accepted_at=timezone.now())
+    return user
+
+
+def buy(
+    membership: Membership,
+    plan: Plan,
+    licences: int = 5,
+    customer: Customer | None = None,
+    key: str | None = None,
+    payer: str = "reseller_card",
+) -> Subscription:
+    """A subscription bought through the order service, as the Buy page does."""
+    order = subscription_services.subscription_buy(
+        membership=membership,
+        customer=customer or Customer.objects.get(reseller=membership.reseller),
+        plan=plan,
+        licences=licences,
+        payer=payer,
+        order_key=key or subscription_services.order_key_new(),
+    )
+    return order.subscription
+
+
+def change(membership: Membership, subscription: Subscription, new_count: int, **kw: Any) -> Order:
+    """A licence change through the order service, expecting the count as it is now."""
+    subscription.refresh_from_db()
+    kw.setdefault("expected_count", subscription.licences)
+    kw.setdefault("order_key", subscription_services.order_key_new())
+    return subscription_services.subscription_change_licences(
+        membership=membership, subscription=subscription, new_count=new_count, **kw
     )

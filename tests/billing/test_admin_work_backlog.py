@@ -22,8 +22,8 @@ from core.emails import email_queue, secret_placeholder
 from core.models import OutboundEmail, User
 from core.selectors import work_backlog
 from core.tasks import emails_sweep
-from tests.support.pdf import issue
 from tests.factories import UserFactory
+from tests.support.pdf import issue
 
 QUEUE_AGAIN = "/admin/core/outboundemail/queue-again/"
 EMAILS = "/admin/core/outboundemail/"

@@ -20,20 +20,10 @@ from billing.payments import services, tasks
 from billing.payments.gateways import ChargeOutcome, GatewayUnavailable
 from customers.models import CustomerMember
 from resellers.models import AuditEvent
-from subscriptions.models import Subscription
-from tests.billing_factories import InvoiceFactory, InvoiceLineFactory
-from tests.factories import SubscriptionFactory, UserFactory
-from tests.payments_helpers import reseller_card as save_card_of_reseller
+from tests.factories import InvoiceFactory, SubscriptionFactory, UserFactory
+from tests.support.fake_stripe import reseller_card as owner_saves_card
 
 pytestmark = pytest.mark.django_db
-
-
-def invoice_of(subscription: Subscription, **fields) -> Invoice:
-    """An issued invoice of 100.00 + 21 % VAT = 121.00 with one line."""
-    fields.setdefault("payer", subscription.payer)
-    invoice = InvoiceFactory(customer=subscription.customer, line_count=1, **fields)
-    InvoiceLineFactory(invoice=invoice, position=1, subscription=subscription)
-    return invoice
 
 
 def credit(invoice: Invoice, amount: str, staff) -> Invoice:
@@ -51,7 +41,7 @@ def charged(fake) -> list[int]:
 
 
 def test_balance_is_total_less_credit_notes_less_payments_plus_refunds(tenant, admin_user):
-    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     assert selectors.invoice_balance(invoice) == Decimal("121.00")
     credit(invoice, "50.00", admin_user)  # 50.00 + 10.50 VAT
     assert selectors.invoice_balance(invoice) == Decimal("60.50")
@@ -66,13 +56,13 @@ def test_balance_is_total_less_credit_notes_less_payments_plus_refunds(tenant, a
 
 @pytest.fixture
 def reseller_card(tenant, client_for, fake_stripe):
-    return save_card_of_reseller(tenant, client_for, fake_stripe)
+    return owner_saves_card(tenant, client_for, fake_stripe)
 
 
 def test_a_partly_credited_unpaid_invoice_is_charged_only_its_balance(
     tenant, other_tenant, admin_user, reseller_card, fake_stripe
 ):
-    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     credit(invoice, "50.00", admin_user)
     assert services.invoice_charge(invoice_id=invoice.pk, attempt=1) == "succeeded"
     assert charged(fake_stripe) == [6050]
@@ -85,7 +75,7 @@ def test_a_partly_credited_unpaid_invoice_is_charged_only_its_balance(
 def test_a_settled_balance_is_never_charged(
     tenant, other_tenant, admin_user, reseller_card, fake_stripe
 ):
-    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     credit(invoice, "50.00", admin_user)
     credit(invoice, "50.00", admin_user)  # the rest: the invoice is credited in full
     assert services.invoice_charge(invoice_id=invoice.pk, attempt=1) == "not_due"
@@ -97,9 +87,9 @@ def test_a_settled_balance_is_never_charged(
 def test_a_retry_charges_the_balance_left_after_a_credit_note(
     tenant, other_tenant, admin_user, client_for, fake_stripe
 ):
-    card = save_card_of_reseller(tenant, client_for, fake_stripe)
+    card = owner_saves_card(tenant, client_for, fake_stripe)
     fake_stripe.declining.add(card.gateway_payment_method_id)
-    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     assert services.invoice_charge(invoice_id=invoice.pk, attempt=1) == "failed"
     credit(invoice, "20.00", admin_user)  # 24.20 off
     fake_stripe.declining.clear()
@@ -115,7 +105,7 @@ def test_a_retry_charges_the_balance_left_after_a_credit_note(
 def test_a_credit_note_on_a_card_paid_invoice_is_refunded_through_stripe_once(
     tenant, other_tenant, admin_user, reseller_card, fake_stripe, django_capture_on_commit_callbacks
 ):
-    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     services.invoice_charge(invoice_id=invoice.pk, attempt=1)
     with django_capture_on_commit_callbacks(execute=True):
         note = credit(invoice, "50.00", admin_user)
@@ -140,7 +130,7 @@ def test_a_credit_note_on_a_card_paid_invoice_is_refunded_through_stripe_once(
 def test_a_refund_is_sent_with_an_idempotency_key_so_a_lost_answer_never_refunds_twice(
     tenant, other_tenant, admin_user, reseller_card, fake_stripe
 ):
-    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     services.invoice_charge(invoice_id=invoice.pk, attempt=1)
     credit(invoice, "50.00", admin_user)
     refund = Refund.objects.get(invoice=invoice)
@@ -158,7 +148,7 @@ def test_a_payment_that_succeeds_after_a_full_credit_is_refunded(
 ):
     """The charge was on its way when staff credited the invoice: the money that arrives is
     owed back."""
-    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     payment = Payment.objects.create(
         invoice=invoice,
         attempt=1,
@@ -180,7 +170,7 @@ def test_a_payment_that_succeeds_after_a_full_credit_is_refunded(
 
 
 def test_manual_gateway_records_a_refund_owed_for_staff(tenant, other_tenant, admin_user):
-    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     billing_services.invoice_mark_paid(invoice=invoice, by=admin_user)
     note = credit(invoice, "100.00", admin_user)  # all of it
     refund = Refund.objects.get(invoice=invoice)
@@ -202,7 +192,7 @@ def test_manual_gateway_records_a_refund_owed_for_staff(tenant, other_tenant, ad
 
 
 def test_a_second_credit_note_refunds_only_what_was_not_refunded(tenant, other_tenant, admin_user):
-    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     billing_services.invoice_mark_paid(invoice=invoice, by=admin_user)
     credit(invoice, "10.00", admin_user)
     credit(invoice, "10.00", admin_user)
@@ -217,7 +207,7 @@ def test_a_second_credit_note_refunds_only_what_was_not_refunded(tenant, other_t
 
 
 def test_pages_csv_and_customer_side_show_the_balance(tenant, other_tenant, admin_user, client_for):
-    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     credit(invoice, "50.00", admin_user)
     owner = client_for(tenant.owner)
     listing = owner.get(reverse("billing:invoice_list"))
@@ -246,7 +236,7 @@ def test_card_tasks_are_registered():
 def test_a_refund_the_card_refuses_is_failed_for_staff_who_send_it_by_transfer(
     tenant, other_tenant, admin_user, reseller_card, fake_stripe, staff_client
 ):
-    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     services.invoice_charge(invoice_id=invoice.pk, attempt=1)
     payment = Payment.objects.get(invoice=invoice)
     fake_stripe.refund_failing.add(payment.gateway_reference)
@@ -282,7 +272,7 @@ def test_a_refund_webhook_settles_a_refund_whose_answer_was_lost(
 ):
     from tests.support.fake_stripe import event, sign
 
-    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     services.invoice_charge(invoice_id=invoice.pk, attempt=1)
     credit(invoice, "50.00", admin_user)
     refund = Refund.objects.get(invoice=invoice)
@@ -305,7 +295,7 @@ def test_a_refund_webhook_settles_a_refund_whose_answer_was_lost(
 
 
 def test_manual_gateway_mark_paid_then_charge_nothing_twice(tenant, other_tenant, admin_user):
-    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     billing_services.invoice_mark_paid(invoice=invoice, by=admin_user)
     with pytest.raises(ValidationError):
         billing_services.invoice_mark_paid(invoice=invoice, by=admin_user)
@@ -315,7 +305,7 @@ def test_manual_gateway_mark_paid_then_charge_nothing_twice(tenant, other_tenant
 def test_refunded_status_shows_on_the_pages_and_the_customer_side(
     tenant, other_tenant, admin_user, client_for
 ):
-    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     billing_services.invoice_mark_paid(invoice=invoice, by=admin_user)
     credit(invoice, "100.00", admin_user)
     owner = client_for(tenant.owner)
@@ -343,7 +333,7 @@ def test_how_an_invoice_is_paid_is_fixed_at_issue(tenant, other_tenant, settings
     """Stripe configured after an invoice was issued by transfer: its document still asks for
     a transfer (its PDF can only ever be rendered again identically)."""
     from billing import selectors
-    from tests.billing_factories import ChargeFactory
+    from tests.factories import ChargeFactory
     from tests.support.fake_stripe import API_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET
 
     subscription = SubscriptionFactory(customer=tenant.customer)
@@ -363,7 +353,7 @@ def test_the_issued_email_says_what_is_due_and_how_it_is_really_paid(
     tenant, other_tenant, admin_user, settings
 ):
     from core.models import OutboundEmail
-    from tests.billing_factories import ChargeFactory
+    from tests.factories import ChargeFactory
 
     subscription = SubscriptionFactory(customer=tenant.customer)
     ChargeFactory(subscription=subscription)
@@ -389,7 +379,7 @@ def test_the_issued_email_says_what_is_due_and_how_it_is_really_paid(
 def test_a_charge_keeps_the_card_it_charged_for_the_receipt(
     tenant, other_tenant, reseller_card, fake_stripe
 ):
-    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     services.invoice_charge(invoice_id=invoice.pk, attempt=1)
     payment = Payment.objects.get(invoice=invoice)
     assert payment.card_label == "Visa \u2022\u2022\u2022\u2022 4242"
@@ -398,7 +388,7 @@ def test_a_charge_keeps_the_card_it_charged_for_the_receipt(
 def test_the_invoice_page_says_how_it_is_really_paid(tenant, other_tenant, admin_user, client_for):
     """The manual gateway: the page names the payer and a bank transfer, never "Reseller
     card" beside a transfer received."""
-    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     billing_services.invoice_mark_paid(invoice=invoice, by=admin_user)
     page = client_for(tenant.owner).get(reverse("billing:invoice_detail", args=[invoice.public_id]))
     html = page.text
@@ -415,7 +405,7 @@ def test_a_lost_charge_answer_on_an_invoice_credited_meanwhile_is_still_settled_
     The daily job still asks about the attempt, records the payment and refunds it."""
     from datetime import timedelta
 
-    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     fake_stripe.lose_answers = 1
     with pytest.raises(GatewayUnavailable):
         services.invoice_charge(invoice_id=invoice.pk, attempt=1)
@@ -442,7 +432,7 @@ def test_parallel_credit_notes_and_refund_tasks_refund_exactly_what_was_credited
     at once: Stripe gives back exactly what the five notes credit, each refund once."""
     from tests.support.concurrency import in_parallel
 
-    invoice = invoice_of(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     assert services.invoice_charge(invoice_id=invoice.pk, attempt=1) == "succeeded"
 
     _notes, errors = in_parallel(5, lambda n: credit(invoice, "10.00", admin_user))

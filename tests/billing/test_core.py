@@ -26,9 +26,7 @@ from resellers.models import AuditEvent
 from resellers.validators import EU_COUNTRIES
 from subscriptions.models import Charge
 from subscriptions.periods import money_round
-from tests.billing_factories import ChargeFactory
-from tests.conftest import Tenant
-from tests.factories import CustomerFactory, SubscriptionFactory, UserFactory
+from tests.factories import ChargeFactory, CustomerFactory, SubscriptionFactory, Tenant, UserFactory
 
 D = Decimal
 TODAY = date(2026, 11, 23)

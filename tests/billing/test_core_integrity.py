@@ -25,8 +25,12 @@ from billing.payments import services as payment_services
 from customers.models import Customer
 from resellers.models import AuditEvent
 from subscriptions.models import Charge, Plan, Product, Subscription
-from tests.billing_factories import ChargeFactory, InvoiceFactory, InvoiceLineFactory
-from tests.factories import CustomerFactory, ResellerFactory
+from tests.factories import (
+    ChargeFactory,
+    CustomerFactory,
+    InvoiceFactory,
+    ResellerFactory,
+)
 
 D = Decimal
 
@@ -43,8 +47,7 @@ def no_side_effects(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def invoice(db: None) -> Invoice:
-    line = InvoiceLineFactory()
-    return line.invoice
+    return InvoiceFactory()
 
 
 # The model guard (any database)

@@ -45,8 +45,8 @@ from billing.rendering_tasks import invoice_render_pdf
 from core.models import OutboundEmail, User
 from core.tasks import work_sweep
 from subscriptions.models import Charge, Payer
-from tests.support.pdf import ISSUED_AT, issue
 from tests.factories import UserFactory
+from tests.support.pdf import ISSUED_AT, issue
 
 # The real ones, before no_side_effects stubs them.
 INVOICE_CHARGE_ENQUEUE = payment_services.invoice_charge_enqueue
@@ -158,8 +158,7 @@ def test_the_database_refuses_a_line_added_to_an_issued_document(tenant, kind):
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_the_billing_run_still_issues_its_lines(tenant):
-    from tests.billing_factories import ChargeFactory
-    from tests.factories import SubscriptionFactory
+    from tests.factories import ChargeFactory, SubscriptionFactory
 
     charges = [
         cast(Charge, ChargeFactory(subscription=SubscriptionFactory(customer=tenant.customer)))

@@ -11,7 +11,7 @@ from billing.models import Invoice
 from core.models import OutboundEmail
 from resellers.models import Membership
 from subscriptions import services as subscription_services
-from tests.subscriptions.test_pages_orders import catalogue
+from tests.factories import catalogue
 
 
 def test_bought_licences_are_invoiced_rendered_emailed_and_paid(

@@ -16,9 +16,7 @@ from billing.models import BillingHold, DocumentCounter, Invoice, InvoiceLine
 from billing.payments import services as payment_services
 from customers.models import Customer
 from subscriptions.models import Charge
-from tests.billing_factories import ChargeFactory
-from tests.conftest import Tenant
-from tests.factories import CustomerFactory, SubscriptionFactory
+from tests.factories import ChargeFactory, CustomerFactory, SubscriptionFactory, Tenant
 
 DAY = date(2026, 11, 23)
 NEXT_DAY = date(2026, 11, 24)

@@ -23,9 +23,8 @@ from customers import services as customer_services
 from customers.models import Customer
 from resellers import services as reseller_services
 from resellers.models import Currency, Membership, Reseller, TeamInvitation
-from tests.billing_pages_helpers import invoice_create
+from tests.factories import InvoiceFactory, UserFactory
 from tests.support.pdf import ISSUED_AT, SELLER, buyer, issue, pdf_text
-from tests.factories import UserFactory
 
 MM = 72 / 25.4  # PDF points per millimetre
 PAGE_MARGIN_RIGHT = 15 * MM  # the template's @page margin
@@ -366,7 +365,7 @@ def test_a_gb_customers_invoice_has_british_dates(tenant):
 
 @pytest.mark.django_db
 def test_pages_in_british_english_show_british_dates(tenant, owner_client):
-    invoice = invoice_create(tenant.customer, issue_date=date(2026, 12, 6))
+    invoice = InvoiceFactory(customer=tenant.customer, issue_date=date(2026, 12, 6))
     owner_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en-gb"
 
     listing = owner_client.get("/invoices/").content.decode()

@@ -10,15 +10,18 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
 from billing import selectors
 from billing.models import Invoice
-from customers.models import CustomerMember
 from resellers.roles import Role
-from tests.billing_pages_helpers import FAKE_PDF, invoice_create
-from tests.conftest import Tenant, member_of
-from tests.factories import CustomerFactory, UserFactory
+from tests.factories import (
+    FAKE_PDF,
+    CustomerFactory,
+    InvoiceFactory,
+    Tenant,
+    admin_of,
+    member_of,
+)
 
 LIST_URL = "/invoices/"
 TODAY = date(2026, 11, 20)
@@ -60,9 +63,11 @@ def test_url_and_menu(owner_client):
 
 def test_lists_every_customers_documents_of_this_reseller_only(tenant, other_tenant, client_for):
     second = CustomerFactory(reseller=tenant.reseller, organisation="Bodega Núñez")
-    first_invoice = invoice_create(tenant.customer, issue_date=date(2026, 11, 10))
-    second_invoice = invoice_create(second, payer="customer_card", issue_date=date(2026, 11, 12))
-    foreign = invoice_create(other_tenant.customer)
+    first_invoice = InvoiceFactory(customer=tenant.customer, issue_date=date(2026, 11, 10))
+    second_invoice = InvoiceFactory(
+        customer=second, payer="customer_card", issue_date=date(2026, 11, 12)
+    )
+    foreign = InvoiceFactory(customer=other_tenant.customer)
 
     page = client_for(tenant.owner).get(LIST_URL).content.decode()
 
@@ -90,7 +95,7 @@ def test_lists_every_customers_documents_of_this_reseller_only(tenant, other_ten
     [(Role.OWNER, True), (Role.BILLING, True), (Role.ADMIN, True), (Role.SALES, False)],
 )
 def test_roles(tenant, other_tenant, client_for, role, allowed):
-    invoice = invoice_create(tenant.customer, pdf=FAKE_PDF)
+    invoice = InvoiceFactory(customer=tenant.customer, pdf=FAKE_PDF)
     client = client_for(member_of(tenant.reseller, role).user)
     for url in (
         LIST_URL,
@@ -104,23 +109,23 @@ def test_roles(tenant, other_tenant, client_for, role, allowed):
 
 
 def test_pages_are_read_only(owner_client, tenant):
-    invoice = invoice_create(tenant.customer)
+    invoice = InvoiceFactory(customer=tenant.customer)
     for url in (LIST_URL, detail_url(invoice), pdf_url(invoice)):
         assert owner_client.post(url).status_code == 405
 
 
 def test_sign_in_needed(tenant, client):
-    invoice = invoice_create(tenant.customer)
+    invoice = InvoiceFactory(customer=tenant.customer)
     for url in (LIST_URL, detail_url(invoice), pdf_url(invoice), "/invoices/export.csv"):
         response = client.get(url)
         assert response.status_code == 302 and "/accounts/login/" in response.url
 
 
 def test_overdue_is_shown_distinctly(owner_client, tenant):
-    overdue = invoice_create(tenant.customer, due_date=TODAY - timedelta(days=1))
-    due_today = invoice_create(tenant.customer, due_date=TODAY)
-    paid_late = invoice_create(
-        tenant.customer, due_date=TODAY - timedelta(days=9), status=Invoice.Status.PAID
+    overdue = InvoiceFactory(customer=tenant.customer, due_date=TODAY - timedelta(days=1))
+    due_today = InvoiceFactory(customer=tenant.customer, due_date=TODAY)
+    paid_late = InvoiceFactory(
+        customer=tenant.customer, due_date=TODAY - timedelta(days=9), status=Invoice.Status.PAID
     )
     page = owner_client.get(LIST_URL).content.decode()
     rows = {
@@ -140,21 +145,23 @@ def mixed(tenant: Tenant, other_tenant: Tenant) -> dict[str, Invoice]:
     """Tenant A's documents of two customers, and one of B's that must never show."""
     bodega = CustomerFactory(reseller=tenant.reseller, organisation="Bodega Núñez")
     return {
-        "open": invoice_create(tenant.customer, issue_date=date(2026, 11, 10)),
-        "overdue": invoice_create(
-            tenant.customer, issue_date=date(2026, 10, 1), due_date=date(2026, 10, 15)
+        "open": InvoiceFactory(customer=tenant.customer, issue_date=date(2026, 11, 10)),
+        "overdue": InvoiceFactory(
+            customer=tenant.customer, issue_date=date(2026, 10, 1), due_date=date(2026, 10, 15)
         ),
-        "paid": invoice_create(
-            bodega,
+        "paid": InvoiceFactory(
+            customer=bodega,
             issue_date=date(2026, 10, 31),
             status=Invoice.Status.PAID,
             payer="customer_card",
         ),
-        "failed": invoice_create(
-            bodega, issue_date=date(2026, 9, 30), status=Invoice.Status.PAYMENT_FAILED
+        "failed": InvoiceFactory(
+            customer=bodega, issue_date=date(2026, 9, 30), status=Invoice.Status.PAYMENT_FAILED
         ),
-        "foreign": invoice_create(
-            other_tenant.customer, issue_date=date(2026, 10, 1), due_date=date(2026, 10, 15)
+        "foreign": InvoiceFactory(
+            customer=other_tenant.customer,
+            issue_date=date(2026, 10, 1),
+            due_date=date(2026, 10, 15),
         ),
     }
 
@@ -209,7 +216,7 @@ def test_invalid_filters_are_explained_not_ignored(owner_client, mixed, query, m
 
 def test_empty_states(owner_client, tenant):
     assert "No invoices yet" in owner_client.get(LIST_URL).text
-    invoice_create(tenant.customer)
+    InvoiceFactory(customer=tenant.customer)
     page = owner_client.get(LIST_URL, {"status": "paid"}).text
     assert "No invoices match these filters" in page
 
@@ -219,19 +226,21 @@ def test_empty_states(owner_client, tenant):
 
 def test_totals_per_currency_of_the_filtered_set_in_one_query(tenant, other_tenant):
     customer = tenant.customer
-    invoice = invoice_create(customer, subtotal=Decimal("100.00"))  # 121.00, open
-    invoice_create(customer, subtotal=Decimal("50.00"), status=Invoice.Status.PAID)  # 60.50
-    invoice_create(customer, subtotal=Decimal("10.00"), status=Invoice.Status.PAYMENT_FAILED)
+    invoice = InvoiceFactory(customer=customer, subtotal=Decimal("100.00"))  # 121.00, open
+    paid = Invoice.Status.PAID
+    InvoiceFactory(customer=customer, subtotal=Decimal("50.00"), status=paid)  # 60.50
+    failed = Invoice.Status.PAYMENT_FAILED
+    InvoiceFactory(customer=customer, subtotal=Decimal("10.00"), status=failed)
     # A credit note (stored positive, billing.services) of 24.20 on the open invoice.
-    invoice_create(
-        customer,
+    InvoiceFactory(
+        customer=customer,
         kind=Invoice.Kind.CREDIT_NOTE,
         corrects=invoice,
         subtotal=Decimal("20.00"),
         status=Invoice.Status.CREDITED,
     )
-    invoice_create(customer, currency="USD", subtotal=Decimal("7.00"), vat_rate=Decimal(0))
-    invoice_create(other_tenant.customer, subtotal=Decimal("999.00"))
+    InvoiceFactory(customer=customer, currency="USD", subtotal=Decimal("7.00"), vat_rate=Decimal(0))
+    InvoiceFactory(customer=other_tenant.customer, subtotal=Decimal("999.00"))
 
     invoices = selectors.invoice_list(reseller=tenant.reseller)
     with CaptureQueriesContext(connection) as queries:
@@ -260,8 +269,10 @@ def test_totals_per_currency_of_the_filtered_set_in_one_query(tenant, other_tena
 
 
 def test_totals_on_the_page_follow_the_filters(owner_client, tenant):
-    invoice_create(tenant.customer, subtotal=Decimal("100.00"))
-    invoice_create(tenant.customer, subtotal=Decimal("1000.00"), status=Invoice.Status.PAID)
+    InvoiceFactory(customer=tenant.customer, subtotal=Decimal("100.00"))
+    InvoiceFactory(
+        customer=tenant.customer, subtotal=Decimal("1000.00"), status=Invoice.Status.PAID
+    )
     page = owner_client.get(LIST_URL).text
     assert "Totals of all invoices" in page and "€1,331.00" in page
     filtered = owner_client.get(LIST_URL, {"status": "open"}).text
@@ -273,7 +284,7 @@ def test_totals_on_the_page_follow_the_filters(owner_client, tenant):
 
 
 def test_htmx_gets_the_results_only(owner_client, tenant):
-    invoice = invoice_create(tenant.customer, status=Invoice.Status.PAID)
+    invoice = InvoiceFactory(customer=tenant.customer, status=Invoice.Status.PAID)
     response = owner_client.get(LIST_URL, {"status": "paid"}, headers={"HX-Request": "true"})
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="results"')
@@ -287,7 +298,7 @@ def test_htmx_gets_the_results_only(owner_client, tenant):
 def test_without_javascript_the_form_and_links_are_plain_get(owner_client, tenant, monkeypatch):
     monkeypatch.setattr(selectors, "INVOICE_PAGE_SIZE", 2)
     for day in range(1, 6):
-        invoice_create(tenant.customer, issue_date=date(2026, 11, day))
+        InvoiceFactory(customer=tenant.customer, issue_date=date(2026, 11, day))
     page = owner_client.get(LIST_URL, {"customer": "customer", "status": "open"}).text
     assert "<html" in page and 'method="get" action="/invoices/"' in page
     assert 'value="customer"' in page  # what was typed stays in the form
@@ -301,7 +312,9 @@ def test_without_javascript_the_form_and_links_are_plain_get(owner_client, tenan
 def test_pages_cost_the_same_at_any_depth(owner_client, tenant, monkeypatch):
     monkeypatch.setattr(selectors, "INVOICE_PAGE_SIZE", 3)
     invoices = [
-        invoice_create(tenant.customer, issue_date=date(2026, 11, 1) + timedelta(days=n % 4))
+        InvoiceFactory(
+            customer=tenant.customer, issue_date=date(2026, 11, 1) + timedelta(days=n % 4)
+        )
         for n in range(10)
     ]
     seen: list[str] = []
@@ -326,15 +339,29 @@ def test_pages_cost_the_same_at_any_depth(owner_client, tenant, monkeypatch):
 
 def test_invoice_in_the_browser(owner_client, tenant):
     customer = tenant.customer
-    invoice = invoice_create(
-        customer,
+    invoice = InvoiceFactory(
+        customer=customer,
         lines=2,
         subtotal=Decimal("80.00"),
         vat_rate=Decimal(0),
         vat_treatment=Invoice.VatTreatment.REVERSE_CHARGE,
+        seller={
+            "name": "Example Software Ltd",
+            "address": "1 Vendor Street\nLondon",
+            "country": "GB",
+            "vat_id": "GB123456789",
+            "email": "billing@vendor.example",
+        },
+        buyer={
+            "organisation": customer.organisation,
+            "address": "2 Customer Road\nMadrid",
+            "country": "ES",
+            "vat_id": "ESB12345674",
+            "email": customer.contact_email,
+        },
     )
-    note = invoice_create(
-        customer,
+    note = InvoiceFactory(
+        customer=customer,
         kind=Invoice.Kind.CREDIT_NOTE,
         corrects=invoice,
         subtotal=Decimal("10.00"),
@@ -371,14 +398,14 @@ def test_invoice_in_the_browser(owner_client, tenant):
 
 
 def test_overdue_invoice_says_so(owner_client, tenant):
-    invoice = invoice_create(tenant.customer, due_date=date(2026, 11, 1), pdf=FAKE_PDF)
+    invoice = InvoiceFactory(customer=tenant.customer, due_date=date(2026, 11, 1), pdf=FAKE_PDF)
     page = owner_client.get(detail_url(invoice)).text
     assert "This invoice was due on Nov. 1, 2026 and is not paid yet." in page
     assert "status-overdue" in page
 
 
 def test_another_resellers_invoice_is_the_missing_404(owner_client, other_tenant):
-    foreign = invoice_create(other_tenant.customer, pdf=FAKE_PDF)
+    foreign = InvoiceFactory(customer=other_tenant.customer, pdf=FAKE_PDF)
     for url in (detail_url(foreign), pdf_url(foreign)):
         assert owner_client.get(url).status_code == 404
 
@@ -387,7 +414,7 @@ def test_another_resellers_invoice_is_the_missing_404(owner_client, other_tenant
 
 
 def test_download_pdf_serves_the_stored_file_as_attachment(owner_client, tenant):
-    invoice = invoice_create(tenant.customer, pdf=FAKE_PDF)
+    invoice = InvoiceFactory(customer=tenant.customer, pdf=FAKE_PDF)
     response = owner_client.get(pdf_url(invoice))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
@@ -396,7 +423,7 @@ def test_download_pdf_serves_the_stored_file_as_attachment(owner_client, tenant)
 
 
 def test_pdf_not_rendered_yet_is_being_prepared_not_404(owner_client, tenant):
-    invoice = invoice_create(tenant.customer)
+    invoice = InvoiceFactory(customer=tenant.customer)
     response = owner_client.get(pdf_url(invoice))
     assert response.status_code == 202
     assert response["Retry-After"] == "10"
@@ -406,7 +433,7 @@ def test_pdf_not_rendered_yet_is_being_prepared_not_404(owner_client, tenant):
 
 
 def test_pdf_named_but_missing_from_storage_is_being_prepared(owner_client, tenant):
-    invoice = invoice_create(tenant.customer, pdf=FAKE_PDF)
+    invoice = InvoiceFactory(customer=tenant.customer, pdf=FAKE_PDF)
     assert invoice.pdf.name
     invoice.pdf.storage.delete(invoice.pdf.name)
     assert owner_client.get(pdf_url(invoice)).status_code == 202
@@ -420,8 +447,8 @@ def manage_url(customer) -> str:
 
 
 def test_manage_page_lists_the_customers_invoices(owner_client, tenant):
-    own = invoice_create(tenant.customer, status=Invoice.Status.PAID)
-    other_customer = invoice_create(CustomerFactory(reseller=tenant.reseller))
+    own = InvoiceFactory(customer=tenant.customer, status=Invoice.Status.PAID)
+    other_customer = InvoiceFactory(customer=CustomerFactory(reseller=tenant.reseller))
     page = owner_client.get(manage_url(tenant.customer)).text
     section = page[page.index('id="invoices"') : page.index('id="activity"')]
     assert own.number in section and other_customer.number not in section
@@ -436,7 +463,7 @@ def test_manage_page_without_invoices(owner_client, tenant):
 
 
 def test_manage_page_for_a_role_without_invoices(tenant, other_tenant, client_for):
-    invoice = invoice_create(tenant.customer)
+    invoice = InvoiceFactory(customer=tenant.customer)
     sales = client_for(member_of(tenant.reseller, Role.SALES).user)
     page = sales.get(manage_url(tenant.customer)).text
     assert invoice.number not in page
@@ -445,7 +472,7 @@ def test_manage_page_for_a_role_without_invoices(tenant, other_tenant, client_fo
 
 def test_manage_page_shows_the_latest_ten(owner_client, tenant):
     invoices = [
-        invoice_create(tenant.customer, issue_date=date(2026, 1, 1) + timedelta(days=n))
+        InvoiceFactory(customer=tenant.customer, issue_date=date(2026, 1, 1) + timedelta(days=n))
         for n in range(11)
     ]
     page = owner_client.get(manage_url(tenant.customer)).text
@@ -457,16 +484,10 @@ def test_manage_page_shows_the_latest_ten(owner_client, tenant):
 # The customer side
 
 
-def admin_of(customer) -> object:
-    user = UserFactory()
-    CustomerMember.objects.create(customer=customer, user=user, terms_accepted_at=timezone.now())
-    return user
-
-
 def test_customer_side_section_and_pages(tenant, other_tenant, client_for):
-    invoice = invoice_create(tenant.customer, payer="customer_card", pdf=FAKE_PDF)
-    unrendered = invoice_create(tenant.customer)
-    foreign = invoice_create(other_tenant.customer)
+    invoice = InvoiceFactory(customer=tenant.customer, payer="customer_card", pdf=FAKE_PDF)
+    unrendered = InvoiceFactory(customer=tenant.customer)
+    foreign = InvoiceFactory(customer=other_tenant.customer)
     client = client_for(admin_of(tenant.customer))
 
     organisation = client.get(
@@ -481,7 +502,8 @@ def test_customer_side_section_and_pages(tenant, other_tenant, client_for):
     assert 'href="/invoices/' not in section  # no reseller-side links
 
     page = client.get(my_url("detail", invoice)).text
-    assert f"Invoice {invoice.number}" in page and "Customer card" in page
+    assert f"Invoice {invoice.number}" in page
+    assert f"Payer</dt><dd>{tenant.customer.organisation}</dd>" in page
     assert (
         reverse("customers:detail", kwargs={"customer_id": tenant.customer.public_id}) not in page
     )
@@ -499,7 +521,7 @@ def test_customer_side_section_and_pages(tenant, other_tenant, client_for):
 
 
 def test_customer_side_needs_the_customers_own_administrator(tenant, client_for):
-    invoice = invoice_create(tenant.customer, pdf=FAKE_PDF)
+    invoice = InvoiceFactory(customer=tenant.customer, pdf=FAKE_PDF)
     # The reseller's owner is not one of the customer's administrators.
     owner = client_for(tenant.owner)
     assert owner.get(my_url("detail", invoice)).status_code == 404

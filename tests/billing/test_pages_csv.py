@@ -15,8 +15,7 @@ from django.urls import reverse
 
 from billing import selectors
 from billing.models import Invoice, Payment
-from tests.billing_pages_helpers import invoice_create
-from tests.factories import CustomerFactory
+from tests.factories import CustomerFactory, InvoiceFactory
 
 EXPORT_URL = "/invoices/export.csv"
 
@@ -55,8 +54,8 @@ def test_header_and_rows(owner_client, tenant, other_tenant):
         # Not a random id: one starting with "-" is exported with a leading "'" (no formula).
         public_id="CafeNanduCust001",
     )
-    invoice = invoice_create(
-        customer, lines=2, subtotal=Decimal("80.00"), issue_date=date(2026, 11, 3)
+    invoice = InvoiceFactory(
+        customer=customer, lines=2, subtotal=Decimal("80.00"), issue_date=date(2026, 11, 3)
     )
     Invoice.objects.filter(pk=invoice.pk).update(
         status=Invoice.Status.PAID, paid_at=datetime(2026, 11, 5, 9, 30, tzinfo=UTC)
@@ -70,8 +69,8 @@ def test_header_and_rows(owner_client, tenant, other_tenant):
         currency="EUR",
         status=Payment.Status.SUCCEEDED,
     )
-    note = invoice_create(
-        customer,
+    note = InvoiceFactory(
+        customer=customer,
         kind=Invoice.Kind.CREDIT_NOTE,
         corrects=invoice,
         lines=0,
@@ -79,7 +78,7 @@ def test_header_and_rows(owner_client, tenant, other_tenant):
         issue_date=date(2026, 11, 4),
         status=Invoice.Status.CREDITED,
     )
-    invoice_create(other_tenant.customer)
+    InvoiceFactory(customer=other_tenant.customer)
 
     response = owner_client.get(EXPORT_URL)
     assert response.streaming
@@ -134,8 +133,8 @@ def test_header_and_rows(owner_client, tenant, other_tenant):
 
 
 def test_export_takes_the_pages_filters(owner_client, tenant):
-    paid = invoice_create(tenant.customer, status=Invoice.Status.PAID)
-    invoice_create(tenant.customer)
+    paid = InvoiceFactory(customer=tenant.customer, status=Invoice.Status.PAID)
+    InvoiceFactory(customer=tenant.customer)
     _response, rows = export(owner_client, status="paid")
     assert {row["invoice_number"] for row in rows} == {paid.number}
     _response, rows = export(owner_client, customer="no such organisation")
@@ -143,14 +142,14 @@ def test_export_takes_the_pages_filters(owner_client, tenant):
 
 
 def test_the_page_links_to_the_export_with_its_filters(owner_client, tenant):
-    invoice_create(tenant.customer)
+    InvoiceFactory(customer=tenant.customer)
     page = owner_client.get("/invoices/", {"status": "open", "month": "2026-11"}).text
     assert f'href="{EXPORT_URL}?status=open&amp;month=2026-11"' in page
 
 
 def _documents(customer, count: int, lines: int) -> None:
     for n in range(count):
-        invoice_create(customer, lines=lines, issue_date=date(2026, 1, 1 + n % 28))
+        InvoiceFactory(customer=customer, lines=lines, issue_date=date(2026, 1, 1 + n % 28))
 
 
 def test_queries_do_not_grow_with_the_number_of_invoices(owner_client, tenant):

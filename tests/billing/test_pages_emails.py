@@ -14,8 +14,14 @@ from core.emails import EmailAttachment, email_queue
 from core.models import OutboundEmail
 from core.tasks import send_email
 from resellers.roles import Role
-from tests.billing_pages_helpers import FAKE_PDF, invoice_create
-from tests.factories import CustomerFactory, MembershipFactory, ResellerFactory, UserFactory
+from tests.factories import (
+    FAKE_PDF,
+    CustomerFactory,
+    InvoiceFactory,
+    MembershipFactory,
+    ResellerFactory,
+    UserFactory,
+)
 
 
 def _send(invoice: Invoice, capture) -> list[OutboundEmail]:
@@ -29,7 +35,7 @@ def test_reseller_card_invoice_goes_to_the_resellers_billing_email_with_the_pdf(
     reseller = tenant.reseller
     reseller.language = "es"
     reseller.save()
-    invoice = invoice_create(tenant.customer, payer="reseller_card", pdf=FAKE_PDF)
+    invoice = InvoiceFactory(customer=tenant.customer, payer="reseller_card", pdf=FAKE_PDF)
 
     (email,) = _send(invoice, django_capture_on_commit_callbacks)
 
@@ -63,7 +69,7 @@ def test_customer_card_invoice_goes_to_the_customers_contact_in_its_language(
     settings.STRIPE_PUBLISHABLE_KEY = "pk_test_x"
     settings.STRIPE_WEBHOOK_SECRET = "whsec_x"
     customer = CustomerFactory(reseller=tenant.reseller, language="de")
-    invoice = invoice_create(customer, payer="customer_card", pdf=FAKE_PDF)
+    invoice = InvoiceFactory(customer=customer, payer="customer_card", pdf=FAKE_PDF)
 
     (email,) = _send(invoice, django_capture_on_commit_callbacks)
 
@@ -91,7 +97,7 @@ def test_without_a_billing_email_the_owners_get_it(
         for language in ("fr", "nl")
     ]
     MembershipFactory(reseller=reseller, role=Role.SALES)
-    invoice = invoice_create(CustomerFactory(reseller=reseller), pdf=FAKE_PDF)
+    invoice = InvoiceFactory(customer=CustomerFactory(reseller=reseller), pdf=FAKE_PDF)
 
     emails = _send(invoice, django_capture_on_commit_callbacks)
 
@@ -102,8 +108,8 @@ def test_without_a_billing_email_the_owners_get_it(
 
 
 def test_sent_once_per_document(tenant, mailoutbox, django_capture_on_commit_callbacks):
-    invoice = invoice_create(tenant.customer, pdf=FAKE_PDF)
-    other = invoice_create(tenant.customer, pdf=FAKE_PDF)
+    invoice = InvoiceFactory(customer=tenant.customer, pdf=FAKE_PDF)
+    other = InvoiceFactory(customer=tenant.customer, pdf=FAKE_PDF)
     assert len(_send(invoice, django_capture_on_commit_callbacks)) == 1
     assert _send(invoice, django_capture_on_commit_callbacks) == []
     assert len(_send(other, django_capture_on_commit_callbacks)) == 1
@@ -114,9 +120,9 @@ def test_sent_once_per_document(tenant, mailoutbox, django_capture_on_commit_cal
 
 
 def test_credit_note_email(tenant, mailoutbox, django_capture_on_commit_callbacks):
-    invoice = invoice_create(tenant.customer, pdf=FAKE_PDF)
-    note = invoice_create(
-        tenant.customer,
+    invoice = InvoiceFactory(customer=tenant.customer, pdf=FAKE_PDF)
+    note = InvoiceFactory(
+        customer=tenant.customer,
         kind=Invoice.Kind.CREDIT_NOTE,
         corrects=invoice,
         status=Invoice.Status.CREDITED,
@@ -129,7 +135,7 @@ def test_credit_note_email(tenant, mailoutbox, django_capture_on_commit_callback
 
 
 def test_refused_before_the_pdf_is_stored(tenant, mailoutbox):
-    invoice = invoice_create(tenant.customer)
+    invoice = InvoiceFactory(customer=tenant.customer)
     with pytest.raises(ValueError, match="PDF is not stored yet"):
         invoice_email_send(invoice=invoice)
     assert not OutboundEmail.objects.exists()
@@ -138,7 +144,7 @@ def test_refused_before_the_pdf_is_stored(tenant, mailoutbox):
 def test_rolled_back_with_the_transaction_that_stored_the_pdf(tenant, mailoutbox):
     from django.db import transaction
 
-    invoice = invoice_create(tenant.customer, issue_date=date(2026, 11, 2), pdf=FAKE_PDF)
+    invoice = InvoiceFactory(customer=tenant.customer, issue_date=date(2026, 11, 2), pdf=FAKE_PDF)
     with pytest.raises(RuntimeError), transaction.atomic():
         invoice_email_send(invoice=invoice)
         raise RuntimeError("the PDF task failed after queuing")

@@ -1,7 +1,7 @@
 """Payments: the gateway choice, saved cards, who pays a subscription (with the customer's
 consent), charging issued invoices off-session, retries on days 1, 3 and 5, suspension and
-reactivation. Stripe is the fake HTTP server of tests/support/fake_stripe.py: everything above HTTP is
-the real code."""
+reactivation. Stripe is the fake HTTP server of tests/support/fake_stripe.py: everything above HTTP
+is the real code."""
 
 import subprocess
 import sys
@@ -25,11 +25,21 @@ from customers.models import Customer
 from resellers.models import AuditEvent
 from resellers.roles import Role
 from subscriptions.models import Payer, Subscription
-from tests.billing_factories import ChargeFactory
-from tests.conftest import Tenant, member_of
-from tests.factories import SubscriptionFactory
-from tests.support.fake_stripe import API_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET
-from tests.payments_helpers import admin_of, invoice_for, reseller_card, retry_day, save_card
+from tests.factories import (
+    ChargeFactory,
+    InvoiceFactory,
+    SubscriptionFactory,
+    Tenant,
+    admin_of,
+    member_of,
+)
+from tests.support.fake_stripe import (
+    API_KEY,
+    PUBLISHABLE_KEY,
+    WEBHOOK_SECRET,
+    reseller_card,
+    save_card,
+)
 
 
 def customer_card(customer: Customer, client_for, fake, **card) -> PaymentCard:
@@ -473,7 +483,7 @@ def test_a_lost_answer_is_asked_again_with_the_same_key_and_charges_once(
     tenant, other_tenant, client_for, fake_stripe
 ):
     reseller_card(tenant, client_for, fake_stripe)
-    invoice = invoice_for(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     fake_stripe.lose_answers = 1  # Stripe charges, the answer never arrives
     with pytest.raises(GatewayUnavailable):
         services.invoice_charge(invoice_id=invoice.pk, attempt=1)
@@ -498,7 +508,7 @@ def test_an_attempt_lost_for_a_day_is_looked_up_not_sent_again(
     """Stripe forgets an idempotency key after 24 hours: an attempt left unanswered that long
     is found by its key in the charge's metadata, and charged only if Stripe has no charge."""
     reseller_card(tenant, client_for, fake_stripe)
-    invoice = invoice_for(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     fake_stripe.lose_answers = 1  # Stripe charges, the answer never arrives
     with pytest.raises(GatewayUnavailable):
         services.invoice_charge(invoice_id=invoice.pk, attempt=1)
@@ -511,7 +521,7 @@ def test_an_attempt_lost_for_a_day_is_looked_up_not_sent_again(
     assert payment.gateway_reference in fake_stripe.payment_intents
 
     # Never reached Stripe at all: after the day, nothing is found, and it is charged once.
-    other = invoice_for(SubscriptionFactory(customer=tenant.customer))
+    other = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     fake_stripe.unreachable = True
     with pytest.raises(GatewayUnavailable):
         services.invoice_charge(invoice_id=other.pk, attempt=1)
@@ -525,7 +535,7 @@ def test_the_daily_job_asks_again_about_an_attempt_whose_answer_was_lost(
     tenant, other_tenant, client_for, fake_stripe
 ):
     reseller_card(tenant, client_for, fake_stripe)
-    invoice = invoice_for(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     fake_stripe.lose_answers = 1
     with pytest.raises(GatewayUnavailable):
         services.invoice_charge(invoice_id=invoice.pk, attempt=1)
@@ -542,7 +552,9 @@ def test_customer_card_invoices_are_charged_to_the_customer_card(
 ):
     reseller_card(tenant, client_for, fake_stripe)
     card = customer_card(tenant.customer, client_for, fake_stripe)
-    invoice = invoice_for(SubscriptionFactory(customer=tenant.customer, payer=Payer.CUSTOMER_CARD))
+    invoice = InvoiceFactory(
+        subscription=SubscriptionFactory(customer=tenant.customer, payer=Payer.CUSTOMER_CARD)
+    )
     assert services.invoice_charge(invoice_id=invoice.pk, attempt=1) == "succeeded"
     ((params, _headers),) = fake_stripe.posts("/v1/payment_intents")
     assert params["payment_method"] == card.gateway_payment_method_id
@@ -554,7 +566,7 @@ def test_manual_gateway_leaves_invoices_for_staff(tenant, other_tenant, admin_us
         status=Subscription.Status.SUSPENDED,
         suspension_reason=Subscription.SuspensionReason.PENDING_PAYMENT,
     )
-    invoice = invoice_for(subscription)
+    invoice = InvoiceFactory(subscription=subscription)
     services.invoice_charge_enqueue(invoice)
     assert tasks.invoice_charge(invoice.pk, 1) == "manual"
     assert not Payment.objects.exists()
@@ -571,13 +583,13 @@ def test_manual_gateway_leaves_invoices_for_staff(tenant, other_tenant, admin_us
 
 
 def test_failed_payments_retry_on_days_1_3_5_then_suspend_and_a_new_card_reactivates(
-    tenant, other_tenant, client_for, fake_stripe, django_capture_on_commit_callbacks
+    tenant, other_tenant, client_for, fake_stripe, django_capture_on_commit_callbacks, retry_day
 ):
     day0 = date(2026, 3, 2)
     with time_machine.travel(datetime(2026, 3, 2, 9, 0, tzinfo=UTC), tick=False) as traveller:
         reseller_card(tenant, client_for, fake_stripe, declines=True)
         subscription = SubscriptionFactory(customer=tenant.customer)
-        invoice = invoice_for(subscription)
+        invoice = InvoiceFactory(subscription=subscription)
         with django_capture_on_commit_callbacks(execute=True):
             services.invoice_charge_enqueue(invoice)
         invoice.refresh_from_db()
@@ -631,7 +643,7 @@ def test_failed_payments_retry_on_days_1_3_5_then_suspend_and_a_new_card_reactiv
 def test_no_card_is_a_failed_attempt_and_says_so(tenant, other_tenant, fake_stripe):
     tenant.reseller.language = "fr"
     tenant.reseller.save()
-    invoice = invoice_for(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     assert services.invoice_charge(invoice_id=invoice.pk, attempt=1) == "failed"
     assert Payment.objects.get(invoice=invoice).error == services.NO_CARD_ERROR
     assert not fake_stripe.posts("/v1/payment_intents")
@@ -645,7 +657,9 @@ def test_payment_failed_email_goes_to_the_customer_when_its_card_pays(
 ):
     tenant.customer.language = "es"
     tenant.customer.save()
-    invoice = invoice_for(SubscriptionFactory(customer=tenant.customer, payer=Payer.CUSTOMER_CARD))
+    invoice = InvoiceFactory(
+        subscription=SubscriptionFactory(customer=tenant.customer, payer=Payer.CUSTOMER_CARD)
+    )
     services.invoice_charge(invoice_id=invoice.pk, attempt=1)
     email = OutboundEmail.objects.get(template="payment_failed")
     assert (email.to, email.language) == (tenant.customer.contact_email, "es")
@@ -660,8 +674,10 @@ def test_paying_one_invoice_keeps_a_suspension_another_unpaid_invoice_caused(
         status=Subscription.Status.SUSPENDED,
         suspension_reason=Subscription.SuspensionReason.PENDING_PAYMENT,
     )
-    invoice_for(subscription, status=Invoice.Status.PAYMENT_FAILED, payment_attempts=4)
-    newer = invoice_for(subscription)
+    InvoiceFactory(
+        subscription=subscription, status=Invoice.Status.PAYMENT_FAILED, payment_attempts=4
+    )
+    newer = InvoiceFactory(subscription=subscription)
     billing_services.invoice_mark_paid(invoice=newer, by=admin_user)
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.SUSPENDED
@@ -673,7 +689,9 @@ def test_a_payment_never_reactivates_a_suspension_by_the_reseller(tenant, other_
         status=Subscription.Status.SUSPENDED,
         suspension_reason=Subscription.SuspensionReason.RESELLER_INITIATED,
     )
-    billing_services.invoice_mark_paid(invoice=invoice_for(subscription), by=admin_user)
+    billing_services.invoice_mark_paid(
+        invoice=InvoiceFactory(subscription=subscription), by=admin_user
+    )
     subscription.refresh_from_db()
     assert subscription.suspension_reason == Subscription.SuspensionReason.RESELLER_INITIATED
 
@@ -683,8 +701,11 @@ def test_a_credit_note_or_zero_invoice_is_never_charged(
 ):
     reseller_card(tenant, client_for, fake_stripe)
     subscription = SubscriptionFactory(customer=tenant.customer)
-    zero = invoice_for(
-        subscription, subtotal=Decimal("0.00"), vat_amount=Decimal("0.00"), total=Decimal("0.00")
+    zero = InvoiceFactory(
+        subscription=subscription,
+        subtotal=Decimal("0.00"),
+        vat_amount=Decimal("0.00"),
+        total=Decimal("0.00"),
     )
     assert services.invoice_charge(invoice_id=zero.pk, attempt=1) == "nothing_to_pay"
     zero.refresh_from_db()
@@ -699,16 +720,22 @@ def test_an_invoice_below_the_card_minimum_is_not_charged_and_never_suspends(
     for staff, with no failed attempt behind it to suspend the subscription."""
     reseller_card(tenant, client_for, fake_stripe)
     subscription = SubscriptionFactory(customer=tenant.customer)
-    small = invoice_for(
-        subscription, subtotal=Decimal("0.40"), vat_amount=Decimal("0.09"), total=Decimal("0.49")
+    small = InvoiceFactory(
+        subscription=subscription,
+        subtotal=Decimal("0.40"),
+        vat_amount=Decimal("0.09"),
+        total=Decimal("0.49"),
     )
     assert services.invoice_charge(invoice_id=small.pk, attempt=1) == "below_card_minimum"
     small.refresh_from_db()
     assert small.status == Invoice.Status.OPEN and small.payment_attempts == 0
     assert not Payment.objects.filter(invoice=small).exists()
     assert not fake_stripe.posts("/v1/payment_intents")
-    at_minimum = invoice_for(
-        subscription, subtotal=Decimal("0.41"), vat_amount=Decimal("0.09"), total=Decimal("0.50")
+    at_minimum = InvoiceFactory(
+        subscription=subscription,
+        subtotal=Decimal("0.41"),
+        vat_amount=Decimal("0.09"),
+        total=Decimal("0.50"),
     )
     services.invoice_charge(invoice_id=at_minimum.pk, attempt=1)
     assert len(fake_stripe.posts("/v1/payment_intents")) == 1

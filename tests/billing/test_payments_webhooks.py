@@ -1,6 +1,7 @@
 """Stripe webhooks at /billing/stripe/webhook/: signatures verified by the library with a real
 HMAC (signed here exactly as Stripe signs), each event stored once by id and processed once,
-and handled correctly in any order. Stripe's API is the fake HTTP server of tests/support/fake_stripe.py.
+and handled correctly in any order. Stripe's API is the fake HTTP server of
+tests/support/fake_stripe.py.
 """
 
 import itertools
@@ -23,10 +24,8 @@ from billing.payments import services, tasks
 from billing.payments.gateways import GatewayUnavailable
 from resellers.models import AuditEvent
 from subscriptions.models import Subscription
-from tests.billing_factories import InvoiceFactory, InvoiceLineFactory
+from tests.factories import InvoiceFactory, SubscriptionFactory, Tenant
 from tests.support.concurrency import in_parallel
-from tests.conftest import Tenant
-from tests.factories import SubscriptionFactory
 from tests.support.fake_stripe import WEBHOOK_SECRET, FakeStripe, event, sign
 
 WEBHOOK = "/billing/stripe/webhook/"
@@ -147,13 +146,11 @@ def payment_intent(
 
 
 def unpaid_invoice(tenant: Tenant, subscription: Subscription, attempts: int) -> Invoice:
-    invoice = InvoiceFactory(
-        customer=tenant.customer,
+    return InvoiceFactory(
+        subscription=subscription,
         status=Invoice.Status.PAYMENT_FAILED,
         payment_attempts=attempts,
     )
-    InvoiceLineFactory(invoice=invoice, position=1, subscription=subscription)
-    return invoice
 
 
 def pending_payment(invoice: Invoice, attempt: int, **fields: Any) -> Payment:

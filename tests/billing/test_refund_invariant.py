@@ -4,8 +4,8 @@ less what it refunded never exceeds what the invoice is worth after its credit n
 credits), the portal's balance always agrees with Stripe's own records, and once the refunds
 are made and the card has paid, charged - refunded = total - credits to the cent.
 
-Stripe is the fake HTTP server of tests/support/fake_stripe.py; everything above HTTP is the real code.
-The refund tasks that run after commit in production are run here by the "worker" step."""
+Stripe is the fake HTTP server of tests/support/fake_stripe.py; everything above HTTP is the real
+code. The refund tasks that run after commit in production are run here by the "worker" step."""
 
 from decimal import Decimal
 
@@ -18,9 +18,8 @@ from billing import selectors
 from billing import services as billing_services
 from billing.models import Invoice, Refund
 from billing.payments import services
-from tests.billing_factories import InvoiceFactory, InvoiceLineFactory
-from tests.factories import SubscriptionFactory
-from tests.payments_helpers import reseller_card
+from tests.factories import InvoiceFactory, SubscriptionFactory
+from tests.support.fake_stripe import reseller_card
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -98,21 +97,11 @@ def test_charged_less_refunded_never_exceeds_total_less_credits(
     subtotal = Decimal(subtotal_cents) * CENT
     vat = (subtotal * RATE / 100).quantize(CENT)
     invoice = InvoiceFactory(
-        customer=tenant.customer,
-        payer=subscription.payer,
+        subscription=subscription,
         subtotal=subtotal,
         vat_rate=RATE,
         vat_amount=vat,
         total=subtotal + vat,
-        line_count=1,
-    )
-    InvoiceLineFactory(
-        invoice=invoice,
-        position=1,
-        subscription=subscription,
-        licences=1,
-        unit_price=subtotal,
-        amount=subtotal,
     )
 
     def worker() -> None:

@@ -18,8 +18,7 @@ from billing.models import BillingHold, GatewayCustomer, PaymentCard
 from customers.models import CustomerInvitation, TransferToken
 from resellers.models import Membership
 from subscriptions import services as subscription_services
-from tests.conftest import Tenant
-from tests.factories import PlanFactory, TeamInvitationFactory
+from tests.factories import PlanFactory, TeamInvitationFactory, Tenant
 
 PORTAL_APPS = ("core", "resellers", "customers", "subscriptions", "billing")
 

@@ -11,8 +11,7 @@ from core.audit_format import Kind, audit_changes, field_describe, value_format
 from customers.models import CustomerMember
 from resellers.models import AuditEvent
 from resellers.services import audit_record
-from tests.conftest import Tenant
-from tests.factories import ResellerFactory, SubscriptionFactory, UserFactory
+from tests.factories import ResellerFactory, SubscriptionFactory, Tenant, UserFactory
 
 
 def event(object_type: str, before: dict | None, after: dict | None, **fields) -> AuditEvent:

@@ -9,9 +9,8 @@ from django.core import mail
 
 from core.models import OutboundEmail
 from customers.models import Customer
+from tests.factories import CustomerFactory, UserFactory, make_tenant
 from tests.support.browser import ARGS, CHROMIUM, csp_collect, csp_violations, session_cookie
-from tests.conftest import make_tenant
-from tests.factories import CustomerFactory, UserFactory
 
 pytestmark = [
     pytest.mark.browser,

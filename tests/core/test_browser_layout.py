@@ -13,14 +13,13 @@ from customers.models import CustomerMember
 from resellers.models import Membership
 from subscriptions import services
 from subscriptions.models import Plan, PlanPrice, Product
+from tests.factories import CustomerFactory, UserFactory, make_tenant
 from tests.support.browser import (
     csp_collect,
     csp_violations,
     horizontal_overflow,
     session_cookie,
 )
-from tests.conftest import make_tenant
-from tests.factories import CustomerFactory, UserFactory
 
 LONG_NAME = "Unbroken" * 25  # 200 characters without a space, the organisation's maximum
 WIDTHS = (1280, 390)
@@ -109,7 +108,7 @@ def test_a_form_says_when_typed_text_was_cut_at_its_limit(browser, live_server):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("width", WIDTHS)
 def test_invoice_numbers_stay_on_one_line_in_german(browser, live_server, width):
-    from tests.billing_factories import InvoiceFactory
+    from tests.factories import InvoiceFactory
 
     tenant = make_tenant("Rechnung Reseller")
     customer = CustomerFactory(reseller=tenant.reseller, organisation=LONG_NAME)
@@ -152,7 +151,7 @@ def test_the_german_invoice_tables_headers_wrap_within_the_page(browser, live_se
     """German headers are long single words ("Ausstellungsdatum", "Fälligkeitsdatum"): they
     wrap inside their column instead of spilling over the next one or widening the table past
     the page at 1280 px; at 390 px only the table's own box scrolls, never the page."""
-    from tests.billing_factories import InvoiceFactory
+    from tests.factories import InvoiceFactory
 
     tenant = make_tenant("Rechnung Reseller")
     invoice = InvoiceFactory(customer=tenant.customer)

@@ -24,6 +24,7 @@ from core.models import User
 from resellers import services
 from resellers.models import AuditEvent, Membership, TeamInvitation
 from resellers.roles import Role
+from tests.factories import TeamInvitationFactory, UserFactory
 from tests.support.fake_google import (
     LOGIN_URL,
     FakeGoogle,
@@ -31,7 +32,6 @@ from tests.support.fake_google import (
     form_action,
     signed_in_user_id,
 )
-from tests.factories import TeamInvitationFactory, UserFactory
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from core.models import User
 from customers.models import Customer, CustomerInvitation, CustomerMember
 from resellers.models import Membership
 from resellers.roles import Role
-from tests.support.fake_google import FakeGoogle, GoogleIdentity, form_action, signed_in_user_id
 from tests.factories import CustomerFactory, TeamInvitationFactory
+from tests.support.fake_google import FakeGoogle, GoogleIdentity, form_action, signed_in_user_id
 
 KINDS = ["team", "customer"]
 _addresses = itertools.count(1)

@@ -21,8 +21,7 @@ from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 
 from billing.models import Invoice, Payment, StripeEvent
 from core import csv as core_csv
-from tests.billing_pages_helpers import invoice_create
-from tests.factories import CustomerFactory, UserFactory
+from tests.factories import CustomerFactory, InvoiceFactory, UserFactory
 from tests.support.fake_stripe import event as stripe_event
 from tests.support.fake_stripe import sign
 
@@ -82,10 +81,12 @@ def test_invoice_export_neutralises_the_owasp_payloads(owner_client, tenant, oth
     numbers = {}
     for payload in OWASP_PAYLOADS:
         customer = CustomerFactory(reseller=tenant.reseller, organisation=payload)
-        invoice = invoice_create(customer, lines=1, descriptions=[payload])
+        invoice = InvoiceFactory(customer=customer, lines=1, descriptions=[payload])
         numbers[invoice.number] = payload
     # Paid in full, then credited in full: the 12.10 paid is owed back, a negative balance.
-    paid = invoice_create(tenant.customer, subtotal=Decimal("10.00"), status=Invoice.Status.PAID)
+    paid = InvoiceFactory(
+        customer=tenant.customer, subtotal=Decimal("10.00"), status=Invoice.Status.PAID
+    )
     Payment.objects.create(
         invoice=paid,
         attempt=1,
@@ -95,8 +96,8 @@ def test_invoice_export_neutralises_the_owasp_payloads(owner_client, tenant, oth
         currency="EUR",
         status=Payment.Status.SUCCEEDED,
     )
-    invoice_create(
-        tenant.customer,
+    InvoiceFactory(
+        customer=tenant.customer,
         kind=Invoice.Kind.CREDIT_NOTE,
         corrects=paid,
         lines=0,

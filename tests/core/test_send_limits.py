@@ -20,8 +20,7 @@ from core.ratelimit import Limit, limit_check, limits_take
 from customers.models import Customer, CustomerMember, TransferToken
 from resellers.models import AuditEvent, TeamInvitation
 from resellers.roles import Role
-from tests.conftest import Tenant, member_of
-from tests.factories import SubscriptionFactory, UserFactory
+from tests.factories import SubscriptionFactory, Tenant, UserFactory, member_of
 
 NEW_CUSTOMER = {
     "contact_name": "Marta Ruiz",

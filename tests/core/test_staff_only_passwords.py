@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from core.models import User
 from customers.models import CustomerMember
-from tests.support.fake_google import form_action, signed_in_user_id
 from tests.factories import MembershipFactory, UserFactory
+from tests.support.fake_google import form_action, signed_in_user_id
 
 PASSWORD = "a long passphrase nobody guesses"
 NEW_PASSWORD = "another long passphrase 2"

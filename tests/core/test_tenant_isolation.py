@@ -2,19 +2,17 @@
 the same 404 as a missing object. New URLs are swept automatically; a new kind of id must be
 taught to OBJECT_IDS below, or this test fails."""
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, get_resolver
 
 from core.ids import new_public_id
 from resellers.models import Membership
 from subscriptions.models import Order
-from tests.billing_pages_helpers import invoice_create
-from tests.conftest import Tenant
-from tests.factories import SubscriptionFactory, TeamInvitationFactory
+from tests.factories import InvoiceFactory, SubscriptionFactory, TeamInvitationFactory, Tenant
+from tests.support.url_sweep import keywords, same_page, walk
 
 PROJECT_PACKAGES = ("config", "core", "resellers", "customers", "subscriptions", "billing")
 
@@ -25,7 +23,7 @@ OBJECT_IDS: dict[str, Callable[[Tenant], str]] = {
     "customer_id": lambda t: t.customer.public_id,
     "subscription_id": lambda t: SubscriptionFactory(customer=t.customer).public_id,
     "order_id": lambda t: order_of(t).public_id,
-    "invoice_id": lambda t: invoice_create(t.customer).public_id,
+    "invoice_id": lambda t: InvoiceFactory(customer=t.customer).public_id,
 }
 
 
@@ -47,28 +45,16 @@ def order_of(t: Tenant) -> Order:
 
 # URL keywords that are not object ids, and the test that covers each instead.
 NOT_OBJECT_IDS = {
-    "token": "bearer links: tests/core/test_google_sign_in.py (expired, used, unknown, wrong account)",
+    "token": (
+        "bearer links: tests/core/test_google_sign_in.py (expired, used, unknown, wrong account)"
+    ),
 }
 
 
-def same_page(a: bytes, b: bytes) -> bool:
-    """Equal but for the per-request CSP nonce and CSRF token."""
-    volatile = re.compile(rb'(nonce="|"X-CSRFToken": "|name="csrfmiddlewaretoken" value=")[^"]+')
-    return volatile.sub(rb"\1", a) == volatile.sub(rb"\1", b)
-
-
-def walk(resolvers: list, prefix: str = "") -> Iterator[tuple[str, URLPattern]]:
-    for entry in resolvers:
-        if isinstance(entry, URLResolver):
-            namespace = f"{prefix}{entry.namespace}:" if entry.namespace else prefix
-            yield from walk(entry.url_patterns, namespace)
-        elif isinstance(entry, URLPattern) and entry.name:
-            yield f"{prefix}{entry.name}", entry
-
-
 # Customer-side pages answer a customer's own administrators, not reseller members; they have
-# their own sweep, across customers, in tests/customers/test_customer_side.py. The admin is the vendor
-# staff's, behind MFA, not a tenant's (tests/core/test_admin_fields.py, test_staff_only_passwords.py).
+# their own sweep, across customers, in tests/customers/test_customer_side.py. The admin is the
+# vendor staff's, behind MFA, not a tenant's (tests/core/test_admin_fields.py,
+# test_staff_only_passwords.py).
 SWEPT_ELSEWHERE = (
     "customer_side:",
     "my_subscriptions:",
@@ -85,10 +71,6 @@ def project_patterns() -> list[tuple[str, URLPattern]]:
         if module.split(".")[0] in PROJECT_PACKAGES and not name.startswith(SWEPT_ELSEWHERE):
             patterns.append((name, pattern))
     return patterns
-
-
-def keywords(pattern: URLPattern) -> set[str]:
-    return set(pattern.pattern.regex.groupindex)
 
 
 def test_every_url_keyword_is_known():

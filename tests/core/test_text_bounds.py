@@ -20,8 +20,8 @@ from customers import services as customer_services
 from customers.models import Customer, CustomerInvitation
 from resellers import services as reseller_services
 from resellers.models import Membership, Reseller
-from tests.support.fake_google import FakeGoogle, GoogleIdentity
 from tests.factories import UserFactory
+from tests.support.fake_google import FakeGoogle, GoogleIdentity
 
 CONTROL_MESSAGE = "Remove the invisible control characters from this name."
 MEGABYTE = "Calle Mayor 1\n" + "x" * (1024 * 1024)

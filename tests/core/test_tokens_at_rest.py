@@ -38,8 +38,8 @@ from core.models import OutboundEmail
 from customers.models import Customer, CustomerInvitation, CustomerMember, TransferToken
 from resellers.models import Membership, TeamInvitation
 from subscriptions.models import Payer, Subscription
-from tests.support.fake_google import FakeGoogle, GoogleIdentity, form_action
 from tests.factories import SubscriptionFactory, UserFactory
+from tests.support.fake_google import FakeGoogle, GoogleIdentity, form_action
 from tests.support.fake_stripe import FakeStripe
 
 ROOT = Path(__file__).resolve().parents[2]

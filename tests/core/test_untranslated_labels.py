@@ -12,7 +12,7 @@ from django.utils.functional import Promise
 
 from resellers.models import Membership
 from resellers.roles import Role
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 

@@ -16,8 +16,7 @@ from django.test import RequestFactory, override_settings
 from customers import services
 from customers.models import Customer, CustomerInvitation, TransferToken
 from resellers.models import AuditEvent, Membership, Reseller
-from tests.conftest import Tenant
-from tests.factories import CustomerFactory, ResellerFactory, UserFactory
+from tests.factories import CustomerFactory, ResellerFactory, Tenant, UserFactory
 
 NEW = {
     "contact_name": "Marta Ruiz",

@@ -21,16 +21,17 @@ from customers.models import Customer, CustomerMember, TransferToken
 from resellers.models import AuditEvent, Reseller
 from resellers.roles import Role
 from resellers.services import audit_record
-from tests.billing_pages_helpers import invoice_create
-from tests.conftest import Tenant, member_of
-from tests.factories import CustomerFactory, ResellerFactory, SubscriptionFactory, UserFactory
-from tests.core.test_tenant_isolation import keywords, same_page, walk
-
-
-def admin_of(customer: Customer, **user_fields: object) -> User:
-    user = UserFactory(**user_fields)
-    CustomerMember.objects.create(customer=customer, user=user, terms_accepted_at=timezone.now())
-    return user
+from tests.factories import (
+    CustomerFactory,
+    InvoiceFactory,
+    ResellerFactory,
+    SubscriptionFactory,
+    Tenant,
+    UserFactory,
+    admin_of,
+    member_of,
+)
+from tests.support.url_sweep import keywords, same_page, walk
 
 
 def open_token(customer: Customer, **fields: object) -> TransferToken:
@@ -417,10 +418,13 @@ CUSTOMER_SIDE_OBJECT_IDS: dict[str, Callable[[Customer], str]] = {
     "customer_id": lambda customer: customer.public_id,
     "transfer_token_id": lambda customer: open_token(customer).public_id,
     "subscription_id": lambda customer: SubscriptionFactory(customer=customer).public_id,
-    "invoice_id": lambda customer: invoice_create(customer).public_id,
+    "invoice_id": lambda customer: InvoiceFactory(customer=customer).public_id,
 }
 NOT_OBJECT_IDS = {
-    "token": "bearer links: tests/core/test_google_sign_in.py and tests/customers/test_manage_customer.py",
+    "token": (
+        "bearer links: tests/core/test_google_sign_in.py and "
+        "tests/customers/test_manage_customer.py"
+    ),
 }
 
 

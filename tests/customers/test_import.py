@@ -20,8 +20,7 @@ from customers.selectors import customer_activity, customers_of_user
 from resellers.models import AuditEvent, Membership, Reseller
 from resellers.roles import Role
 from resellers.services import audit_record
-from tests.conftest import Tenant, member_of
-from tests.factories import CustomerFactory, ResellerFactory, UserFactory
+from tests.factories import CustomerFactory, ResellerFactory, Tenant, UserFactory, member_of
 
 IMPORT_URL = "/customers/import/"
 

@@ -15,9 +15,7 @@ from core.models import User
 from customers.context_processors import customer_side
 from customers.models import CustomerMember
 from customers.selectors import customers_of_user
-from tests.conftest import Tenant
-from tests.factories import UserFactory
-from tests.customers.test_customer_side import admin_of, organisation_url
+from tests.factories import Tenant, UserFactory, admin_of
 
 MY = "/my/"
 LINK = f'<a class="tenant" href="{MY}" aria-current="page">My organisations</a>'
@@ -45,7 +43,7 @@ def test_a_customer_administrator_has_the_link_asked_once_per_page(
     asked = _administers_query(admin)
     client = client_for(admin)
     # The organisation page also renders other apps' sections with the same context processors.
-    for url in (MY, organisation_url(tenant.customer)):
+    for url in (MY, reverse("customer_side:organisation", args=[tenant.customer.public_id])):
         page, queries = _page(client, url)
         assert LINK in page
         assert queries.count(asked) == 1

@@ -321,7 +321,7 @@ def test_search_box_works_as_you_type_and_without_javascript(owner_client):
 
 
 def test_empty_state_for_a_new_reseller(client_for):
-    from tests.conftest import make_tenant
+    from tests.factories import make_tenant
 
     empty = make_tenant("Empty Reseller")
     empty.customer.delete()

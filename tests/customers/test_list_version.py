@@ -11,8 +11,7 @@ from typing import Any
 from customers import selectors, services
 from customers.models import Customer, TransferToken
 from resellers.models import Membership, Reseller
-from tests.conftest import Tenant
-from tests.factories import CustomerFactory, UserFactory
+from tests.factories import CustomerFactory, Tenant, UserFactory
 
 # Services that change no customer row (what they write is elsewhere).
 LEAVE_CUSTOMERS_AS_THEY_ARE = {

@@ -16,8 +16,7 @@ from customers.models import Customer, CustomerInvitation
 from resellers.models import AuditEvent
 from resellers.roles import Role
 from resellers.services import InvitationError
-from tests.conftest import member_of
-from tests.factories import CustomerFactory, UserFactory
+from tests.factories import CustomerFactory, UserFactory, member_of
 
 NEW = {
     "contact_name": "Marta Ruiz",

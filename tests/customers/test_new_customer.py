@@ -3,8 +3,7 @@ import pytest
 from customers.models import Customer, CustomerInvitation, CustomerMember
 from resellers.models import AuditEvent
 from resellers.roles import Role
-from tests.conftest import member_of
-from tests.factories import CustomerFactory, UserFactory
+from tests.factories import CustomerFactory, UserFactory, member_of
 
 VALID = {
     "contact_name": "Marta Ruiz",

@@ -30,14 +30,13 @@ from billing.vat import vat_rates_seed
 from customers import services as customer_services
 from customers.models import Customer, CustomerMember
 from subscriptions.models import Payer, Plan, PlanPrice, Product, Subscription
+from tests.factories import CustomerFactory, UserFactory, make_tenant
 from tests.support.browser import (
     csp_collect,
     csp_violations,
     horizontal_overflow,
     session_cookie,
 )
-from tests.conftest import make_tenant
-from tests.factories import CustomerFactory, UserFactory
 
 LANGUAGES = ["en", "es", "fr", "de", "nl"]
 LANGUAGE_NAMES = {str(name) for _code, name in settings.LANGUAGES}

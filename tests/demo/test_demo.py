@@ -1,13 +1,45 @@
-"""The demo data `make demo` loads: every state a reseller and a customer can see, loaded twice
-without growing."""
+"""The demo data `make demo` loads: every state a reseller and a customer can see, paid by the
+demo's test cards, and loaded twice without growing.
 
+`demo_seed` takes seconds, so it runs once for this module, as on `make demo` (the demo card
+gateway, on-commit work done), in a transaction rolled back after the module's last test; each
+test runs inside it and is rolled back to it."""
+
+from collections.abc import Iterator
+from datetime import timedelta
 from io import StringIO
 
+import pytest
 from django.core.management import call_command
+from django.db import transaction
+from django.test import TestCase, override_settings
+from django.urls import reverse
+from django.utils import timezone
 
+from billing import selectors
+from billing.models import Invoice, Payment, PaymentCard, Refund
 from customers.models import Customer, CustomerMember
 from resellers.models import AuditEvent, Reseller
-from subscriptions.models import LicenceChange, Subscription
+from subscriptions.models import LicenceChange, Payer, Subscription
+from tests.support.demo_cards import VISA, card_form
+
+MAKE_DEMO = {
+    "DEBUG": True,
+    "STRIPE_SECRET_KEY": "",
+    "STRIPE_PUBLISHABLE_KEY": "",
+    "STRIPE_WEBHOOK_SECRET": "",
+}
+
+
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker) -> Iterator[str]:
+    """What `demo_seed` printed; its data stays until the module's last test is done."""
+    out = StringIO()
+    with django_db_blocker.unblock(), transaction.atomic():
+        with override_settings(**MAKE_DEMO), TestCase.captureOnCommitCallbacks(execute=True):
+            call_command("demo_seed", stdout=out)
+        yield out.getvalue()
+        transaction.set_rollback(True)
 
 
 def counts() -> tuple[int, ...]:
@@ -20,8 +52,7 @@ def counts() -> tuple[int, ...]:
     )
 
 
-def test_demo_data_covers_every_state_and_loads_once(db):
-    call_command("demo_seed", stdout=StringIO())
+def test_demo_data_covers_every_state_and_loads_once(seeded, db, demo):
     first = counts()
     call_command("demo_seed", stdout=StringIO())
     assert counts() == first
@@ -32,21 +63,53 @@ def test_demo_data_covers_every_state_and_loads_once(db):
     active = Customer.objects.filter(status=Customer.Status.ACTIVE)
     assert Subscription.objects.filter(customer__in=active).count() == active.count()
     assert LicenceChange.objects.count() > Subscription.objects.count()  # some grew
-    member = CustomerMember.objects.select_related("customer").get()
-    assert member.user.email == member.customer.contact_email
+    members = CustomerMember.objects.select_related("customer")
+    assert members.exists()
+    assert all(member.user.email == member.customer.contact_email for member in members)
+    member = members.get(user__email="marta@acme-studio.es")
     assert AuditEvent.objects.filter(customer_public_id=member.customer.public_id).count() >= 3
 
 
-def test_demo_invoices_show_balances_payments_and_refunds(db):
-    from billing import selectors
-    from billing.models import Invoice, Payment, Refund
-
-    call_command("demo_seed", stdout=StringIO())
+def test_demo_invoices_show_balances_payments_and_refunds(seeded, db):
     assert Payment.objects.filter(status=Payment.Status.SUCCEEDED).exists()
-    statuses = set(Refund.objects.values_list("status", flat=True))
-    assert statuses == {Refund.Status.SUCCEEDED, Refund.Status.PENDING}
+    # Refunds go back to the test card the invoice was paid with, at once.
+    assert Refund.objects.filter(status=Refund.Status.SUCCEEDED).exists()
     partly = Invoice.objects.filter(
-        kind=Invoice.Kind.INVOICE, status=Invoice.Status.OPEN, credit_notes__isnull=False
+        kind=Invoice.Kind.INVOICE,
+        status__in=[Invoice.Status.OPEN, Invoice.Status.PAYMENT_FAILED],
+        credit_notes__isnull=False,
     ).first()
     assert partly is not None
     assert 0 < selectors.invoice_balance(partly) < partly.total
+
+
+def test_the_demo_data_pays_by_card_and_shows_a_decline_that_a_new_card_mends(
+    seeded, demo, client_for, django_capture_on_commit_callbacks
+):
+    """`make demo` (the demo gateway): the resellers' and customers' test cards are saved,
+    invoices are paid by card, one customer waits for its first retry, and Acme Studio's card
+    declined until its last retry suspended its subscription; Marta changes the card, and the
+    invoice is paid and the subscription active again."""
+    assert "4242 4242 4242 4242 pays" in seeded
+    assert "Acme Studio's card declines" in seeded
+    assert PaymentCard.objects.filter(reseller__isnull=False).count() == 2
+    assert Invoice.objects.filter(status=Invoice.Status.PAID).exists()
+    assert Invoice.objects.get(
+        status=Invoice.Status.PAYMENT_FAILED, payment_attempts=1
+    ).next_payment_attempt == timezone.localdate() + timedelta(days=1)
+    marta = CustomerMember.objects.get(user__email="marta@acme-studio.es")
+    suspended = Subscription.objects.get(status=Subscription.Status.SUSPENDED)
+    assert suspended.customer == marta.customer and suspended.payer == Payer.CUSTOMER_CARD
+    failed = Invoice.objects.get(customer=marta.customer, status=Invoice.Status.PAYMENT_FAILED)
+    assert failed.payment_attempts == 4 and failed.next_payment_attempt is None
+    with django_capture_on_commit_callbacks(execute=True):
+        response = card_form(
+            client_for(marta.user),
+            reverse("my_payments:card_change", args=[marta.customer.public_id]),
+            VISA,
+        )
+    assert response.status_code == 302
+    failed.refresh_from_db()
+    suspended.refresh_from_db()
+    assert failed.status == Invoice.Status.PAID
+    assert suspended.status == Subscription.Status.ACTIVE

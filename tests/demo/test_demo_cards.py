@@ -5,16 +5,13 @@ change card, a declined card with its retries and suspension, and paying restore
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from io import StringIO
 
 import pytest
 import time_machine
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.contrib.auth.models import Permission
 from django.core import mail
-from django.core.management import call_command
 from django.urls import reverse
-from django.utils import timezone
 
 from billing import services as billing_services
 from billing.models import Invoice, PaymentCard, Refund
@@ -24,31 +21,16 @@ from billing.payments.gateways import ManualGateway, StripeGateway, gateway
 from billing.selectors import PAYMENT_BY_CARD, payment_means_now
 from billing.vat import vat_rates_seed
 from core.models import OutboundEmail
-from customers.models import CustomerMember
 from subscriptions.models import Payer, Subscription
-from tests.billing_factories import ChargeFactory
-from tests.factories import SubscriptionFactory, UserFactory
+from tests.factories import (
+    ChargeFactory,
+    InvoiceFactory,
+    SubscriptionFactory,
+    UserFactory,
+    admin_of,
+)
+from tests.support.demo_cards import AUTHENTICATE, CHARGES_DECLINED, DECLINED, VISA, card_form
 from tests.support.fake_stripe import API_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET
-from tests.payments_helpers import admin_of, invoice_for, retry_day
-
-VISA = "4242 4242 4242 4242"
-CHARGES_DECLINED = "4000 0000 0000 0341"
-DECLINED = "4000000000000002"
-AUTHENTICATE = "4000 0025 0000 3155"
-
-
-def card_form(client, url: str, card_number: str, **fields):
-    """Type a card on the demo's card page and submit it."""
-    page = client.get(url)
-    assert page.status_code == 200
-    data = {
-        "setup": page.context["demo_form"]["setup"].value(),
-        "number": card_number,
-        "expiry": "12 / 34",
-        "cvc": "123",
-        **fields,
-    }
-    return client.post(url, data)
 
 
 def reseller_client(tenant, client_for):
@@ -192,7 +174,7 @@ def test_invoices_are_charged_to_the_reseller_card_and_refunds_go_back_to_it(
     demo, tenant, other_tenant, client_for, django_capture_on_commit_callbacks, admin_user
 ):
     card_form(reseller_client(tenant, client_for), reverse("payments:card_change"), VISA)
-    invoice = invoice_for(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     with django_capture_on_commit_callbacks(execute=True):
         services.invoice_charge_enqueue(invoice)
     invoice.refresh_from_db()
@@ -211,14 +193,14 @@ def test_invoices_are_charged_to_the_reseller_card_and_refunds_go_back_to_it(
 
 
 def test_a_declined_card_retries_then_suspends_and_a_new_card_restores_service(
-    demo, tenant, other_tenant, client_for, django_capture_on_commit_callbacks
+    demo, tenant, other_tenant, client_for, django_capture_on_commit_callbacks, retry_day
 ):
     client = reseller_client(tenant, client_for)
     day0 = date(2026, 3, 2)
     with time_machine.travel(datetime(2026, 3, 2, 9, 0, tzinfo=UTC), tick=False) as traveller:
         card_form(client, reverse("payments:card_change"), CHARGES_DECLINED)
         subscription = SubscriptionFactory(customer=tenant.customer)
-        invoice = invoice_for(subscription)
+        invoice = InvoiceFactory(subscription=subscription)
         with django_capture_on_commit_callbacks(execute=True):
             services.invoice_charge_enqueue(invoice)
         invoice.refresh_from_db()
@@ -270,47 +252,12 @@ def test_the_customer_agrees_to_pay_with_a_card_it_adds_on_the_demo_page(
     assert client.post(link_path).status_code == 302
     subscription.refresh_from_db()
     assert subscription.payer == Payer.CUSTOMER_CARD
-    invoice = invoice_for(subscription)
+    invoice = InvoiceFactory(subscription=subscription)
     with django_capture_on_commit_callbacks(execute=True):
         services.invoice_charge_enqueue(invoice)
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.PAID
     assert invoice.payments.get().card_label == "Mastercard •••• 4444"
-
-
-def test_the_demo_data_pays_by_card_and_shows_a_decline_that_a_new_card_mends(
-    demo, client_for, django_capture_on_commit_callbacks
-):
-    """`make demo` (the demo gateway): the resellers' and customers' test cards are saved,
-    invoices are paid by card, one customer waits for its first retry, and Acme Studio's card
-    declined until its last retry suspended its subscription; Marta changes the card, and the
-    invoice is paid and the subscription active again."""
-    out = StringIO()
-    with django_capture_on_commit_callbacks(execute=True):
-        call_command("demo_seed", stdout=out)
-    assert "4242 4242 4242 4242 pays" in out.getvalue()
-    assert "Acme Studio's card declines" in out.getvalue()
-    assert PaymentCard.objects.filter(reseller__isnull=False).count() == 2
-    assert Invoice.objects.filter(status=Invoice.Status.PAID).exists()
-    assert Invoice.objects.get(
-        status=Invoice.Status.PAYMENT_FAILED, payment_attempts=1
-    ).next_payment_attempt == timezone.localdate() + timedelta(days=1)
-    marta = CustomerMember.objects.get(user__email="marta@acme-studio.es")
-    suspended = Subscription.objects.get(status=Subscription.Status.SUSPENDED)
-    assert suspended.customer == marta.customer and suspended.payer == Payer.CUSTOMER_CARD
-    failed = Invoice.objects.get(customer=marta.customer, status=Invoice.Status.PAYMENT_FAILED)
-    assert failed.payment_attempts == 4 and failed.next_payment_attempt is None
-    with django_capture_on_commit_callbacks(execute=True):
-        response = card_form(
-            client_for(marta.user),
-            reverse("my_payments:card_change", args=[marta.customer.public_id]),
-            VISA,
-        )
-    assert response.status_code == 302
-    failed.refresh_from_db()
-    suspended.refresh_from_db()
-    assert failed.status == Invoice.Status.PAID
-    assert suspended.status == Subscription.Status.ACTIVE
 
 
 INVOICE_NOW = "/admin/billing/invoice/invoice-now/"
@@ -353,7 +300,7 @@ def test_the_card_pages_say_which_payment_failed_why_and_what_comes_next(
 ):
     client = reseller_client(tenant, client_for)
     card_form(client, reverse("payments:card_change"), CHARGES_DECLINED)
-    invoice = invoice_for(SubscriptionFactory(customer=tenant.customer))
+    invoice = InvoiceFactory(subscription=SubscriptionFactory(customer=tenant.customer))
     with django_capture_on_commit_callbacks(execute=True):
         services.invoice_charge_enqueue(invoice)
     invoice.refresh_from_db()

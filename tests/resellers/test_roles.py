@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied
 from resellers import services
 from resellers.models import Membership
 from resellers.roles import PERMISSIONS, Action, Role, require, role_can
-from tests.conftest import member_of
+from tests.factories import member_of
 
 # The product's matrix (SPEC.md, after Microsoft Partner Center), written out in full.
 EXPECTED = {

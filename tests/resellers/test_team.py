@@ -6,7 +6,7 @@ from core.tokens import TokenState, token_digest
 from resellers import services
 from resellers.models import AuditEvent, Membership, TeamInvitation
 from resellers.roles import Role
-from tests.conftest import member_of
+from tests.factories import member_of
 
 
 def owner_membership(tenant):

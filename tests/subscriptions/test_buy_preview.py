@@ -10,9 +10,9 @@ import time_machine
 from django.test import Client
 
 from core.money import money_format
-from subscriptions.models import Order, Plan, PlanPrice, Product
+from subscriptions.models import Order, Plan
 from subscriptions.periods import Period, period_price, prorate
-from tests.conftest import Tenant
+from tests.factories import Tenant, catalogue
 
 TODAY = date(2026, 3, 10)
 # The first monthly period bought on March 10: March 10 - April 9, 31 days, all of them left.
@@ -21,18 +21,13 @@ FIRST_MONTH = Period(date(2026, 3, 10), date(2026, 4, 10))
 
 @pytest.fixture
 def plans(db: None) -> dict[str, Plan]:
-    product = Product.objects.create(name="Shared Contacts", sku="shared-contacts")
-    prices = {
+    """A flexible price whose proration does not come out round, no annual plan paid monthly."""
+    prices: dict[str, Decimal] = {
         Plan.Kind.FLEXIBLE: Decimal("4.10"),
         Plan.Kind.ANNUAL_YEARLY: Decimal("3.00"),
         Plan.Kind.TRIAL: Decimal("0.00"),
     }
-    made: dict[str, Plan] = {}
-    for kind, price in prices.items():
-        plan = Plan.objects.create(product=product, kind=kind, max_licences=500)
-        PlanPrice.objects.create(plan=plan, currency="EUR", monthly_price=price)
-        made[kind] = plan
-    return made
+    return catalogue(name="Shared Contacts", prices=prices, currencies=("EUR",))
 
 
 def buy_url(tenant: Tenant) -> str:

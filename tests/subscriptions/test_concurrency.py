@@ -8,15 +8,15 @@ from django.core.exceptions import ValidationError
 
 from subscriptions import services
 from subscriptions.models import Charge, LicenceChange, Order, Subscription
+from tests.factories import buy, catalogue, owner_of
 from tests.support.concurrency import in_parallel
-from tests.subscriptions.test_services import buy, make_catalogue, owner_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def subscription(tenant, other_tenant) -> Subscription:
-    plans = make_catalogue()
+    plans = catalogue()
     return buy(owner_of(tenant), plans["flexible"], licences=10)
 
 

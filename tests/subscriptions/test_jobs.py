@@ -5,7 +5,6 @@ run must change nothing."""
 from datetime import date, timedelta
 from decimal import Decimal
 
-import pytest
 import time_machine
 from django.conf import settings
 
@@ -14,15 +13,9 @@ from resellers.models import AuditEvent
 from resellers.roles import Role
 from subscriptions import services, tasks
 from subscriptions.models import Charge, LicenceChange, PlanPrice, Subscription
-from tests.conftest import member_of
-from tests.subscriptions.test_services import buy, change, make_catalogue, owner_of
+from tests.factories import buy, change, member_of, owner_of
 
 D = Decimal
-
-
-@pytest.fixture
-def plans(db: None):
-    return make_catalogue()
 
 
 def run_jobs() -> tuple[int, int, int]:

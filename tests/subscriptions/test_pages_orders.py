@@ -16,7 +16,6 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from customers.models import Customer
-from resellers.models import Membership
 from resellers.roles import Role
 from subscriptions import services
 from subscriptions.models import (
@@ -25,12 +24,10 @@ from subscriptions.models import (
     Order,
     Plan,
     PlanPrice,
-    Product,
     Subscription,
 )
 from subscriptions.periods import Period, prorate
-from tests.conftest import Tenant, make_tenant, member_of
-from tests.factories import CustomerFactory
+from tests.factories import CustomerFactory, Tenant, catalogue, make_tenant, member_of, owner_of
 
 D = Decimal
 PRICES = {
@@ -41,25 +38,6 @@ PRICES = {
 }
 BOUGHT_ON = date(2026, 3, 10)  # periods run from the 10th to the 10th
 ADDED_ON = date(2026, 3, 20)  # 21 of the 31 days of March 10 - April 9 remain
-
-
-def catalogue(name: str = "Shared Contacts for Gmail", sku: str = "shared-contacts") -> dict:
-    product = Product.objects.create(name=name, sku=sku)
-    plans = {}
-    for kind, price in PRICES.items():
-        plan = Plan.objects.create(product=product, kind=kind, max_licences=500)
-        PlanPrice.objects.create(plan=plan, currency="EUR", monthly_price=price)
-        plans[kind] = plan
-    return plans
-
-
-@pytest.fixture
-def plans(db: None) -> dict[str, Plan]:
-    return catalogue()
-
-
-def owner_of(tenant: Tenant) -> Membership:
-    return Membership.objects.get(user=tenant.owner, reseller=tenant.reseller)
 
 
 def bought(tenant: Tenant, plan: Plan, licences: int = 5, customer: Customer | None = None):

@@ -18,9 +18,7 @@ from resellers.models import AuditEvent
 from resellers.roles import Role
 from subscriptions import services
 from subscriptions.models import Charge, LicenceChange, Payer, Plan, Subscription
-from tests.conftest import Tenant, member_of
-from tests.customers.test_customer_side import admin_of
-from tests.subscriptions.test_services import buy, make_catalogue, owner_of
+from tests.factories import Tenant, admin_of, buy, catalogue, member_of, owner_of
 
 D = Decimal
 Kind = Plan.Kind
@@ -32,11 +30,6 @@ DASH = "\u2013"  # between the first and last day of a period
 def _today():
     with time_machine.travel(TODAY, tick=False):
         yield
-
-
-@pytest.fixture
-def plans(db: None) -> dict[str, Plan]:
-    return make_catalogue()
 
 
 def url(name: str, subscription: Subscription) -> str:
@@ -352,7 +345,7 @@ def test_plan_not_offered_is_refused(tenant, other_tenant, owner_client, plans):
     response = owner_client.post(url("change_plan", subscription), {"plan": new_public_id()})
     assert response.status_code == 400
     assert "Choose one of the plans offered." in response.content.decode()
-    other_product = make_catalogue(sku="other")[Kind.ANNUAL_MONTHLY]
+    other_product = catalogue(sku="other")[Kind.ANNUAL_MONTHLY]
     response = owner_client.post(
         url("change_plan", subscription), {"plan": other_product.public_id}
     )
@@ -552,7 +545,7 @@ def test_customer_sees_its_subscriptions_read_only(tenant, other_tenant, client_
 
 def test_customer_side_needs_its_own_subscription(tenant, other_tenant, client_for, plans):
     own = buy(owner_of(tenant), plans[Kind.FLEXIBLE])
-    other_plans = make_catalogue(sku="other")
+    other_plans = catalogue(sku="other")
     theirs = buy(owner_of(other_tenant), other_plans[Kind.FLEXIBLE])
     client = client_for(admin_of(tenant.customer))
     assert client.get(my_url(tenant.customer, own)).status_code == 200
@@ -607,7 +600,7 @@ def test_subscriptions_follow_an_imported_customer(tenant, other_tenant, client_
 def test_revoking_access_moves_payment_to_the_customer_card(tenant, other_tenant, plans):
     owner = owner_of(tenant)
     live = buy(owner, plans[Kind.FLEXIBLE], licences=5)
-    other_plans = make_catalogue(sku="other")
+    other_plans = catalogue(sku="other")
     ended = buy(owner, other_plans[Kind.FLEXIBLE])
     services.subscription_cancel(membership=owner, subscription=ended)
     customer_services.customer_access_revoke(
@@ -623,7 +616,7 @@ def test_revoking_access_moves_payment_to_the_customer_card(tenant, other_tenant
 
 
 def test_hooks_leave_other_customers_alone(tenant, other_tenant, plans):
-    other_plans = make_catalogue(sku="other")
+    other_plans = catalogue(sku="other")
     theirs = buy(owner_of(other_tenant), other_plans[Kind.FLEXIBLE])
     buy(owner_of(tenant), plans[Kind.FLEXIBLE])
     customer_services.customer_access_revoke(

@@ -15,7 +15,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from customers.models import Customer
-from resellers.models import AuditEvent, Membership
+from resellers.models import AuditEvent
 from resellers.roles import Role
 from subscriptions import selectors, services
 from subscriptions.models import (
@@ -24,12 +24,18 @@ from subscriptions.models import (
     Order,
     Plan,
     PlanPrice,
-    Product,
     Subscription,
 )
 from subscriptions.periods import Period, period_price, prorate
-from tests.conftest import Tenant, member_of
-from tests.factories import CustomerFactory, UserFactory
+from tests.factories import (
+    CustomerFactory,
+    UserFactory,
+    buy,
+    catalogue,
+    change,
+    member_of,
+    owner_of,
+)
 
 D = Decimal
 EUR_PRICES = {
@@ -38,53 +44,6 @@ EUR_PRICES = {
     Plan.Kind.ANNUAL_YEARLY: D("3.00"),
     Plan.Kind.TRIAL: D("0.00"),
 }
-
-
-def make_catalogue(sku: str = "shared-contacts") -> dict[str, Plan]:
-    product = Product.objects.create(name="Shared Contacts for Gmail", sku=sku)
-    plans: dict[str, Plan] = {}
-    for kind, price in EUR_PRICES.items():
-        plan = Plan.objects.create(product=product, kind=kind, max_licences=500)
-        PlanPrice.objects.create(plan=plan, currency="EUR", monthly_price=price)
-        PlanPrice.objects.create(plan=plan, currency="USD", monthly_price=price + 1)
-        plans[kind] = plan
-    return plans
-
-
-@pytest.fixture
-def plans(db: None) -> dict[str, Plan]:
-    return make_catalogue()
-
-
-def owner_of(tenant: Tenant) -> Membership:
-    return Membership.objects.get(user=tenant.owner, reseller=tenant.reseller)
-
-
-def buy(
-    membership: Membership,
-    plan: Plan,
-    licences: int = 5,
-    customer: Customer | None = None,
-    key: str | None = None,
-) -> Subscription:
-    order = services.subscription_buy(
-        membership=membership,
-        customer=customer or Customer.objects.get(reseller=membership.reseller),
-        plan=plan,
-        licences=licences,
-        payer="reseller_card",
-        order_key=key or services.order_key_new(),
-    )
-    return order.subscription
-
-
-def change(membership: Membership, subscription: Subscription, new_count: int, **kw) -> Order:
-    subscription.refresh_from_db()
-    kw.setdefault("expected_count", subscription.licences)
-    kw.setdefault("order_key", services.order_key_new())
-    return services.subscription_change_licences(
-        membership=membership, subscription=subscription, new_count=new_count, **kw
-    )
 
 
 def messages_of(error: ValidationError) -> str:
@@ -361,7 +320,7 @@ def test_the_same_order_key_twice_is_one_order(tenant, other_tenant, plans):
     assert LicenceChange.objects.filter(kind="add").count() == 1
     assert Charge.objects.filter(kind="proration").count() == 1
     # The key cannot be reused for another subscription's order.
-    other = buy(owner_of(tenant), make_catalogue("other")["flexible"], licences=1)
+    other = buy(owner_of(tenant), catalogue(sku="other")["flexible"], licences=1)
     with pytest.raises(ValidationError, match="already used"):
         change(owner_of(tenant), other, 2, order_key="double-click")
 
@@ -440,7 +399,7 @@ def test_renewal_settings(tenant, other_tenant, plans):
     assert (subscription.renewal_setting, subscription.renewal_licences) == ("auto_renew", None)
     events = AuditEvent.objects.filter(action="subscription.renewal_changed")
     assert events.count() == 3
-    flexible = buy(owner_of(tenant), make_catalogue("other")["flexible"])
+    flexible = buy(owner_of(tenant), catalogue(sku="other")["flexible"])
     with pytest.raises(ValidationError, match="annual plans only"):
         services.subscription_set_renewal(
             membership=owner_of(tenant), subscription=flexible, setting="auto_renew"
@@ -541,7 +500,7 @@ def test_plan_changes_that_are_not_allowed(tenant, other_tenant, plans):
             services.subscription_change_plan(
                 membership=owner_of(tenant), subscription=sub, plan=target
             )
-    other_product = make_catalogue("other")
+    other_product = catalogue(sku="other")
     with pytest.raises(ValidationError, match="same product"):
         services.subscription_change_plan(
             membership=owner_of(tenant), subscription=sub, plan=other_product["flexible"]
@@ -565,7 +524,7 @@ def test_cancel_flexible_at_once_and_annual_at_term_end(tenant, other_tenant, pl
     with pytest.raises(ValidationError, match="already cancelled"):
         services.subscription_cancel(membership=owner_of(tenant), subscription=flexible)
 
-    annual = buy(owner_of(tenant), make_catalogue("other")["annual_monthly"])
+    annual = buy(owner_of(tenant), catalogue(sku="other")["annual_monthly"])
     assert selectors.subscription_cancellation_date(subscription=annual) == annual.term_end
     annual = services.subscription_cancel(membership=owner_of(tenant), subscription=annual)
     assert annual.status == "active" and annual.renewal_setting == "cancel_at_term_end"
@@ -588,7 +547,7 @@ def test_suspend_and_reactivate(tenant, other_tenant, plans):
         services.subscription_suspend(membership=owner_of(tenant), subscription=sub)
     sub = services.subscription_reactivate(membership=owner_of(tenant), subscription=sub)
     assert (sub.status, sub.suspension_reason) == ("active", "")
-    trial = buy(owner_of(tenant), make_catalogue("other")["trial"], licences=2)
+    trial = buy(owner_of(tenant), catalogue(sku="other")["trial"], licences=2)
     trial = services.subscription_suspend(membership=owner_of(tenant), subscription=trial)
     assert services.subscription_reactivate(
         membership=owner_of(tenant), subscription=trial
@@ -673,7 +632,7 @@ def test_ledger_lists_every_change_newest_first(tenant, other_tenant, plans):
 
 
 def test_summaries_for_many_customers_in_one_query(tenant, other_tenant, plans):
-    second = make_catalogue("other")
+    second = catalogue(sku="other")
     customers = [tenant.customer] + [CustomerFactory(reseller=tenant.reseller) for _ in range(5)]
     for n, customer in enumerate(customers[:4], start=1):
         buy(owner_of(tenant), plans["flexible"], licences=n, customer=customer)

@@ -17,8 +17,15 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
+
+from django.urls import reverse
+
+from billing.models import PaymentCard
+
+if TYPE_CHECKING:
+    from tests.factories import Tenant
 
 API_KEY = "sk_test_fake"
 PUBLISHABLE_KEY = "pk_test_fake"
@@ -421,3 +428,20 @@ def fake_stripe_fixture(settings: Any, monkeypatch: Any) -> Any:
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
     yield fake
     fake.stop()
+
+
+def save_card(client, fake: "FakeStripe", change_url: str, **card) -> PaymentCard:
+    """What a person does on a card page: Stripe Elements confirms, the page posts the id."""
+    page = client.get(change_url)
+    assert page.status_code == 200
+    setup_id = fake.card_confirmed(page.context["setup"].client_secret, **card)
+    response = client.post(change_url, {"setup_intent": setup_id})
+    assert response.status_code == 302, response.content.decode()
+    return PaymentCard.objects.get(
+        gateway_payment_method_id=fake.setup_intents[setup_id]["payment_method"]
+    )
+
+
+def reseller_card(tenant: "Tenant", client_for, fake: "FakeStripe", **card) -> PaymentCard:
+    """The reseller's owner saves a card on the reseller's card page."""
+    return save_card(client_for(tenant.owner), fake, reverse("payments:card_change"), **card)

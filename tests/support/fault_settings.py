@@ -1,5 +1,5 @@
-"""Settings of the processes the fault tests start (tests/support/fault_stack.py: the Celery worker and
-gunicorn): the test settings, with what several processes must share and what the web must do as
+"""Settings of the processes the fault tests start (tests/support/fault_stack.py: the Celery worker
+and gunicorn): the test settings, with what several processes must share and what the web must do as
 in production.
 
 - Files in a directory (FAULT_MEDIA_ROOT), not the test settings' in-memory storage: the worker

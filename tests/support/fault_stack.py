@@ -1,6 +1,6 @@
-"""Real processes for the fault tests (tests/system/test_faults.py): a Redis server of the test's own, to
-stop, freeze and empty; a Celery worker with its beat, to kill; gunicorn serving the portal; and
-what the worker sent, read from the file email backend's output.
+"""Real processes for the fault tests (tests/system/test_faults.py): a Redis server of the test's
+own, to stop, freeze and empty; a Celery worker with its beat, to kill; gunicorn serving the portal;
+and what the worker sent, read from the file email backend's output.
 
 Never the shared Redis: each test starts its own `redis-server` on a free port and breaks only
 that one. The processes read and write pytest-django's test database, so the tests that use them
@@ -30,7 +30,8 @@ from django.db import connection
 BASE_DIR = Path(settings.BASE_DIR)
 REDIS_SERVER = shutil.which("redis-server")
 # The settings of every process these tests start: the test settings with a storage the
-# processes share, and the web's cache and sessions as in production (tests/support/fault_settings.py).
+# processes share, and the web's cache and sessions as in production
+# (tests/support/fault_settings.py).
 SETTINGS_MODULE = "tests.support.fault_settings"
 START_TIMEOUT = 30
 # The recovery timings of the processes (seconds; a minute, two and five by default), so the

@@ -1,16 +1,16 @@
-"""Issued documents written directly (no billing run), for the PDF tests and the benchmark."""
+"""The PDF tests' invoice (fixed parties, lines and issue time) and readers of what a PDF holds."""
 
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from io import BytesIO
 
-import time_machine
 from lxml import etree
 from pypdf import PdfReader
 from pypdf.generic import StreamObject
 
-from billing.models import Invoice, InvoiceLine
+from billing.models import Invoice
 from customers.models import Customer
+from tests.factories import InvoiceFactory, Line
 
 ISSUED_AT = datetime(2026, 1, 31, 9, 30, tzinfo=UTC)
 SELLER = {
@@ -22,10 +22,7 @@ SELLER = {
     "iban": "IE29AIBK93115212345678",
     "bic": "AIBKIE2D",
 }
-CENT = Decimal("0.01")
 
-# (description, licences, unit price, amount, first day, day after the last)
-Line = tuple[str, int | None, str, str, date | None, date | None]
 JANUARY: list[Line] = [
     (
         "Shared Contacts for Gmail — Flexible",
@@ -59,61 +56,28 @@ def issue(
     *,
     number: str = "INV-2026-000001",
     language: str = "en",
-    vat_treatment: str = Invoice.VatTreatment.DOMESTIC,
     vat_rate: str = "23.00",
-    buyer_data: dict[str, str] | None = None,
-    seller_data: dict[str, str] | None = None,
     lines: list[Line] | None = None,
-    kind: str = Invoice.Kind.INVOICE,
-    corrects: Invoice | None = None,
-    status: str = Invoice.Status.OPEN,
     issued_at: datetime = ISSUED_AT,
-    currency: str = "EUR",
-    payer: str = "reseller_card",
+    seller_data: dict[str, str] | None = None,
+    buyer_data: dict[str, str] | None = None,
+    **fields: object,
 ) -> Invoice:
-    """An issued invoice (or credit note) whose totals reconcile, issued at `issued_at`."""
-    lines = JANUARY if lines is None else lines
-    subtotal = sum((Decimal(line[3]) for line in lines), Decimal("0.00"))
-    rate = Decimal(vat_rate)
-    vat_amount = (subtotal * rate / 100).quantize(CENT, rounding=ROUND_HALF_UP)
-    with time_machine.travel(issued_at, tick=False):
-        invoice = Invoice.objects.create(
-            kind=kind,
-            number=number,
-            corrects=corrects,
-            customer=customer,
-            reseller=customer.reseller,
-            payer=payer,
-            currency=currency,
-            language=language,
-            issue_date=issued_at.date(),
-            due_date=issued_at.date() + timedelta(days=14),
-            seller=SELLER if seller_data is None else seller_data,
-            buyer=buyer_data if buyer_data is not None else buyer(customer),
-            vat_treatment=vat_treatment,
-            vat_rate=rate,
-            subtotal=subtotal,
-            vat_amount=vat_amount,
-            total=subtotal + vat_amount,
-            status=status,
-            line_count=len(lines),
-        )
-    InvoiceLine.objects.bulk_create(
-        InvoiceLine(
-            invoice=invoice,
-            position=position,
-            description=description,
-            licences=licences,
-            unit_price=Decimal(unit_price),
-            amount=Decimal(amount),
-            period_start=start,
-            period_end=end,
-        )
-        for position, (description, licences, unit_price, amount, start, end) in enumerate(
-            lines, start=1
-        )
+    """The invoice the PDF tests read: tests.factories.InvoiceFactory with the parties, lines,
+    number and issue time the documents are checked against."""
+    return InvoiceFactory(
+        customer=customer,
+        seller=SELLER if seller_data is None else seller_data,
+        buyer=buyer(customer) if buyer_data is None else buyer_data,
+        number=number,
+        language=language,
+        vat_treatment=fields.pop("vat_treatment", Invoice.VatTreatment.DOMESTIC),
+        vat_rate=Decimal(vat_rate),
+        lines=JANUARY if lines is None else lines,
+        issued_at=issued_at,
+        due_date=issued_at.date() + timedelta(days=14),
+        **fields,
     )
-    return invoice
 
 
 def many_lines(count: int) -> list[Line]:

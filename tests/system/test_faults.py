@@ -2,9 +2,9 @@
 
 Each test starts its own Redis (never the shared one), a Celery worker (prefork, two processes,
 its beat embedded) and, where pages are loaded, gunicorn, all on this test's database
-(tests/support/fault_stack.py). Then it breaks something while a billing run, invitations and page loads
-are under way, and checks that once the fault is over every invoice has its PDF and every email
-went out exactly once (its Message-ID is in the file backend's output once), with its one-time
+(tests/support/fault_stack.py). Then it breaks something while a billing run, invitations and page
+loads are under way, and checks that once the fault is over every invoice has its PDF and every
+email went out exactly once (its Message-ID is in the file backend's output once), with its one-time
 link working. The recovery timings are shortened to seconds (WORK_SWEEP_EVERY=2,
 WORK_REQUEUE_AFTER=5, EMAIL_SEND_LEASE=10)."""
 
@@ -36,10 +36,8 @@ from customers.services import customer_invite
 from resellers.models import Membership, TeamInvitation
 from resellers.roles import Role
 from resellers.services import team_invite
-from tests.support import fault_stack as fault_stack
-from tests.billing_factories import ChargeFactory
-from tests.conftest import Tenant, make_tenant
-from tests.factories import SubscriptionFactory
+from tests.factories import ChargeFactory, SubscriptionFactory, Tenant, make_tenant
+from tests.support import fault_stack
 
 pytestmark = [
     pytest.mark.integration,

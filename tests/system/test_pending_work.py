@@ -35,10 +35,9 @@ from resellers.models import Membership
 from resellers.roles import Role
 from resellers.services import team_invite
 from subscriptions.models import Payer
-from tests.billing_factories import ChargeFactory
+from tests.factories import ChargeFactory, SubscriptionFactory
+from tests.support.fake_stripe import reseller_card
 from tests.support.pdf import issue
-from tests.factories import SubscriptionFactory
-from tests.payments_helpers import reseller_card
 
 
 @pytest.fixture

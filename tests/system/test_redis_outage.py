@@ -31,8 +31,7 @@ from core.cache import ResilientRedisCache
 from core.ratelimit import UNCHECKED_RETRY_AFTER, Limit, limits_take
 from customers.models import CustomerMember, TransferToken
 from resellers.models import TeamInvitation
-from tests.conftest import Tenant
-from tests.factories import UserFactory
+from tests.factories import Tenant, UserFactory
 from tests.support.production_settings import PRODUCTION_ENV, production_run
 
 pytestmark = pytest.mark.integration

@@ -426,11 +426,16 @@ class Command(BaseCommand):
                 )
             for invoice in current[::3]:
                 billing_services.invoice_mark_paid(invoice=invoice, by=staff)
-        if current[1:]:
+        # A credit note on an invoice not paid yet: its balance is what is left to pay (by
+        # card, that is one of the invoices whose card declined).
+        unpaid = Invoice.objects.filter(pk__in=[i.pk for i in current[1:]]).exclude(
+            status=Invoice.Status.PAID
+        )
+        if first_unpaid := unpaid.order_by("pk").first():
             billing_services.credit_note_issue(
-                invoice=current[1],
+                invoice=first_unpaid,
                 reason="Two licences were ordered by mistake",
-                amount=min(Decimal("10.00"), current[1].subtotal),
+                amount=min(Decimal("10.00"), first_unpaid.subtotal),
                 by=staff,
             )
         # Credit notes on paid invoices: what was paid is owed back. Paid by card, it goes
