@@ -4,7 +4,6 @@ from django.core.cache import cache
 from django.utils.translation import get_language
 
 from core.audit_format import audit_object_labels
-from customers.list_version import customer_list_version
 from customers.selectors import CUSTOMER_COUNTS_SECONDS, customer_list_cache_usable
 from resellers.models import AuditEvent, Reseller
 from resellers.selectors import audit_list
@@ -13,18 +12,18 @@ from resellers.selectors import audit_list
 DASHBOARD_ACTIVITY_LINES = 8
 
 
-def dashboard_activity(*, reseller: Reseller) -> list[tuple[AuditEvent, str]]:
+def dashboard_activity(*, reseller: Reseller, list_version: int) -> list[tuple[AuditEvent, str]]:
     """The reseller's latest audit events, each with its object's name as it reads now in the
     reader's language (core.audit_format.audit_object_labels).
 
     Naming the objects takes a query per kind of object (subscriptions with their customers,
     plans and products; customers), which was most of the dashboard's time: the names are kept
     in Django's cache under the events shown, the language and the version of the reseller's
-    customer list (customers.list_version). So a new event, or any saved customer (its name,
-    and the name of each of its subscriptions), names them afresh at once; whatever changes a
-    name is audited for the reseller (a plan or role changed, a profile edited), except a
-    product renamed by staff in the admin or a person's new email address, which show within
-    CUSTOMER_COUNTS_SECONDS.
+    customer list (`list_version`, as customers.selectors.customer_summary read it: one cache
+    read fewer). So a new event, or any saved customer (its name, and the name of each of its
+    subscriptions), names them afresh at once; whatever else changes a name is audited for the
+    reseller (a plan or role changed, a profile edited), except a product renamed by staff in
+    the admin or a person's new email address, which show within CUSTOMER_COUNTS_SECONDS.
     """
     events = list(audit_list(reseller=reseller)[:DASHBOARD_ACTIVITY_LINES])
     if not events:
@@ -33,7 +32,7 @@ def dashboard_activity(*, reseller: Reseller) -> list[tuple[AuditEvent, str]]:
         [
             "dashboard:activity-names",
             reseller.public_id,
-            str(customer_list_version(reseller=reseller)),
+            str(list_version),
             get_language(),
             ",".join(str(event.pk) for event in events),
         ]

@@ -49,6 +49,8 @@ def dashboard(request: ResellerRequest) -> HttpResponse:
             if role_can(membership.role, Action.CUSTOMER_VIEW)
             else []
         ),
-        "recent_activity": dashboard_activity(reseller=reseller),
+        "recent_activity": dashboard_activity(
+            reseller=reseller, list_version=customers.list_version
+        ),
     }
     return render(request, "dashboard.html", context)
