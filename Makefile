@@ -67,8 +67,12 @@ demo: messages
 		$(MANAGE) demo_serve $(DEMO_ADDR)
 
 # The settings come from pyproject.toml (config.settings.test), not from the caller's shell.
+# Tests run in parallel processes (pytest-xdist), each on its own test database and cache
+# prefix, a module per process at a time (its module fixtures run once); TEST_WORKERS=0 runs
+# them in this process (for -x or --pdb).
+TEST_WORKERS ?= 3
 test: messages
-	env -u DJANGO_SETTINGS_MODULE $(PY) -m pytest $(PYTEST_ARGS)
+	env -u DJANGO_SETTINGS_MODULE $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=15 $(PYTEST_ARGS)
 
 lint: venv
 	$(PY) -m ruff check .
