@@ -23,9 +23,11 @@ answer is in. gunicorn's sync workers close every connection after one response 
 whatever the client asks), so each request is a new connection, with wrk as with this. Phases of
 the minimal view (benchmarks/urls.py) and of the dashboard alternate (ABBA), each a few seconds,
 so a change in the machine's load hits both; each round's ratio is the dashboard's requests/s
-over the minimal view's in the same round. It prints both throughputs, the ratios, the CPU the
-load generator used (so that it is seen not to be the bottleneck), the machine's CPU busy share
-during the phases, and the load average.
+over the minimal view's in the same round. --versus DIR adds the dashboard of another checkout
+(`git archive <commit> | tar -x -C DIR`), served by a gunicorn of its own from DIR on the same
+data, as a third phase of every round: a before and after measured side by side. It prints the
+throughputs, the ratios, the CPU the load generator used (so that it is seen not to be the
+bottleneck), the machine's CPU busy share during the phases, and the load average.
 
 Target: the dashboard at least 0.40 of the minimal view's throughput (median of the rounds'
 ratios); exits non-zero when it is missed, when any answer is not a 200 with the page's end, or
