@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.invoice_pdf              # or: make bench-pdf
     .venv/bin/python -m benchmarks.invoice_pdf --smoke      # CI: correctness, not timing
     .venv/bin/python -m benchmarks.invoice_pdf --versus /tmp/before  # and another checkout
+    .venv/bin/python -m benchmarks.invoice_pdf --profile 20          # where the time goes
 
 Renders what the Celery task renders (billing.pdf.invoice_pdf_render: the template in the
 invoice's language, the Factur-X XML and its XSD check, WeasyPrint layout, PDF/A-3b with the
@@ -36,11 +37,14 @@ printed, not judged.
 """
 
 import argparse
+import cProfile
 import functools
 import gc
+import io
 import json
 import os
 import platform
+import pstats
 import resource
 import statistics
 import subprocess
@@ -304,6 +308,16 @@ def serve(language: str, short_lines: int, long_lines: int) -> None:
                         middle = rss_mib()
                 gc.collect()
                 answer = {"before": before, "middle": middle, "after": rss_mib()}
+            case "profile":
+                # Where a render's time goes: cProfile over a few renders of the short invoice,
+                # the functions with the largest cumulative time (WeasyPrint's phases first).
+                invoice_pdf_render(invoices["short"])  # imports and caches, not profiled
+                profile = cProfile.Profile()
+                for _ in range(command["renders"]):
+                    profile.runcall(invoice_pdf_render, invoices["short"])
+                text = io.StringIO()
+                pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(40)
+                answer = {"profile": text.getvalue()}
             case "check":
                 problems = _minimal_problems(minimal())
                 pages = {}
@@ -427,6 +441,9 @@ def main() -> int:
     parser.add_argument("--long-lines", type=int, default=100, help=argparse.SUPPRESS)
     parser.add_argument("--versus", type=Path, help="another checkout, measured side by side")
     parser.add_argument("--smoke", action="store_true", help="CI: a few small renders, checked")
+    parser.add_argument(
+        "--profile", type=int, metavar="N", help="print a profile of N short renders and stop"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -439,6 +456,11 @@ def main() -> int:
     workers = [Worker.start("this checkout", REPOSITORY, args)]
     if args.versus:
         workers.insert(0, Worker.start("versus", args.versus.resolve(), args))
+    if args.profile:
+        for worker in workers:
+            print(f"[{worker.name}]", worker.ask(do="profile", renders=args.profile)["profile"])
+            worker.stop()
+        return 0
     load_before = os.getloadavg()
     try:
         checks = {worker.name: worker.ask(do="check") for worker in workers}
@@ -469,8 +491,8 @@ def main() -> int:
         print(
             f"  worker RSS over {args.memory_renders} renders of the {args.short_lines}-line "
             f"invoice: {rss['before']:.1f} -> {rss['after']:.1f} MiB "
-            f"(+{rss['after'] - rss['before']:.1f} MiB; second half "
-            f"+{rss['after'] - rss['middle']:.1f} MiB)"
+            f"({rss['after'] - rss['before']:+.1f} MiB; second half "
+            f"{rss['after'] - rss['middle']:+.1f} MiB)"
         )
         if worker.checkout != REPOSITORY:
             continue
