@@ -278,7 +278,27 @@ def _charges_lock(*, customer_id: int, day: date) -> list[_DueCharge]:
         sql += " FOR UPDATE"
     with connection.cursor() as cursor:
         cursor.execute(sql, [customer_id, connection.ops.adapt_datetimefield_value(cutoff)])
-        return [_DueCharge(*row) for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+    # The values as the ORM would read them: the converters of each field and of the database
+    # (PostgreSQL has none for these types; SQLite gives decimals as floats, dates as text).
+    columns = [Charge._meta.get_field(name).cached_col for name in _DueCharge._fields]
+    converters = [
+        (
+            column,
+            connection.ops.get_db_converters(column) + column.field.get_db_converters(connection),
+        )
+        for column in columns
+    ]
+    if not any(functions for _column, functions in converters):
+        return [_DueCharge(*row) for row in rows]
+    return [_DueCharge(*map(_db_value, row, converters)) for row in rows]
+
+
+def _db_value(value: Any, converters: tuple[Any, list[Callable[..., Any]]]) -> Any:
+    column, functions = converters
+    for convert in functions:
+        value = convert(value, column, connection)
+    return value
 
 
 def _issue_flags(*, customer_id: int, day: date) -> tuple[bool, bool]:
