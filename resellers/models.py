@@ -187,6 +187,9 @@ AUDIT_ACTION_LABELS = {
     "refund.owed": _("Refund owed"),
     "refund.succeeded": _("Refund made"),
     "refund.failed": _("Refund failed"),
+    "price_rule.set": _("Price book entry set"),
+    "customer_price.set": _("Special customer price set"),
+    "customer_price.ended": _("Special customer price ended"),
 }
 
 

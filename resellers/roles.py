@@ -30,6 +30,10 @@ class Action(StrEnum):
     SUBSCRIPTION_SUSPEND = "subscription.suspend"
     INVOICE_VIEW = "invoice.view"
     PAYMENT_CARD_MANAGE = "payment_card.manage"
+    # The price book and special prices (subscriptions.services.pricing).
+    PRICES_MANAGE = "prices.manage"
+    # The reseller's cost, discount and margin; sales sees customer prices only.
+    MARGIN_VIEW = "margin.view"
 
 
 _SALES = {
@@ -44,8 +48,16 @@ _ADMIN = _SALES | {
     Action.SUBSCRIPTION_CANCEL,
     Action.SUBSCRIPTION_SUSPEND,
     Action.INVOICE_VIEW,
+    Action.PRICES_MANAGE,
+    Action.MARGIN_VIEW,
 }
-_BILLING = {Action.CUSTOMER_VIEW, Action.INVOICE_VIEW, Action.PAYMENT_CARD_MANAGE}
+_BILLING = {
+    Action.CUSTOMER_VIEW,
+    Action.INVOICE_VIEW,
+    Action.PAYMENT_CARD_MANAGE,
+    Action.PRICES_MANAGE,
+    Action.MARGIN_VIEW,
+}
 
 PERMISSIONS: dict[str, frozenset[Action]] = {
     Role.OWNER: frozenset(Action),

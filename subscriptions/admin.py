@@ -5,6 +5,8 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+# Registers the admins of reseller economics (tiers, discounts, price books).
+import subscriptions.admin_pricing  # noqa: F401
 from subscriptions import services
 from subscriptions.models import (
     Charge,

@@ -11,6 +11,12 @@ from core.validators import validate_multi_line, validate_name
 from customers.models import Customer
 from resellers.models import Currency
 from subscriptions.periods import TERM_MONTHS, Period
+from subscriptions.pricing_models import CustomerPrice as CustomerPrice
+from subscriptions.pricing_models import PriceRule as PriceRule
+from subscriptions.pricing_models import ResellerDiscount as ResellerDiscount
+from subscriptions.pricing_models import ResellerTier as ResellerTier
+from subscriptions.pricing_models import Tier as Tier
+from subscriptions.pricing_models import TierDiscount as TierDiscount
 
 TRIAL_MAX_LICENCES = 10
 

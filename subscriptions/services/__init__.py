@@ -13,6 +13,8 @@ One module per concern, as the pages are (subscriptions/views/):
 - `transfers`: subscriptions following a customer to another reseller;
 - `jobs`: the daily jobs' work for one subscription (subscriptions.tasks);
 - `prices`: catalogue prices, periods and the order preview;
+- `pricing`: the reseller's price book and its customers' special prices (the prices
+  themselves are read by subscriptions.pricing);
 - `charges`: what is owed, and billing marking it invoiced;
 - `records`: the lock, ledger and audit every write shares (internal).
 
@@ -45,6 +47,11 @@ from subscriptions.services.prices import (
     subscription_preview_licences,
     subscription_preview_purchase,
 )
+from subscriptions.services.pricing import (
+    customer_price_end,
+    customer_price_set,
+    price_rule_set,
+)
 from subscriptions.services.suspension import (
     subscription_reactivate,
     subscription_reactivate_after_payment,
@@ -68,7 +75,10 @@ __all__ = [
     "LicenceQuote",
     "catalogue_price",
     "charges_mark_invoiced",
+    "customer_price_end",
+    "customer_price_set",
     "order_key_new",
+    "price_rule_set",
     "subscription_add_licences",
     "subscription_buy",
     "subscription_cancel",

@@ -153,6 +153,25 @@ EDITABLE = {
     "subscriptions.planprice": {"currency", "monthly_price", "(add)", "(delete)"},
     # VAT rates are the one billing table staff keep by hand (a country's rate from a date).
     "billing.vatrate": {"country", "rate", "valid_from", "(add)", "(delete)"},
+    # Reseller discounts are the vendor's terms, kept by hand like list prices (issue 16).
+    # A tier is named and renamed, never deleted (costs of past days were computed from it).
+    "subscriptions.tier": {"name", "(add)"},
+    # A tier's rates are added from today or a later day and never changed or deleted, so a
+    # reseller's cost on a past day stays what it was; a new rate is a new row.
+    "subscriptions.tierdiscount": {"product", "percent", "valid_from", "(add)"},
+    # Staff put a reseller in a tier and move it to another; the reseller is read-only once
+    # the row exists (the fixture makes none, so the walk sees the add form's fields).
+    "subscriptions.resellertier": {"reseller", "tier", "(add)"},
+    # Staff's per-reseller overrides: added (from today on), never changed or deleted.
+    "subscriptions.resellerdiscount": {
+        "reseller (on add)",
+        "product (on add)",
+        "percent (on add)",
+        "valid_from (on add)",
+        "(add)",
+    },
+    # subscriptions.pricerule and subscriptions.customerprice (the resellers' price books and
+    # special prices) are read-only: set by price_rule_set / customer_price_set, audited.
 }
 
 
