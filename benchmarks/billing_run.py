@@ -397,6 +397,11 @@ class Floor:
                 treatment = "reverse_charge"  # the benchmark's VAT ids are valid
             subtotal = sum((c[9] for c in charges), Decimal("0.00"))
             vat = vat_amount(subtotal=subtotal, rate=rate)
+            columns = list(zip(*charges, strict=True))
+            # As the run: the charges marked before the number, which is taken last.
+            self.execute(cursor, "mark", [list(columns[0])])
+            if held:
+                self.execute(cursor, "hold", [day, customer.pk])
             number = self.execute(cursor, "number", [day.year]).fetchone()[0]
             number = f"INV-{day.year}-{number:06d}"
             buyer = {
@@ -437,7 +442,6 @@ class Floor:
                     len(charges),
                 ],
             ).fetchone()[0]
-            columns = list(zip(*charges, strict=True))
             self.execute(
                 cursor,
                 "lines",
@@ -448,9 +452,6 @@ class Floor:
                     *(list(columns[i]) for i in (1, 4, 5, 6, 7, 8, 9)),
                 ],
             )
-            if held:
-                self.execute(cursor, "hold", [day, customer.pk])
-            self.execute(cursor, "mark", [list(columns[0])])
             after = {"number": number, "total": str(subtotal + vat), "currency": currency}
             after["payer"] = payer
             self.execute(

@@ -398,21 +398,25 @@ def invoice_issue_for_customer(
     if problem:
         _billing_hold_record(customer, reason=problem, day=day)
         return None
-    invoice.number = _number_take(INVOICE_SERIES, day.year)
+    # Checked, and the charges marked, before the number is taken: the counter row's lock, which
+    # every issuer waits for, is then held for the invoice, its lines and the audit row only.
+    # (The placeholder number has a real one's form and length.)
+    invoice.number = _NUMBER_TO_CHECK.format(series=INVOICE_SERIES, year=day.year)
     _clean(invoice)
-    invoice.save()
-    for line in lines:
-        line.invoice = invoice
-    InvoiceLine.objects.bulk_create(lines)
-    if held:  # issued at last: the customer's open hold is over
-        BillingHold.objects.filter(customer_id=customer.pk, resolved_on__isnull=True).update(
-            resolved_on=day
-        )
     marked = subscription_services.charges_mark_invoiced(
         charge_ids=[charge.id for charge in charges], at=timezone.now()
     )
     if marked != len(charges):  # the row locks make this impossible; never invoice twice
-        raise RuntimeError(f"{invoice.number}: {len(charges) - marked} charges already invoiced")
+        raise RuntimeError(f"{customer.public_id}: {len(charges) - marked} charges invoiced")
+    if held:  # issued at last: the customer's open hold is over
+        BillingHold.objects.filter(customer_id=customer.pk, resolved_on__isnull=True).update(
+            resolved_on=day
+        )
+    invoice.number = _number_take(INVOICE_SERIES, day.year)
+    invoice.save()
+    for line in lines:
+        line.invoice = invoice
+    InvoiceLine.objects.bulk_create(lines)
     _audit(
         invoice,
         actor=None,
