@@ -70,8 +70,8 @@ RECENT_ACTIVITY = 8
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=6, help="rounds of a phase of each")
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each phase")
+    parser.add_argument("--rounds", type=int, default=10, help="rounds of a phase of each")
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each phase")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of each, untimed")
     parser.add_argument("--connections", type=int, default=6, help="concurrent client threads")
     parser.add_argument("--workers", type=int, default=WEB_WORKERS, help="gunicorn workers")
