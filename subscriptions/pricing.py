@@ -188,16 +188,20 @@ def _special_price(*, customer: Customer, plan: Plan, currency: str, on: date) -
     )
 
 
-def price_rule_on(*, reseller: Reseller, plan: Plan, currency: str, on: date) -> PriceRule | None:
-    """The reseller's price book entry for `plan` in `currency` on `on`: the latest
-    `valid_from` on or before it (the latest entered, on the same day); None: the list price."""
+def _price_rule_on(*, reseller_id: int, plan: Plan, currency: str, on: date) -> PriceRule | None:
     return (
         PriceRule.objects.filter(
-            reseller_id=reseller.pk, plan_id=plan.pk, currency=currency, valid_from__lte=on
+            reseller_id=reseller_id, plan_id=plan.pk, currency=currency, valid_from__lte=on
         )
         .order_by("-valid_from", "-id")
         .first()
     )
+
+
+def price_rule_on(*, reseller: Reseller, plan: Plan, currency: str, on: date) -> PriceRule | None:
+    """The reseller's price book entry for `plan` in `currency` on `on`: the latest
+    `valid_from` on or before it (the latest entered, on the same day); None: the list price."""
+    return _price_rule_on(reseller_id=reseller.pk, plan=plan, currency=currency, on=on)
 
 
 def customer_price(*, customer: Customer, plan: Plan, currency: str, on: date) -> PriceQuote:
@@ -215,7 +219,7 @@ def customer_price(*, customer: Customer, plan: Plan, currency: str, on: date) -
     try:
         special = _special_price(customer=customer, plan=plan, currency=currency, on=on)
     except CustomerPrice.DoesNotExist:
-        rule = price_rule_on(reseller=customer.reseller, plan=plan, currency=currency, on=on)
+        rule = _price_rule_on(reseller_id=customer.reseller_id, plan=plan, currency=currency, on=on)
         if rule is None or rule.kind == PriceRule.Kind.LIST:
             price = list_price
         elif rule.kind == PriceRule.Kind.MARKUP:

@@ -255,6 +255,10 @@ def test_a_rule_applies_from_its_day_and_the_latest_entered_wins(tenant, owner, 
     assert price_on(TODAY + 10 * DAY) == Decimal("5.50")  # entered later, same day
     assert price_on(TODAY + 19 * DAY) == Decimal("5.50")
     assert price_on(TODAY + 20 * DAY) == Decimal("6.00")
+    entry = pricing.price_rule_on(
+        reseller=tenant.reseller, plan=flexible, currency="EUR", on=TODAY + 19 * DAY
+    )
+    assert entry is not None and entry.price == Decimal("5.50")
     # The other currency is not priced by these entries.
     usd = pricing.customer_price(customer=tenant.customer, plan=flexible, currency="USD", on=TODAY)
     assert usd.customer_price == Decimal("5.00")
@@ -900,3 +904,33 @@ def test_staff_read_the_price_books_and_special_prices(staff_client, tenant, own
         page = staff_client.get(f"/admin/subscriptions/{model}/{obj.pk}/change/")
         assert page.status_code == 200
         assert staff_client.get(f"/admin/subscriptions/{model}/add/").status_code == 403
+
+
+# --- Cost of a quote ---------------------------------------------------------------------------
+
+
+def test_a_quote_reads_a_fixed_number_of_rows(
+    tenant, owner, flexible, django_assert_max_num_queries
+):
+    """Catalogue price, tier, override, tier rate, special price, price book entry: however
+    many rows each table holds (a charge will quote every subscription's next period)."""
+    tier = tier_of(tenant.reseller, every=Decimal("10"))
+    for n in range(5):
+        TierDiscount.objects.create(
+            tier=tier, product=flexible.product, percent=n, valid_from=TODAY + n * DAY
+        )
+        services.price_rule_set(
+            membership=owner,
+            plan=flexible,
+            currency="EUR",
+            kind="markup",
+            markup_percent=Decimal(n),
+            valid_from=TODAY + n * DAY,
+        )
+    customer = Customer.objects.get(pk=tenant.customer.pk)
+    with django_assert_max_num_queries(6):
+        quote = pricing.customer_price(
+            customer=customer, plan=flexible, currency="EUR", on=TODAY + 3 * DAY
+        )
+    # Cost 4.00 x 0.97 = 3.88; 3.88 x 1.03 = 3.9964.
+    assert (quote.cost, quote.customer_price) == (Decimal("3.88"), Decimal("4.00"))
