@@ -1,10 +1,11 @@
 """The invoice looks the same: page 1 of fixed documents, rendered at 100 dpi, against reference
 PNGs committed beside this file (tests/billing/pdf_visual/). The references were rendered from
-the template as it was before its layout was made cheaper (flex boxes replaced by tables), so
-any change of what a reader sees shows up here, not only a change of the words.
+the template as it was before its layout was made cheaper (flex boxes replaced by tables; no
+pixel differs since), so any change of what a reader sees shows up here, not only a change of
+the words.
 
-Page 1 is rasterised by pypdfium2 (PDFium, bundled with the wheel pdfplumber brings), so the
-image does not depend on the machine's PDF tools; the fonts are the ones embedded in the PDF.
+Page 1 is rasterised by pypdfium2 (a dev dependency; PDFium comes in its wheel), so the image
+does not depend on the machine's PDF tools; the fonts are the ones embedded in the PDF.
 
 A reference that is missing is written and the test fails, so a new one is always looked at
 before it is committed. When the look changes on purpose, delete the PNG, run the test, look
