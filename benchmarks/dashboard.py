@@ -48,6 +48,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -59,7 +60,7 @@ os.environ.setdefault(
 )
 
 from benchmarks import customer_list
-from benchmarks.soak import Stack, port_free, redis_ping, wait_for
+from benchmarks.soak import Stack, port_free, process_parents, redis_ping, wait_for
 
 TARGET_RATIO = 0.40
 WEB_WORKERS = 3  # WEB_CONCURRENCY's default in production (README, Configuration)
@@ -122,22 +123,29 @@ def main() -> int:
             reload=args.reload,
         )
         gunicorn_start(stack, "gunicorn", port=stack.web_port, workers=args.workers)
+        ours = serving(stack, "gunicorn")
         cases = [
             Case(
                 "minimal view",
                 stack.web_port,
                 request_bytes("/benchmark/minimal/", data.cookie),
                 b"ok",
+                ours,
             ),
             Case(
-                "dashboard", stack.web_port, request_bytes("/dashboard/", data.cookie), b"</html>"
+                "dashboard",
+                stack.web_port,
+                request_bytes("/dashboard/", data.cookie),
+                b"</html>",
+                ours,
             ),
         ]
         if args.versus:
             port = port_free()
             gunicorn_start(stack, "versus", port=port, workers=args.workers, chdir=args.versus)
             request = request_bytes("/dashboard/", data.cookie)
-            cases.append(Case(f"dashboard of {args.versus}", port, request, b"</html>"))
+            theirs = serving(stack, "versus")
+            cases.append(Case(f"dashboard of {args.versus}", port, request, b"</html>", theirs))
         print(header(data, args), flush=True)
         checks_ok = figures_check(stack.web_port, data)
         queries = queries_count(data)
@@ -455,10 +463,16 @@ class Phase:
     seconds: float = 0.0
     client_cpu: float = 0.0  # seconds of CPU this process used
     machine_busy: float = 0.0  # share of all cores busy, from /proc/stat
+    served: int = 0  # every answer, including those that came after the phase's end
+    server_cpu: float = 0.0  # seconds of CPU of the gunicorn workers, PostgreSQL and Redis
 
     @property
     def per_second(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def cpu_per_request(self) -> float:
+        return self.server_cpu / max(1, self.served)
 
 
 def cpu_times() -> tuple[int, int]:
@@ -481,6 +495,40 @@ class Case:
     port: int
     request: bytes
     end: bytes  # how the whole answer ends
+    serving: Callable[[], list[int]]  # the processes that do the work: gunicorn's workers...
+
+
+def processes_cpu(pids: list[int]) -> float:
+    """Seconds of CPU (user and system) the processes used since they started."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def serving(stack: Stack, server: str) -> Callable[[], list[int]]:
+    """The gunicorn workers of `server`, the redis-server and the database's backends (except
+    this process's own): what a request costs, wherever it runs. The CPU they use per request
+    does not depend on what else the machine runs, as the requests per second do."""
+
+    def pids() -> list[int]:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            backends = [row[0] for row in cursor.fetchall()]
+        master = stack.processes[server].pid
+        workers = [pid for pid, parent in process_parents().items() if parent == master]
+        return [*workers, stack.processes["redis"].pid, *backends]
+
+    return pids
 
 
 def phase_run(case: Case, *, seconds: float, connections: int) -> Phase:
@@ -488,11 +536,13 @@ def phase_run(case: Case, *, seconds: float, connections: int) -> Phase:
     in, for `seconds`; a request still open at the end is not counted."""
     phase = Phase(case.name, seconds=seconds)
     lock = threading.Lock()
+    pids = case.serving()
+    server_before = processes_cpu(pids)
     cpu_before, busy_before = time.process_time(), cpu_times()
     until = time.monotonic() + seconds
 
     def client() -> None:
-        done, failures = 0, []
+        done, served, failures = 0, 0, []
         while time.monotonic() < until:
             try:
                 with socket.create_connection(("127.0.0.1", case.port), timeout=30) as sock:
@@ -503,6 +553,7 @@ def phase_run(case: Case, *, seconds: float, connections: int) -> Phase:
             except OSError as error:
                 failures.append(repr(error))
                 continue
+            served += 1
             if time.monotonic() > until:
                 break
             answer = b"".join(chunks)
@@ -512,6 +563,7 @@ def phase_run(case: Case, *, seconds: float, connections: int) -> Phase:
                 failures.append(answer[:200].decode(errors="replace"))
         with lock:
             phase.requests += done
+            phase.served += served
             phase.failures += failures
 
     threads = [threading.Thread(target=client) for _ in range(connections)]
@@ -521,6 +573,7 @@ def phase_run(case: Case, *, seconds: float, connections: int) -> Phase:
         thread.join()
     busy_after = cpu_times()
     phase.client_cpu = time.process_time() - cpu_before
+    phase.server_cpu = processes_cpu(pids) - server_before
     phase.machine_busy = (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1])
     return phase
 
@@ -598,17 +651,24 @@ def report(
         case.name: [r[case.name].per_second / r[yardstick].per_second for r in rounds]
         for case in cases
     }
+    # The CPU the serving processes spent per request, and the minimal view's over the case's:
+    # the throughput that CPU allows, relative to the minimal view, whatever else ran.
+    cpu = {
+        case.name: statistics.median(r[case.name].cpu_per_request for r in rounds) for case in cases
+    }
     print(
         f"\n| Request | requests/s (median of {len(rounds)} rounds) | min-max "
-        "| x minimal view (median of the rounds) | min-max | queries |\n"
-        "|---|---|---|---|---|---|"
+        "| x minimal view (median of the rounds) | min-max | CPU per request | "
+        "x minimal view (CPU) | queries |\n"
+        "|---|---|---|---|---|---|---|---|"
     )
     for case in cases:
         rates = [r[case.name].per_second for r in rounds]
         print(
             f"| {case.name} | {statistics.median(rates):.0f} | {min(rates):.0f}-{max(rates):.0f} "
             f"| {statistics.median(ratios[case.name]):.3f} | {min(ratios[case.name]):.3f}-"
-            f"{max(ratios[case.name]):.3f} | {queries.get(case.name, '?')} |"
+            f"{max(ratios[case.name]):.3f} | {cpu[case.name] * 1000:.1f} ms "
+            f"| {cpu[yardstick] / cpu[case.name]:.3f} | {queries.get(case.name, '?')} |"
         )
     phases = [phase for r in rounds for phase in r.values()]
     failures = [f"{phase.name}: {failure}" for phase in phases for failure in phase.failures]
