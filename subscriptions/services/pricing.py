@@ -117,7 +117,9 @@ def price_rule_set(
         created_by=membership.user,
     )
     if kind == PriceRule.Kind.MARKUP and markup_percent is None:
-        raise _invalid("markup_percent", _("Enter the markup on your cost, in %."), code="required")
+        raise _invalid(
+            "markup_percent", _("Enter the markup on your cost, as a percentage."), code="required"
+        )
     if kind == PriceRule.Kind.FIXED and price is None:
         raise _invalid("price", _("Enter the price per licence per month."), code="required")
     rule.full_clean(exclude=["reseller", "plan", "created_by"])

@@ -398,7 +398,7 @@ def test_a_day_in_the_past_is_refused(tenant, owner, flexible):
             {"kind": "markup"},
             "markup_percent",
             "required",
-            "Enter the markup on your cost, in %.",
+            "Enter the markup on your cost, as a percentage.",
         ),
         ({"kind": "fixed"}, "price", "required", "Enter the price per licence per month."),
         ({"kind": "cheap"}, "kind", "invalid", "Choose how the customer price is set."),
