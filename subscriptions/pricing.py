@@ -162,14 +162,12 @@ def highest_cost(
             later = later.filter(valid_from__lt=end)
         days.update(later.values_list("valid_from", flat=True))
     list_price = catalogue_price(plan=plan, currency=currency)
-    highest: tuple[Decimal, date] | None = None
+    costs = []
     for day in sorted(days):
-        percent = _discount(reseller_id=reseller.pk, product_id=plan.product_id, on=day).percent
-        cost = _cost(list_price, percent)
-        if highest is None or cost > highest[0]:
-            highest = (cost, day)
-    assert highest is not None  # days holds start
-    return highest
+        found = _discount(reseller_id=reseller.pk, product_id=plan.product_id, on=day)
+        costs.append((_cost(list_price, found.percent), day))
+    # max() keeps the first of equal costs: the earliest day.
+    return max(costs, key=lambda cost_and_day: cost_and_day[0])
 
 
 def _special_price(*, customer: Customer, plan: Plan, currency: str, on: date) -> CustomerPrice:

@@ -232,8 +232,10 @@ class PriceRule(models.Model):
 class CustomerPrice(models.Model):
     """A special price for one customer: one licence of a plan for a month, in a currency,
     from `valid_from` until the day before `ends_on` (exclusive, like a billing period's end;
-    no `ends_on`: until replaced). It comes before the reseller's price book. Appended; only
-    `ends_on` is set later (customer_price_end)."""
+    no `ends_on`: until replaced). It comes before the reseller's price book. Of those valid on
+    a day, the latest `valid_from` wins (then the latest entered): a short offer over a standing
+    special price ends back at the standing one. Appended; only `ends_on` is set later
+    (customer_price_end)."""
 
     reseller = models.ForeignKey(
         Reseller,

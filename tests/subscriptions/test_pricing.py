@@ -299,6 +299,29 @@ def test_a_special_price_comes_first_until_the_day_it_ends(tenant, owner, flexib
     assert quote_on(TODAY + 5 * DAY).source is PriceSource.PRICE_RULE
 
 
+def test_a_short_offer_over_a_standing_special_price_ends_back_at_it(tenant, owner, flexible):
+    standing = special_price(owner, tenant.customer, flexible)  # 4.50 from today, no end
+    offer = services.customer_price_set(
+        membership=owner,
+        customer=tenant.customer,
+        plan=flexible,
+        currency="EUR",
+        price=Decimal("4.20"),
+        valid_from=TODAY + 10 * DAY,
+        ends_on=TODAY + 20 * DAY,
+    )
+
+    def special_on(day: date) -> int | None:
+        return pricing.customer_price(
+            customer=tenant.customer, plan=flexible, currency="EUR", on=day
+        ).customer_price_id
+
+    assert special_on(TODAY + 9 * DAY) == standing.pk
+    assert special_on(TODAY + 10 * DAY) == offer.pk
+    assert special_on(TODAY + 19 * DAY) == offer.pk
+    assert special_on(TODAY + 20 * DAY) == standing.pk
+
+
 # --- The services' refusals, next to the field -----------------------------------------------
 
 
