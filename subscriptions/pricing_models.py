@@ -2,9 +2,11 @@
 reseller's price book and its customers' special prices. Imported by subscriptions.models, so
 Django sees these models; what the rows mean for a price is subscriptions.pricing.
 
-Every row takes effect from a day (`valid_from`) and is never rewritten: a new price or
-discount is a new row, and on any day the latest row whose `valid_from` is on or before it
-applies. All amounts are per licence per month, like PlanPrice.
+A discount, price book entry or special price takes effect from a day (`valid_from`) and is
+never rewritten: a new price or discount is a new row, and on any day the latest row whose
+`valid_from` is on or before it applies. A reseller's tier is not dated: moving it to another
+tier changes its cost from then on (charges will keep what they were quoted). All amounts are
+per licence per month, like PlanPrice.
 """
 
 from decimal import Decimal
