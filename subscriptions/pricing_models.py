@@ -4,9 +4,9 @@ Django sees these models; what the rows mean for a price is subscriptions.pricin
 
 A discount, price book entry or special price takes effect from a day (`valid_from`) and is
 never rewritten: a new price or discount is a new row, and on any day the latest row whose
-`valid_from` is on or before it applies. A reseller's tier is not dated: moving it to another
-tier changes its cost from then on (charges will keep what they were quoted). All amounts are
-per licence per month, like PlanPrice.
+`valid_from` is on or before it applies. A reseller's tier is not dated: after a move to
+another tier, every day is quoted with the new tier's rates, past days included (charges will
+keep what they were quoted). All amounts are per licence per month, like PlanPrice.
 """
 
 from decimal import Decimal
