@@ -21,6 +21,8 @@ EXPECTED = {
         Action.SUBSCRIPTION_CANCEL,
         Action.SUBSCRIPTION_SUSPEND,
         Action.INVOICE_VIEW,
+        Action.PRICES_MANAGE,
+        Action.MARGIN_VIEW,
     },
     Role.SALES: {
         Action.CUSTOMER_VIEW,
@@ -29,7 +31,13 @@ EXPECTED = {
         Action.SUBSCRIPTION_BUY,
         Action.LICENCES_ADD,
     },
-    Role.BILLING: {Action.CUSTOMER_VIEW, Action.INVOICE_VIEW, Action.PAYMENT_CARD_MANAGE},
+    Role.BILLING: {
+        Action.CUSTOMER_VIEW,
+        Action.INVOICE_VIEW,
+        Action.PAYMENT_CARD_MANAGE,
+        Action.PRICES_MANAGE,
+        Action.MARGIN_VIEW,
+    },
 }
 
 
