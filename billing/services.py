@@ -36,12 +36,12 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q, Sum, Value
+from django.db.models import Field, Q, Sum, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -281,7 +281,10 @@ def _charges_lock(*, customer_id: int, day: date) -> list[_DueCharge]:
         rows = cursor.fetchall()
     # The values as the ORM would read them: the converters of each field and of the database
     # (PostgreSQL has none for these types; SQLite gives decimals as floats, dates as text).
-    columns = [Charge._meta.get_field(name).cached_col for name in _DueCharge._fields]
+    columns = [
+        cast("Field[Any, Any]", Charge._meta.get_field(name)).cached_col
+        for name in _DueCharge._fields
+    ]
     converters = [
         (
             column,
