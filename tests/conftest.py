@@ -7,12 +7,15 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+from celery import current_app
+from celery.result import _set_task_join_will_block
 from django.conf import settings
 from django.test import Client
 from django.utils import translation
 from time_machine import Traveller
 
 from billing.payments import tasks as payment_tasks
+from config.celery import app as celery_app
 from core.models import User
 from subscriptions.models import Plan
 from tests.factories import Tenant, UserFactory, catalogue, make_tenant
@@ -36,6 +39,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for marker, is_missing in missing.items():
             if is_missing and item.get_closest_marker(marker):
                 item.add_marker(pytest.mark.skip(reason=reasons[marker]))
+
+
+@pytest.fixture(autouse=True)
+def _celery_state() -> Iterator[None]:
+    """Celery's process-wide state, as each test expects it.
+
+    - Each test starts allowed to wait for an eager task's result (`.delay(...).get()`). Celery
+      keeps "a task is running here, do not wait" in one flag, which each eager task sets while
+      it runs and puts back as it found it on the way out. Two threads running eager tasks at
+      once (the tests that release requests together) can leave it set: B starts while A runs
+      and keeps "set" to put back, A ends, then B puts "set" back. Every later `.get()` in that
+      process would fail with "Never call result.get() within a task!".
+    - A test leaves the project's app current: the shared tasks follow the current app, so a
+      test that made another app current would send every later test's tasks to its broker."""
+    _set_task_join_will_block(False)
+    yield
+    assert current_app._get_current_object() is celery_app, "a test left another Celery app current"
 
 
 @pytest.fixture(autouse=True)

@@ -334,7 +334,9 @@ def test_limits_count_in_redis_again_after_an_outage(outage_cache):
 def test_an_enqueue_gives_up_within_seconds(redis_server, fault):
     """The project's Celery settings (short socket timeouts, one quick publish retry) against a
     Redis that is down or frozen: the enqueue raises within seconds, not after twenty."""
-    app = Celery("outage-test")
+    # Not the current app: the project's shared tasks follow the current app, and would queue
+    # to this test's stopped Redis in every later test of this process.
+    app = Celery("outage-test", set_as_current=False)
     app.config_from_object("django.conf:settings", namespace="CELERY")
     # The same Redis for the results, as in production; the project's tasks ignore results
     # (CELERY_TASK_IGNORE_RESULT), so sending one never asks the result store.
