@@ -39,6 +39,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for marker, is_missing in missing.items():
             if is_missing and item.get_closest_marker(marker):
                 item.add_marker(pytest.mark.skip(reason=reasons[marker]))
+    # The longest modules first, so that in parallel runs (make test) the others fill the other
+    # processes around them instead of one process finishing alone at the end.
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in LONGEST_MODULES)
+
+
+# The modules that take longest (most of it waiting for real processes and timeouts).
+LONGEST_MODULES = {
+    "tests/system/test_faults.py",
+    "tests/demo/test_browser_walk.py",
+    "tests/demo/test_demo.py",
+}
 
 
 @pytest.fixture(autouse=True)
