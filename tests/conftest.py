@@ -5,10 +5,9 @@ import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time
 
+import celery._state
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
-from celery import current_app
-from celery.result import _set_task_join_will_block
 from django.conf import settings
 from django.test import Client
 from django.utils import translation
@@ -64,9 +63,9 @@ def _celery_state() -> Iterator[None]:
       process would fail with "Never call result.get() within a task!".
     - A test leaves the project's app current: the shared tasks follow the current app, so a
       test that made another app current would send every later test's tasks to its broker."""
-    _set_task_join_will_block(False)
+    vars(celery._state)["_task_join_will_block"] = False  # what celery.result resets it with
     yield
-    assert current_app._get_current_object() is celery_app, "a test left another Celery app current"
+    assert celery._state.get_current_app() is celery_app, "a test left another Celery app current"
 
 
 @pytest.fixture(autouse=True)
