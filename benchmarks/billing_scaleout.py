@@ -52,7 +52,14 @@ def main() -> int:
     parser.add_argument("--subscriptions", type=int, default=10_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per run at most")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="CI's mode: 60 subscriptions by 1 and 2 processes; the checks, not the figures",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.subscriptions, args.workers, args.timeout = 60, [1, 2], 300
 
     from benchmarks.soak import port_free, redis_ping, wait_for
 
