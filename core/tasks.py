@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from celery import shared_task
 from cryptography.fernet import InvalidToken
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.mail import EmailMultiAlternatives
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
@@ -32,9 +33,14 @@ EMAIL_RETRY_BACKOFF_MAX = 600
 # timeout is shorter still (EMAIL_TIMEOUT).
 EMAIL_SEND_TIME_LIMIT = 240
 DATABASE_ERRORS = (OperationalError, InterfaceError)
-# The database went away after the message left: the record of the send is tried this many
-# times, reconnecting, over about a minute.
-RECORD_TRIES = 7
+# The database went away after the message left: the record of the send is tried again, on a
+# new connection, every half second while the email's lease lasts (less a margin). It lands as
+# soon as the database is back, before the sweeper could take the email for lost and send it
+# again; only an outage longer than the lease can make an email go twice (with the same
+# Message-ID, which mail systems take for the same message).
+RECORD_RETRY_EVERY = 0.5
+RECORD_LEASE_MARGIN = 2.0
+_clock = time.monotonic  # seconds, for the lease; a test can move it
 
 
 class PermanentSendError(Exception):
@@ -68,6 +74,7 @@ def send_email(self, email_id: int, secrets: dict[str, str] | None = None) -> st
     existed still carry), are put into the body for this send only, and are erased once the
     email is sent or given up."""
     now = timezone.now()
+    lease_ends = _clock() + settings.EMAIL_SEND_LEASE - RECORD_LEASE_MARGIN
     claimed = OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.PENDING).update(
         status=OutboundEmail.Status.SENDING, attempts=F("attempts") + 1, claimed_at=now
     )
@@ -91,6 +98,7 @@ def send_email(self, email_id: int, secrets: dict[str, str] | None = None) -> st
         raise
     _record(
         email_id,
+        lease_ends=lease_ends,
         status=OutboundEmail.Status.SENT,
         sent_at=timezone.now(),
         last_error="",
@@ -142,22 +150,23 @@ def _send_failed(email_id: int, error: Exception, *, final: bool, retries: int) 
         logger.exception("Email %s: its failure could not be recorded", email_id)
 
 
-def _record(email_id: int, **changes: object) -> None:
-    """Write what happened after the SMTP call, reconnecting while the database is away: the
-    email is not sent again because this write failed."""
-    for attempt in range(RECORD_TRIES):
+def _record(email_id: int, *, lease_ends: float, **changes: object) -> None:
+    """Write what happened after the SMTP call, reconnecting while the database is away, until
+    the email's lease is nearly over (`lease_ends`, on _clock's time): the email is not
+    sent again because this write failed."""
+    while True:
         try:
             OutboundEmail.objects.filter(pk=email_id).update(**changes)
             return
         except DATABASE_ERRORS:
-            if attempt == RECORD_TRIES - 1:
+            if _clock() + RECORD_RETRY_EVERY > lease_ends:
                 # Still `sending` when its lease ends: the sweeper sends it again with the same
                 # Message-ID, which mail systems take for the same message.
                 logger.exception("Email %s was sent but could not be recorded", email_id)
                 raise
             if not connection.in_atomic_block:
                 connection.close()  # a new one on the next query
-            time.sleep(min(2**attempt, 16))
+            time.sleep(RECORD_RETRY_EVERY)
 
 
 def _attach_stored_files(

@@ -29,7 +29,7 @@ from billing.models import BillingHold, Invoice, Payment
 from core import sweeper
 from core.emails import email_queue
 from core.models import OutboundEmail
-from core.tasks import send_email, work_sweep
+from core.tasks import RECORD_LEASE_MARGIN, RECORD_RETRY_EVERY, send_email, work_sweep
 from core.tokens import token_digest
 from resellers.models import Membership
 from resellers.roles import Role
@@ -341,3 +341,41 @@ def test_the_broker_backlog_is_read_from_redis_and_an_absent_queue_is_empty(sett
         app.conf.task_default_queue = previous
         with app.connection_for_write() as broker:
             _redis(broker).delete(queue)
+
+
+@pytest.mark.django_db
+def test_the_record_of_a_send_is_tried_every_half_second_until_the_lease_is_nearly_over(
+    monkeypatch, settings
+):
+    """The database is away after the send: the record is tried again every half second (so
+    it lands as soon as the database is back, before the sweeper could send it again), and
+    given up only when the lease is nearly over, the email left `sending` for the sweeper."""
+    settings.EMAIL_SEND_LEASE = 10
+    email = _queue()
+    update = QuerySet.update
+    clock = {"now": 1000.0}
+    slept: list[float] = []
+
+    def away(self, **changes):
+        if changes.get("status") == OutboundEmail.Status.SENT:
+            raise OperationalError("server closed the connection unexpectedly")
+        return update(self, **changes)
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock["now"] += seconds
+
+    monkeypatch.setattr(QuerySet, "update", away)
+    monkeypatch.setattr("core.tasks.time.sleep", sleep)
+    monkeypatch.setattr("core.tasks._clock", lambda: clock["now"])
+
+    with pytest.raises(Retry):  # the task is retried; its claim makes the retry skip it
+        send_email.apply(args=(email.pk,), throw=True)
+
+    assert set(slept) == {RECORD_RETRY_EVERY}
+    # Tried until the lease (10 s) less its margin was about to end, not beyond.
+    assert 10 - RECORD_LEASE_MARGIN - RECORD_RETRY_EVERY <= sum(slept) <= 10 - RECORD_LEASE_MARGIN
+    assert len(mail.outbox) == 1
+    monkeypatch.undo()
+    email.refresh_from_db()
+    assert email.status == OutboundEmail.Status.SENDING
