@@ -83,6 +83,7 @@ class ResellerDiscountAdmin(admin.ModelAdmin):
     """Staff's overrides of one reseller's tier discount: added, never changed."""
 
     form = DiscountForm
+    fields = ["reseller", "product", "percent", "valid_from"]
     list_display = ["reseller", "product", "percent", "valid_from"]
     list_filter = [
         ("reseller", admin.RelatedOnlyFieldListFilter),

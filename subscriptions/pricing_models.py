@@ -41,13 +41,28 @@ class Tier(models.Model):
         return self.name
 
 
-class TierDiscount(models.Model):
-    """A tier's discount in % of the list price, for one product or (no product) for every
-    product, from a day on."""
+def _one_per_day(owner: str) -> list[models.BaseConstraint]:
+    """One discount a day per owner and product, and one a day per owner for every product.
+    Two partial constraints rather than one with nulls_distinct=False: "every product" (no
+    product) is one row per day too, on every database."""
+    return [
+        models.UniqueConstraint(
+            fields=[owner, "product", "valid_from"],
+            condition=models.Q(product__isnull=False),
+            name="%(class)s_one_per_product_and_day",
+        ),
+        models.UniqueConstraint(
+            fields=[owner, "valid_from"],
+            condition=models.Q(product__isnull=True),
+            name="%(class)s_one_for_all_per_day",
+        ),
+    ]
 
-    tier = models.ForeignKey(
-        Tier, on_delete=models.CASCADE, related_name="discounts", verbose_name=_("tier")
-    )
+
+class DatedDiscount(models.Model):
+    """A discount in % of the list price, for one product or (no product) for every product,
+    from a day on: what a tier's rate and staff's override of one reseller's rate share."""
+
     product = models.ForeignKey(
         "subscriptions.Product",
         on_delete=models.PROTECT,
@@ -63,30 +78,37 @@ class TierDiscount(models.Model):
     valid_from = models.DateField(_("valid from"))
 
     class Meta:
-        verbose_name = _("tier discount")
-        verbose_name_plural = _("tier discounts")
-        ordering = ["tier", "product", "-valid_from"]
+        abstract = True
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(percent__gte=0, percent__lt=100),
-                name="tierdiscount_percent_range",
-            ),
-            # Two partial constraints rather than one with nulls_distinct=False: "every
-            # product" (no product) is one row per day too, on every database.
-            models.UniqueConstraint(
-                fields=["tier", "product", "valid_from"],
-                condition=models.Q(product__isnull=False),
-                name="tierdiscount_one_per_product_and_day",
-            ),
-            models.UniqueConstraint(
-                fields=["tier", "valid_from"],
-                condition=models.Q(product__isnull=True),
-                name="tierdiscount_one_for_all_per_day",
+                name="%(class)s_percent_range",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.tier}: {self.percent} % ({self.valid_from})"
+        return f"{self.owner_label()}: {self.percent} % ({self.valid_from})"
+
+    def owner_label(self) -> str:
+        raise NotImplementedError
+
+
+class TierDiscount(DatedDiscount):
+    """A tier's discount in % of the list price, for one product or (no product) for every
+    product, from a day on."""
+
+    tier = models.ForeignKey(
+        Tier, on_delete=models.CASCADE, related_name="discounts", verbose_name=_("tier")
+    )
+
+    class Meta(DatedDiscount.Meta):
+        verbose_name = _("tier discount")
+        verbose_name_plural = _("tier discounts")
+        ordering = ["tier", "product", "-valid_from"]
+        constraints = [*DatedDiscount.Meta.constraints, *_one_per_day("tier")]
+
+    def owner_label(self) -> str:
+        return str(self.tier)
 
 
 class ResellerTier(models.Model):
@@ -113,7 +135,7 @@ class ResellerTier(models.Model):
         return f"{self.reseller}: {self.tier}"
 
 
-class ResellerDiscount(models.Model):
+class ResellerDiscount(DatedDiscount):
     """Staff's override of one reseller's tier discount, for one product or (no product) for
     every product, from a day on."""
 
@@ -123,43 +145,15 @@ class ResellerDiscount(models.Model):
         related_name="discount_overrides",
         verbose_name=_("reseller"),
     )
-    product = models.ForeignKey(
-        "subscriptions.Product",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("product"),
-        help_text=_("Leave empty for every product."),
-    )
-    percent = models.DecimalField(
-        _("discount (%)"), max_digits=5, decimal_places=2, validators=PERCENT_VALIDATORS
-    )
-    valid_from = models.DateField(_("valid from"))
 
-    class Meta:
+    class Meta(DatedDiscount.Meta):
         verbose_name = _("reseller discount")
         verbose_name_plural = _("reseller discounts")
         ordering = ["reseller", "product", "-valid_from"]
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(percent__gte=0, percent__lt=100),
-                name="resellerdiscount_percent_range",
-            ),
-            models.UniqueConstraint(
-                fields=["reseller", "product", "valid_from"],
-                condition=models.Q(product__isnull=False),
-                name="resellerdiscount_one_per_product_and_day",
-            ),
-            models.UniqueConstraint(
-                fields=["reseller", "valid_from"],
-                condition=models.Q(product__isnull=True),
-                name="resellerdiscount_one_for_all_per_day",
-            ),
-        ]
+        constraints = [*DatedDiscount.Meta.constraints, *_one_per_day("reseller")]
 
-    def __str__(self) -> str:
-        return f"{self.reseller}: {self.percent} % ({self.valid_from})"
+    def owner_label(self) -> str:
+        return str(self.reseller)
 
 
 class PriceRule(models.Model):
