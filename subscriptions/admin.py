@@ -14,6 +14,7 @@ from subscriptions.models import (
     Order,
     Plan,
     PlanPrice,
+    PriceNotice,
     Product,
     Subscription,
 )
@@ -103,10 +104,19 @@ class ChargeInline(ReadOnlyInline):
         "licences",
         "unit_price",
         "amount",
+        "cost_amount",
+        "margin_amount",
+        "price_source",
         "currency",
         "invoiced_at",
     ]
     ordering = ["-created_at", "-id"]
+
+
+class PriceNoticeInline(ReadOnlyInline):
+    model = PriceNotice
+    fields = ["sent_at", "old_monthly_price", "new_monthly_price", "currency", "applies_from"]
+    ordering = ["-sent_at", "-id"]
 
 
 @admin.register(Subscription)
@@ -134,7 +144,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     search_fields = ["public_id", "customer__organisation", "customer__domain"]
     list_select_related = ["customer__reseller", "plan__product"]
     show_full_result_count = False
-    inlines = [LicenceChangeInline, ChargeInline]
+    inlines = [LicenceChangeInline, ChargeInline, PriceNoticeInline]
     actions = ["suspend", "reactivate"]
 
     # Licences, periods and status change only through services, so the ledger, the charges
@@ -196,6 +206,73 @@ class OrderAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Order._meta.fields if f.name != "key"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Charge)
+class ChargeAdmin(admin.ModelAdmin):
+    """Charges as made: what was owed and what it was priced from (list price, the reseller's
+    cost and margin, the price source and the rows). Written by the services only; staff read."""
+
+    list_display = [
+        "created_at",
+        "customer",
+        "kind",
+        "licences",
+        "amount",
+        "cost_amount",
+        "margin_amount",
+        "currency",
+        "price_source",
+        "invoiced_at",
+    ]
+    list_filter = ["kind", "price_source", "currency"]
+    search_fields = ["description", "customer__organisation", "subscription__public_id"]
+    list_select_related = ["customer"]
+    show_full_result_count = False
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "subscription",
+                    "customer",
+                    "order",
+                    "kind",
+                    "description",
+                    "payer",
+                    ("period_start", "period_end"),
+                    "licences",
+                    "unit_price",
+                    "amount",
+                    "currency",
+                    "created_at",
+                    "invoiced_at",
+                ]
+            },
+        ),
+        (
+            _("Priced from"),
+            {
+                "fields": [
+                    ("list_unit_price", "unit_cost", "unit_margin"),
+                    ("cost_amount", "margin_amount"),
+                    ("monthly_list_price", "monthly_price", "monthly_cost"),
+                    "price_source",
+                    ("tier", "tier_discount", "reseller_discount"),
+                    ("price_rule", "customer_price"),
+                ]
+            },
+        ),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Charge._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -13,6 +13,7 @@ from resellers.models import Currency
 from subscriptions.periods import TERM_MONTHS, Period
 from subscriptions.pricing_models import CustomerPrice as CustomerPrice
 from subscriptions.pricing_models import PriceRule as PriceRule
+from subscriptions.pricing_models import PriceSource as PriceSource
 from subscriptions.pricing_models import ResellerDiscount as ResellerDiscount
 from subscriptions.pricing_models import ResellerTier as ResellerTier
 from subscriptions.pricing_models import Tier as Tier
@@ -302,6 +303,53 @@ class Subscription(models.Model):
         return self.term_end - timedelta(days=1) if self.term_end else None
 
 
+class PriceNotice(models.Model):
+    """An increase of a subscription's price announced to the customer (issue 16): a higher
+    price applies from a period that starts at least 30 days after the customer was told.
+    Appended once per increase by the daily notice job; the renewal honours it."""
+
+    subscription = models.ForeignKey(
+        Subscription,
+        on_delete=models.PROTECT,
+        related_name="price_notices",
+        verbose_name=_("subscription"),
+    )
+    old_monthly_price = models.DecimalField(
+        _("price per licence per month until then"), max_digits=10, decimal_places=2
+    )
+    new_monthly_price = models.DecimalField(
+        _("new price per licence per month"), max_digits=10, decimal_places=2
+    )
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    # The first period start at least 30 days after sent_at.
+    applies_from = models.DateField(_("applies from"))
+    sent_at = models.DateTimeField(_("sent"))
+
+    class Meta:
+        verbose_name = _("price increase notice")
+        verbose_name_plural = _("price increase notices")
+        ordering = ["-sent_at", "-id"]
+        indexes = [models.Index(fields=["subscription", "applies_from"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(new_monthly_price__gt=models.F("old_monthly_price"))
+                & models.Q(old_monthly_price__gte=0),
+                name="pricenotice_is_an_increase",
+            ),
+            # The job announces one increase once, however often it runs.
+            models.UniqueConstraint(
+                fields=["subscription", "applies_from", "new_monthly_price"],
+                name="pricenotice_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.subscription}: {self.old_monthly_price} → {self.new_monthly_price} "
+            f"{self.currency} ({self.applies_from})"
+        )
+
+
 class LicenceChange(models.Model):
     """The licence ledger: one row per change, appended and never updated."""
 
@@ -405,6 +453,76 @@ class Charge(models.Model):
     )
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    # What the charge was priced from, kept as it was when charged (issue 16): nothing is
+    # recomputed later from today's prices. Per licence for the charged period, like
+    # unit_price: the list price, the reseller's cost and its margin (unit_price - unit_cost).
+    list_unit_price = models.DecimalField(
+        _("list price per licence for the period"), max_digits=12, decimal_places=2
+    )
+    unit_cost = models.DecimalField(
+        _("reseller cost per licence for the period"), max_digits=12, decimal_places=2
+    )
+    unit_margin = models.DecimalField(
+        _("margin per licence for the period"), max_digits=12, decimal_places=2
+    )
+    # The charge's whole cost, rounded exactly as `amount` is; its margin is amount - cost.
+    cost_amount = models.DecimalField(_("reseller cost"), max_digits=12, decimal_places=2)
+    margin_amount = models.DecimalField(_("margin"), max_digits=12, decimal_places=2)
+    # Per licence per month: what the period's prices came from.
+    monthly_list_price = models.DecimalField(
+        _("list price per licence per month"), max_digits=10, decimal_places=2
+    )
+    monthly_price = models.DecimalField(
+        _("customer price per licence per month"), max_digits=10, decimal_places=2
+    )
+    monthly_cost = models.DecimalField(
+        _("reseller cost per licence per month"), max_digits=10, decimal_places=2
+    )
+    price_source = models.CharField(
+        _("price source"), max_length=16, choices=PriceSource.choices
+    )
+    # The rows the cost and the price came from (none: no such row applied). PROTECT: a row
+    # a charge was priced from stays.
+    tier = models.ForeignKey(
+        Tier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("tier"),
+    )
+    tier_discount = models.ForeignKey(
+        TierDiscount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("tier discount"),
+    )
+    reseller_discount = models.ForeignKey(
+        ResellerDiscount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("reseller discount"),
+    )
+    price_rule = models.ForeignKey(
+        PriceRule,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("price book entry"),
+    )
+    customer_price = models.ForeignKey(
+        CustomerPrice,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("special customer price"),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     invoiced_at = models.DateTimeField(_("invoiced"), null=True, blank=True)
 
@@ -426,6 +544,16 @@ class Charge(models.Model):
                 fields=["subscription", "period_start"],
                 condition=models.Q(kind="period"),
                 name="charge_one_per_period",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(cost_amount__gte=0, unit_cost__gte=0, monthly_cost__gte=0),
+                name="charge_cost_not_negative",
+            ),
+            # The margin is what is left of the amount after the cost, to the cent.
+            models.CheckConstraint(
+                condition=models.Q(margin_amount=models.F("amount") - models.F("cost_amount"))
+                & models.Q(unit_margin=models.F("unit_price") - models.F("unit_cost")),
+                name="charge_margin_is_amount_less_cost",
             ),
         ]
 

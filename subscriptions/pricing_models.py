@@ -25,6 +25,17 @@ PERCENT_MAX = Decimal("99.99")
 PERCENT_VALIDATORS = [MinValueValidator(Decimal("0")), MaxValueValidator(PERCENT_MAX)]
 
 
+class PriceSource(models.TextChoices):
+    """Where the customer's price of a period came from (a Charge keeps it)."""
+
+    SPECIAL_PRICE = "special_price", _("Special customer price")  # CustomerPrice
+    PRICE_RULE = "price_rule", _("Price book")  # PriceRule
+    LIST_PRICE = "list_price", _("List price")  # no entry: the catalogue's price
+    # The period keeps the price the subscription had: an increase not announced 30 days
+    # ahead (or above what was announced), or licences added at the current period's price.
+    PERIOD_PRICE = "period_price", _("Price kept for the period")
+
+
 class Tier(models.Model):
     """A named discount on the list price that staff give resellers, e.g. "Gold"; its rates
     are its TierDiscount rows."""

@@ -189,6 +189,17 @@ class ChargeFactory(ModelFactory[Charge]):
     unit_price = Decimal("4.00")
     amount = factory.LazyAttribute(lambda c: c.unit_price * c.licences)
     currency = factory.LazyAttribute(lambda c: c.subscription.currency)
+    # Priced at the list price, the reseller's cost unknown: cost = price, margin 0 (as the
+    # charges made before issue 16 were filled).
+    list_unit_price = factory.LazyAttribute(lambda c: c.unit_price)
+    unit_cost = factory.LazyAttribute(lambda c: c.unit_price)
+    unit_margin = Decimal("0.00")
+    cost_amount = factory.LazyAttribute(lambda c: c.amount)
+    margin_amount = Decimal("0.00")
+    monthly_list_price = factory.LazyAttribute(lambda c: c.unit_price)
+    monthly_price = factory.LazyAttribute(lambda c: c.unit_price)
+    monthly_cost = factory.LazyAttribute(lambda c: c.unit_price)
+    price_source = PriceSource.LIST_PRICE
 
 
 CENT = Decimal("0.01")
