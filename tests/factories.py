@@ -445,3 +445,68 @@ def change(membership: Membership, subscription: Subscription, new_count: int, *
     return subscription_services.subscription_change_licences(
         membership=membership, subscription=subscription, new_count=new_count, **kw
     )
+
+
+# Reseller economics (issue 16): a reseller's tier, its price book entries and its customers'
+# special prices, written directly (any day, past ones too): for pages and sweeps. The services'
+# rules are tested through the services (tests/subscriptions/test_pricing.py).
+
+
+def tier_for(
+    reseller: Reseller, percent: Decimal, *, name: str = "Gold", valid_from: date = date(2000, 1, 1)
+) -> Any:
+    """`reseller` in a tier (made if new) whose discount for every product is `percent` from
+    `valid_from`."""
+    from subscriptions.models import ResellerTier, Tier, TierDiscount
+
+    tier, _created = Tier.objects.get_or_create(name=name)
+    TierDiscount.objects.create(tier=tier, product=None, percent=percent, valid_from=valid_from)
+    ResellerTier.objects.update_or_create(reseller=reseller, defaults={"tier": tier})
+    return tier
+
+
+def price_rule_for(
+    reseller: Reseller,
+    plan: Plan,
+    *,
+    currency: str = "EUR",
+    kind: str = "list",
+    markup_percent: Decimal | None = None,
+    price: Decimal | None = None,
+    valid_from: date | None = None,
+) -> Any:
+    """A price book entry (from today unless said)."""
+    from subscriptions.models import PriceRule
+
+    return PriceRule.objects.create(
+        reseller=reseller,
+        plan=plan,
+        currency=currency,
+        kind=kind,
+        markup_percent=markup_percent,
+        price=price,
+        valid_from=valid_from or timezone.localdate(),
+    )
+
+
+def special_price_for(
+    customer: Customer,
+    plan: Plan,
+    price: Decimal,
+    *,
+    currency: str = "EUR",
+    valid_from: date | None = None,
+    ends_on: date | None = None,
+) -> Any:
+    """A customer's special price (from today unless said)."""
+    from subscriptions.models import CustomerPrice
+
+    return CustomerPrice.objects.create(
+        reseller=customer.reseller,
+        customer=customer,
+        plan=plan,
+        currency=currency,
+        price=price,
+        valid_from=valid_from or timezone.localdate(),
+        ends_on=ends_on,
+    )
