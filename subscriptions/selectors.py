@@ -3,25 +3,33 @@ subscription is the same 404 as a missing one."""
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 
 from django.db import connection
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.pagination import KeysetPage, keyset_page
 from customers.models import Customer
 from customers.selectors import VISIBLE_STATUSES
 from resellers.models import Reseller
 from subscriptions.models import (
     Charge,
+    CustomerPrice,
     LicenceChange,
     Order,
     Plan,
     PlanPrice,
+    PriceRule,
+    ResellerDiscount,
     Subscription,
+    TierDiscount,
     plan_change_timing,
 )
+from subscriptions.periods import money_round
+from subscriptions.pricing import HUNDRED, _cost
 
 
 def plan_list_on_sale() -> QuerySet[Plan]:
@@ -227,3 +235,303 @@ def subscription_ids_due_for_reminder(*, today: date, trial_days: int, term_days
         .order_by("term_end", "id")
         .values_list("id", flat=True)
     )
+
+
+# The Price book page (issue 16): the reseller's prices for every plan and currency on sale, and
+# its customers' special prices. A page of either costs a fixed number of queries, however many
+# plans, currencies, entries or special prices there are: the rows are read at once and each
+# price is worked out from them in Python, by the rules of subscriptions.pricing (the tests of
+# the page hold every figure equal to what customer_price quotes).
+
+
+class DiscountTable:
+    """The reseller's discount for any product on any day, from its discount rows read once
+    (two queries): what subscriptions.pricing.discount_percent answers one query at a time,
+    by the same rule (staff's override for the product, else for every product, else the
+    tier's rate for the product, else for every product, else 0; each the latest `valid_from`
+    on or before the day, the latest entered on the same day)."""
+
+    def __init__(self, *, reseller: Reseller) -> None:
+        fields = ("product_id", "valid_from", "id", "percent")
+        self._overrides = list(
+            ResellerDiscount.objects.filter(reseller_id=reseller.pk).values_list(*fields)
+        )
+        # The tier's rates through the reseller's tier assignment: no tier, no rows.
+        self._tier_rates = list(
+            TierDiscount.objects.filter(tier__reseller_tiers__reseller_id=reseller.pk).values_list(
+                *fields
+            )
+        )
+        self._known: dict[tuple[int, date], Decimal] = {}
+
+    @staticmethod
+    def _latest(
+        rows: list[tuple[int | None, date, int, Decimal]], product_id: int, on: date
+    ) -> Decimal | None:
+        for wanted in (product_id, None):
+            applying = [row for row in rows if row[0] == wanted and row[1] <= on]
+            if applying:
+                return max(applying, key=lambda row: (row[1], row[2]))[3]
+        return None
+
+    def percent(self, *, product_id: int, on: date) -> Decimal:
+        key = (product_id, on)
+        if key not in self._known:
+            found = self._latest(self._overrides, product_id, on)
+            if found is None:
+                found = self._latest(self._tier_rates, product_id, on)
+            self._known[key] = found if found is not None else Decimal("0.00")
+        return self._known[key]
+
+    def cost(self, *, product_id: int, list_price: Decimal, on: date) -> Decimal:
+        """The reseller's cost of one licence for one month on `on` (pricing.reseller_cost)."""
+        return _cost(list_price, self.percent(product_id=product_id, on=on))
+
+
+def price_rule_price(*, rule: PriceRule | None, list_price: Decimal, cost: Decimal) -> Decimal:
+    """What a price book entry makes the customer pay per licence per month, as
+    subscriptions.pricing.customer_price works it out: the list price (no entry, or "list"),
+    the cost plus the markup rounded half-up to the cent, or the fixed price."""
+    if rule is None or rule.kind == PriceRule.Kind.LIST:
+        return list_price
+    if rule.kind == PriceRule.Kind.MARKUP:
+        return money_round(cost * (1 + (rule.markup_percent or Decimal(0)) / HUNDRED))
+    return rule.price if rule.price is not None else list_price
+
+
+def margin_percent(*, margin: Decimal, price: Decimal) -> Decimal | None:
+    """The margin as a share of the customer's price, in % to one decimal; None for a free
+    price (no share to speak of)."""
+    if not price:
+        return None
+    return (margin * HUNDRED / price).quantize(Decimal("0.1"))
+
+
+@dataclass(frozen=True)
+class PriceBookChange:
+    """A price book entry already entered for a later day: what customers pay from then."""
+
+    rule: PriceRule
+    customer_price: Decimal
+    cost: Decimal
+    margin: Decimal
+
+
+@dataclass(frozen=True)
+class PriceBookRow:
+    """One plan in one currency as the Price book shows it on a day; per licence per month."""
+
+    plan: Plan
+    currency: str
+    list_price: Decimal
+    discount_percent: Decimal
+    cost: Decimal
+    customer_price: Decimal
+    margin: Decimal
+    margin_percent: Decimal | None
+    rule: PriceRule | None  # the entry in force; None: the list price, nothing entered
+    later: list[PriceBookChange]
+
+    @property
+    def key(self) -> str:
+        """Names the row in the page (its form's field ids, its anchor)."""
+        return f"{self.plan.public_id}-{self.currency}"
+
+
+def price_book_rows(
+    *, reseller: Reseller, on: date, discounts: DiscountTable | None = None
+) -> list[PriceBookRow]:
+    """Every plan on sale (trials are free: not priced) in every currency the catalogue prices
+    it in, with the list price, the reseller's discount and cost, the price its customers pay
+    on `on` from its price book (special prices aside) and the margin it leaves, and the
+    entries already made for later days. Three queries, and the two of `discounts`."""
+    discounts = discounts or DiscountTable(reseller=reseller)
+    in_force = (
+        PriceRule.objects.filter(
+            reseller_id=reseller.pk,
+            plan_id=OuterRef("plan_id"),
+            currency=OuterRef("currency"),
+            valid_from__lte=on,
+        )
+        .order_by("-valid_from", "-id")
+        .values("id")[:1]
+    )
+    prices = list(
+        PlanPrice.objects.filter(plan__is_active=True, plan__product__is_active=True)
+        .exclude(plan__kind=Plan.Kind.TRIAL)
+        .select_related("plan__product")
+        .annotate(rule_id=Subquery(in_force))
+        .order_by("plan__product__name", "plan__product_id", "plan__kind", "currency")
+    )
+    rule_ids = [price.rule_id for price in prices if price.rule_id is not None]
+    rules: dict[int, PriceRule] = {}
+    later: dict[tuple[int, str], dict[date, PriceRule]] = {}
+    # The rules in force and every later one, oldest first: the latest entered of a day wins.
+    for entry in PriceRule.objects.filter(
+        Q(pk__in=rule_ids) | Q(reseller_id=reseller.pk, valid_from__gt=on)
+    ).order_by("valid_from", "id"):
+        if entry.valid_from > on:
+            later.setdefault((entry.plan_id, entry.currency), {})[entry.valid_from] = entry
+        else:
+            rules[entry.pk] = entry
+    rows = []
+    for plan_price in prices:
+        plan, currency, list_price = plan_price.plan, plan_price.currency, plan_price.monthly_price
+        rule = rules.get(plan_price.rule_id)
+        cost = discounts.cost(product_id=plan.product_id, list_price=list_price, on=on)
+        price = price_rule_price(rule=rule, list_price=list_price, cost=cost)
+        changes = []
+        for day, later_rule in sorted(later.get((plan.pk, currency), {}).items()):
+            later_cost = discounts.cost(product_id=plan.product_id, list_price=list_price, on=day)
+            later_price = price_rule_price(rule=later_rule, list_price=list_price, cost=later_cost)
+            changes.append(
+                PriceBookChange(
+                    rule=later_rule,
+                    customer_price=later_price,
+                    cost=later_cost,
+                    margin=later_price - later_cost,
+                )
+            )
+        rows.append(
+            PriceBookRow(
+                plan=plan,
+                currency=currency,
+                list_price=list_price,
+                discount_percent=discounts.percent(product_id=plan.product_id, on=on),
+                cost=cost,
+                customer_price=price,
+                margin=price - cost,
+                margin_percent=margin_percent(margin=price - cost, price=price),
+                rule=rule,
+                later=changes,
+            )
+        )
+    return rows
+
+
+def price_book_plans() -> QuerySet[Plan]:
+    """The plans a price can be set for: on sale and not a trial."""
+    return (
+        Plan.objects.filter(is_active=True, product__is_active=True)
+        .exclude(kind=Plan.Kind.TRIAL)
+        .select_related("product")
+        .order_by("product__name", "kind")
+    )
+
+
+# Customers a special price can be given to: not those that left (the service refuses them),
+# nor those that cancelled (they buy nothing more).
+PRICEABLE_CUSTOMER_STATUSES = [Customer.Status.INVITED, Customer.Status.ACTIVE]
+
+
+def price_customer_choices(*, reseller: Reseller) -> list[tuple[str, str]]:
+    """(public id, organisation) of the reseller's customers a special price can be given
+    to, by name."""
+    return list(
+        Customer.objects.filter(reseller=reseller, status__in=PRICEABLE_CUSTOMER_STATUSES)
+        .order_by("organisation", "id")
+        .values_list("public_id", "organisation")
+    )
+
+
+def price_customer_get(*, reseller: Reseller, public_id: str) -> Customer:
+    """One of those customers; another reseller's is the same 404 as a missing one (and as
+    customers.selectors.customer_get's)."""
+    try:
+        return Customer.objects.select_related("reseller").get(
+            reseller=reseller, public_id=public_id, status__in=PRICEABLE_CUSTOMER_STATUSES
+        )
+    except Customer.DoesNotExist:
+        raise Http404(_("No such customer.")) from None
+
+
+def special_price_list(*, reseller: Reseller) -> QuerySet[CustomerPrice]:
+    """The reseller's customers' special prices (not those of customers that left it)."""
+    return CustomerPrice.objects.filter(
+        reseller=reseller,
+        customer__reseller=reseller,
+        customer__status__in=VISIBLE_STATUSES,
+    ).select_related("customer", "plan__product")
+
+
+def special_price_get(*, customer: Customer, special_price_id: int) -> CustomerPrice:
+    """One special price of `customer` (found through the member's reseller)."""
+    try:
+        return special_price_list(reseller=customer.reseller).get(
+            customer=customer, pk=special_price_id
+        )
+    except CustomerPrice.DoesNotExist:
+        raise Http404(_("No such special price.")) from None
+
+
+SPECIAL_PRICE_PAGE_SIZE = 25
+
+
+def special_price_page(*, specials: QuerySet[CustomerPrice], cursor: str = "") -> KeysetPage:
+    """A page of special prices, the latest first day first (one query)."""
+    return keyset_page(
+        specials,
+        keys=[F("valid_from"), F("id")],
+        descending=True,
+        cursor=cursor,
+        size=SPECIAL_PRICE_PAGE_SIZE,
+        sort="-valid_from",
+    )
+
+
+@dataclass(frozen=True)
+class SpecialPriceRow:
+    """A special price as the Price book shows it on a day: whether it applies, and the margin
+    it leaves on the day it applies (today, or its first day if it starts later; none once it
+    has ended)."""
+
+    special: CustomerPrice
+    status: str  # "current", "upcoming" or "ended"
+    cost: Decimal | None
+    margin: Decimal | None
+    margin_percent: Decimal | None
+
+
+def special_price_rows(
+    *, specials: list[CustomerPrice], on: date, discounts: DiscountTable
+) -> list[SpecialPriceRow]:
+    """Each special price with its status on `on` and its margin (one query for the list
+    prices, and `discounts`)."""
+    list_prices = {
+        (plan_id, currency): price
+        for plan_id, currency, price in PlanPrice.objects.filter(
+            plan_id__in={special.plan_id for special in specials}
+        ).values_list("plan_id", "currency", "monthly_price")
+    }
+    rows = []
+    for special in specials:
+        # Ended, or withdrawn before its first day (it ends on its first day).
+        if special.ends_on is not None and special.ends_on <= max(on, special.valid_from):
+            status = "ended"
+        elif special.valid_from > on:
+            status = "upcoming"
+        else:
+            status = "current"
+        list_price = list_prices.get((special.plan_id, special.currency))
+        cost = margin = None
+        if status != "ended" and list_price is not None:
+            cost = discounts.cost(
+                product_id=special.plan.product_id,
+                list_price=list_price,
+                on=max(on, special.valid_from),
+            )
+            margin = special.price - cost
+        rows.append(
+            SpecialPriceRow(
+                special=special,
+                status=status,
+                cost=cost,
+                margin=margin,
+                margin_percent=(
+                    margin_percent(margin=margin, price=special.price)
+                    if margin is not None
+                    else None
+                ),
+            )
+        )
+    return rows

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from subscriptions.views import orders, terms
+from subscriptions.views import orders, prices, terms
 
 app_name = "subscriptions"
 
@@ -9,6 +9,15 @@ urlpatterns = [
     path("buy/<pid:customer_id>/", orders.subscription_buy, name="buy"),
     path("<pid:subscription_id>/licences/", orders.subscription_licences, name="licences"),
     path("orders/<pid:order_id>/", orders.order_done, name="order_done"),
+    # the price book
+    path("prices/", prices.price_book, name="price_book"),
+    path("prices/set/", prices.price_rule_set, name="price_rule_set"),
+    path("prices/special/", prices.special_price_add, name="special_price_add"),
+    path(
+        "prices/special/<pid:customer_id>/end/",
+        prices.special_price_end,
+        name="special_price_end",
+    ),
     # terms
     path("<pid:subscription_id>/", terms.subscription_detail, name="detail"),
     path("<pid:subscription_id>/renewal/", terms.subscription_renewal, name="renewal"),

@@ -56,6 +56,7 @@ def _name_local(code: str) -> str:
 MENU = [
     ("dashboard", gettext_lazy("Dashboard"), None),
     ("customers:list", gettext_lazy("Customers"), "customer.view"),
+    ("subscriptions:price_book", gettext_lazy("Price book"), "customer.view"),
     ("billing:invoice_list", gettext_lazy("Invoices"), "invoice.view"),
     ("resellers:team", gettext_lazy("Team"), None),
     ("resellers:settings", gettext_lazy("Settings"), None),

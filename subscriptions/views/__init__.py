@@ -1,2 +1,3 @@
-"""Subscription pages: `orders` (Buy, Add licences, Order now) and `terms` (Plans and terms,
-change plan, renewal settings, cancel, suspend; the customer's read-only view)."""
+"""Subscription pages: `orders` (Buy, Add licences, Order now), `terms` (Plans and terms,
+change plan, renewal settings, cancel, suspend; the customer's read-only view) and `prices`
+(the reseller's Price book and its customers' special prices)."""

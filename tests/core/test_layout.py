@@ -18,6 +18,7 @@ def test_the_menu_marks_the_current_section_and_follows_the_role():
     assert re.findall(r">([^<]+)</a>", html) == [
         "Dashboard",
         "Customers",
+        "Price book",
         "Invoices",
         "Team",
         "Settings",

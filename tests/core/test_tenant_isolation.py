@@ -7,11 +7,19 @@ from decimal import Decimal
 
 import pytest
 from django.urls import URLPattern, get_resolver
+from django.utils import timezone
 
 from core.ids import new_public_id
 from resellers.models import Membership
-from subscriptions.models import Order
-from tests.factories import InvoiceFactory, SubscriptionFactory, TeamInvitationFactory, Tenant
+from subscriptions.models import CustomerPrice, Order
+from tests.factories import (
+    InvoiceFactory,
+    PlanFactory,
+    SubscriptionFactory,
+    TeamInvitationFactory,
+    Tenant,
+    special_price_for,
+)
 from tests.support.url_sweep import keywords, same_page, walk
 
 PROJECT_PACKAGES = ("config", "core", "resellers", "customers", "subscriptions", "billing")
@@ -90,9 +98,12 @@ TENANT_URLS = [
 
 def test_the_sweep_covers_urls():
     # Guard against a walk that silently finds nothing.
-    assert {"customers:detail", "resellers:member_role", "resellers:invitation_withdraw"} <= set(
-        TENANT_URLS
-    )
+    assert {
+        "customers:detail",
+        "resellers:member_role",
+        "resellers:invitation_withdraw",
+        "subscriptions:special_price_end",
+    } <= set(TENANT_URLS)
 
 
 @pytest.mark.parametrize("url_name", TENANT_URLS)
@@ -123,3 +134,58 @@ def test_another_resellers_object_is_a_404(url_name, tenant, other_tenant, clien
     insider = client_for(tenant.owner)
     for method in ("get", "post"):
         assert getattr(insider, method)(foreign_url).status_code != 404, method
+
+
+# Ids a form posts rather than the URL carries: another reseller's object is the same 404 as a
+# missing one there too. Each gives the URL's own ids, the posted data with tenant A's object,
+# and which field names that object.
+BodyIds = tuple[dict[str, str], dict[str, str], str]
+BODY_IDS: dict[str, Callable[[Tenant, Tenant], BodyIds]] = {
+    # The Price book's special price: the customer is chosen in the form.
+    "subscriptions:special_price_add": lambda mine, _theirs: (
+        {},
+        {
+            "customer": mine.customer.public_id,
+            "plan": PlanFactory().public_id,
+            "currency": "EUR",
+            "price": "4.00",
+            "valid_from": timezone.localdate().isoformat(),
+        },
+        "customer",
+    ),
+    # Ending one: the outsider's own customer in the URL, tenant A's special price in the form.
+    "subscriptions:special_price_end": lambda mine, theirs: (
+        {"customer_id": theirs.customer.public_id},
+        {"special_price": str(special_price_of(mine).pk)},
+        "special_price",
+    ),
+}
+
+
+def special_price_of(t: Tenant) -> CustomerPrice:
+    return special_price_for(t.customer, PlanFactory(), Decimal("4.00"))
+
+
+def test_every_posted_id_is_swept():
+    # The views that look up an object a form names, by their URL names.
+    assert set(BODY_IDS) == {"subscriptions:special_price_add", "subscriptions:special_price_end"}
+
+
+@pytest.mark.parametrize("url_name", BODY_IDS)
+def test_another_resellers_object_posted_in_a_form_is_a_404(
+    url_name, tenant, other_tenant, client_for
+):
+    from django.urls import reverse
+
+    url_kwargs, data, field = BODY_IDS[url_name](tenant, other_tenant)
+    url = reverse(url_name, kwargs=url_kwargs)
+    missing_id = new_public_id() if field == "customer" else str(10**9)
+    outsider = client_for(other_tenant.owner)
+    foreign = outsider.post(url, data)
+    missing = outsider.post(url, {**data, field: missing_id})
+    assert foreign.status_code == missing.status_code == 404
+    assert same_page(foreign.content, missing.content)
+    # Tenant A's owner reaches it (its own customer in the URL).
+    own_kwargs = dict.fromkeys(url_kwargs, tenant.customer.public_id)
+    insider = client_for(tenant.owner)
+    assert insider.post(reverse(url_name, kwargs=own_kwargs), data).status_code == 302

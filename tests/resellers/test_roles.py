@@ -105,3 +105,25 @@ def test_billing_and_sales_members_read_customers(tenant, other_tenant, client_f
     assert client.get("/customers/").status_code == 200  # billing reads customers
     sales = client_for(member_of(tenant.reseller, Role.SALES).user)
     assert sales.get("/customers/").status_code == 200
+
+
+def test_every_role_reads_the_price_book_and_only_money_roles_change_it(
+    tenant, other_tenant, client_for
+):
+    """The Price book (issue 16): every member reads customer prices; owner, admin and billing
+    (PRICES_MANAGE) set prices and special prices; sales gets a 403 before anything is read."""
+    posts = [
+        "/subscriptions/prices/set/",
+        "/subscriptions/prices/special/",
+        f"/subscriptions/prices/special/{tenant.customer.public_id}/end/",
+    ]
+    for role in Role:
+        client = client_for(member_of(tenant.reseller, role).user)
+        assert client.get("/subscriptions/prices/").status_code == 200, role
+        for url in posts:
+            status = client.post(url, {}).status_code
+            if role_can(role, Action.PRICES_MANAGE):
+                # An empty form: refused beside its fields (400) or at the top (302), not 403.
+                assert status in (302, 400), (role, url, status)
+            else:
+                assert status == 403, (role, url, status)
