@@ -478,9 +478,7 @@ class Charge(models.Model):
     monthly_cost = models.DecimalField(
         _("reseller cost per licence per month"), max_digits=10, decimal_places=2
     )
-    price_source = models.CharField(
-        _("price source"), max_length=16, choices=PriceSource.choices
-    )
+    price_source = models.CharField(_("price source"), max_length=16, choices=PriceSource.choices)
     # The rows the cost and the price came from (none: no such row applied). PROTECT: a row
     # a charge was priced from stays.
     tier = models.ForeignKey(

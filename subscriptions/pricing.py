@@ -1,28 +1,38 @@
 """Reseller economics, the reads (issue 16): one function per money concept.
 
+- `catalogue_price`: the vendor's list price of one licence for one month (a trial is free);
 - `discount_percent`: the reseller's discount on the list price for a product on a day;
 - `reseller_cost`: what one licence for one month costs the reseller on a day;
 - `customer_price`: what its customer pays, with the list price, the cost and the margin and
-  the rows they came from (`PriceQuote`, which a Charge can snapshot);
+  the rows they came from (`PriceQuote`, which every Charge snapshots);
 - `highest_cost`: the highest cost known from a day on (the "never below cost" check);
 - `customer_price_for_member`: the quote as a member of the reseller may see it (sales sees
-  prices, not cost or margin).
+  prices, not cost or margin);
+- `period_quote`: the quote a charge is priced with, when the period keeps a price set before
+  (licences added mid-period, an increase held back) or is priced on another day than its cost;
+- `renewal_price`: what a subscription's next period is charged: the quote on its first day,
+  except that an increase applies only as far as a `PriceNotice` announced it 30 days ahead;
+- `upcoming_price`: the price a subscription will be charged next and from when (the pages);
+- `increase_to_announce`: whether a period start would be priced higher than today (the
+  notice job).
 
 Every amount is per licence per month, like PlanPrice, and rounded with the project's one rule
 (subscriptions.periods.money_round: half-up to the cent). These functions only read.
 
 The list price is the catalogue's price of today (catalogue_price: PlanPrice keeps no history),
 whatever the day asked; the day picks the discounts, the price book entry and the special
-price. Nothing charges these prices yet: orders, renewals and charges will read the quote when
-each subscription's next billing period starts (the current one keeps its price), in the next
-stage of issue 16.
+price. Orders, plan changes, proration and renewals charge the customer's price
+(subscriptions.services): a period is priced as of its first day, price and cost alike, and
+keeps its price; a purchase or plan change is priced on its day; each charge keeps the quote
+it was made with (Charge's snapshot fields), so nothing is recomputed from later prices.
 """
 
+import dataclasses
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
-from enum import StrEnum
 
+from django.core.exceptions import ValidationError
 from django.db.models import F, Q, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -34,14 +44,17 @@ from resellers.roles import Action, role_can
 from subscriptions.models import (
     CustomerPrice,
     Plan,
+    PlanPrice,
+    PriceNotice,
     PriceRule,
+    PriceSource,
     Product,
     ResellerDiscount,
     ResellerTier,
+    Subscription,
     TierDiscount,
 )
 from subscriptions.periods import money_round
-from subscriptions.services.prices import catalogue_price
 
 HUNDRED = Decimal(100)
 ZERO = Decimal("0.00")
@@ -57,10 +70,23 @@ class Discount:
     reseller_discount_id: int | None = None
 
 
-class PriceSource(StrEnum):
-    SPECIAL_PRICE = "special_price"  # CustomerPrice
-    PRICE_RULE = "price_rule"  # PriceRule
-    LIST_PRICE = "list_price"  # no entry: the catalogue's price
+__all__ = ["PriceSource"]  # re-exported: where a quote's price came from (Charge keeps it)
+
+
+def catalogue_price(*, plan: Plan, currency: str) -> Decimal:
+    """Today's catalogue price of one licence for one month; a trial is free. Raises
+    ValidationError (on "plan") if the plan has no price in `currency`."""
+    price = (
+        PlanPrice.objects.filter(plan=plan, currency=currency)
+        .values_list("monthly_price", flat=True)
+        .first()
+    )
+    if price is not None:
+        return price
+    if plan.is_trial:
+        return ZERO
+    message = _("%(plan)s is not offered in %(currency)s.") % {"plan": plan, "currency": currency}
+    raise ValidationError({"plan": ValidationError(message, code="no_price")})
 
 
 @dataclass(frozen=True)
@@ -209,7 +235,11 @@ def customer_price(*, customer: Customer, plan: Plan, currency: str, on: date) -
     fixed price), else the list price. With the list price, the reseller's cost and discount,
     the margin (customer price - cost) and the rows each came from.
 
+    A trial is free: nothing from the price book or a special price applies to it.
+
     Raises ValidationError (on "plan") if the plan has no price in `currency`."""
+    if plan.is_trial:
+        return _free(currency)
     list_price = catalogue_price(plan=plan, currency=currency)
     discount = _discount(reseller_id=customer.reseller_id, product_id=plan.product_id, on=on)
     cost = _cost(list_price, discount.percent)
@@ -241,6 +271,23 @@ def customer_price(*, customer: Customer, plan: Plan, currency: str, on: date) -
         tier_id=discount.tier_id,
         tier_discount_id=discount.tier_discount_id,
         reseller_discount_id=discount.reseller_discount_id,
+    )
+
+
+def _free(currency: str) -> PriceQuote:
+    return PriceQuote(
+        currency=currency,
+        list_price=ZERO,
+        customer_price=ZERO,
+        cost=ZERO,
+        margin=ZERO,
+        discount_percent=ZERO,
+        source=PriceSource.LIST_PRICE,
+        customer_price_id=None,
+        price_rule_id=None,
+        tier_id=None,
+        tier_discount_id=None,
+        reseller_discount_id=None,
     )
 
 
@@ -276,4 +323,187 @@ def customer_price_for_member(
         cost=quote.cost if sees_margin else None,
         discount_percent=quote.discount_percent if sees_margin else None,
         margin=quote.margin if sees_margin else None,
+    )
+
+
+# What subscriptions are charged (subscriptions.services): a period is priced as of its first
+# day and keeps that price; an increase waits for its notice.
+
+# An increase applies from a period that starts at least this many days after the notice.
+NOTICE_DAYS = 30
+# The notice job looks at the periods starting within this many days: an increase is
+# announced a little more than 30 days ahead where it can be.
+NOTICE_WINDOW_DAYS = 40
+
+
+def period_quote(*, cost_quote: PriceQuote, price: PriceQuote | Decimal) -> PriceQuote:
+    """The quote a charge is priced with: the list price, the reseller's cost and the rows
+    they came from as of the first day of the period it bills (`cost_quote`), and the
+    customer's price: another day's quote (with its source and price book rows), or a price
+    per licence per month the period keeps. A kept price that is not `cost_quote`'s own is
+    recorded as PERIOD_PRICE, with no price book row: it was set before. The margin is
+    price - cost, which may be negative when a period keeps a price below a new cost."""
+    if isinstance(price, PriceQuote):
+        source, special_id, rule_id = price.source, price.customer_price_id, price.price_rule_id
+        amount = price.customer_price
+    elif price == cost_quote.customer_price:
+        return cost_quote
+    else:
+        source, special_id, rule_id, amount = PriceSource.PERIOD_PRICE, None, None, price
+    return dataclasses.replace(
+        cost_quote,
+        customer_price=amount,
+        margin=amount - cost_quote.cost,
+        source=source,
+        customer_price_id=special_id,
+        price_rule_id=rule_id,
+    )
+
+
+def _kept(subscription: Subscription) -> PriceQuote:
+    """The plan is no longer priced in the subscription's currency: the subscription keeps its
+    price; no list price or cost is known, so both are taken as the price (margin 0)."""
+    price = subscription.monthly_price
+    return dataclasses.replace(
+        _free(subscription.currency),
+        list_price=price,
+        customer_price=price,
+        cost=price,
+        source=PriceSource.PERIOD_PRICE,
+    )
+
+
+def subscription_quote(*, subscription: Subscription, on: date) -> PriceQuote:
+    """customer_price for the subscription's customer, plan and currency on `on`; if the plan
+    is no longer priced in its currency, the subscription's current price (`_kept`)."""
+    try:
+        return customer_price(
+            customer=subscription.customer,
+            plan=subscription.plan,
+            currency=subscription.currency,
+            on=on,
+        )
+    except ValidationError:
+        return _kept(subscription)
+
+
+def current_period_quote(*, subscription: Subscription) -> PriceQuote:
+    """What licences added during the current period are charged: the period's price (the
+    subscription's monthly_price) at the cost of the period's first day."""
+    quote = subscription_quote(subscription=subscription, on=subscription.period_start)
+    return period_quote(cost_quote=quote, price=subscription.monthly_price)
+
+
+def _notice_for(subscription: Subscription, start: date) -> PriceNotice | None:
+    """The latest notice that applies from a period starting after the current one and by
+    `start`: the increase the customer was told of for that period."""
+    if subscription.pk is None:
+        return None  # a draft (the Buy preview) has had no notice
+    return (
+        PriceNotice.objects.filter(
+            subscription_id=subscription.pk,
+            applies_from__gt=subscription.period_start,
+            applies_from__lte=start,
+        )
+        .order_by("-sent_at", "-id")
+        .first()
+    )
+
+
+def renewal_price(
+    *, subscription: Subscription, start: date, plan_changed: bool = False
+) -> PriceQuote:
+    """What the period starting on `start` (the next one, after the current) is charged per
+    licence per month: the quote on `start`, except an increase over the subscription's
+    current price, which applies only as far as a notice sent 30 days before `start`
+    announced it (min(quote, noticed price)); without one the period keeps the current price.
+    A decrease applies at once. A plan chosen for this period (a plan change at the end of the
+    term) is priced by its quote: the change was announced when it was made.
+
+    `subscription.plan` is the plan of the new period; its other fields are the current
+    period's."""
+    quote = subscription_quote(subscription=subscription, on=start)
+    current = subscription.monthly_price
+    if plan_changed or quote.customer_price <= current:
+        return quote
+    notice = _notice_for(subscription, start)
+    allowed = current
+    if notice is not None:
+        allowed = max(current, min(quote.customer_price, notice.new_monthly_price))
+    return period_quote(cost_quote=quote, price=allowed)
+
+
+@dataclass(frozen=True)
+class UpcomingPrice:
+    """A price per licence per month a subscription will be charged, different from today's,
+    and the first day it applies."""
+
+    monthly_price: Decimal
+    currency: str
+    applies_from: date
+    # An increase announced to the customer (a PriceNotice), not the next period's quote.
+    announced: bool
+
+
+def upcoming_price(*, subscription: Subscription) -> UpcomingPrice | None:
+    """The next price change of a live paid subscription, for its pages: the next period's
+    price if it differs from the current one (a decrease, or an increase already announced),
+    else an increase announced for a later period; None if the price stays. The price book may
+    still change before then: this is what is known today."""
+    if subscription.plan.is_trial or not subscription.is_live:
+        return None
+    start = subscription.period_end
+    scheduled = subscription.term_end == start and subscription.scheduled_plan is not None
+    if not scheduled:
+        # A plan change at the end of the term shows as such on the page.
+        quote = renewal_price(subscription=subscription, start=start)
+        if quote.customer_price != subscription.monthly_price:
+            return UpcomingPrice(
+                monthly_price=quote.customer_price,
+                currency=subscription.currency,
+                applies_from=start,
+                # An increase at the next period is one announced: renewal_price holds others.
+                announced=quote.customer_price > subscription.monthly_price,
+            )
+    later = (
+        PriceNotice.objects.filter(subscription_id=subscription.pk, applies_from__gt=start)
+        .order_by("applies_from", "-sent_at", "-id")
+        .first()
+    )
+    if later is None:
+        return None
+    return UpcomingPrice(
+        monthly_price=later.new_monthly_price,
+        currency=later.currency,
+        applies_from=later.applies_from,
+        announced=True,
+    )
+
+
+def increase_to_announce(*, subscription: Subscription, start: date) -> PriceQuote | None:
+    """The quote for the period starting on `start` if it is higher than the subscription's
+    price and no notice already announces at least that much for a period not yet started;
+    None otherwise (nothing to announce)."""
+    quote = subscription_quote(subscription=subscription, on=start)
+    if quote.customer_price <= subscription.monthly_price:
+        return None
+    announced = PriceNotice.objects.filter(
+        subscription_id=subscription.pk,
+        applies_from__gt=subscription.period_start,
+        new_monthly_price__gte=quote.customer_price,
+    )
+    return None if announced.exists() else quote
+
+
+def subscription_ids_for_price_notice(*, today: date) -> list[int]:
+    """The notice job's candidates: active paid subscriptions whose next period starts within
+    NOTICE_WINDOW_DAYS (the job's step decides whether an increase is to be announced)."""
+    return list(
+        Subscription.objects.filter(
+            status=Subscription.Status.ACTIVE,
+            period_end__lte=today + timedelta(days=NOTICE_WINDOW_DAYS),
+        )
+        .exclude(plan__kind=Plan.Kind.TRIAL)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )

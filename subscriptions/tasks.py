@@ -10,7 +10,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from core.queue import task_enqueue
-from subscriptions import selectors, services
+from subscriptions import pricing, selectors, services
 
 # A per-subscription step retries only what is transient (the database went away); it is
 # idempotent, so a retry after a partial failure is safe.
@@ -77,5 +77,23 @@ def subscriptions_send_reminders() -> int:
 @shared_task(**STEP_OPTIONS)
 def subscription_send_reminder(subscription_id: int, day: str) -> bool:
     return services.subscription_send_reminder(
+        subscription_id=subscription_id, today=date.fromisoformat(day)
+    )
+
+
+@shared_task
+def subscriptions_send_price_notices() -> int:
+    """Announce to customers, 30 days ahead, a price increase of their next periods."""
+    today = timezone.localdate()
+    return _fan_out(
+        pricing.subscription_ids_for_price_notice(today=today),
+        subscription_send_price_notice,
+        today,
+    )
+
+
+@shared_task(**STEP_OPTIONS)
+def subscription_send_price_notice(subscription_id: int, day: str) -> bool:
+    return services.subscription_send_price_notice(
         subscription_id=subscription_id, today=date.fromisoformat(day)
     )

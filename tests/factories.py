@@ -23,7 +23,15 @@ from customers.models import Customer, CustomerMember
 from resellers.models import Membership, Reseller, TeamInvitation
 from resellers.roles import Role
 from subscriptions import services as subscription_services
-from subscriptions.models import Charge, Order, Plan, PlanPrice, Product, Subscription
+from subscriptions.models import (
+    Charge,
+    Order,
+    Plan,
+    PlanPrice,
+    PriceSource,
+    Product,
+    Subscription,
+)
 from subscriptions.periods import monthly_period
 
 M = TypeVar("M", bound=models.Model)

@@ -286,6 +286,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "subscriptions.tasks.subscriptions_send_reminders",
         "schedule": crontab(hour=7, minute=0),
     },
+    # A price increase applies from a period that starts 30 days after the customer is told:
+    # announced daily, once per increase (a rerun finds it announced).
+    "subscriptions-send-price-notices": {
+        "task": "subscriptions.tasks.subscriptions_send_price_notices",
+        "schedule": crontab(hour=7, minute=10),
+    },
     # After the renewals have charged today's periods: one invoice per customer, payer and
     # currency from the charges not yet invoiced. A rerun issues nothing twice.
     "billing-run": {

@@ -11,8 +11,9 @@ One module per concern, as the pages are (subscriptions/views/):
 - `suspension`: suspend and reactivate (resellers, staff, unpaid invoices);
 - `payers`: who pays (billing.payments, and a customer revoking its reseller);
 - `transfers`: subscriptions following a customer to another reseller;
-- `jobs`: the daily jobs' work for one subscription (subscriptions.tasks);
-- `prices`: catalogue prices, periods and the order preview;
+- `jobs`: the daily jobs' work for one subscription (subscriptions.tasks), including the
+  30-day notice of a price increase;
+- `prices`: periods and the order preview, at the customer's price (subscriptions.pricing);
 - `pricing`: the reseller's price book and its customers' special prices (the prices
   themselves are read by subscriptions.pricing);
 - `charges`: what is owed, and billing marking it invoiced;
@@ -28,6 +29,7 @@ from subscriptions.services.jobs import (
     TRIAL_REMINDER_DAYS,
     subscription_expire_trial,
     subscription_renew_due,
+    subscription_send_price_notice,
     subscription_send_reminder,
 )
 from subscriptions.services.orders import (
@@ -92,6 +94,7 @@ __all__ = [
     "subscription_reactivate_after_payment",
     "subscription_reactivate_by_staff",
     "subscription_renew_due",
+    "subscription_send_price_notice",
     "subscription_send_reminder",
     "subscription_set_payer",
     "subscription_set_renewal",

@@ -1,29 +1,37 @@
 """The daily jobs' work for one subscription (subscriptions.tasks): start the next period and
-charge it, end a trial, send the trial and term reminders. `_catch_up` brings a subscription
-up to date before any other write reads its period."""
+charge it, end a trial, send the trial and term reminders, announce a price increase 30 days
+ahead. `_catch_up` brings a subscription up to date before any other write reads its period."""
 
-from datetime import date
+from collections.abc import Iterator
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from core.emails import email_queue
+from customers.models import CustomerMember
 from resellers.models import Membership
 from resellers.roles import Role
 from subscriptions.models import (
     Charge,
     LicenceChange,
+    PriceNotice,
     Subscription,
 )
 from subscriptions.periods import (
     Period,
-    money_round,
-    period_price,
     term_end,
 )
-from subscriptions.services.charges import _charge
-from subscriptions.services.prices import _next_period_price, _period_on
+from subscriptions.pricing import (
+    NOTICE_DAYS,
+    NOTICE_WINDOW_DAYS,
+    increase_to_announce,
+    renewal_price,
+)
+from subscriptions.services.charges import _amount, _charge
+from subscriptions.services.prices import _period_on
 from subscriptions.services.records import (
     Reason,
     Renewal,
@@ -71,11 +79,13 @@ def _rolls_over(subscription: Subscription) -> bool:
 def _start_next_period(subscription: Subscription) -> None:
     """Move from the period that just ended to the next one, applying the renewal settings and
     a scheduled plan change at the end of a term, and charge the new period in advance at the
-    catalogue price of the day."""
+    customer's price on its first day (pricing.renewal_price: an increase applies only once
+    announced 30 days ahead; a decrease at once)."""
     before = _state(subscription)
     licences_before = subscription.licences
     start = subscription.period_end
     renewal = subscription.term_end is not None and start >= subscription.term_end
+    plan_changed = False
     if renewal:
         if subscription.renewal_setting == Renewal.CANCEL_AT_TERM_END:
             _set_status(subscription, Status.CANCELLED)
@@ -85,6 +95,7 @@ def _start_next_period(subscription: Subscription) -> None:
         if subscription.scheduled_plan is not None:
             subscription.plan = subscription.scheduled_plan
             subscription.scheduled_plan = None
+            plan_changed = True
         if subscription.renewal_setting == Renewal.RENEW_WITH_COUNT:
             subscription.licences = min(
                 subscription.renewal_licences or subscription.licences,
@@ -109,18 +120,25 @@ def _start_next_period(subscription: Subscription) -> None:
             on=start,
         ).end,
     )
-    subscription.monthly_price = _next_period_price(subscription)
+    # Priced as of its first day, price and cost alike; an increase only once announced.
+    quote = renewal_price(subscription=subscription, start=start, plan_changed=plan_changed)
+    subscription.monthly_price = quote.customer_price
     subscription.period_start, subscription.period_end = period.start, period.end
     _save(subscription)
-    unit = period_price(monthly_price=subscription.monthly_price, months=plan.months_per_period)
-    amount = money_round(subscription.licences * unit)
+    months = plan.months_per_period
+    amount = _amount(
+        licences=subscription.licences,
+        monthly_price=quote.customer_price,
+        months=months,
+        period=period,
+    )[1]
     _charge(
         subscription,
         kind=Charge.Kind.PERIOD,
         period=period,
         licences=subscription.licences,
-        unit_price=unit,
-        amount=amount,
+        quote=quote,
+        months=months,
     )
     if renewal:
         _ledger(
@@ -224,4 +242,113 @@ def subscription_send_reminder(*, subscription_id: int, today: date) -> bool:
             context=context,
             language=membership.user.language,
         )
+    return True
+
+
+# Price increase notices
+
+
+PRICE_NOTICE_TEMPLATE = "price_increase_notice"
+
+
+def _renewing_starts(subscription: Subscription) -> Iterator[date]:
+    """The first days of the subscription's next periods on its current plan, in order; none
+    from the end of a term at which it is cancelled or changes plan (that change was chosen
+    and is priced when it applies)."""
+    start = subscription.period_end
+    while True:
+        ends_term = subscription.term_end is not None and start >= subscription.term_end
+        if ends_term and (
+            subscription.scheduled_plan_id is not None
+            or subscription.renewal_setting == Renewal.CANCEL_AT_TERM_END
+        ):
+            return
+        yield start
+        start = _period_on(
+            plan=subscription.plan,
+            anchor_day=subscription.anchor_day,
+            anchor_month=subscription.anchor_month,
+            on=start,
+        ).end
+
+
+def _price_notice_recipients(subscription: Subscription) -> list[str]:
+    """The customer's contact and its administrators on the customer side, once each."""
+    customer = subscription.customer
+    emails = [customer.contact_email]
+    members = CustomerMember.objects.filter(customer_id=customer.pk).select_related("user")
+    for member in members.order_by("user__email"):
+        if member.user.email not in emails:
+            emails.append(member.user.email)
+    return emails
+
+
+@transaction.atomic
+def subscription_send_price_notice(*, subscription_id: int, today: date) -> bool:
+    """The notice job's step: if a period starting within NOTICE_WINDOW_DAYS would be priced
+    higher than the subscription's price, record one PriceNotice that applies from the first
+    period starting at least 30 days after today, and email the customer's contacts in the
+    customer's language. An increase already announced (as high or higher, for a period not
+    yet started) is not announced again: running it twice the same day sends one email."""
+    subscription = _lock(subscription_id)
+    if subscription.status != Status.ACTIVE or subscription.plan.is_trial:
+        return False
+    window_end = today + timedelta(days=NOTICE_WINDOW_DAYS)
+    earliest = today + timedelta(days=NOTICE_DAYS)
+    quote = None
+    for start in _renewing_starts(subscription):
+        if start > window_end:
+            return False
+        quote = increase_to_announce(subscription=subscription, start=start)
+        if quote is not None:
+            break
+    if quote is None:
+        return False
+    applies_from = next(
+        (start for start in _renewing_starts(subscription) if start >= earliest), None
+    )
+    if applies_from is None:
+        return False  # the term ends (cancelled, or another plan) before it could apply
+    notice = PriceNotice(
+        subscription=subscription,
+        old_monthly_price=subscription.monthly_price,
+        new_monthly_price=quote.customer_price,
+        currency=subscription.currency,
+        applies_from=applies_from,
+        sent_at=timezone.now(),
+    )
+    notice.full_clean(exclude=["subscription"])
+    notice.save()
+    customer = subscription.customer
+    context = {
+        "organisation": customer.organisation,
+        "reseller_name": customer.reseller.name,
+        "product": subscription.plan.product.name,
+        "plan_kind": subscription.plan.kind,
+        "licences": subscription.licences,
+        "old_price": notice.old_monthly_price,
+        "new_price": notice.new_monthly_price,
+        "currency": notice.currency,
+        "applies_from": notice.applies_from,
+        "subscription_url": settings.PORTAL_URL
+        + reverse(
+            "my_subscriptions:detail",
+            kwargs={"customer_id": customer.public_id, "subscription_id": subscription.public_id},
+        ),
+    }
+    for email in _price_notice_recipients(subscription):
+        email_queue(
+            to=email, template=PRICE_NOTICE_TEMPLATE, context=context, language=customer.language
+        )
+    _audit(
+        subscription,
+        actor=None,
+        action="subscription.price_increase_announced",
+        before=None,
+        after={
+            "old_monthly_price": str(notice.old_monthly_price),
+            "new_monthly_price": str(notice.new_monthly_price),
+            "applies_from": notice.applies_from.isoformat(),
+        },
+    )
     return True

@@ -19,11 +19,7 @@ from subscriptions.models import (
     Plan,
     Subscription,
 )
-from subscriptions.periods import (
-    money_round,
-    period_price,
-)
-from subscriptions.services.charges import _charge
+from subscriptions.services.charges import _amount, _charge
 from subscriptions.services.jobs import _catch_up
 from subscriptions.services.prices import _check_change, _check_count, _quote, _start_service
 from subscriptions.services.records import (
@@ -146,10 +142,14 @@ def subscription_buy(
         payer=payer,
         created_by=membership.user,
     )
-    period = _start_service(subscription, plan=plan, today=today)
+    # The customer's price of the day: its special price, its reseller's price book, or the
+    # list price; the first period starts today, so its cost is today's too.
+    period, quote = _start_service(subscription, plan=plan, today=today)
     _save(subscription)
-    unit = period_price(monthly_price=subscription.monthly_price, months=plan.months_per_period)
-    amount = money_round(licences * unit)
+    months = plan.months_per_period
+    amount = _amount(
+        licences=licences, monthly_price=quote.customer_price, months=months, period=period
+    )[1]
     order = Order.objects.create(
         reference=_order_reference(),
         key=order_key,
@@ -176,8 +176,8 @@ def subscription_buy(
         kind=Charge.Kind.PURCHASE,
         period=period,
         licences=licences,
-        unit_price=unit,
-        amount=amount,
+        quote=quote,
+        months=months,
         order=order,
     )
     _audit(
@@ -228,15 +228,16 @@ def _order_licences(
         period=quote.period,
         order=order,
     )
+    # The current period's price, at the cost of its first day (quote.priced).
     _charge(
         subscription,
         kind=Charge.Kind.PRORATION,
         period=quote.period,
         licences=quote.change,
-        unit_price=quote.unit_period_price,
-        amount=quote.due_now,
+        quote=quote.priced,
+        months=subscription.plan.months_per_period,
+        prorated_on=today,
         order=order,
-        remaining_days=quote.remaining_days,
     )
     _audit(
         subscription,

@@ -1,7 +1,7 @@
 """Prices and periods, and the preview: the one calculation the order page shows and the order
-charges (`LicenceQuote`). Also the checks an order passes before anything is written."""
+charges (`LicenceQuote`), at the customer's price (subscriptions.pricing). Also the checks an
+order passes before anything is written."""
 
-import contextlib
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -10,9 +10,9 @@ from django.core.exceptions import ValidationError
 from django.utils import formats
 from django.utils.translation import gettext as _
 
+from customers.models import Customer
 from subscriptions.models import (
     Plan,
-    PlanPrice,
     Subscription,
 )
 from subscriptions.periods import (
@@ -25,33 +25,22 @@ from subscriptions.periods import (
     trial_end,
     yearly_period,
 )
+from subscriptions.pricing import (
+    PriceQuote,
+    current_period_quote,
+    customer_price,
+    renewal_price,
+)
+
+# catalogue_price lives with the other price reads; services re-exports it from here.
+from subscriptions.pricing import catalogue_price as catalogue_price
 from subscriptions.services.records import Reason, Renewal, Status, _invalid, _set_status, _today
 
 
-def catalogue_price(*, plan: Plan, currency: str) -> Decimal:
-    """Today's catalogue price of one licence for one month; a trial is free."""
-    price = (
-        PlanPrice.objects.filter(plan=plan, currency=currency)
-        .values_list("monthly_price", flat=True)
-        .first()
-    )
-    if price is not None:
-        return price
-    if plan.is_trial:
-        return Decimal("0.00")
-    raise _invalid(
-        "plan",
-        _("%(plan)s is not offered in %(currency)s.") % {"plan": plan, "currency": currency},
-        code="no_price",
-    )
-
-
-def _next_period_price(subscription: Subscription) -> Decimal:
-    """The monthly price the next period will be charged at: the catalogue's of the day, or
-    the current one if the plan is no longer priced in the subscription's currency."""
-    with contextlib.suppress(ValidationError):
-        return catalogue_price(plan=subscription.plan, currency=subscription.currency)
-    return subscription.monthly_price
+def _next_period_price(subscription: Subscription) -> PriceQuote:
+    """What the next period will be charged per licence per month (pricing.renewal_price: the
+    customer's price on its first day, an increase only once announced)."""
+    return renewal_price(subscription=subscription, start=subscription.period_end)
 
 
 def _period_on(*, plan: Plan, anchor_day: int, anchor_month: int, on: date) -> Period:
@@ -60,20 +49,21 @@ def _period_on(*, plan: Plan, anchor_day: int, anchor_month: int, on: date) -> P
     return monthly_period(on=on, anchor_day=anchor_day)
 
 
-def _current_period_and_price(subscription: Subscription, on: date) -> tuple[Period, Decimal]:
-    """The period `on` falls in and the price per licence per month it is billed at.
+def _current_period_and_price(subscription: Subscription, on: date) -> tuple[Period, PriceQuote]:
+    """The period `on` falls in and the quote it is billed at: its price per licence per month
+    and the reseller's cost on its first day.
 
-    Normally the stored period; if the daily job has not started the next period yet, the one
-    it will start, at today's catalogue price (what the job will charge)."""
+    Normally the stored period at the subscription's price; if the daily job has not started
+    the next period yet, the one it will start, at the price the job will charge."""
     if on < subscription.period_end or subscription.plan.is_trial:
-        return subscription.period, subscription.monthly_price
+        return subscription.period, current_period_quote(subscription=subscription)
     period = _period_on(
         plan=subscription.plan,
         anchor_day=subscription.anchor_day,
         anchor_month=subscription.anchor_month,
         on=on,
     )
-    return period, _next_period_price(subscription)
+    return period, renewal_price(subscription=subscription, start=period.start)
 
 
 @dataclass(frozen=True)
@@ -87,25 +77,48 @@ class LicenceQuote:
     unit_period_price: Decimal
     # Prorated price of the licences added; removing licences is never credited.
     due_now: Decimal
-    # What each period will cost from the next one on, at today's catalogue price.
+    # What each period will cost from the next one on, at the price it will be charged.
     recurring_amount: Decimal
     recurring_months: int
+    # What the current period is priced from (a charge snapshots it): the reseller's side.
+    priced: PriceQuote
+    # The reseller's cost of what is due now and of each later period, and its margin. Only
+    # for members who may see margins (Action.MARGIN_VIEW); never for the customer.
+    cost_now: Decimal
+    recurring_cost: Decimal
 
     @property
     def change(self) -> int:
         return self.new_count - self.current_count
 
+    @property
+    def margin_now(self) -> Decimal:
+        return self.due_now - self.cost_now
+
+    @property
+    def recurring_margin(self) -> Decimal:
+        return self.recurring_amount - self.recurring_cost
+
 
 def _quote(subscription: Subscription, new_count: int, on: date) -> LicenceQuote:
     plan = subscription.plan
-    period, monthly = _current_period_and_price(subscription, on)
+    period, priced = _current_period_and_price(subscription, on)
     months = plan.months_per_period
-    unit = Decimal("0.00") if plan.is_trial else period_price(monthly_price=monthly, months=months)
     added = max(new_count - subscription.licences, 0)
-    next_monthly = _next_period_price(subscription)
-    recurring = Decimal("0.00")
+    if plan.is_trial:
+        unit = unit_cost = Decimal("0.00")
+    else:
+        unit = period_price(monthly_price=priced.customer_price, months=months)
+        unit_cost = period_price(monthly_price=priced.cost, months=months)
+    recurring = recurring_cost = Decimal("0.00")
     if not plan.is_trial:
-        recurring = money_round(new_count * period_price(monthly_price=next_monthly, months=months))
+        following = renewal_price(subscription=subscription, start=period.end)
+        recurring = money_round(
+            new_count * period_price(monthly_price=following.customer_price, months=months)
+        )
+        recurring_cost = money_round(
+            new_count * period_price(monthly_price=following.cost, months=months)
+        )
     return LicenceQuote(
         currency=subscription.currency,
         current_count=subscription.licences,
@@ -116,6 +129,9 @@ def _quote(subscription: Subscription, new_count: int, on: date) -> LicenceQuote
         due_now=prorate(licences=added, period_price=unit, period=period, on=on),
         recurring_amount=recurring,
         recurring_months=months,
+        priced=priced,
+        cost_now=prorate(licences=added, period_price=unit_cost, period=period, on=on),
+        recurring_cost=recurring_cost,
     )
 
 
@@ -184,14 +200,21 @@ def _check_change(subscription: Subscription, new_count: object) -> int:
     return count
 
 
-def _start_service(subscription: Subscription, *, plan: Plan, today: date) -> Period:
+def _start_service(
+    subscription: Subscription, *, plan: Plan, today: date
+) -> tuple[Period, PriceQuote]:
     """Put the subscription on `plan` from `today`: a new billing anchor, first period and
-    term. Returns the first period."""
+    term, at the customer's price of the day (a trial is free). Returns the first period and
+    the quote it is priced with. Raises ValidationError if the plan has no price in the
+    subscription's currency."""
+    quote = customer_price(
+        customer=subscription.customer, plan=plan, currency=subscription.currency, on=today
+    )
     subscription.plan = plan
     subscription.product_id = plan.product_id
     subscription.anchor_day = today.day
     subscription.anchor_month = today.month
-    subscription.monthly_price = catalogue_price(plan=plan, currency=subscription.currency)
+    subscription.monthly_price = quote.customer_price
     subscription.renewal_setting = Renewal.AUTO_RENEW
     subscription.renewal_licences = None
     subscription.scheduled_plan = None
@@ -208,7 +231,7 @@ def _start_service(subscription: Subscription, *, plan: Plan, today: date) -> Pe
             subscription.term_start = subscription.term_end = None
         _set_status(subscription, Status.ACTIVE)
     subscription.period_start, subscription.period_end = period.start, period.end
-    return period
+    return period, quote
 
 
 def subscription_preview_licences(
@@ -224,14 +247,15 @@ def subscription_preview_licences(
 
 
 def subscription_preview_purchase(
-    *, plan: Plan, licences: int, currency: str, on: date | None = None
+    *, customer: Customer, plan: Plan, licences: int, currency: str, on: date | None = None
 ) -> LicenceQuote:
-    """What buying `licences` on `plan` would cost, as subscription_buy charges it: the first
-    period, which starts today, in full (a trial is free), and per period from the next one.
-    Raises the same ValidationError for the number as the order would."""
+    """What buying `licences` on `plan` for `customer` would cost, as subscription_buy charges
+    it: the first period, which starts today, in full at the customer's price (a trial is
+    free), and per period from the next one. Raises the same ValidationError for the number
+    as the order would."""
     on = on or _today()
     count = _check_count(plan, licences)
     # An unsaved subscription put on the plan as the order would: the quote reads its period.
-    draft = Subscription(currency=currency, licences=0)
+    draft = Subscription(customer=customer, currency=currency, licences=0)
     _start_service(draft, plan=plan, today=on)
     return _quote(draft, count, on)

@@ -19,17 +19,15 @@ from subscriptions.models import (
 from subscriptions.periods import (
     TERM_MONTHS,
     Period,
-    money_round,
-    period_price,
     term_end,
 )
-from subscriptions.services.charges import _charge
+from subscriptions.pricing import PriceQuote, customer_price, period_quote
+from subscriptions.services.charges import _amount, _charge
 from subscriptions.services.jobs import _catch_up
 from subscriptions.services.prices import (
     _check_count,
     _check_orderable,
     _start_service,
-    catalogue_price,
 )
 from subscriptions.services.records import (
     Reason,
@@ -134,37 +132,56 @@ def subscription_change_plan(
         )
         return subscription
 
+    charged_quote: PriceQuote | None
     if subscription.plan.is_trial:
         # A trial suspended by the reseller is reactivated first; an ended one converts.
         if subscription.suspension_reason != Reason.TRIAL_ENDED:
             _check_orderable(subscription)
-        period = _start_service(subscription, plan=plan, today=today)
-        unit = period_price(monthly_price=subscription.monthly_price, months=plan.months_per_period)
-        charged_period, charged_unit = period, unit
+        # Paid service from today, at the customer's price of the day.
+        period, quote = _start_service(subscription, plan=plan, today=today)
+        charged_period, charged_quote, months = period, quote, plan.months_per_period
     else:
         # Flexible → annual, at once. The current period is paid already; the 12-month term
         # counts from its start, so the term ends on a billing day.
         _check_orderable(subscription)
         current = subscription.period
+        # The new plan at the customer's price of the day of the change.
+        price = customer_price(
+            customer=subscription.customer, plan=plan, currency=subscription.currency, on=today
+        )
         subscription.plan = plan
         subscription.scheduled_plan = None
-        subscription.monthly_price = catalogue_price(plan=plan, currency=subscription.currency)
+        subscription.monthly_price = price.customer_price
         subscription.term_start = current.start
         subscription.term_end = term_end(start=current.start, anchor_day=subscription.anchor_day)
         subscription.anchor_month = current.start.month
         subscription.renewal_setting = Renewal.AUTO_RENEW
         subscription.renewal_licences = None
-        charged_unit = Decimal("0.00")
-        charged_period = current
+        charged_period, charged_quote, months = current, None, 0
         if plan.kind == Plan.Kind.ANNUAL_YEARLY:
-            # One yearly period from now on: the paid month plus the other 11 months, charged now.
+            # One yearly period from now on: the paid month plus the other 11 months, charged
+            # now at the day's price and the reseller's cost on the first day they bill.
             subscription.period_end = subscription.term_end
             charged_period = Period(current.end, subscription.term_end)
-            charged_unit = period_price(
-                monthly_price=subscription.monthly_price, months=TERM_MONTHS - 1
+            months = TERM_MONTHS - 1
+            charged_quote = period_quote(
+                cost_quote=customer_price(
+                    customer=subscription.customer,
+                    plan=plan,
+                    currency=subscription.currency,
+                    on=charged_period.start,
+                ),
+                price=price,
             )
     _save(subscription)
-    amount = money_round(subscription.licences * charged_unit)
+    amount = Decimal("0.00")
+    if charged_quote is not None:
+        amount = _amount(
+            licences=subscription.licences,
+            monthly_price=charged_quote.customer_price,
+            months=months,
+            period=charged_period,
+        )[1]
     _ledger(
         subscription,
         kind=LicenceChange.Kind.PLAN_CHANGE,
@@ -173,14 +190,15 @@ def subscription_change_plan(
         amount=amount,
         period=charged_period,
     )
-    _charge(
-        subscription,
-        kind=Charge.Kind.PLAN_CHANGE,
-        period=charged_period,
-        licences=subscription.licences,
-        unit_price=charged_unit,
-        amount=amount,
-    )
+    if charged_quote is not None:
+        _charge(
+            subscription,
+            kind=Charge.Kind.PLAN_CHANGE,
+            period=charged_period,
+            licences=subscription.licences,
+            quote=charged_quote,
+            months=months,
+        )
     _audit(subscription, actor=actor, action="subscription.plan_changed", before=before)
     return subscription
 

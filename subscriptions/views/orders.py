@@ -50,10 +50,10 @@ def _not_sellable_reason(customer: Customer) -> str:
 # The order forms are never cached: a page brought back from the browser's cache would carry an
 # order key already used, and its order would be the earlier one.
 def _purchase_preview(
-    form: BuyForm, data: QueryDict, currency: str
+    form: BuyForm, data: QueryDict, customer: Customer, currency: str
 ) -> tuple[services.LicenceQuote | None, Plan | None, str]:
-    """What the chosen plan and number cost (due now, per period), or why there is no price;
-    nothing until both are given."""
+    """What the chosen plan and number cost the customer (due now, per period), or why there
+    is no price; nothing until both are given."""
     plan = form.plans.get(data.get("plan", ""))
     typed = data.get("licences", "").strip()
     if plan is None or not typed:
@@ -63,7 +63,9 @@ def _purchase_preview(
     except ValueError:
         return None, plan, _("Enter a whole number of licences.")
     try:
-        quote = services.subscription_preview_purchase(plan=plan, licences=count, currency=currency)
+        quote = services.subscription_preview_purchase(
+            customer=customer, plan=plan, licences=count, currency=currency
+        )
     except ValidationError as error:
         return None, plan, " ".join(error.messages)
     return quote, plan, ""
@@ -115,7 +117,7 @@ def subscription_buy(request: ResellerRequest, customer_id: str) -> HttpResponse
     # The price before Order now: htmx asks for it (GET) as the plan or number changes; without
     # JavaScript it shows with the page the form comes back on.
     quote, quote_plan, quote_error = _purchase_preview(
-        form, request.POST if request.method == "POST" else request.GET, reseller.currency
+        form, request.POST if request.method == "POST" else request.GET, customer, reseller.currency
     )
     context = {
         "customer": customer,

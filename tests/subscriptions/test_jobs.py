@@ -12,19 +12,24 @@ from core.models import OutboundEmail
 from resellers.models import AuditEvent
 from resellers.roles import Role
 from subscriptions import services, tasks
-from subscriptions.models import Charge, LicenceChange, PlanPrice, Subscription
+from subscriptions.models import Charge, LicenceChange, PlanPrice, PriceNotice, Subscription
 from tests.factories import buy, change, member_of, owner_of
 
 D = Decimal
 
 
-def run_jobs() -> tuple[int, int, int]:
+def run_jobs() -> tuple[int, int, int, int]:
     """What beat starts each day. The jobs are called in-process (each queues its
-    per-subscription tasks through Celery, eager in tests) to keep a year of days quick."""
+    per-subscription tasks through Celery, eager in tests) to keep a year of days quick. The
+    price notice job queues a step for every subscription whose next period is near, and the
+    step finds nothing to announce unless a price rises: its count is how many it sent."""
+    notices_before = PriceNotice.objects.count()
+    tasks.subscriptions_send_price_notices()
     return (
         tasks.subscriptions_renew(),
         tasks.subscriptions_expire_trials(),
         tasks.subscriptions_send_reminders(),
+        PriceNotice.objects.count() - notices_before,
     )
 
 
@@ -53,7 +58,7 @@ def live_one_day(day: date, then=None) -> None:
         # A second run finds nothing due, so it queues nothing; on days the first run did
         # something, check the whole footprint too.
         before = footprint() if any(first) else None
-        assert run_jobs() == (0, 0, 0), day
+        assert run_jobs() == (0, 0, 0, 0), day
         if before is not None:
             assert footprint() == before, day
 
@@ -64,6 +69,7 @@ def test_the_beat_schedule_runs_the_three_jobs_daily(tenant, other_tenant, plans
         "subscriptions.tasks.subscriptions_renew",
         "subscriptions.tasks.subscriptions_expire_trials",
         "subscriptions.tasks.subscriptions_send_reminders",
+        "subscriptions.tasks.subscriptions_send_price_notices",
     } <= scheduled
     with time_machine.travel(date(2026, 3, 15), tick=False):
         buy(owner_of(tenant), plans["flexible"], licences=2)
@@ -119,8 +125,9 @@ def test_a_year_of_an_annual_monthly_subscription(tenant, other_tenant, plans):
         (date(2026, 3, 31), date(2026, 4, 30), 5, D("16.00")),
         (date(2026, 4, 30), date(2026, 5, 31), 5, D("16.00")),
         (date(2026, 5, 31), date(2026, 6, 30), 5, D("16.00")),
-        # The price rose on 15 June: from the next period on.
-        (date(2026, 6, 30), date(2026, 7, 31), 5, D("17.50")),
+        # The price rose on 15 June, announced that day: from the first period that starts
+        # 30 days later, 31 July (issue 16); the period of 30 June keeps the old price.
+        (date(2026, 6, 30), date(2026, 7, 31), 5, D("16.00")),
         (date(2026, 7, 31), date(2026, 8, 31), 5, D("17.50")),
         (date(2026, 8, 31), date(2026, 9, 30), 7, D("24.50")),
         (date(2026, 9, 30), date(2026, 10, 31), 7, D("24.50")),

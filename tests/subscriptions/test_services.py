@@ -571,21 +571,23 @@ def test_a_pending_payment_suspension_is_lifted_by_staff_only(tenant, other_tena
 
 
 def test_a_price_change_applies_from_the_next_period(tenant, other_tenant, plans):
+    # A decrease: it needs no notice (an increase waits 30 days for one, issue 16; see
+    # test_price_notices.py).
     with time_machine.travel(date(2026, 3, 10), tick=False):
         sub = buy(owner_of(tenant), plans["flexible"], licences=5)
-    PlanPrice.objects.filter(plan=plans["flexible"], currency="EUR").update(monthly_price=D("5.00"))
+    PlanPrice.objects.filter(plan=plans["flexible"], currency="EUR").update(monthly_price=D("3.00"))
     with time_machine.travel(date(2026, 3, 10), tick=False):
         preview = services.subscription_preview_licences(subscription=sub, new_count=6)
         assert preview.due_now == D("4.00")  # this period keeps its price
-        assert preview.recurring_amount == D("30.00")  # 6 x the new price
+        assert preview.recurring_amount == D("18.00")  # 6 x the new price
     with time_machine.travel(date(2026, 4, 10), tick=False):
         # The job has not run yet: the order first starts the new period, then prorates.
         preview = services.subscription_preview_licences(subscription=sub, new_count=6)
-        assert preview.due_now == D("5.00") and preview.period.start == date(2026, 4, 10)
+        assert preview.due_now == D("3.00") and preview.period.start == date(2026, 4, 10)
         order = change(owner_of(tenant), sub, 6)
-        assert order.amount == D("5.00")
+        assert order.amount == D("3.00")
     period_charge = Charge.objects.get(kind="period")
-    assert (period_charge.amount, period_charge.period_start) == (D("25.00"), date(2026, 4, 10))
+    assert (period_charge.amount, period_charge.period_start) == (D("15.00"), date(2026, 4, 10))
 
 
 # Selectors
