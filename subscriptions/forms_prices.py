@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from resellers.models import Currency
 from subscriptions import selectors
@@ -26,6 +27,7 @@ def _plan_field(label: "StrOrPromise") -> forms.ModelChoiceField:
         label=label,
         queryset=Plan.objects.none(),
         to_field_name="public_id",
+        empty_label=_("Choose a plan"),
         error_messages={
             "required": _("Choose a plan."),
             "invalid_choice": _("Choose one of the plans on sale."),
@@ -63,7 +65,7 @@ class PriceRuleForm(forms.Form):
         widget=_MONEY,
     )
     valid_from = forms.DateField(
-        label=_("From"),
+        label=pgettext_lazy("price valid from a day", "From"),
         widget=_DAY,
         error_messages={"required": _("Enter the day the price applies from.")},
     )
@@ -99,12 +101,12 @@ class SpecialPriceForm(forms.Form):
         error_messages={"required": _("Enter the price per licence per month.")},
     )
     valid_from = forms.DateField(
-        label=_("From"),
+        label=pgettext_lazy("price valid from a day", "From"),
         widget=_DAY,
         error_messages={"required": _("Enter the day the price applies from.")},
     )
     ends_on = forms.DateField(
-        label=_("Until"),
+        label=pgettext_lazy("price valid until a day", "Until"),
         required=False,
         widget=_DAY,
         help_text=_("The first day it no longer applies. Empty: no end."),

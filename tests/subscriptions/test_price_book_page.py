@@ -58,9 +58,16 @@ def client_as(tenant: Tenant, client_for, role: str) -> Client:
 
 
 def row_html(body: str, plan: Plan, currency: str) -> str:
-    match = re.search(rf'<tr id="price-{plan.public_id}-{currency}">(.*?)</tr>', body, re.S)
+    """A plan's row in a currency, and the row below it that holds its form (if shown)."""
+    key = f"{plan.public_id}-{currency}"
+    match = re.search(
+        rf'<tr id="price-{key}">(.*?)</tr>\s*(?:<tr class="price-edit-row" id="price-{key}-form">'
+        r"(.*?)</tr>)?",
+        body,
+        re.S,
+    )
     assert match, f"no row for {plan} in {currency}"
-    return match.group(1)
+    return match.group(1) + (match.group(2) or "")
 
 
 def found(pattern: str, html: str, group: int = 1) -> str:
