@@ -107,6 +107,11 @@ class PriceQuote:
     tier_discount_id: int | None
     reseller_discount_id: int | None
 
+    @property
+    def source_label(self) -> str:
+        """Where the price came from, in the active language."""
+        return str(PriceSource(self.source).label)
+
 
 def _latest_for_product[DiscountRow: (TierDiscount, ResellerDiscount)](
     rows: QuerySet[DiscountRow], *, product_id: int, on: date

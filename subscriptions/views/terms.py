@@ -28,7 +28,7 @@ from customers import selectors as customer_selectors
 from customers.models import Customer
 from resellers.access import reseller_required
 from resellers.roles import Action
-from subscriptions import selectors, services
+from subscriptions import pricing, selectors, services
 from subscriptions.forms_terms import ChangePlanForm, RenewalForm
 from subscriptions.models import Plan, Subscription
 from subscriptions.periods import (
@@ -85,6 +85,7 @@ def _detail_page(
             * period_price(monthly_price=subscription.monthly_price, months=plan.months_per_period)
         ),
         "ledger": selectors.subscription_ledger(subscription=subscription),
+        "upcoming": pricing.upcoming_price(subscription=subscription),
         "renewal_form": renewal_form or _renewal_form(subscription),
         "plan_choices": selectors.subscription_plan_choices(subscription=subscription),
     }
@@ -143,18 +144,37 @@ class PlanChangeEffect:
     term_end: date | None  # exclusive: the renewal day
     charged_now: Decimal
     charged_period: Period | None
+    # The reseller's side (shown only to roles with Action.MARGIN_VIEW): its cost of what is
+    # charged now and of each period at the new plan's price.
+    charged_cost: Decimal
+    recurring_cost: Decimal
+
+    @property
+    def charged_margin(self) -> Decimal:
+        return self.charged_now - self.charged_cost
+
+    @property
+    def recurring_margin(self) -> Decimal:
+        return self.recurring_amount - self.recurring_cost
 
 
 def _plan_change_effect(subscription: Subscription, plan: Plan, timing: str) -> PlanChangeEffect:
     """Mirrors services.subscription_change_plan: when the change applies, the term it starts
-    and what is charged at once."""
+    and what is charged at once, at the customer's price of today (the reseller's cost of the
+    first day of the period charged)."""
     today = timezone.localdate()
-    monthly = services.catalogue_price(plan=plan, currency=subscription.currency)
+    quote = pricing.customer_price(
+        customer=subscription.customer, plan=plan, currency=subscription.currency, on=today
+    )
+    monthly = quote.customer_price
     unit = period_price(monthly_price=monthly, months=plan.months_per_period)
     licences = subscription.licences
     recurring = money_round(licences * unit)
+    recurring_cost = money_round(
+        licences * period_price(monthly_price=quote.cost, months=plan.months_per_period)
+    )
     term_start = new_term_end = None
-    charged_now = Decimal("0.00")
+    charged_now = charged_cost = Decimal("0.00")
     charged_period: Period | None = None
     if timing == "at_term_end":
         effective = subscription.term_end or subscription.period_end
@@ -167,7 +187,7 @@ def _plan_change_effect(subscription: Subscription, plan: Plan, timing: str) -> 
             charged_period = monthly_period(on=today, anchor_day=today.day)
         if plan.is_annual:
             term_start, new_term_end = today, term_end(start=today, anchor_day=today.day)
-        charged_now = recurring
+        charged_now, charged_cost = recurring, recurring_cost
     else:
         # Flexible → annual: the term counts from the start of the period already paid.
         effective = today
@@ -178,6 +198,15 @@ def _plan_change_effect(subscription: Subscription, plan: Plan, timing: str) -> 
             charged_period = Period(current.end, new_term_end)
             charged_now = money_round(
                 licences * period_price(monthly_price=monthly, months=TERM_MONTHS - 1)
+            )
+            cost = pricing.customer_price(
+                customer=subscription.customer,
+                plan=plan,
+                currency=subscription.currency,
+                on=charged_period.start,
+            ).cost
+            charged_cost = money_round(
+                licences * period_price(monthly_price=cost, months=TERM_MONTHS - 1)
             )
     return PlanChangeEffect(
         plan=plan,
@@ -190,6 +219,8 @@ def _plan_change_effect(subscription: Subscription, plan: Plan, timing: str) -> 
         term_end=new_term_end,
         charged_now=charged_now,
         charged_period=charged_period,
+        charged_cost=charged_cost,
+        recurring_cost=recurring_cost,
     )
 
 
@@ -241,13 +272,20 @@ def subscription_change_plan(request: ResellerRequest, subscription_id: str) -> 
 def _plan_options(
     subscription: Subscription, choices: list[tuple[Plan, str]]
 ) -> list[dict[str, Any]]:
-    """The allowed plans with their price per licence per month in the subscription's
-    currency (a plan not priced in it cannot be chosen)."""
+    """The allowed plans with the customer's price per licence per month today in the
+    subscription's currency (a plan not priced in it cannot be chosen)."""
     options = []
     for plan, timing in choices:
-        prices = [p.monthly_price for p in plan.prices.all() if p.currency == subscription.currency]
-        if prices:
-            options.append({"plan": plan, "timing": timing, "monthly_price": prices[0]})
+        try:
+            quote = pricing.customer_price(
+                customer=subscription.customer,
+                plan=plan,
+                currency=subscription.currency,
+                on=timezone.localdate(),
+            )
+        except ValidationError:
+            continue
+        options.append({"plan": plan, "timing": timing, "monthly_price": quote.customer_price})
     return options
 
 
@@ -376,7 +414,12 @@ def customer_side_section(request: HttpRequest, customer: Customer) -> SafeStrin
             "subscriptions/_customer_side_section.html",
             {
                 "customer": customer,
-                "subscriptions": selectors.subscription_list_for_customer_side(customer=customer),
+                "rows": [
+                    (subscription, pricing.upcoming_price(subscription=subscription))
+                    for subscription in selectors.subscription_list_for_customer_side(
+                        customer=customer
+                    )
+                ],
             },
             request=request,
         )
@@ -395,6 +438,8 @@ def my_subscription(request: HttpRequest, customer_id: str, subscription_id: str
         "customer": customer,
         "subscription": subscription,
         "ledger": selectors.subscription_ledger(subscription=subscription),
+        # The price from the next change on (never the reseller's cost or margin).
+        "upcoming": pricing.upcoming_price(subscription=subscription),
     }
     with timezone.override(customer.time_zone):
         return render(request, "subscriptions/my_subscription.html", context)
