@@ -24,7 +24,7 @@ from core.http import ResellerRequest
 from customers import selectors as customer_selectors
 from resellers.access import reseller_required
 from resellers.roles import Action, role_can
-from subscriptions import selectors, services
+from subscriptions import pricing, selectors, services
 from subscriptions.forms_prices import PriceRuleForm, SpecialPriceEndForm, SpecialPriceForm
 from subscriptions.selectors import PriceBookRow
 
@@ -97,7 +97,7 @@ def _price_book_page(
         )
         if can_manage
         else None,
-        "today": today,
+        "notice_days": pricing.NOTICE_DAYS,
     }
     return render(request, "subscriptions/price_book.html", context, status=status)
 

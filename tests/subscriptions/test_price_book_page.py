@@ -137,6 +137,7 @@ def test_money_roles_see_cost_margin_and_the_forms(
     # Trials are free: not in the price book. Three paid plans in two currencies.
     assert body.count('<tr id="price-') == 6
     assert plans[Plan.Kind.TRIAL].public_id not in body
+    assert "told by email at least 30 days before" in body
     assert "Your cost" in body and 'action="/subscriptions/prices/set/"' in body
     assert 'action="/subscriptions/prices/special/"' in body
     # Another reseller's price book is not this one's.
