@@ -15,7 +15,7 @@ from django.test import Client
 from resellers.models import AuditEvent
 from resellers.roles import Role
 from subscriptions import pricing
-from subscriptions.models import CustomerPrice, Plan, PriceRule, ResellerDiscount
+from subscriptions.models import CustomerPrice, Plan, PriceRule, ResellerDiscount, TierDiscount
 from tests.factories import (
     CustomerFactory,
     PlanFactory,
@@ -200,12 +200,30 @@ def test_every_figure_is_what_customer_price_quotes(tenant, other_tenant, client
     product = plans[Plan.Kind.FLEXIBLE].product
     flexible, yearly = plans[Plan.Kind.FLEXIBLE], plans[Plan.Kind.ANNUAL_YEARLY]
     monthly = plans[Plan.Kind.ANNUAL_MONTHLY]
-    tier_for(tenant.reseller, Decimal("10"), valid_from=date(2026, 1, 1))
+    other_plan = PlanFactory(product=ProductFactory(name="Zz other product"), price=None)
+    PlanPriceFactory(plan=other_plan, currency="EUR", monthly_price=Decimal("10.00"))
+    tier = tier_for(tenant.reseller, Decimal("10"), valid_from=date(2026, 1, 1))
     tier_for(tenant.reseller, Decimal("12.5"), valid_from=TODAY + 20 * DAY)
-    # Staff's override for this product, from a later day: it beats the tier from then on.
+    # The tier's rate for this product beats its rate for every product, even a later one.
+    TierDiscount.objects.create(
+        tier=tier, product=product, percent=Decimal("11"), valid_from=date(2026, 2, 1)
+    )
+    # Staff's override for this product, from a later day: it beats the tier from then on, and
+    # their later override for every product.
     ResellerDiscount.objects.create(
         reseller=tenant.reseller, product=product, percent=Decimal("17"), valid_from=TODAY + 3 * DAY
     )
+    ResellerDiscount.objects.create(
+        reseller=tenant.reseller, product=None, percent=Decimal("5"), valid_from=TODAY + 6 * DAY
+    )
+    for days in (7, 21):
+        price_rule_for(
+            tenant.reseller,
+            other_plan,
+            kind="markup",
+            markup_percent=Decimal(days),
+            valid_from=TODAY + days * DAY,
+        )
     # Another reseller's rows change nothing here.
     tier_for(other_tenant.reseller, Decimal("40"), name="Other")
     price_rule_for(other_tenant.reseller, flexible, kind="fixed", price=Decimal("9.99"))
@@ -242,7 +260,17 @@ def test_every_figure_is_what_customer_price_quotes(tenant, other_tenant, client
     from subscriptions import selectors
 
     rows = selectors.price_book_rows(reseller=tenant.reseller, on=TODAY)
-    assert len(rows) == 6
+    assert len(rows) == 7
+    # The rows exercise each level of the discount's resolution.
+    discounts = selectors.DiscountTable(reseller=tenant.reseller)
+    assert [
+        discounts.percent(product_id=product.pk, on=TODAY),
+        discounts.percent(product_id=product.pk, on=TODAY + 4 * DAY),
+        discounts.percent(product_id=product.pk, on=TODAY + 21 * DAY),
+        discounts.percent(product_id=other_plan.product_id, on=TODAY),
+        discounts.percent(product_id=other_plan.product_id, on=TODAY + 7 * DAY),
+        discounts.percent(product_id=other_plan.product_id, on=TODAY + 21 * DAY),
+    ] == [Decimal("11"), Decimal("17"), Decimal("17"), Decimal("10"), Decimal("5"), Decimal("5")]
     customer = tenant.customer
     for row in rows:
         quote = pricing.customer_price(
@@ -266,11 +294,12 @@ def test_every_figure_is_what_customer_price_quotes(tenant, other_tenant, client
                 later.margin,
                 later.price_rule_id,
             )
-    later_days = {(row.plan.kind, row.currency): [c.rule.kind for c in row.later] for row in rows}
-    assert later_days[(Plan.Kind.FLEXIBLE, "EUR")] == ["markup"]
-    assert later_days[(Plan.Kind.ANNUAL_YEARLY, "EUR")] == ["list"]
-    assert later_days[(Plan.Kind.ANNUAL_MONTHLY, "USD")] == ["markup"]
-    assert later_days[(Plan.Kind.FLEXIBLE, "USD")] == []
+    later_days = {(row.plan, row.currency): [c.rule.kind for c in row.later] for row in rows}
+    assert later_days[(flexible, "EUR")] == ["markup"]
+    assert later_days[(yearly, "EUR")] == ["list"]
+    assert later_days[(monthly, "USD")] == ["markup"]
+    assert later_days[(flexible, "USD")] == []
+    assert [c.rule.valid_from for c in rows[-1].later] == [TODAY + 7 * DAY, TODAY + 21 * DAY]
 
 
 def test_a_later_entry_is_shown_with_its_day(tenant, other_tenant, client_for, flexible, gold):
