@@ -190,8 +190,9 @@ class Subscription(models.Model):
     # Periods start on this day of each month (of anchor_month each year for annual_yearly).
     anchor_day = models.PositiveSmallIntegerField(_("billing day"))
     anchor_month = models.PositiveSmallIntegerField(_("billing month"))
-    # The catalogue price when the current period started: a price change applies from the
-    # next period.
+    # The customer's price of the current period (subscriptions.pricing: set by the purchase
+    # or plan change, then at each period's start): a price change applies from the next
+    # period, an increase only once announced (PriceNotice).
     monthly_price = models.DecimalField(
         _("price per licence per month"), max_digits=10, decimal_places=2
     )

@@ -476,3 +476,48 @@ def test_the_customer_side_never_shows_cost_or_margin(
     ).content.decode()
     assert "margin" not in organisation.lower()
     assert money_format(D("3.20"), "EUR") not in organisation
+
+
+def test_a_plan_no_longer_priced_keeps_its_price_at_no_known_cost(
+    tenant, other_tenant, plans, gold
+):
+    flexible = plans[Plan.Kind.FLEXIBLE]
+    sub = buy(owner_of(tenant), flexible, licences=5)
+    PlanPrice.objects.filter(plan=flexible, currency="EUR").delete()
+    charge = services.subscription_renew_due(subscription_id=sub.pk, today=date(2026, 4, 10))
+    assert charge is True
+    period = Charge.objects.get(kind=Charge.Kind.PERIOD)
+    # No list price or cost to read: both taken as the price kept, a margin of 0.
+    assert (period.monthly_price, period.monthly_list_price, period.monthly_cost) == (
+        D("4.00"),
+        D("4.00"),
+        D("4.00"),
+    )
+    assert (period.amount, period.margin_amount, period.price_source) == (
+        D("20.00"),
+        D("0.00"),
+        PriceSource.PERIOD_PRICE,
+    )
+
+
+def test_staff_read_the_snapshot_in_the_charge_admin(
+    tenant, other_tenant, plans, gold, staff_client
+):
+    special_price_for(tenant.customer, plans[Plan.Kind.FLEXIBLE], D("3.60"))
+    sub = buy(owner_of(tenant), plans[Plan.Kind.FLEXIBLE], licences=5)
+    charge = Charge.objects.get(subscription=sub)
+    url = reverse("admin:subscriptions_charge_change", args=[charge.pk])
+    page = staff_client.get(url)
+    assert page.status_code == 200
+    body = page.content.decode()
+    for label in ("Reseller cost", "Margin", "Price source", "Special customer price"):
+        assert label in body, label
+    # Read-only: no input for the snapshot, and no way to add or delete a charge.
+    assert 'name="cost_amount"' not in body and 'name="margin_amount"' not in body
+    assert staff_client.get(reverse("admin:subscriptions_charge_add")).status_code == 403
+    listing = staff_client.get(reverse("admin:subscriptions_charge_changelist"))
+    assert listing.status_code == 200
+    subscription_page = staff_client.get(
+        reverse("admin:subscriptions_subscription_change", args=[sub.pk])
+    )
+    assert subscription_page.status_code == 200
