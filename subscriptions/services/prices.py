@@ -37,12 +37,6 @@ from subscriptions.pricing import catalogue_price as catalogue_price
 from subscriptions.services.records import Reason, Renewal, Status, _invalid, _set_status, _today
 
 
-def _next_period_price(subscription: Subscription) -> PriceQuote:
-    """What the next period will be charged per licence per month (pricing.renewal_price: the
-    customer's price on its first day, an increase only once announced)."""
-    return renewal_price(subscription=subscription, start=subscription.period_end)
-
-
 def _period_on(*, plan: Plan, anchor_day: int, anchor_month: int, on: date) -> Period:
     if plan.kind == Plan.Kind.ANNUAL_YEARLY:
         return yearly_period(on=on, anchor_day=anchor_day, anchor_month=anchor_month)

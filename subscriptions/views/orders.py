@@ -1,9 +1,12 @@
 """Buy a subscription, Add licences with + and -, Order now; and the subscriptions section of the
 reseller's customer page and the Customers list's plan and licence columns."""
 
+from decimal import Decimal
 from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Sum
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -310,8 +313,15 @@ def subscription_licences(request: ResellerRequest, subscription_id: str) -> Htt
 @reseller_required(Action.CUSTOMER_VIEW)
 @require_GET
 def order_done(request: ResellerRequest, order_id: str) -> HttpResponse:
-    """The confirmation after Order now or Buy: reference, what changed, the amount."""
+    """The confirmation after Order now or Buy: reference, what changed, the amount; and for
+    roles that see margins, the reseller's cost and margin on it, as its charges keep them."""
     order = selectors.order_get(reseller=request.reseller, public_id=order_id)
+    margin = None
+    if role_can(request.membership.role, Action.MARGIN_VIEW):
+        margin = order.charges.aggregate(
+            cost=Coalesce(Sum("cost_amount"), Decimal("0.00")),
+            margin=Coalesce(Sum("margin_amount"), Decimal("0.00")),
+        )
     return render(
         request,
         "subscriptions/order_done.html",
@@ -320,6 +330,7 @@ def order_done(request: ResellerRequest, order_id: str) -> HttpResponse:
             "subscription": order.subscription,
             "customer": order.customer,
             "change_text": licences_change_text(order.licences_after - order.licences_before),
+            "margin": margin,
         },
     )
 

@@ -521,3 +521,18 @@ def test_staff_read_the_snapshot_in_the_charge_admin(
         reverse("admin:subscriptions_subscription_change", args=[sub.pk])
     )
     assert subscription_page.status_code == 200
+
+
+@pytest.mark.parametrize(("role", "sees"), [(Role.OWNER, True), (Role.SALES, False)])
+def test_the_order_confirmation_shows_the_margin_kept_on_its_charges(
+    tenant, other_tenant, plans, gold, client_for, role, sees
+):
+    special_price_for(tenant.customer, plans[Plan.Kind.FLEXIBLE], D("3.60"))
+    order = buy(owner_of(tenant), plans[Plan.Kind.FLEXIBLE], licences=5).orders.get()
+    client = client_for(member_of(tenant.reseller, role).user)
+    body = client.get(
+        reverse("subscriptions:order_done", kwargs={"order_id": order.public_id})
+    ).content.decode()
+    assert money_format(D("18.00"), "EUR") in body
+    assert ('id="order-margin"' in body, money_format(D("2.00"), "EUR") in body) == (sees, sees)
+    assert (money_format(D("16.00"), "EUR") in body) == sees
