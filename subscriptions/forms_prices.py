@@ -115,10 +115,20 @@ class SpecialPriceForm(forms.Form):
     def __init__(self, *args: Any, customers: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _priceable_plans(self)
+        self._customer_select().choices = [("", _("Choose a customer")), *customers]
+        self.fields["valid_from"].initial = timezone.localdate
+
+    def _customer_select(self) -> forms.Select:
         widget = self.fields["customer"].widget
         assert isinstance(widget, forms.Select)
-        widget.choices = [("", _("Choose a customer")), *customers]
-        self.fields["valid_from"].initial = timezone.localdate
+        return widget
+
+    def offer_customer(self, public_id: str, organisation: str) -> None:
+        """Have the list offer this customer (one found beyond the first of the list)."""
+        select = self._customer_select()
+        choices = list(select.choices)
+        if (public_id, organisation) not in choices:
+            select.choices = [choices[0], (public_id, organisation), *choices[1:]]
 
 
 class SpecialPriceEndForm(forms.Form):

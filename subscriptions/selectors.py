@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from core.pagination import KeysetPage, keyset_page
 from customers.models import Customer
-from customers.selectors import VISIBLE_STATUSES
+from customers.selectors import VISIBLE_STATUSES, customer_search_normalise, customer_search_q
 from resellers.models import Reseller
 from subscriptions.models import (
     Charge,
@@ -424,13 +424,35 @@ def price_book_plans() -> QuerySet[Plan]:
 PRICEABLE_CUSTOMER_STATUSES = [Customer.Status.INVITED, Customer.Status.ACTIVE]
 
 
-def price_customer_choices(*, reseller: Reseller) -> list[tuple[str, str]]:
-    """(public id, organisation) of the reseller's customers a special price can be given
-    to, by name."""
-    return list(
-        Customer.objects.filter(reseller=reseller, status__in=PRICEABLE_CUSTOMER_STATUSES)
-        .order_by("organisation", "id")
-        .values_list("public_id", "organisation")
+# At most this many customers to choose from at once; a search finds the others.
+PRICE_CUSTOMER_CHOICES = 100
+
+
+@dataclass(frozen=True)
+class CustomerChoices:
+    """Customers to choose from: (public id, organisation) by name, and whether more match."""
+
+    choices: list[tuple[str, str]]
+    more: bool
+
+
+def price_customer_choices(*, reseller: Reseller, query: str = "") -> CustomerChoices:
+    """The reseller's customers a special price can be given to whose organisation, domain or
+    contact email contains `query` (all, without one), the first PRICE_CUSTOMER_CHOICES by
+    name (one query)."""
+    customers = Customer.objects.filter(
+        reseller_id=reseller.pk, status__in=PRICEABLE_CUSTOMER_STATUSES
+    )
+    query = customer_search_normalise(query)
+    if query:
+        customers = customers.filter(customer_search_q(query))
+    rows = list(
+        customers.order_by("organisation", "id").values_list("public_id", "organisation")[
+            : PRICE_CUSTOMER_CHOICES + 1
+        ]
+    )
+    return CustomerChoices(
+        choices=rows[:PRICE_CUSTOMER_CHOICES], more=len(rows) > PRICE_CUSTOMER_CHOICES
     )
 
 

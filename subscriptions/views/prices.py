@@ -18,15 +18,16 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from core.forms import add_service_errors
 from core.http import ResellerRequest
 from customers import selectors as customer_selectors
 from resellers.access import reseller_required
-from resellers.roles import Action, role_can
+from resellers.roles import Action, require, role_can
 from subscriptions import pricing, selectors, services
 from subscriptions.forms_prices import PriceRuleForm, SpecialPriceEndForm, SpecialPriceForm
-from subscriptions.selectors import PriceBookRow
+from subscriptions.selectors import CustomerChoices, PriceBookRow
 
 
 def _page_url(anchor: str = "") -> str:
@@ -55,11 +56,17 @@ def _price_book_page(
     *,
     rule_form: PriceRuleForm | None = None,
     special_form: SpecialPriceForm | None = None,
+    customers: CustomerChoices | None = None,
     status: int = 200,
 ) -> HttpResponse:
     reseller, role = request.reseller, request.membership.role
+    customer_query = request.GET.get("customer_q", "") if request.method == "GET" else ""
+    if can_manage := role_can(role, Action.PRICES_MANAGE):
+        customers = customers or selectors.price_customer_choices(
+            reseller=reseller, query=customer_query
+        )
+        special_form = special_form or _special_form(customers)
     today = timezone.localdate()
-    can_manage = role_can(role, Action.PRICES_MANAGE)
     discounts = selectors.DiscountTable(reseller=reseller)
     rows = selectors.price_book_rows(reseller=reseller, on=today, discounts=discounts)
     # The row whose form was posted keeps what was typed; the others start afresh.
@@ -88,24 +95,35 @@ def _price_book_page(
         ),
         "page": page,
         "links": page.links(),
-        "special_form": (
-            special_form
-            or SpecialPriceForm(
-                customers=selectors.price_customer_choices(reseller=reseller),
-                auto_id="special-%s",
-            )
-        )
-        if can_manage
-        else None,
+        "special_form": special_form,
+        "customer_query": customer_query,
+        "more_customers": customers.more if customers else False,
+        "customer_choices_limit": selectors.PRICE_CUSTOMER_CHOICES,
         "notice_days": pricing.NOTICE_DAYS,
     }
     return render(request, "subscriptions/price_book.html", context, status=status)
 
 
+def _special_form(customers: CustomerChoices, data: Any = None) -> SpecialPriceForm:
+    return SpecialPriceForm(data, customers=customers.choices, auto_id="special-%s")
+
+
 @reseller_required(Action.CUSTOMER_VIEW)
 @require_GET
+@vary_on_headers("HX-Request")
 def price_book(request: ResellerRequest) -> HttpResponse:
-    """The Price book: plans by currencies, and the customers' special prices."""
+    """The Price book: plans by currencies, and the customers' special prices. An htmx request
+    with `customer_q` gets the special price form's customer list only, those matching it."""
+    if request.htmx and "customer_q" in request.GET:
+        require(request.membership.role, Action.PRICES_MANAGE)
+        customers = selectors.price_customer_choices(
+            reseller=request.reseller, query=request.GET["customer_q"]
+        )
+        return render(
+            request,
+            "subscriptions/price_book.html#customer_select",
+            {"special_form": _special_form(customers)},
+        )
     return _price_book_page(request)
 
 
@@ -148,11 +166,8 @@ def price_rule_set(request: ResellerRequest) -> HttpResponse:
 def special_price_add(request: ResellerRequest) -> HttpResponse:
     """Give one of the reseller's customers a special price."""
     reseller = request.reseller
-    form = SpecialPriceForm(
-        request.POST,
-        customers=selectors.price_customer_choices(reseller=reseller),
-        auto_id="special-%s",
-    )
+    customers = selectors.price_customer_choices(reseller=reseller)
+    form = _special_form(customers, request.POST)
     if form.is_valid():
         values = form.cleaned_data
         # Another reseller's customer is the same 404 as a missing one.
@@ -169,6 +184,8 @@ def special_price_add(request: ResellerRequest) -> HttpResponse:
             )
         except ValidationError as error:
             add_service_errors(form, error)
+            # The customer stays chosen, even one found beyond the first of the list.
+            form.offer_customer(customer.public_id, customer.organisation)
         else:
             messages.success(
                 request,
@@ -180,7 +197,7 @@ def special_price_add(request: ResellerRequest) -> HttpResponse:
                 },
             )
             return redirect(_page_url("special-prices"))
-    return _price_book_page(request, special_form=form, status=400)
+    return _price_book_page(request, special_form=form, customers=customers, status=400)
 
 
 @reseller_required(Action.PRICES_MANAGE)

@@ -618,3 +618,48 @@ def test_the_page_costs_a_fixed_number_of_queries(
     with django_assert_max_num_queries(many) as captured:
         client.get(PAGE)
     assert len(captured) == many
+
+
+def test_the_customer_list_is_bounded_and_searched(tenant, other_tenant, client_for, flexible):
+    """At most 100 customers to choose from; a search (htmx: the list only) finds the others,
+    never another reseller's."""
+    for n in range(101):
+        CustomerFactory(reseller=tenant.reseller, organisation=f"Aardvark {n:03}")
+    late = CustomerFactory(reseller=tenant.reseller, organisation="Zebra Works")
+    CustomerFactory(reseller=other_tenant.reseller, organisation="Zebra Foreign")
+    client = client_as(tenant, client_for, Role.OWNER)
+    body = client.get(PAGE).content.decode()
+    select = found(r'(<select name="customer".*?</select>)', body)
+    assert select.count("<option") == 101  # "Choose a customer" and 100 customers
+    assert late.public_id not in select
+    assert "The list shows the first 100 customers by name" in body
+
+    response = client.get(PAGE, {"customer_q": "zebra"}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert "HX-Request" in response["Vary"]
+    fragment = response.content.decode()
+    assert fragment.startswith('<select name="customer"') and 'id="special-customer"' in fragment
+    assert re.findall(r'<option value="(\w[^"]*)">([^<]+)<', fragment) == [
+        (late.public_id, "Zebra Works")
+    ]
+    # Without JavaScript: the page, its form open, with the customers found.
+    body = client.get(PAGE, {"customer_q": "zebra"}).content.decode()
+    assert '<details class="card section-gap" id="special-price-add" open>' in body
+    assert f'<option value="{late.public_id}">Zebra Works</option>' in body
+    assert "Aardvark 000" not in body
+
+    # A refused price for a customer beyond the first 100 keeps it chosen.
+    response = client.post(
+        "/subscriptions/prices/special/",
+        special_form_data(late.public_id, flexible, price="1.00"),
+    )
+    assert response.status_code == 400
+    assert f'<option value="{late.public_id}" selected>Zebra Works</option>' in (
+        response.content.decode()
+    )
+
+
+def test_sales_gets_no_customer_list_for_special_prices(tenant, other_tenant, client_for):
+    sales = client_as(tenant, client_for, Role.SALES)
+    response = sales.get(PAGE, {"customer_q": "a"}, headers={"HX-Request": "true"})
+    assert response.status_code == 403
