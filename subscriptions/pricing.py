@@ -8,13 +8,15 @@
 - `highest_cost`: the highest cost known from a day on (the "never below cost" check);
 - `customer_price_for_member`: the quote as a member of the reseller may see it (sales sees
   prices, not cost or margin);
+- `subscription_quote`, `current_period_quote`: the quote for a subscription on a day, and
+  the one licences added during its current period are charged with;
 - `period_quote`: the quote a charge is priced with, when the period keeps a price set before
   (licences added mid-period, an increase held back) or is priced on another day than its cost;
 - `renewal_price`: what a subscription's next period is charged: the quote on its first day,
   except that an increase applies only as far as a `PriceNotice` announced it 30 days ahead;
 - `upcoming_price`: the price a subscription will be charged next and from when (the pages);
-- `increase_to_announce`: whether a period start would be priced higher than today (the
-  notice job).
+- `increase_to_announce`: whether a period start would be priced higher than today, not yet
+  announced (the notice job, `subscription_ids_for_price_notice` its candidates).
 
 Every amount is per licence per month, like PlanPrice, and rounded with the project's one rule
 (subscriptions.periods.money_round: half-up to the cent). These functions only read.
@@ -68,9 +70,6 @@ class Discount:
     tier_id: int | None = None
     tier_discount_id: int | None = None
     reseller_discount_id: int | None = None
-
-
-__all__ = ["PriceSource"]  # re-exported: where a quote's price came from (Charge keeps it)
 
 
 def catalogue_price(*, plan: Plan, currency: str) -> Decimal:
