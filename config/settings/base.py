@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "customers",
     "subscriptions",
     "billing",
+    "commissions",
 ]
 
 MIDDLEWARE = [

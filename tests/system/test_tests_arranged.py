@@ -7,7 +7,16 @@ import ast
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
-APPS = {"billing", "core", "customers", "demo", "resellers", "subscriptions", "system"}
+APPS = {
+    "billing",
+    "commissions",
+    "core",
+    "customers",
+    "demo",
+    "resellers",
+    "subscriptions",
+    "system",
+}
 
 
 def modules() -> list[Path]:

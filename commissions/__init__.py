@@ -1,0 +1,2 @@
+"""The reseller's earnings: its margin on what its customers pay (commissions.margins) and its
+commission statements."""
