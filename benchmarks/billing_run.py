@@ -672,6 +672,16 @@ def load(size: int) -> int:
                     unit_price=Decimal("4.00"),
                     amount=Decimal("4.00") * subscription.licences,
                     currency="EUR",
+                    # The list price, a 20 % discount: what the reseller earns is kept too.
+                    list_unit_price=Decimal("4.00"),
+                    unit_cost=Decimal("3.20"),
+                    unit_margin=Decimal("0.80"),
+                    cost_amount=Decimal("3.20") * subscription.licences,
+                    margin_amount=Decimal("0.80") * subscription.licences,
+                    monthly_list_price=Decimal("4.00"),
+                    monthly_price=Decimal("4.00"),
+                    monthly_cost=Decimal("3.20"),
+                    price_source="list_price",
                 )
                 for subscription in subscriptions
             ),

@@ -166,6 +166,7 @@ AUDIT_ACTION_LABELS = {
     "subscription.suspended": _("Subscription suspended"),
     "subscription.reactivated": _("Subscription reactivated"),
     "subscription.period_started": _("New billing period started"),
+    "subscription.price_increase_announced": _("Price increase announced to the customer"),
     "subscription.renewed": _("Subscription renewed for a new term"),
     "subscription.trial_ended": _("Trial ended"),
     "subscription.transferred": _("Subscription moved with its customer to another reseller"),

@@ -7,9 +7,11 @@ earlier day never changes, and is never below the reseller's cost: neither on th
 any later day a discount already entered by staff takes effect (subscriptions.pricing.
 highest_cost). Rows are appended, never rewritten; only a special price's end is set later.
 
-Nothing charges these prices yet: subscriptions keep the price of their current period, and
-the order and renewal services will read subscriptions.pricing.customer_price when each
-subscription's next billing period starts (the next stage of issue 16).
+A price set here reaches each subscription from its next billing period: a purchase or a plan
+change is charged the customer's price of its day, a renewal the price of its period's first
+day, and an increase only once the customer was told 30 days before
+(subscriptions.services.jobs: the notice job and the renewal). The page is
+subscriptions/views/prices.py (the Price book).
 """
 
 from datetime import date

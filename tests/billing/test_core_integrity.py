@@ -333,6 +333,16 @@ def bulk_charges(count: int) -> list[Customer]:
             unit_price=D("4.00"),
             amount=D("4.00"),
             currency="EUR",
+            # At the list price, with no discount: cost 3.20, margin 0.80.
+            list_unit_price=D("4.00"),
+            unit_cost=D("3.20"),
+            unit_margin=D("0.80"),
+            cost_amount=D("3.20"),
+            margin_amount=D("0.80"),
+            monthly_list_price=D("4.00"),
+            monthly_price=D("4.00"),
+            monthly_cost=D("3.20"),
+            price_source="list_price",
         )
         for subscription in subscriptions
     )

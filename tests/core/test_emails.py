@@ -171,6 +171,11 @@ SAMPLE_CONTEXT = {
     "reason": "Your card was declined.",
     "next_attempt": date(2026, 11, 26),
     "corrects": "",
+    # price_increase_notice
+    "applies_from": date(2027, 1, 15),
+    "old_price": Decimal("4.00"),
+    "new_price": Decimal("4.40"),
+    "subscription_url": "https://portal.example/my/subscriptions/c0ffee00c0ffee00/",
     # invoice_issued
     "amount_due": Decimal("60.50"),
     "by_transfer": True,
