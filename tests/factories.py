@@ -518,3 +518,83 @@ def special_price_for(
         valid_from=valid_from or timezone.localdate(),
         ends_on=ends_on,
     )
+
+
+# Margins (issue 16, tests/commissions): charges priced with the reseller's cost, and the
+# documents that bill them, written directly as the billing run and credit_note_issue write them.
+
+
+def charge_priced(
+    subscription: Subscription, *, amount: str | Decimal, cost: str | Decimal, **fields: Any
+) -> Charge:
+    """A charge of one licence for `amount` that cost the reseller `cost`: its margin is the
+    difference (in total and per licence, as the database holds it)."""
+    price, unit_cost = Decimal(amount), Decimal(cost)
+    fields.setdefault("kind", Charge.Kind.PRORATION)  # "period" is once per period start
+    return ChargeFactory(
+        subscription=subscription,
+        licences=1,
+        unit_price=price,
+        amount=price,
+        unit_cost=unit_cost,
+        unit_margin=price - unit_cost,
+        cost_amount=unit_cost,
+        margin_amount=price - unit_cost,
+        monthly_cost=unit_cost,
+        price_source=PriceSource.PRICE_RULE,
+        **fields,
+    )
+
+
+def invoice_of_charges(charges: list[Charge], **fields: Any) -> Invoice:
+    """An issued invoice of `charges` (one customer, one currency): a line per charge that
+    bills it, as the billing run writes them, its subtotal their sum. Open unless `status` and
+    `paid_at` say otherwise. The charges are marked invoiced."""
+    first = charges[0]
+    invoice = InvoiceFactory(
+        customer=first.customer,
+        currency=first.currency,
+        payer=first.payer,
+        lines=[],
+        line_count=len(charges),
+        subtotal=sum((charge.amount for charge in charges), Decimal("0.00")),
+        **fields,
+    )
+    InvoiceLine.objects.bulk_create(
+        InvoiceLine(
+            invoice=invoice,
+            position=position,
+            charge=charge,
+            subscription_id=charge.subscription_id,
+            description=charge.description,
+            period_start=charge.period_start,
+            period_end=charge.period_end,
+            licences=charge.licences,
+            unit_price=charge.unit_price,
+            amount=charge.amount,
+        )
+        for position, charge in enumerate(charges, start=1)
+    )
+    Charge.objects.filter(pk__in=[charge.pk for charge in charges]).update(
+        invoiced_at=timezone.now()
+    )
+    return invoice
+
+
+def credit_note_of(invoice: Invoice, amount: str | Decimal, **fields: Any) -> Invoice:
+    """A credit note of `amount` before VAT correcting `invoice`: one line without a charge, as
+    billing.services.credit_note_issue writes a credit of an amount."""
+    credit = str(Decimal(amount))
+    fields.setdefault("issue_date", timezone.localdate())
+    return InvoiceFactory(
+        kind=Invoice.Kind.CREDIT_NOTE,
+        corrects=invoice,
+        customer=invoice.customer,
+        currency=invoice.currency,
+        payer=invoice.payer,
+        vat_rate=invoice.vat_rate,
+        status=Invoice.Status.CREDITED,
+        lines=[(f"Credit on {invoice.number}", None, credit, credit, None, None)],
+        **fields,
+    )
+
