@@ -102,7 +102,11 @@ class VatCategory:
 
 def vat_category(invoice: Invoice) -> VatCategory:
     """The EN 16931 VAT category of the invoice's treatment (one treatment per document)."""
-    treatment = invoice.vat_treatment
+    return vat_category_of(invoice.vat_treatment)
+
+
+def vat_category_of(treatment: str) -> VatCategory:
+    """The EN 16931 VAT category of a VAT treatment (an Invoice.VatTreatment)."""
     if treatment == Invoice.VatTreatment.REVERSE_CHARGE:
         return VatCategory("AE", gettext("Reverse charge"), "VATEX-EU-AE")
     if treatment == Invoice.VatTreatment.OUTSIDE_EU:
@@ -434,5 +438,156 @@ def _build(invoice: Invoice, lines: list[InvoiceLine], *, pays_by_transfer: bool
             invoice.corrects.issue_date.strftime("%Y%m%d"),
             format="102",
         )
+
+    return etree.tostring(b.root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+# Self-billing: a document the buyer issues on the seller's behalf (UNTDID 1001 code 389, EU
+# VAT directive art. 224). The reseller's commission statements (commissions.pdf) are such
+# documents: the reseller sells its services to the vendor, and the vendor issues the statement.
+# Built here, from plain data (this app does not know the statements' models), with the same
+# parties, VAT categories and XSD check as the invoices.
+
+SELF_BILLED_TYPE_CODE = "389"
+
+
+@dataclass(frozen=True)
+class SelfBilledLine:
+    """One line: what it is and its net amount (negative for a margin taken back)."""
+
+    description: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class SelfBilledDocument:
+    """A self-billed invoice as issued: snapshots of the parties (the seller is the one billed
+    for, the buyer the issuer), one VAT treatment (an Invoice.VatTreatment), the totals, the
+    period it covers (first and last day) and, for a correction, the number and issue date of
+    the document it corrects. A correction states negative amounts under the same type code."""
+
+    number: str
+    issue_date: date
+    currency: str
+    language: str
+    seller: dict[str, Any]
+    buyer: dict[str, Any]
+    vat_treatment: str
+    vat_rate: Decimal
+    subtotal: Decimal
+    vat_amount: Decimal
+    total: Decimal
+    period: tuple[date, date]
+    lines: tuple[SelfBilledLine, ...]
+    corrects: tuple[str, date] | None = None
+
+
+def self_billed_facturx_xml(document: SelfBilledDocument) -> bytes:
+    """The CII XML (type code 389) of a self-billed document, in its language (free texts only).
+    Raises FacturXInvalid if it would not be valid."""
+    for who, code in ((document.seller, "seller_country"), (document.buyer, "buyer_country")):
+        if not party(who).country:
+            raise FacturXInvalid(
+                gettext("%(party)s has no country: the document cannot carry it (Factur-X).")
+                % {"party": party(who).name},
+                code=code,
+            )
+    with translation.override(document.language):
+        xml = _build_self_billed(document)
+    _xsd_check(xml)
+    return xml
+
+
+def _build_self_billed(document: SelfBilledDocument) -> bytes:
+    b = _Builder()
+    category = vat_category_of(document.vat_treatment)
+    seller, buyer = party(document.seller), party(document.buyer)
+
+    context = b.add(b.root, "rsm:ExchangedDocumentContext")
+    guideline = b.add(context, "ram:GuidelineSpecifiedDocumentContextParameter")
+    b.add(guideline, "ram:ID", EN16931_GUIDELINE)
+
+    exchanged = b.add(b.root, "rsm:ExchangedDocument")
+    b.add(exchanged, "ram:ID", document.number)
+    b.add(exchanged, "ram:TypeCode", SELF_BILLED_TYPE_CODE)
+    b.add_date(exchanged, "ram:IssueDateTime", document.issue_date)
+    # Art. 226(10a) of the VAT directive: the mention "Self-billing".
+    note = b.add(exchanged, "ram:IncludedNote")
+    b.add(note, "ram:Content", gettext("Self-billing"))
+    if category.exemption_reason:
+        note = b.add(exchanged, "ram:IncludedNote")
+        b.add(note, "ram:Content", category.exemption_reason)
+
+    transaction = b.add(b.root, "rsm:SupplyChainTradeTransaction")
+    lines = document.lines or (SelfBilledLine(document.number, document.subtotal),)
+    for position, line in enumerate(lines, start=1):
+        item = b.add(transaction, "ram:IncludedSupplyChainTradeLineItem")
+        line_document = b.add(item, "ram:AssociatedDocumentLineDocument")
+        b.add(line_document, "ram:LineID", str(position))
+        product = b.add(item, "ram:SpecifiedTradeProduct")
+        b.add(product, "ram:Name", line.description)
+        agreement = b.add(item, "ram:SpecifiedLineTradeAgreement")
+        price = b.add(agreement, "ram:NetPriceProductTradePrice")
+        # The price is never negative (BR-27): a negative line is -1 unit at its amount.
+        b.add(price, "ram:ChargeAmount", _money(abs(line.amount)))
+        delivery = b.add(item, "ram:SpecifiedLineTradeDelivery")
+        quantity = "-1" if line.amount < 0 else "1"
+        b.add(delivery, "ram:BilledQuantity", quantity, unitCode=UNIT_CODE)
+        settlement = b.add(item, "ram:SpecifiedLineTradeSettlement")
+        tax = b.add(settlement, "ram:ApplicableTradeTax")
+        b.add(tax, "ram:TypeCode", "VAT")
+        b.add(tax, "ram:CategoryCode", category.code)
+        if category.code != "O":
+            b.add(tax, "ram:RateApplicablePercent", _money(document.vat_rate))
+        summation = b.add(settlement, "ram:SpecifiedTradeSettlementLineMonetarySummation")
+        b.add(summation, "ram:LineTotalAmount", _money(line.amount))
+
+    with_vat_ids = category.code != "O"
+    agreement = b.add(transaction, "ram:ApplicableHeaderTradeAgreement")
+    _add_party(b, agreement, "ram:SellerTradeParty", seller, with_vat_id=with_vat_ids)
+    _add_party(b, agreement, "ram:BuyerTradeParty", buyer, with_vat_id=with_vat_ids)
+    b.add(transaction, "ram:ApplicableHeaderTradeDelivery")
+
+    settlement = b.add(transaction, "ram:ApplicableHeaderTradeSettlement")
+    b.add(settlement, "ram:PaymentReference", document.number)
+    b.add(settlement, "ram:InvoiceCurrencyCode", document.currency)
+    tax = b.add(settlement, "ram:ApplicableTradeTax")
+    b.add(tax, "ram:CalculatedAmount", _money(document.vat_amount))
+    b.add(tax, "ram:TypeCode", "VAT")
+    if category.exemption_reason:
+        b.add(tax, "ram:ExemptionReason", category.exemption_reason)
+    b.add(tax, "ram:BasisAmount", _money(document.subtotal))
+    b.add(tax, "ram:CategoryCode", category.code)
+    if category.exemption_code:
+        b.add(tax, "ram:ExemptionReasonCode", category.exemption_code)
+    if category.code != "O":
+        b.add(tax, "ram:RateApplicablePercent", _money(document.vat_rate))
+    period = b.add(settlement, "ram:BillingSpecifiedPeriod")
+    b.add_date(period, "ram:StartDateTime", document.period[0])
+    b.add_date(period, "ram:EndDateTime", document.period[1])
+    # BR-CO-25: an amount due needs its payment terms. The issuer (the buyer) pays.
+    terms = b.add(settlement, "ram:SpecifiedTradePaymentTerms")
+    b.add(terms, "ram:Description", gettext("Paid by the issuer by bank transfer."))
+
+    summation = b.add(settlement, "ram:SpecifiedTradeSettlementHeaderMonetarySummation")
+    b.add(
+        summation,
+        "ram:LineTotalAmount",
+        _money(sum((line.amount for line in lines), Decimal(0))),
+    )
+    b.add(summation, "ram:TaxBasisTotalAmount", _money(document.subtotal))
+    b.add(
+        summation, "ram:TaxTotalAmount", _money(document.vat_amount), currencyID=document.currency
+    )
+    b.add(summation, "ram:GrandTotalAmount", _money(document.total))
+    b.add(summation, "ram:DuePayableAmount", _money(document.total))
+
+    if document.corrects is not None:
+        # BT-25/BT-26: the document this one corrects.
+        number, issued_on = document.corrects
+        original = b.add(settlement, "ram:InvoiceReferencedDocument")
+        b.add(original, "ram:IssuerAssignedID", number)
+        issued = b.add(original, "ram:FormattedIssueDateTime")
+        b.add(issued, "qdt:DateTimeString", issued_on.strftime("%Y%m%d"), format="102")
 
     return etree.tostring(b.root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

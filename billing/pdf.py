@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, NoReturn
@@ -307,11 +307,23 @@ def invoice_pdf_render(invoice: Invoice) -> bytes:
 
 
 def _pdf_render(invoice: Invoice) -> bytes:
-    from weasyprint import HTML, Attachment
-
     xml = facturx.invoice_facturx_xml(invoice, pays_by_transfer=invoice_pays_by_transfer(invoice))
     with translation.override(invoice.language):
         html = render_to_string(TEMPLATE, invoice_pdf_context(invoice))
+    return _facturx_pdf_write(html=html, xml=xml, created=invoice.issued_at)
+
+
+def facturx_pdf_render(*, html: str, xml: bytes, created: datetime) -> bytes:
+    """A PDF/A-3b of `html` (styled by the invoices' stylesheet) with the Factur-X `xml`
+    attached, dated `created`: how invoices are rendered, for the other documents that carry a
+    Factur-X XML (the commission statements, commissions.pdf)."""
+    with _collector_paused():
+        return _facturx_pdf_write(html=html, xml=xml, created=created)
+
+
+def _facturx_pdf_write(*, html: str, xml: bytes, created: datetime) -> bytes:
+    from weasyprint import HTML, Attachment
+
     document = HTML(string=html, url_fetcher=_no_fetching()).render(
         pdf_variant=PDF_VARIANT, font_config=_font_config(), stylesheets=[_stylesheet()]
     )
@@ -321,8 +333,8 @@ def _pdf_render(invoice: Invoice) -> bytes:
             url_fetcher=_no_fetching(),
             name=facturx.FACTURX_FILENAME,
             description="Factur-X XML",
-            created=invoice.issued_at,
-            modified=invoice.issued_at,
+            created=created,
+            modified=created,
             # Factur-X: "Alternative" for the EN 16931 profile (the XML is the same invoice).
             relationship="Alternative",
         )

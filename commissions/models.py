@@ -67,9 +67,7 @@ class Statement(models.Model):
     )
 
     public_id = PublicIdField()
-    kind = models.CharField(
-        _("kind"), max_length=12, choices=Kind.choices, default=Kind.STATEMENT
-    )
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.STATEMENT)
     number = models.CharField(_("number"), max_length=20, unique=True)
     corrects = models.ForeignKey(
         "self",
@@ -198,9 +196,7 @@ class StatementLine(models.Model):
         """Guard: lines are written once, in the issuing transaction, at positions 1..line_count
         (bulk-created lines bypass this: PostgreSQL's trigger is the guard that counts)."""
         number, line_count = (
-            Statement.objects.filter(pk=self.statement_id)
-            .values_list("number", "line_count")
-            .get()
+            Statement.objects.filter(pk=self.statement_id).values_list("number", "line_count").get()
         )
         if not self._state.adding or not 1 <= self.position <= line_count:
             raise IssuedStatementChanged(number, "lines")

@@ -27,6 +27,7 @@ urlpatterns = [
     path("accounts/login/", LoginView.as_view(), name="account_login"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
+    path("statements/", include("commissions.statement_urls")),
 ]
 
 if settings.DEBUG and apps.is_installed("demo"):

@@ -598,3 +598,67 @@ def credit_note_of(invoice: Invoice, amount: str | Decimal, **fields: Any) -> In
         **fields,
     )
 
+
+# Commission statements (issue 16, tests/commissions/test_statements*.py): issued through the
+# service from explicit lines (commissions.statements.statement_issue_for_reseller).
+
+
+@dataclass(frozen=True)
+class MarginLine:
+    """A line of a statement as commissions.margins gives it (InvoiceMargin's fields)."""
+
+    invoice_id: int | None
+    number: str
+    customer_id: int
+    customer_name: str
+    issued_on: date
+    net: Decimal
+    margin: Decimal
+
+
+def margin_lines(customer: Customer, margins: list[Decimal], *, currency: str = "EUR") -> list[Any]:
+    """A paid invoice of `customer` per margin (net 10 times the margin), as statement lines."""
+    lines = []
+    for margin in margins:
+        invoice = InvoiceFactory(
+            customer=customer,
+            currency=currency,
+            status=Invoice.Status.PAID,
+            paid_at=timezone.now(),
+        )
+        lines.append(
+            MarginLine(
+                invoice_id=invoice.pk,
+                number=invoice.number,
+                customer_id=customer.pk,
+                customer_name=customer.organisation,
+                issued_on=invoice.issue_date,
+                net=invoice.subtotal,
+                margin=margin,
+            )
+        )
+    return lines
+
+
+def statement_for(
+    customer: Customer,
+    margins: tuple[str, ...] = ("10.00", "5.50"),
+    *,
+    month: date | None = None,
+    currency: str = "EUR",
+) -> Any:
+    """An issued commission statement of `customer`'s reseller for `month` (last month), a line
+    per margin on a paid invoice of `customer`."""
+    from billing.vat import vat_rates_seed
+    from commissions.statements import statement_issue_for_reseller
+
+    vat_rates_seed()
+    month = month or (timezone.localdate().replace(day=1) - timedelta(days=1))
+    statement = statement_issue_for_reseller(
+        reseller=customer.reseller,
+        currency=currency,
+        month=month,
+        lines=margin_lines(customer, [Decimal(m) for m in margins], currency=currency),
+    )
+    assert statement is not None
+    return statement

@@ -312,6 +312,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "core.tasks.work_sweep",
         "schedule": WORK_SWEEP_EVERY,
     },
+    # On the 1st, after the night's billing: last month's commission statements, one per
+    # reseller and currency with paid invoices. Idempotent: a rerun issues nothing twice.
+    "commission-statements": {
+        "task": "commissions.tasks.statements_issue_monthly",
+        "schedule": crontab(day_of_month=1, hour=3, minute=0),
+    },
 }
 
 # The product.

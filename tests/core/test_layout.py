@@ -13,13 +13,14 @@ def menu(path: str, can: frozenset[str]) -> str:
 
 
 def test_the_menu_marks_the_current_section_and_follows_the_role():
-    everything = frozenset({"customer.view", "invoice.view"})
+    everything = frozenset({"customer.view", "invoice.view", "margin.view"})
     html = menu("/customers/abc/", everything)
     assert re.findall(r">([^<]+)</a>", html) == [
         "Dashboard",
         "Customers",
         "Price book",
         "Invoices",
+        "Statements",
         "Team",
         "Settings",
     ]
