@@ -33,16 +33,20 @@ reader's time zone: the Margin page and the monthly statements count a payment i
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.models import Invoice, InvoiceLine
+from billing.selectors import UNPAID_STATUSES
+from resellers.models import Reseller
 from subscriptions.periods import add_months, money_round
 
 ZERO = Decimal("0.00")
@@ -270,3 +274,266 @@ def paid_invoice_margins(
             reseller_id=reseller_id, currency=currency, start=start, end=end
         )
     ]
+
+
+# Expected: issued, not (yet) paid
+
+
+def _expected_documents(*, reseller_id: int, start: date, end: date) -> list[_Document]:
+    """The invoices of the reseller's customers issued in [start, end) and not paid (open, or
+    their payment failed), each with the credit notes issued on it so far (negative): what they
+    earn once paid. Four queries, however many documents."""
+    invoices = list(
+        Invoice.objects.filter(
+            reseller_id=reseller_id,
+            kind=Invoice.Kind.INVOICE,
+            status__in=UNPAID_STATUSES,
+            issue_date__gte=start,
+            issue_date__lt=end,
+        )
+        .annotate(margin=Sum("lines__charge__margin_amount"))
+        .values(*_DOCUMENT_FIELDS, "margin")
+    )
+    documents = [
+        _document(
+            row,
+            net=row["subtotal"],
+            margin=money_round(Decimal(row["margin"] or 0)),
+            invoice_id=row["pk"],
+        )
+        for row in invoices
+    ]
+    if not invoices:
+        return documents
+    ids = [row["pk"] for row in invoices]
+    notes = Invoice.objects.filter(corrects_id__in=ids, kind=Invoice.Kind.CREDIT_NOTE).values(
+        *_DOCUMENT_FIELDS, "corrects_id"
+    )
+    note_margins = _credit_note_margins(ids)
+    documents += [
+        _document(
+            row,
+            net=-abs(row["subtotal"]),
+            margin=note_margins[row["pk"]],
+            invoice_id=row["corrects_id"],
+        )
+        for row in notes
+    ]
+    documents.sort(key=lambda document: (document.issued_on, document.number))
+    return documents
+
+
+# The Margin page: a month's revenue, cost and margin by customer and by product
+
+
+@dataclass(frozen=True)
+class MarginLine:
+    """Revenue (net, before VAT), cost and margin of one customer, one product or a total, in
+    one currency. cost = revenue - margin, so the three always agree."""
+
+    key: str  # the customer's public id, the product's SKU; "" for a total or no product
+    name: str
+    revenue: Decimal
+    margin: Decimal
+
+    @property
+    def cost(self) -> Decimal:
+        return self.revenue - self.margin
+
+    @property
+    def margin_percent(self) -> Decimal | None:
+        """The margin's share of the revenue, in %; None without revenue."""
+        if not self.revenue:
+            return None
+        return (self.margin * 100 / self.revenue).quantize(Decimal("0.1"))
+
+
+@dataclass(frozen=True)
+class CurrencyMargins:
+    """One currency's figures: by customer, by product (each by name), and their total."""
+
+    currency: str
+    by_customer: list[MarginLine]
+    by_product: list[MarginLine]
+    total: MarginLine
+
+    @property
+    def tables(self) -> list[tuple[str, list[MarginLine]]]:
+        """The two tables the page shows, named: ("customer", ...), ("product", ...)."""
+        return [("customer", self.by_customer), ("product", self.by_product)]
+
+
+@dataclass(frozen=True)
+class MarginReport:
+    """The Margin page of a month: what is earned (paid in the month) apart from what is
+    expected (issued in the month, not paid yet), each per currency."""
+
+    month: date  # its first day
+    earned: list[CurrencyMargins]
+    expected: list[CurrencyMargins]
+
+
+# A line's product: its charge's subscription's, else (a line copied on a credit note) its own
+# subscription's; none for a line that bills no subscription.
+_LINE_PRODUCT_SKU = Coalesce("charge__subscription__product__sku", "subscription__product__sku")
+_LINE_PRODUCT_NAME = Coalesce("charge__subscription__product__name", "subscription__product__name")
+
+
+def _product_split(invoice_ids: set[int]) -> dict[int, list[tuple[str, str, Decimal, Decimal]]]:
+    """Each invoice's revenue and margin by product: {invoice id: [(SKU, name, revenue,
+    margin)]}, in one query."""
+    split: dict[int, list[tuple[str, str, Decimal, Decimal]]] = defaultdict(list)
+    if not invoice_ids:
+        return split
+    rows = (
+        InvoiceLine.objects.filter(invoice_id__in=invoice_ids)
+        .values("invoice_id", sku=_LINE_PRODUCT_SKU, name=_LINE_PRODUCT_NAME)
+        .annotate(revenue=Sum("amount"), margin=Sum("charge__margin_amount"))
+        .order_by("invoice_id", "sku")
+    )
+    for row in rows:
+        split[row["invoice_id"]].append(
+            (
+                row["sku"] or "",
+                row["name"] or "",
+                Decimal(row["revenue"] or 0),
+                Decimal(row["margin"] or 0),
+            )
+        )
+    return split
+
+
+def _allocate(amount: Decimal, weights: list[Decimal]) -> list[Decimal]:
+    """`amount` shared out in proportion to `weights`, each share rounded to the cent, the
+    largest weight taking what rounding leaves, so that the shares add up to `amount` exactly.
+    Without weights to go by, the first takes it all."""
+    if not weights:
+        return []
+    total = sum(weights, Decimal(0))
+    shares = (
+        [money_round(amount * weight / total) for weight in weights]
+        if total
+        else [ZERO for _weight in weights]
+    )
+    biggest = max(range(len(weights)), key=lambda index: abs(weights[index]))
+    shares[biggest] += amount - sum(shares, ZERO)
+    return shares
+
+
+def _by_product(
+    document: _Document, split: list[tuple[str, str, Decimal, Decimal]]
+) -> list[tuple[str, str, Decimal, Decimal]]:
+    """The document's net and margin by product: an invoice's as its lines have them, a credit
+    note's shared out like those of the invoice it corrects (it credits each in proportion)."""
+    if not split:
+        return [("", "", document.net, document.margin)]
+    if document.id == document.invoice_id:
+        return split
+    nets = _allocate(document.net, [revenue for _sku, _name, revenue, _margin in split])
+    margins = _allocate(document.margin, [margin for _sku, _name, _revenue, margin in split])
+    return [
+        (sku, name, net, margin)
+        for (sku, name, _revenue, _margin), net, margin in zip(split, nets, margins, strict=True)
+    ]
+
+
+def _summarise(documents: list[_Document]) -> list[CurrencyMargins]:
+    """The documents' figures per currency (by code), by customer and by product (by name)."""
+    split = _product_split({document.invoice_id for document in documents})
+    # {currency: {key: [name, revenue, margin]}}
+    customers: dict[str, dict[str, list[Any]]] = defaultdict(dict)
+    products: dict[str, dict[str, list[Any]]] = defaultdict(dict)
+    for document in documents:
+        entry = customers[document.currency].setdefault(
+            document.customer_public_id, [document.customer_name, ZERO, ZERO]
+        )
+        entry[1] += document.net
+        entry[2] += document.margin
+        for sku, name, net, margin in _by_product(document, split[document.invoice_id]):
+            entry = products[document.currency].setdefault(sku, [name or _("Other"), ZERO, ZERO])
+            entry[1] += net
+            entry[2] += margin
+    result = []
+    for currency in sorted(customers):
+        by_customer = _lines(customers[currency])
+        result.append(
+            CurrencyMargins(
+                currency=currency,
+                by_customer=by_customer,
+                by_product=_lines(products[currency]),
+                total=MarginLine(
+                    key="",
+                    name=_("Total"),
+                    revenue=sum((line.revenue for line in by_customer), ZERO),
+                    margin=sum((line.margin for line in by_customer), ZERO),
+                ),
+            )
+        )
+    return result
+
+
+def _lines(entries: dict[str, list[Any]]) -> list[MarginLine]:
+    lines = [
+        MarginLine(key=key, name=name, revenue=revenue, margin=margin)
+        for key, (name, revenue, margin) in entries.items()
+    ]
+    return sorted(lines, key=lambda line: (line.name.casefold(), line.key))
+
+
+def margin_report(*, reseller: Reseller, month: date) -> MarginReport:
+    """The reseller's Margin page for `month` (any day of it): per currency, the revenue (net),
+    cost and margin by customer and by product of what its customers paid in the month (earned:
+    the same documents as the statements', paid_invoice_margins) apart from what they were
+    invoiced in the month and have not paid yet (expected). A constant number of queries,
+    however many customers and invoices."""
+    start = month_start(month)
+    end = next_month(start)
+    return MarginReport(
+        month=start,
+        earned=_summarise(
+            _earned_documents(reseller_id=reseller.pk, currency=None, start=start, end=end)
+        ),
+        expected=_summarise(_expected_documents(reseller_id=reseller.pk, start=start, end=end)),
+    )
+
+
+# The Margin page's CSV: the same figures, a row per customer, product and total. The columns
+# and their order are a contract with the spreadsheets that read the file: add at the end, never
+# rename.
+MARGIN_CSV_COLUMNS: tuple[str, ...] = (
+    "month",  # YYYY-MM
+    "status",  # earned (paid in the month) | expected (issued in the month, unpaid)
+    "currency",  # ISO 4217
+    "by",  # customer | product | total
+    "id",  # the customer's public id, the product's SKU; empty for a total or no product
+    "name",
+    "revenue",  # net, before VAT; amounts: dot decimal separator, two decimals, no grouping
+    "cost",
+    "margin",
+)
+
+
+def margin_csv_rows(report: MarginReport) -> Iterator[list[str]]:
+    """The report's rows in MARGIN_CSV_COLUMNS order: per status and currency, its customers,
+    its products, then its total."""
+    month = f"{report.month:%Y-%m}"
+    for status, sections in (("earned", report.earned), ("expected", report.expected)):
+        for section in sections:
+            groups = (
+                ("customer", section.by_customer),
+                ("product", section.by_product),
+                ("total", [section.total]),
+            )
+            for by, lines in groups:
+                for line in lines:
+                    yield [
+                        month,
+                        status,
+                        section.currency,
+                        by,
+                        line.key,
+                        line.name,
+                        f"{line.revenue:.2f}",
+                        f"{line.cost:.2f}",
+                        f"{line.margin:.2f}",
+                    ]
