@@ -19,6 +19,7 @@ urlpatterns = [
     path("subscriptions/", include("subscriptions.urls")),
     path("invoices/", include("billing.urls")),
     path("billing/", include("billing.payments.urls")),
+    path("margin/", include("commissions.urls")),
     path("", include("customers.urls_customer_side")),
     path("my/", include("subscriptions.urls_customer_side")),
     path("my/", include("billing.urls_customer_side")),

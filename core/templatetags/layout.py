@@ -58,6 +58,7 @@ MENU = [
     ("customers:list", gettext_lazy("Customers"), "customer.view"),
     ("subscriptions:price_book", gettext_lazy("Price book"), "customer.view"),
     ("billing:invoice_list", gettext_lazy("Invoices"), "invoice.view"),
+    ("commissions:margin", gettext_lazy("Margin"), "margin.view"),
     ("statements:list", gettext_lazy("Statements"), "margin.view"),
     ("resellers:team", gettext_lazy("Team"), None),
     ("resellers:settings", gettext_lazy("Settings"), None),

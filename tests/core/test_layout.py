@@ -20,6 +20,7 @@ def test_the_menu_marks_the_current_section_and_follows_the_role():
         "Customers",
         "Price book",
         "Invoices",
+        "Margin",
         "Statements",
         "Team",
         "Settings",
@@ -30,6 +31,7 @@ def test_the_menu_marks_the_current_section_and_follows_the_role():
     ]
     assert 'aria-current="page"' not in menu("/", everything)
     assert "Invoices" not in menu("/", frozenset({"customer.view"}))
+    assert "Margin" not in menu("/", frozenset({"customer.view"}))  # sales: no margins
     assert "Customers" not in menu("/", frozenset())
 
 

@@ -18,11 +18,22 @@ from tests.factories import (
     SubscriptionFactory,
     TeamInvitationFactory,
     Tenant,
+    charge_priced,
+    invoice_of_charges,
     special_price_for,
+    statement_for,
 )
 from tests.support.url_sweep import keywords, same_page, walk
 
-PROJECT_PACKAGES = ("config", "core", "resellers", "customers", "subscriptions", "billing")
+PROJECT_PACKAGES = (
+    "config",
+    "core",
+    "resellers",
+    "customers",
+    "subscriptions",
+    "billing",
+    "commissions",
+)
 
 # For each URL keyword that names a tenant-owned object: how to get one of tenant A's.
 OBJECT_IDS: dict[str, Callable[[Tenant], str]] = {
@@ -32,6 +43,7 @@ OBJECT_IDS: dict[str, Callable[[Tenant], str]] = {
     "subscription_id": lambda t: SubscriptionFactory(customer=t.customer).public_id,
     "order_id": lambda t: order_of(t).public_id,
     "invoice_id": lambda t: InvoiceFactory(customer=t.customer).public_id,
+    "statement_id": lambda t: statement_for(t.customer).public_id,
 }
 
 
@@ -103,6 +115,7 @@ def test_the_sweep_covers_urls():
         "resellers:member_role",
         "resellers:invitation_withdraw",
         "subscriptions:special_price_end",
+        "statements:detail",
     } <= set(TENANT_URLS)
 
 
@@ -189,3 +202,25 @@ def test_another_resellers_object_posted_in_a_form_is_a_404(
     own_kwargs = dict.fromkeys(url_kwargs, tenant.customer.public_id)
     insider = client_for(tenant.owner)
     assert insider.post(reverse(url_name, kwargs=own_kwargs), data).status_code == 302
+
+
+# Pages without an object id that show the reseller's own money: another reseller's figures
+# never appear on them, in the page or its CSV.
+def test_the_margin_page_and_its_csv_show_only_the_resellers_own_figures(
+    tenant, other_tenant, client_for
+):
+    now = timezone.now()
+    for t, amount in ((tenant, "123.45"), (other_tenant, "678.90")):
+        subscription = SubscriptionFactory(customer=t.customer)
+        charge = charge_priced(subscription, amount=amount, cost="100.00")
+        invoice_of_charges([charge], status="paid", paid_at=now)
+        invoice_of_charges([charge_priced(subscription, amount=amount, cost="100.00")])
+    month = f"?month={now:%Y-%m}"
+    for client, own, theirs in (
+        (client_for(tenant.owner), "123.45", "678.90"),
+        (client_for(other_tenant.owner), "678.90", "123.45"),
+    ):
+        page = client.get("/margin/" + month).content.decode()
+        csv = b"".join(client.get("/margin/export.csv" + month).streaming_content).decode()
+        for body in (page, csv):
+            assert own in body and theirs not in body

@@ -127,3 +127,18 @@ def test_every_role_reads_the_price_book_and_only_money_roles_change_it(
                 assert status in (302, 400), (role, url, status)
             else:
                 assert status == 403, (role, url, status)
+
+
+def test_only_roles_that_see_margins_reach_the_margin_page_and_its_csv(
+    tenant, other_tenant, client_for
+):
+    """The Margin page (issue 16): owner, admin and billing (MARGIN_VIEW) read it and download
+    its CSV; sales gets a 403 and no menu entry."""
+    for role in Role:
+        client = client_for(member_of(tenant.reseller, role).user)
+        allowed = role_can(role, Action.MARGIN_VIEW)
+        assert allowed is (role != Role.SALES)
+        for url in ("/margin/", "/margin/export.csv", "/margin/?month=2026-01"):
+            status = client.get(url).status_code
+            assert status == (200 if allowed else 403), (role, url, status)
+        assert ('href="/margin/"' in client.get("/dashboard/").content.decode()) is allowed
