@@ -138,6 +138,8 @@ class StatementAdmin(admin.ModelAdmin):
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         """New payouts only, each through the service (locked, checked, audited)."""
+        # What the admin's change message reads from a saved formset.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         if formset.model is not Payout:
             return
         assert isinstance(request.user, User)
@@ -145,7 +147,7 @@ class StatementAdmin(admin.ModelAdmin):
             if payout_form.instance.pk is not None or not payout_form.has_changed():
                 continue
             data = payout_form.cleaned_data
-            statements.payout_record(
+            payout = statements.payout_record(
                 statement=form.instance,
                 amount=data["amount"],
                 paid_on=data["paid_on"],
@@ -153,6 +155,7 @@ class StatementAdmin(admin.ModelAdmin):
                 reference=data.get("reference", ""),
                 actor=request.user,
             )
+            formset.new_objects.append(payout)
 
     @admin.action(description=gettext_lazy("Issue a correction (take the statement back)"))
     def issue_correction(self, request: HttpRequest, queryset: QuerySet[Statement]) -> None:
