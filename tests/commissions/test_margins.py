@@ -12,6 +12,7 @@ from commissions.margins import (
     InvoiceMargin,
     credit_note_margin,
     invoice_margin,
+    margin_report,
     paid_invoice_margins,
 )
 from tests.factories import (
@@ -204,3 +205,5 @@ def test_a_written_off_invoice_earns_nothing(tenant, other_tenant, time_machine)
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.CREDITED and invoice.paid_at is None
     assert earned(tenant, date(2000, 1, 1), date(2100, 1, 1)) == []
+    report = margin_report(reseller=tenant.reseller, month=date(2026, 6, 1))
+    assert report.earned == [] and report.expected == []

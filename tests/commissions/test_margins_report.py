@@ -14,6 +14,7 @@ from billing.models import Invoice
 from commissions.margins import MarginLine, margin_report, paid_invoice_margins
 from tests.factories import (
     CustomerFactory,
+    InvoiceFactory,
     PlanFactory,
     ResellerFactory,
     SubscriptionFactory,
@@ -105,6 +106,34 @@ def test_figures_by_customer_and_by_product_with_a_credit_note_shared_out(tenant
     ]
     assert figures([eur.total]) == [("Total", D("60.00"), D("44.50"), D("15.50"))]
     assert eur.total.margin_percent == D("25.8")
+
+
+def test_a_credit_note_shared_over_products_adds_up_to_the_cent(tenant, other_tenant):
+    """Shared out over three equal products, a third of 10.00 each: the shares are rounded and
+    the largest weight takes the cent left, so the products add up to the credit note."""
+    charges = [
+        charge_priced(
+            SubscriptionFactory(customer=tenant.customer, plan=PlanFactory(product__name=name)),
+            amount="10.00",
+            cost="8.00",
+        )
+        for name in ("A", "B", "C")
+    ]
+    invoice = invoice_of_charges(charges, status=PAID, paid_at=at(2026, 2, 1))
+    credit_note_of(invoice, "10.00", issue_date=date(2026, 3, 3))
+    [eur] = margin_report(reseller=tenant.reseller, month=date(2026, 3, 1)).earned
+    assert figures([eur.total]) == [("Total", D("-10.00"), D("-8.00"), D("-2.00"))]
+    nets = sorted(line.revenue for line in eur.by_product)
+    margins = sorted(line.margin for line in eur.by_product)
+    assert nets == [D("-3.34"), D("-3.33"), D("-3.33")]
+    assert margins == [D("-0.67"), D("-0.67"), D("-0.66")]
+    assert sum(nets) == D("-10.00") and sum(margins) == D("-2.00")
+
+
+def test_a_line_without_a_product_is_counted_as_other(tenant, other_tenant):
+    InvoiceFactory(customer=tenant.customer, status=PAID, paid_at=at(2026, 3, 4))
+    [eur] = margin_report(reseller=tenant.reseller, month=date(2026, 3, 1)).earned
+    assert figures(eur.by_product) == [("Other", D("100.00"), D("100.00"), D("0.00"))]
 
 
 def test_totals_are_per_currency_and_other_resellers_are_not_counted(tenant, other_tenant):
