@@ -43,7 +43,8 @@ def margin(request: ResellerRequest) -> HttpResponse:
     month = form.cleaned_data["month"]
     following = margins.next_month(month)
     context: dict[str, Any] = {
-        "form": form,
+        # The picker shows the month shown, also when none was asked for.
+        "form": MonthForm({"month": f"{month:%Y-%m}"}, today=this_month),
         "report": margins.margin_report(reseller=request.reseller, month=month),
         "month": month,
         "is_this_month": month == this_month,

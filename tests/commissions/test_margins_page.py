@@ -59,6 +59,7 @@ def test_the_page_shows_this_months_earned_apart_from_expected(owner_client, ten
     # This month: a link to the month before, none to the month after.
     assert 'href="/margin/?month=2026-02"' in body
     assert "month=2026-04" not in body
+    assert 'type="month" name="month" value="2026-03"' in body  # the picker shows the month
 
 
 def test_the_month_picker_shows_an_earlier_month_with_links_both_ways(owner_client, tenant):
