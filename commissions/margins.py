@@ -117,10 +117,6 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone())
 
 
-def _paid_on(paid_at: datetime) -> date:
-    return timezone.localtime(paid_at, timezone.get_default_timezone()).date()
-
-
 def month_start(day: date) -> date:
     """The first day of `day`'s month."""
     return day.replace(day=1)
@@ -168,7 +164,7 @@ def _credit_note_margins(invoice_ids: Iterable[int | None]) -> dict[int, Decimal
     if not ids:
         return {}
     invoices = {
-        pk: (subtotal, Decimal(margin or 0))
+        pk: (subtotal, money_round(Decimal(margin or 0)))
         for pk, subtotal, margin in Invoice.objects.filter(pk__in=ids)
         .annotate(margin=Sum("lines__charge__margin_amount"))
         .values_list("pk", "subtotal", "margin")
@@ -396,8 +392,8 @@ def _product_split(invoice_ids: set[int]) -> dict[int, list[tuple[str, str, Deci
             (
                 row["sku"] or "",
                 row["name"] or "",
-                Decimal(row["revenue"] or 0),
-                Decimal(row["margin"] or 0),
+                money_round(Decimal(row["revenue"] or 0)),
+                money_round(Decimal(row["margin"] or 0)),
             )
         )
     return split
