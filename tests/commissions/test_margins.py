@@ -99,7 +99,9 @@ def test_paid_invoice_margins_lists_the_paid_invoices_of_the_period_by_date_and_
     invoice_for(tenant, ("9.00", "1.00"), status=PAID, paid_at=at(2026, 2, 28, 23))
     invoice_for(tenant, ("9.00", "1.00"), status=PAID, paid_at=datetime(2026, 4, 1, tzinfo=UTC))
     invoice_for(tenant, ("9.00", "1.00"), issue_date=date(2026, 3, 5))
-    invoice_for(tenant, ("9.00", "1.00"), currency="USD", status=PAID, paid_at=at(2026, 3, 5))
+    dollars = invoice_for(
+        tenant, ("9.00", "1.00"), currency="USD", status=PAID, paid_at=at(2026, 3, 5)
+    )
     invoice_for(
         other_tenant,
         ("9.00", "1.00"),
@@ -129,8 +131,12 @@ def test_paid_invoice_margins_lists_the_paid_invoices_of_the_period_by_date_and_
             D("5.00"),
         ),
     ]
-    assert [row.number for row in earned(tenant, *march, currency="USD")] != []
-    assert earned(other_tenant, *march, currency="GBP") == []
+    # The same month in dollars: the dollar invoice alone.
+    usd = earned(tenant, *march, currency="USD")
+    assert [(row.invoice_id, row.net, row.margin) for row in usd] == [
+        (dollars.pk, D("9.00"), D("8.00"))
+    ]
+    assert earned(other_tenant, *march)[0].customer_id == other_tenant.customer.pk
 
 
 def test_whoever_paid_the_invoice_the_reseller_earns_its_margin(tenant, other_tenant):
