@@ -173,6 +173,12 @@ def statement_facturx_document(
     )
 
 
+def _month_issued(*, reseller: Reseller, currency: str, start: date) -> bool:
+    return Statement.objects.filter(
+        kind=Statement.Kind.STATEMENT, reseller=reseller, currency=currency, period_start=start
+    ).exists()
+
+
 class StatementAlreadyIssued(Exception):
     """Another run issued this reseller's statement for the month first."""
 
@@ -234,9 +240,14 @@ def _statement_write(
     try:
         with transaction.atomic():
             statement.save()
-    except IntegrityError as error:
-        if "statement_one_per_month" in str(error):
-            raise StatementAlreadyIssued(statement.number) from error
+    except IntegrityError:
+        # The month's statement committed by another run first (the unique constraint; the
+        # number waited for that run's commit, so its row is visible now): say so, and let the
+        # caller roll back, number and all. Any other integrity error is a defect: raised.
+        if corrects is None and _month_issued(
+            reseller=reseller, currency=currency, start=period[0]
+        ):
+            raise StatementAlreadyIssued(statement.number) from None
         raise
     for row in rows:
         row.statement = statement
@@ -344,6 +355,10 @@ def statement_correct(*, statement: Statement, actor: User | None) -> Statement:
     """Take an issued statement back in full: a correction, a negative statement in the same
     series with each of its lines negated, referring to it (staff, in the admin, when a
     statement was issued wrongly). What was paid out for it stays recorded on it."""
+    # Locked: two staff correcting it at once would otherwise both find it uncorrected.
+    statement = (
+        Statement.objects.select_for_update().select_related("reseller").get(pk=statement.pk)
+    )
     if statement.kind != Statement.Kind.STATEMENT:
         raise ValidationError(_("Only a statement can be corrected."), code="not_a_statement")
     if statement.corrections.exists():
