@@ -1,10 +1,13 @@
 """Reseller economics, the reads (issue 16): one function per money concept.
 
 - `catalogue_price`: the vendor's list price of one licence for one month (a trial is free);
-- `discount_percent`: the reseller's discount on the list price for a product on a day;
+- `discount_percent`: the reseller's discount on the list price for a product on a day, by
+  the one rule `DiscountRows.discount` over the rows `discount_rows` reads (a single quote
+  reads one product's, the Price book's bulk reads in subscriptions.selectors all at once);
 - `reseller_cost`: what one licence for one month costs the reseller on a day;
 - `customer_price`: what its customer pays, with the list price, the cost and the margin and
-  the rows they came from (`PriceQuote`, which every Charge snapshots);
+  the rows they came from (`PriceQuote`, which every Charge snapshots); `price_from_rule`:
+  what a price book entry makes the customer pay (the Price book uses it too);
 - `highest_cost`: the highest cost known from a day on (the "never below cost" check);
 - `customer_price_for_member`: the quote as a member of the reseller may see it (sales sees
   prices, not cost or margin);
@@ -30,12 +33,13 @@ it was made with (Charge's snapshot fields), so nothing is recomputed from later
 """
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db.models import F, Q, QuerySet
+from django.db.models import FilteredRelation, Q
 from django.http import Http404
 from django.utils.translation import gettext as _
 
@@ -52,9 +56,8 @@ from subscriptions.models import (
     PriceSource,
     Product,
     ResellerDiscount,
-    ResellerTier,
     Subscription,
-    TierDiscount,
+    Tier,
 )
 from subscriptions.periods import money_round
 
@@ -112,44 +115,120 @@ class PriceQuote:
         return str(PriceSource(self.source).label)
 
 
-def _latest_for_product[DiscountRow: (TierDiscount, ResellerDiscount)](
-    rows: QuerySet[DiscountRow], *, product_id: int, on: date
+@dataclass(frozen=True)
+class DiscountRow:
+    """A discount row as the rule reads it: one of staff's overrides for the reseller
+    (ResellerDiscount) or one of its tier's rates (TierDiscount); no product: every product."""
+
+    id: int
+    product_id: int | None
+    valid_from: date
+    percent: Decimal
+
+
+# The fields of a DiscountRow, as read from either table.
+_ROW_FIELDS = ("id", "product_id", "valid_from", "percent")
+
+
+def _latest_for_product(
+    rows: Sequence[DiscountRow], *, product_id: int, on: date
 ) -> DiscountRow | None:
     """The row for the product if one applies on `on`, else the one for every product: each
-    the latest `valid_from` on or before `on`."""
-    return (
-        rows.filter(Q(product_id=product_id) | Q(product__isnull=True), valid_from__lte=on)
-        .order_by(F("product_id").asc(nulls_last=True), "-valid_from", "-id")
-        .first()
+    the latest `valid_from` on or before `on` (the latest entered, on the same day)."""
+    for wanted in (product_id, None):
+        applying = [row for row in rows if row.product_id == wanted and row.valid_from <= on]
+        if applying:
+            return max(applying, key=lambda row: (row.valid_from, row.id))
+    return None
+
+
+@dataclass(frozen=True)
+class DiscountRows:
+    """A reseller's tier and discount rows, read at once (`discount_rows`), and the one rule
+    that picks its discount from them (`discount`), with no further query: a single quote
+    reads the rows of one product up to its day, the Price book (subscriptions.selectors)
+    every row of the reseller once, and both apply this rule."""
+
+    tier_id: int | None
+    overrides: tuple[DiscountRow, ...] = ()
+    # The tier's rates: none without a tier.
+    tier_rates: tuple[DiscountRow, ...] = ()
+
+    def discount(self, *, product_id: int, on: date) -> Discount:
+        """The discount on the list price of `product_id` on `on`, as `discount_percent`
+        describes it, from the rows read (rows of another product or a later day that were
+        not read do not apply anyway)."""
+        override = _latest_for_product(self.overrides, product_id=product_id, on=on)
+        if override is not None:
+            return Discount(
+                override.percent, tier_id=self.tier_id, reseller_discount_id=override.id
+            )
+        if self.tier_id is None:
+            return Discount(ZERO)
+        rate = _latest_for_product(self.tier_rates, product_id=product_id, on=on)
+        if rate is None:
+            return Discount(ZERO, tier_id=self.tier_id)
+        return Discount(rate.percent, tier_id=self.tier_id, tier_discount_id=rate.id)
+
+    def cost(self, *, product_id: int, list_price: Decimal, on: date) -> Decimal:
+        """The reseller's cost of one licence for one month of `list_price` on `on`
+        (`reseller_cost`): the list price less the discount, rounded half-up to the cent."""
+        return _cost(list_price, self.discount(product_id=product_id, on=on).percent)
+
+    def change_days(self, *, after: date, before: date | None = None) -> set[date]:
+        """The days after `after` and before `before` (none: ever) on which a row read takes
+        effect: the only days the discount may change."""
+        return {
+            row.valid_from
+            for row in (*self.overrides, *self.tier_rates)
+            if row.valid_from > after and (before is None or row.valid_from < before)
+        }
+
+
+def discount_rows(
+    *, reseller_id: int, product_id: int | None = None, on: date | None = None
+) -> DiscountRows:
+    """The reseller's tier and the rows of its overrides and its tier's rates, in two queries:
+    those for `product_id` and for every product (without one: every product's), taking
+    effect on or before `on` (without one: on any day)."""
+    overrides = ResellerDiscount.objects.filter(reseller_id=reseller_id)
+    rates = Q()
+    if product_id is not None:
+        overrides = overrides.filter(Q(product_id=product_id) | Q(product__isnull=True))
+        rates &= Q(discounts__product_id=product_id) | Q(discounts__product__isnull=True)
+    if on is not None:
+        overrides = overrides.filter(valid_from__lte=on)
+        rates &= Q(discounts__valid_from__lte=on)
+    # The reseller's tier, joined to its rates on those conditions: a tier none of whose
+    # rates is read still gives its id (one row of nulls).
+    tier = list(
+        Tier.objects.filter(reseller_tiers__reseller_id=reseller_id)
+        .annotate(rate=FilteredRelation("discounts", condition=rates))
+        .order_by()
+        .values_list("pk", *(f"rate__{name}" for name in _ROW_FIELDS))
+    )
+    return DiscountRows(
+        tier_id=tier[0][0] if tier else None,
+        overrides=tuple(
+            DiscountRow(*row) for row in overrides.order_by().values_list(*_ROW_FIELDS)
+        ),
+        tier_rates=tuple(DiscountRow(*row[1:]) for row in tier if row[1] is not None),
     )
 
 
 def _discount(*, reseller_id: int, product_id: int, on: date) -> Discount:
-    tier_id = (
-        ResellerTier.objects.filter(reseller_id=reseller_id)
-        .values_list("tier_id", flat=True)
-        .first()
-    )
-    override = _latest_for_product(
-        ResellerDiscount.objects.filter(reseller_id=reseller_id), product_id=product_id, on=on
-    )
-    if override is not None:
-        return Discount(override.percent, tier_id=tier_id, reseller_discount_id=override.pk)
-    if tier_id is None:
-        return Discount(ZERO)
-    tier_row = _latest_for_product(
-        TierDiscount.objects.filter(tier_id=tier_id), product_id=product_id, on=on
-    )
-    if tier_row is None:
-        return Discount(ZERO, tier_id=tier_id)
-    return Discount(tier_row.percent, tier_id=tier_id, tier_discount_id=tier_row.pk)
+    """The reseller's discount for the product on `on`, from the rows that may apply (two
+    queries)."""
+    rows = discount_rows(reseller_id=reseller_id, product_id=product_id, on=on)
+    return rows.discount(product_id=product_id, on=on)
 
 
 def discount_percent(*, reseller: Reseller, product: Product, on: date) -> Decimal:
     """The reseller's discount in % of the list price of `product` on `on`: staff's override
     for the reseller and that product, else its override for every product, else its tier's
     discount for that product, else its tier's for every product, else 0. Each is the row with
-    the latest `valid_from` on or before `on`; a 0 % row counts (it stops the next level)."""
+    the latest `valid_from` on or before `on` (the latest entered, on the same day); a 0 % row
+    counts (it stops the next level). The rule is DiscountRows.discount."""
     return _discount(reseller_id=reseller.pk, product_id=product.pk, on=on).percent
 
 
@@ -172,30 +251,12 @@ def highest_cost(
     for good), and the first day it applies: its cost on `start` and on each later day a
     discount row already entered takes effect. A price at least this high is never below cost
     while the catalogue price and the reseller's tier stay as they are."""
-    tier_id = (
-        ResellerTier.objects.filter(reseller_id=reseller.pk)
-        .values_list("tier_id", flat=True)
-        .first()
-    )
-    changes = ResellerDiscount.objects.filter(reseller_id=reseller.pk)
-    tier_changes = (
-        TierDiscount.objects.filter(tier_id=tier_id)
-        if tier_id is not None
-        else TierDiscount.objects.none()
-    )
-    days = {start}
-    for rows in (changes, tier_changes):
-        later = rows.filter(
-            Q(product_id=plan.product_id) | Q(product__isnull=True), valid_from__gt=start
-        )
-        if end is not None:
-            later = later.filter(valid_from__lt=end)
-        days.update(later.values_list("valid_from", flat=True))
+    rows = discount_rows(reseller_id=reseller.pk, product_id=plan.product_id)
     list_price = catalogue_price(plan=plan, currency=currency)
-    costs = []
-    for day in sorted(days):
-        found = _discount(reseller_id=reseller.pk, product_id=plan.product_id, on=day)
-        costs.append((_cost(list_price, found.percent), day))
+    costs = [
+        (rows.cost(product_id=plan.product_id, list_price=list_price, on=day), day)
+        for day in sorted({start} | rows.change_days(after=start, before=end))
+    ]
     # max() keeps the first of equal costs: the earliest day.
     return max(costs, key=lambda cost_and_day: cost_and_day[0])
 
@@ -232,6 +293,18 @@ def price_rule_on(*, reseller: Reseller, plan: Plan, currency: str, on: date) ->
     return _price_rule_on(reseller_id=reseller.pk, plan=plan, currency=currency, on=on)
 
 
+def price_from_rule(*, rule: PriceRule | None, list_price: Decimal, cost: Decimal) -> Decimal:
+    """What a price book entry makes the customer pay per licence per month: the list price
+    (no entry, or "list"), the cost plus the markup in %, rounded half-up to the cent, or the
+    fixed price (the list price if the entry has none). customer_price and the Price book
+    (subscriptions.selectors) both price an entry with this."""
+    if rule is None or rule.kind == PriceRule.Kind.LIST:
+        return list_price
+    if rule.kind == PriceRule.Kind.MARKUP:
+        return money_round(cost * (1 + (rule.markup_percent or ZERO) / HUNDRED))
+    return rule.price if rule.price is not None else list_price
+
+
 def customer_price(*, customer: Customer, plan: Plan, currency: str, on: date) -> PriceQuote:
     """What one licence of `plan` for one month costs `customer` on `on`, in `currency`: its
     special price valid that day, else its reseller's price book entry for the plan and
@@ -252,12 +325,7 @@ def customer_price(*, customer: Customer, plan: Plan, currency: str, on: date) -
         special = _special_price(customer=customer, plan=plan, currency=currency, on=on)
     except CustomerPrice.DoesNotExist:
         rule = _price_rule_on(reseller_id=customer.reseller_id, plan=plan, currency=currency, on=on)
-        if rule is None or rule.kind == PriceRule.Kind.LIST:
-            price = list_price
-        elif rule.kind == PriceRule.Kind.MARKUP:
-            price = money_round(cost * (1 + (rule.markup_percent or ZERO) / HUNDRED))
-        else:
-            price = rule.price if rule.price is not None else list_price
+        price = price_from_rule(rule=rule, list_price=list_price, cost=cost)
         source = PriceSource.LIST_PRICE if rule is None else PriceSource.PRICE_RULE
         rule_id = rule.pk if rule is not None else None
     else:

@@ -23,13 +23,10 @@ from subscriptions.models import (
     Plan,
     PlanPrice,
     PriceRule,
-    ResellerDiscount,
     Subscription,
-    TierDiscount,
     plan_change_timing,
 )
-from subscriptions.periods import money_round
-from subscriptions.pricing import HUNDRED, _cost
+from subscriptions.pricing import HUNDRED, discount_rows, price_from_rule
 
 
 def plan_list_on_sale() -> QuerySet[Plan]:
@@ -240,63 +237,26 @@ def subscription_ids_due_for_reminder(*, today: date, trial_days: int, term_days
 # The Price book page (issue 16): the reseller's prices for every plan and currency on sale, and
 # its customers' special prices. A page of either costs a fixed number of queries, however many
 # plans, currencies, entries or special prices there are: the rows are read at once and each
-# price is worked out from them in Python, by the rules of subscriptions.pricing (the tests of
-# the page hold every figure equal to what customer_price quotes).
+# price is worked out from them in Python with subscriptions.pricing's own rules (the discount:
+# DiscountRows.discount; an entry's price: price_from_rule), so the page cannot differ from what
+# customer_price quotes (its tests hold every figure equal).
 
 
 class DiscountTable:
-    """The reseller's discount for any product on any day, from its discount rows read once
-    (two queries): what subscriptions.pricing.discount_percent answers one query at a time,
-    by the same rule (staff's override for the product, else for every product, else the
-    tier's rate for the product, else for every product, else 0; each the latest `valid_from`
-    on or before the day, the latest entered on the same day)."""
+    """The reseller's discount and cost for any product on any day, from all its discount rows
+    read once (two queries: subscriptions.pricing.discount_rows) and by pricing's one rule
+    (DiscountRows.discount), which also answers discount_percent and customer_price."""
 
     def __init__(self, *, reseller: Reseller) -> None:
-        fields = ("product_id", "valid_from", "id", "percent")
-        self._overrides = list(
-            ResellerDiscount.objects.filter(reseller_id=reseller.pk).values_list(*fields)
-        )
-        # The tier's rates through the reseller's tier assignment: no tier, no rows.
-        self._tier_rates = list(
-            TierDiscount.objects.filter(tier__reseller_tiers__reseller_id=reseller.pk).values_list(
-                *fields
-            )
-        )
-        self._known: dict[tuple[int, date], Decimal] = {}
-
-    @staticmethod
-    def _latest(
-        rows: list[tuple[int | None, date, int, Decimal]], product_id: int, on: date
-    ) -> Decimal | None:
-        for wanted in (product_id, None):
-            applying = [row for row in rows if row[0] == wanted and row[1] <= on]
-            if applying:
-                return max(applying, key=lambda row: (row[1], row[2]))[3]
-        return None
+        self.rows = discount_rows(reseller_id=reseller.pk)
 
     def percent(self, *, product_id: int, on: date) -> Decimal:
-        key = (product_id, on)
-        if key not in self._known:
-            found = self._latest(self._overrides, product_id, on)
-            if found is None:
-                found = self._latest(self._tier_rates, product_id, on)
-            self._known[key] = found if found is not None else Decimal("0.00")
-        return self._known[key]
+        """The discount in % of the list price (pricing.discount_percent)."""
+        return self.rows.discount(product_id=product_id, on=on).percent
 
     def cost(self, *, product_id: int, list_price: Decimal, on: date) -> Decimal:
         """The reseller's cost of one licence for one month on `on` (pricing.reseller_cost)."""
-        return _cost(list_price, self.percent(product_id=product_id, on=on))
-
-
-def price_rule_price(*, rule: PriceRule | None, list_price: Decimal, cost: Decimal) -> Decimal:
-    """What a price book entry makes the customer pay per licence per month, as
-    subscriptions.pricing.customer_price works it out: the list price (no entry, or "list"),
-    the cost plus the markup rounded half-up to the cent, or the fixed price."""
-    if rule is None or rule.kind == PriceRule.Kind.LIST:
-        return list_price
-    if rule.kind == PriceRule.Kind.MARKUP:
-        return money_round(cost * (1 + (rule.markup_percent or Decimal(0)) / HUNDRED))
-    return rule.price if rule.price is not None else list_price
+        return self.rows.cost(product_id=product_id, list_price=list_price, on=on)
 
 
 def margin_percent(*, margin: Decimal, price: Decimal) -> Decimal | None:
@@ -379,11 +339,11 @@ def price_book_rows(
         plan, currency, list_price = plan_price.plan, plan_price.currency, plan_price.monthly_price
         rule = rules.get(plan_price.rule_id)
         cost = discounts.cost(product_id=plan.product_id, list_price=list_price, on=on)
-        price = price_rule_price(rule=rule, list_price=list_price, cost=cost)
+        price = price_from_rule(rule=rule, list_price=list_price, cost=cost)
         changes = []
         for day, later_rule in sorted(later.get((plan.pk, currency), {}).items()):
             later_cost = discounts.cost(product_id=plan.product_id, list_price=list_price, on=day)
-            later_price = price_rule_price(rule=later_rule, list_price=list_price, cost=later_cost)
+            later_price = price_from_rule(rule=later_rule, list_price=list_price, cost=later_cost)
             changes.append(
                 PriceBookChange(
                     rule=later_rule,
