@@ -45,7 +45,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 # The modules that take longest (most of it waiting for real processes and timeouts).
 LONGEST_MODULES = {
-    "tests/system/test_faults.py",
+    "tests/system/test_faults_redis_down.py",
+    "tests/system/test_faults_redis_frozen.py",
+    "tests/system/test_faults_processes.py",
     "tests/demo/test_browser_walk.py",
     "tests/demo/test_demo.py",
 }
