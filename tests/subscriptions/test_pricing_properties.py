@@ -223,9 +223,11 @@ def _run(
         }
 
     specials: list[CustomerPrice] = []
+    # The quotes are for fixed days, so they do not move with the clock: those after one
+    # operation are those before the next.
+    before = quotes()
     for operation in operations:
         today = timezone.localdate()
-        before = quotes()
         takes_effect: date | None = None
         if operation[0] == "wait":
             traveller.shift(timedelta(days=operation[1]))
@@ -313,6 +315,7 @@ def _run(
         for day in PROBES:
             if takes_effect is None or day < takes_effect:
                 assert after[day] == before[day], (operation, day)
+        before = after
 
     for day, quote in quotes().items():
         event(f"quoted from: {quote.source}")
