@@ -45,6 +45,11 @@ venv:
 		exit 1; }
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	$(PYTHON) -m uv sync --frozen --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
+	@# The libraries' bytecode, compiled once per uv.lock: uv installs none, and where
+	@# PYTHONDONTWRITEBYTECODE is set (as in many CI images) every process (each test process,
+	@# Celery worker and gunicorn the tests start) would otherwise compile Django and the rest
+	@# from source again, seconds each.
+	@[ $(VENV)/.bytecode -nt uv.lock ] || { $(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null && touch $(VENV)/.bytecode; }
 
 # Compiled catalogues (*.mo) are not under version control: built from locale/*.po, each only
 # when its .po is newer (msgfmt as compilemessages runs it), so a second run does nothing.
@@ -69,10 +74,13 @@ demo: messages
 # The settings come from pyproject.toml (config.settings.test), not from the caller's shell.
 # Tests run in parallel processes (pytest-xdist), each on its own test database and cache
 # prefix, a module per process at a time (its module fixtures run once); TEST_WORKERS=0 runs
-# them in this process (for -x or --pdb).
+# them in this process (for -x or --pdb). Modules are handed out in the order tests/conftest.py
+# puts them (the longest first), not by their number of tests. The project's and the tests'
+# bytecode is kept (__pycache__, ignored by git), so each process compiles them once.
 TEST_WORKERS ?= 3
 test: messages
-	env -u DJANGO_SETTINGS_MODULE $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=15 $(PYTEST_ARGS)
+	env -u DJANGO_SETTINGS_MODULE -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -n $(TEST_WORKERS) \
+		--dist loadscope --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
 
 lint: venv
 	$(PY) -m ruff check .

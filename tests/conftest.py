@@ -38,19 +38,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for marker, is_missing in missing.items():
             if is_missing and item.get_closest_marker(marker):
                 item.add_marker(pytest.mark.skip(reason=reasons[marker]))
-    # The longest modules first, so that in parallel runs (make test) the others fill the other
-    # processes around them instead of one process finishing alone at the end.
-    items.sort(key=lambda item: item.nodeid.split("::")[0] not in LONGEST_MODULES)
+    # The longest modules first, longest to shortest, so that in parallel runs (make test)
+    # the others fill the other processes around them instead of one process finishing alone
+    # at the end; the rest keep their order.
+    order = {module: index for index, module in enumerate(LONGEST_MODULES)}
+    items.sort(key=lambda item: order.get(item.nodeid.split("::")[0], len(order)))
 
 
-# The modules that take longest (most of it waiting for real processes and timeouts).
-LONGEST_MODULES = {
+# The modules that take longest, longest first (most of it waiting for real processes and
+# timeouts, or a browser).
+LONGEST_MODULES = [
+    "tests/demo/test_browser_walk.py",
     "tests/system/test_faults_redis_down.py",
     "tests/system/test_faults_redis_frozen.py",
     "tests/system/test_faults_processes.py",
-    "tests/demo/test_browser_walk.py",
     "tests/demo/test_demo.py",
-}
+]
 
 
 @pytest.fixture(autouse=True)
