@@ -5,14 +5,12 @@ invoices."""
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from io import StringIO
 from typing import Any
 
 import pytest
 import time_machine
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
 from django.utils import timezone, translation
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -558,19 +556,3 @@ def test_pdf_request_renders_it_again_after_commit(
     for callback in callbacks:
         callback()
     assert side_effects.calls["invoice_pdf_regenerate"] == [invoice]
-
-
-# Demo
-
-
-def test_demo_has_issued_paid_and_overdue_invoices(db):
-    call_command("demo_seed", stdout=StringIO())
-    today = timezone.localdate()
-    invoices = Invoice.objects.filter(kind="invoice")
-    assert invoices.filter(status="open", due_date__gte=today).exists()
-    assert invoices.filter(status="paid").exists()
-    assert invoices.filter(services.invoices_overdue_q(today=today)).exists()
-    assert not Charge.objects.filter(invoiced_at__isnull=True).exists()
-    count = Invoice.objects.count()
-    call_command("demo_seed", stdout=StringIO())
-    assert Invoice.objects.count() == count

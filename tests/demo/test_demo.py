@@ -17,10 +17,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing import selectors
+from billing import services as billing_services
 from billing.models import Invoice, Payment, PaymentCard, Refund
 from customers.models import Customer, CustomerMember
 from resellers.models import AuditEvent, Reseller
-from subscriptions.models import LicenceChange, Payer, Subscription
+from subscriptions.models import Charge, LicenceChange, Payer, Subscription
 from tests.support.demo_cards import VISA, card_form
 
 MAKE_DEMO = {
@@ -70,6 +71,25 @@ def test_demo_data_covers_every_state_and_loads_once(seeded, db, demo):
     assert AuditEvent.objects.filter(customer_public_id=member.customer.public_id).count() >= 3
 
 
+def test_demo_has_paid_declined_and_overdue_invoices(seeded, db):
+    """Every charge is invoiced; paid by the demo cards, but for a decline waiting for its retry
+    (not due yet) and one past its due date."""
+    today = timezone.localdate()
+    invoices = Invoice.objects.filter(kind=Invoice.Kind.INVOICE)
+    assert invoices.filter(status=Invoice.Status.PAID).exists()
+    assert invoices.filter(status=Invoice.Status.PAYMENT_FAILED, due_date__gte=today).exists()
+    assert invoices.filter(billing_services.invoices_overdue_q(today=today)).exists()
+    assert not Charge.objects.filter(invoiced_at__isnull=True).exists()
+
+
+def test_the_seed_leaves_the_demo_users_to_demo_serve(seeded, db, demo):
+    """`make demo` lists the demo users once the server is up (demo_serve), not among the
+    seed's emails; the seed prints them when run on its own."""
+    assert "Demo users" in seeded
+    call_command("demo_seed", "--no-users", stdout=(out := StringIO()))
+    assert "Demo users" not in out.getvalue()
+
+
 def test_demo_invoices_show_balances_payments_and_refunds(seeded, db):
     assert Payment.objects.filter(status=Payment.Status.SUCCEEDED).exists()
     # Refunds go back to the test card the invoice was paid with, at once.
@@ -113,3 +133,4 @@ def test_the_demo_data_pays_by_card_and_shows_a_decline_that_a_new_card_mends(
     suspended.refresh_from_db()
     assert failed.status == Invoice.Status.PAID
     assert suspended.status == Subscription.Status.ACTIVE
+
