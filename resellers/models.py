@@ -189,6 +189,10 @@ AUDIT_ACTION_LABELS = {
     "refund.succeeded": _("Refund made"),
     "refund.failed": _("Refund failed"),
     "price_rule.set": _("Price book entry set"),
+    "statement.issued": _("Commission statement issued"),
+    "statement.corrected": _("Commission statement corrected by a negative statement"),
+    "statement.correction_requested": _("Correction of a commission statement requested"),
+    "statement.payout_recorded": _("Commission payout recorded"),
     "customer_price.set": _("Special customer price set"),
     "customer_price.ended": _("Special customer price ended"),
 }

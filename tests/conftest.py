@@ -132,10 +132,12 @@ def staff_client(db: None) -> Client:
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """The test database is built from the models (--no-migrations): add what migrations add
-    with SQL, the immutability triggers of issued invoices (billing/immutability.py)."""
+    with SQL, the immutability triggers of issued invoices (billing/immutability.py) and of
+    issued commission statements (commissions/immutability.py)."""
     from django.db import OperationalError, connection
 
     from billing.immutability import immutability_install, invoice_immutable_columns
+    from commissions import immutability as statement_immutability
 
     with django_db_blocker.unblock():
         # A run of tests that need no database builds none (and may point at a database that
@@ -146,6 +148,10 @@ def django_db_setup(django_db_setup, django_db_blocker):
             tables = []
         if "billing_invoice" in tables:
             immutability_install(connection, invoice_immutable_columns())
+        if "commissions_statement" in tables:
+            statement_immutability.immutability_install(
+                connection, statement_immutability.statement_immutable_columns()
+            )
 
 
 @pytest.fixture(scope="session", autouse=True)

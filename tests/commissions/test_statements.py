@@ -37,14 +37,6 @@ MAY = date(2026, 5, 1)
 JUNE_1 = "2026-06-01 03:00:00+00:00"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _statement_triggers(django_db_setup: None, django_db_blocker: Any) -> None:
-    """The test database is built from the models (--no-migrations): install the statements'
-    immutability triggers as migration 0002 does (PostgreSQL only; idempotent)."""
-    with django_db_blocker.unblock():
-        immutability.immutability_install(connection, immutability.statement_immutable_columns())
-
-
 @pytest.fixture(autouse=True)
 def no_pdf(monkeypatch: pytest.MonkeyPatch) -> None:
     # The PDF is tested in test_statements_documents.py; here nothing is rendered.

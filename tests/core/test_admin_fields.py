@@ -103,7 +103,7 @@ def test_customers_are_neither_added_nor_deleted_in_the_admin(staff_client, tena
 
 # The apps whose rows belong to a tenant or are money; every ModelAdmin registered for one of
 # their models is walked, with its inlines (whatever their model).
-AUDITED_APPS = {"resellers", "customers", "subscriptions", "billing"}
+AUDITED_APPS = {"resellers", "customers", "subscriptions", "billing", "commissions"}
 
 # "(add)" and "(delete)" stand for the add page and deleting: creating or removing a row is a
 # state change too; "name (on add)" is a field the add page sets and the change page does not
@@ -345,6 +345,9 @@ ACTIONS = {
     "subscriptions.product": {"delete_selected"},
     "subscriptions.plan": {"delete_selected"},
     "billing.vatrate": {"delete_selected"},
+    # statement_correct: a negative statement in the same series, audited
+    # (tests/commissions/test_statements_pages.py).
+    "commissions.statement": {"issue_correction"},
 }
 
 

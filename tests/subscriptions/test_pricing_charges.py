@@ -374,10 +374,12 @@ def test_a_price_change_never_alters_a_charge_already_made(
                     valid_from=day,
                     defaults={"percent": value % 90},
                 )
+            # Written past the services (which refuse a price below cost): from a cent, as a
+            # free period makes no charge at all.
             elif what == "rule":
-                price_rule_for(tenant.reseller, plan, kind="fixed", price=value * D("0.01"))
+                price_rule_for(tenant.reseller, plan, kind="fixed", price=(value + 1) * D("0.01"))
             else:
-                special_price_for(tenant.customer, plan, value * D("0.01"), valid_from=day)
+                special_price_for(tenant.customer, plan, (value + 1) * D("0.01"), valid_from=day)
         # Previews, the next periods and more licences after the changes.
         services.subscription_preview_licences(subscription=sub, new_count=8)
         services.subscription_renew_due(subscription_id=sub.pk, today=date(2026, 5, 10))
