@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
@@ -7,8 +8,21 @@ from django_countries.fields import CountryField
 from core.ids import PublicIdField
 from core.languages import language_choices
 from core.tokens import OneTimeToken
-from core.validators import validate_name, validate_single_line, validate_time_zone
+from core.validators import (
+    ADDRESS_MAX_LENGTH,
+    validate_multi_line,
+    validate_name,
+    validate_single_line,
+    validate_time_zone,
+)
 from resellers.roles import Role
+
+# One message wherever a reseller's postal address is missing (the forms, the services): its
+# commission statements are self-billed invoices, which name the supplier with its full address
+# (EU VAT directive art. 226).
+ADDRESS_REQUIRED = _(
+    "Enter the company's postal address: its commission statements name it as the supplier."
+)
 
 
 class Currency(models.TextChoices):
@@ -27,6 +41,16 @@ class Reseller(models.Model):
 
     public_id = PublicIdField()
     name = models.CharField(_("company name"), max_length=200, validators=[validate_name])
+    # The supplier's address on its commission statements, stored and printed as a customer's
+    # (lines as typed; the country is its own field). Blank only for a reseller that applied
+    # before it was asked: the application asks for it, and once set it cannot be removed.
+    # A TextField's max_length reaches the forms only: the validator bounds it everywhere.
+    address = models.TextField(
+        _("postal address"),
+        blank=True,
+        max_length=ADDRESS_MAX_LENGTH,
+        validators=[MaxLengthValidator(ADDRESS_MAX_LENGTH), validate_multi_line],
+    )
     country = CountryField(_("country"))
     vat_id = models.CharField(
         _("VAT id"), max_length=32, blank=True, validators=[validate_single_line]

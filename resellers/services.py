@@ -16,7 +16,7 @@ from core.middleware import client_ip
 from core.models import User
 from core.ratelimit import Limit, limits_enforce
 from core.tokens import OneTimeToken, TokenState, token_consume
-from resellers.models import AuditEvent, Membership, Reseller, TeamInvitation
+from resellers.models import ADDRESS_REQUIRED, AuditEvent, Membership, Reseller, TeamInvitation
 from resellers.roles import Action, Role, require
 from resellers.validators import normalise_vat_id
 
@@ -57,7 +57,16 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-PROFILE_FIELDS = ["name", "country", "vat_id", "billing_email", "currency", "language", "time_zone"]
+PROFILE_FIELDS = [
+    "name",
+    "address",
+    "country",
+    "vat_id",
+    "billing_email",
+    "currency",
+    "language",
+    "time_zone",
+]
 
 
 @transaction.atomic
@@ -69,13 +78,16 @@ def reseller_apply(
     vat_id: str,
     billing_email: str,
     currency: str,
+    address: str = "",
     language: str | None = None,
 ) -> Reseller:
-    """A signed-in user applies to become a partner; the reseller waits for staff approval."""
+    """A signed-in user applies to become a partner; the reseller waits for staff approval.
+    The application form requires the postal address (ResellerProfileForm)."""
     if Membership.objects.filter(user=user).exists():
         raise ValidationError(_("You are already a member of a reseller."))
     reseller = Reseller(
         name=name.strip(),
+        address=address.strip(),
         country=country,
         vat_id=vat_id,
         billing_email=billing_email,
@@ -187,6 +199,10 @@ def _reseller_update_profile(reseller_id: int, *, actor: User, fields: dict[str,
         if name not in PROFILE_FIELDS:
             raise TypeError(name)
         setattr(reseller, name, value)
+    reseller.address = reseller.address.strip()
+    if before["address"] and not reseller.address:
+        # The next commission statement must still name the supplier with its address.
+        raise ValidationError({"address": ADDRESS_REQUIRED})
     try:
         reseller.vat_id = normalise_vat_id(country=str(reseller.country), vat_id=reseller.vat_id)
     except ValidationError as error:

@@ -130,6 +130,7 @@ EDITABLE = {
     # reseller_update_profile_by_staff (audited with the staff user). Status is the actions'.
     "resellers.reseller": {
         "name",
+        "address",
         "country",
         "vat_id",
         "billing_email",
@@ -307,6 +308,29 @@ def test_reseller_profile_edit_goes_through_the_service(staff_client, tenant):
     assert (event.actor, event.reseller) == (staff_client.staff, reseller)
     assert event.after is not None and event.before is not None
     assert (event.before["name"], event.after["name"]) == ("Reseller A", "Renamed Reseller")
+
+
+def test_staff_set_a_resellers_address_through_the_service(staff_client, tenant):
+    reseller = tenant.reseller
+    url = f"/admin/resellers/reseller/{reseller.pk}/change/"
+    data = change_page_data(staff_client.get(url))
+    assert data.get("address", "") == ""
+
+    response = staff_client.post(url, {**data, "address": "1 Main Street\nLondon EC1A 1AA"})
+
+    assert response.status_code == 302
+    reseller.refresh_from_db()
+    assert reseller.address == "1 Main Street\nLondon EC1A 1AA"
+    event = AuditEvent.objects.get(action="reseller.profile_updated")
+    assert event.actor == staff_client.staff
+    assert event.after is not None and event.before is not None
+    assert (event.before["address"], event.after["address"]) == ("", reseller.address)
+    # Once set, an address is kept: removing it is refused beside the field.
+    refused = staff_client.post(url, {**change_page_data(staff_client.get(url)), "address": ""})
+    assert refused.status_code == 200
+    assert refused.context["adminform"].form.errors["address"]
+    reseller.refresh_from_db()
+    assert reseller.address == "1 Main Street\nLondon EC1A 1AA"
 
 
 def test_resellers_and_teams_change_only_through_services(staff_client, tenant):

@@ -13,6 +13,7 @@ from tests.factories import UserFactory
 
 APPLICATION = {
     "name": "Hansen Cloud GmbH",
+    "address": "Friedrichstraße 12\n10117 Berlin",
     "country": "DE",
     "vat_id": "DE 136 695 976",
     "billing_email": "billing@hansen.example",
