@@ -19,9 +19,22 @@ from django.utils import timezone
 from billing import selectors
 from billing import services as billing_services
 from billing.models import Invoice, Payment, PaymentCard, Refund
+from commissions.margins import margin_report, month_start, previous_month
+from commissions.models import Statement
+from commissions.statements import statement_paid_amount
 from customers.models import Customer, CustomerMember
 from resellers.models import AuditEvent, Reseller
-from subscriptions.models import Charge, LicenceChange, Payer, Subscription
+from subscriptions.models import (
+    Charge,
+    LicenceChange,
+    Payer,
+    PriceRule,
+    PriceSource,
+    ResellerTier,
+    Subscription,
+    Tier,
+    TierDiscount,
+)
 from tests.support.demo_cards import VISA, card_form
 
 MAKE_DEMO = {
@@ -134,3 +147,33 @@ def test_the_demo_data_pays_by_card_and_shows_a_decline_that_a_new_card_mends(
     assert failed.status == Invoice.Status.PAID
     assert suspended.status == Subscription.Status.ACTIVE
 
+
+def test_the_demo_shows_tiers_prices_margins_and_statements(seeded, db):
+    """Issue 16's loop: three tiers (one with a rate for one product), every reseller in one;
+    Nimbus's markup and two special prices (one ending) priced its charges, which keep their
+    cost and margin; its Margin page has earned figures this month and in the two before, whose
+    statements are issued: the earlier one paid out, the later one open."""
+    assert Tier.objects.count() == 3
+    assert TierDiscount.objects.filter(product__isnull=False).exists()
+    assert ResellerTier.objects.count() == Reseller.objects.count()
+    nimbus = Reseller.objects.get(name="Nimbus Cloud Partners")
+    assert nimbus.price_rules.filter(kind=PriceRule.Kind.MARKUP).exists()
+    specials = nimbus.customer_prices.all()
+    assert sorted(special.ends_on is None for special in specials) == [False, True]
+    charges = Charge.objects.filter(customer__reseller=nimbus)
+    assert not charges.filter(margin_amount__lte=0).exists()
+    assert charges.filter(price_source=PriceSource.PRICE_RULE).exists()
+    assert charges.filter(price_source=PriceSource.SPECIAL_PRICE).exists()
+
+    this_month = month_start(timezone.localdate())
+    last_month = previous_month(this_month)
+    months = [previous_month(last_month), last_month, this_month]
+    for month in months:
+        (earned,) = margin_report(reseller=nimbus, month=month).earned
+        assert earned.total.margin > 0
+    older, newer = Statement.objects.filter(
+        reseller=nimbus, kind=Statement.Kind.STATEMENT
+    ).order_by("period_start")
+    assert [older.period_start, newer.period_start] == months[:2]
+    assert older.total > 0 and statement_paid_amount(older) == older.total
+    assert newer.total > 0 and statement_paid_amount(newer) == 0

@@ -1,10 +1,19 @@
 """Demo data: the catalogue, two active resellers with a member in every role, a pending
 applicant, and customers in every state. With the demo card gateway (development without Stripe
 keys), saved test cards and invoices paid by card, one declined and awaiting its retry and one
-suspended after its last retry. Running it again adds nothing."""
+suspended after its last retry. Running it again adds nothing.
+
+Reseller economics (issue 16): three discount tiers (Registered, Silver, Gold; Gold with a
+better rate on Shared Contacts from next month), each reseller in one. Nimbus (Gold) has a
+price book (a markup on its cost for Flexible, a fixed price for Annual paid monthly, in euros)
+and two customers with a special price, one of them an offer that ends; all set through the
+services before its customers buy, so every charge keeps its cost and margin. Invoices paid in
+each of the two past months and in this one give the Margin page its figures, and the
+commission statements of the two past months are issued: the earlier one paid out, the later
+one open."""
 
 import random
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,18 +23,34 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import services as billing_services
-from billing.models import Invoice, PaymentCard, Refund
+from billing.models import Invoice, Payment, PaymentCard, Refund
 from billing.payments import services as payment_services
 from billing.payments.demo_gateway import DemoGateway
 from billing.payments.gateways import gateway
 from billing.vat import vat_rates_seed
+from commissions.margins import month_start, next_month, previous_month
+from commissions.models import Payout, Statement
+from commissions.statements import payout_record, statements_issue
 from core.models import User
 from customers.models import Customer, CustomerInvitation, CustomerMember
 from resellers.models import Membership, Reseller, TeamInvitation
 from resellers.roles import Role
 from resellers.services import audit_record
 from subscriptions import services as subscription_services
-from subscriptions.models import Charge, Payer, Plan, PlanPrice, Product, Subscription
+from subscriptions.models import (
+    Charge,
+    Payer,
+    Plan,
+    PlanPrice,
+    PriceRule,
+    Product,
+    ResellerTier,
+    Subscription,
+    Tier,
+    TierDiscount,
+)
+from subscriptions.periods import add_months
+from subscriptions.services.pricing import customer_price_set, price_rule_set
 
 PRICES = {  # per licence per month: EUR, USD, GBP
     Plan.Kind.FLEXIBLE: ("4.00", "4.50", "3.50"),
@@ -33,6 +58,21 @@ PRICES = {  # per licence per month: EUR, USD, GBP
     Plan.Kind.ANNUAL_YEARLY: ("3.00", "3.40", "2.60"),
     Plan.Kind.TRIAL: ("0.00", "0.00", "0.00"),
 }
+
+# The discount tiers staff give resellers, in % of the list price on every product from the day
+# the demo is loaded; Gold gives more on Shared Contacts from the first of next month.
+TIERS = {"Registered": "10.00", "Silver": "15.00", "Gold": "20.00"}
+TIER_PRODUCT_RATE = ("Gold", "shared-contacts", "25.00")
+
+# The plan each active customer buys, in turn (_subscriptions); a special price (RESELLERS'
+# "special_prices") names the customer by its place in this order, so it is for its plan.
+PLAN_TURNS = [
+    Plan.Kind.FLEXIBLE,
+    Plan.Kind.ANNUAL_MONTHLY,
+    Plan.Kind.ANNUAL_YEARLY,
+    Plan.Kind.FLEXIBLE,
+    Plan.Kind.TRIAL,
+]
 
 # The demo gateway's test cards (billing.payments.demo_gateway): one that pays, and one that is
 # saved and then declined on every charge.
@@ -52,6 +92,15 @@ RESELLERS: list[dict[str, Any]] = [
         "status": Reseller.Status.ACTIVE,
         "customers": 48,
         "card": CARD_PAYS,
+        "tier": "Gold",
+        # The price book, in the reseller's currency: (plan, kind, markup % or fixed price).
+        "price_book": [
+            (Plan.Kind.FLEXIBLE, PriceRule.Kind.MARKUP, "30.00"),
+            (Plan.Kind.ANNUAL_MONTHLY, PriceRule.Kind.FIXED, "3.40"),
+        ],
+        # Special prices: (the active customer's place in PLAN_TURNS' order, price, the number
+        # of months until it ends (the first day of that month), or None: no end).
+        "special_prices": [(3, "3.60", None), (1, "2.90", 3)],
         # A person on the customer side: administers the first active customer, which pays
         # with its own card; with demo cards that card declines, so its subscription is
         # suspended until Marta changes the card.
@@ -75,6 +124,7 @@ RESELLERS: list[dict[str, Any]] = [
         "status": Reseller.Status.ACTIVE,
         "customers": 17,
         "card": CARD_PAYS_MASTERCARD,
+        "tier": "Silver",
         "members": [
             ("olivia@brightside.example", "Olivia", "Smith", Role.OWNER),
             ("harry@brightside.example", "Harry", "Jones", Role.ADMIN),
@@ -92,6 +142,7 @@ RESELLERS: list[dict[str, Any]] = [
         "time_zone": "Europe/Amsterdam",
         "status": Reseller.Status.PENDING,
         "customers": 0,
+        "tier": "Registered",
         "members": [("daan@polder.example", "Daan", "de Vries", Role.OWNER)],
     },
 ]
@@ -182,11 +233,13 @@ class Command(BaseCommand):
     @transaction.atomic
     def _seed(self) -> None:
         self._catalogue()
+        self._tiers()
         staff = self._staff()
         for index, spec in enumerate(RESELLERS):
             self._reseller(spec, staff, random.Random(index))  # noqa: S311 - demo data
         self._cards()
         self._invoices(staff)
+        self._statements(staff)
 
     def _catalogue(self) -> None:
         product, _ = Product.objects.get_or_create(
@@ -201,6 +254,25 @@ class Command(BaseCommand):
             for currency, amount in zip(settings.SUPPORTED_CURRENCIES, prices, strict=True):
                 PlanPrice.objects.get_or_create(
                     plan=plan, currency=currency, defaults={"monthly_price": Decimal(amount)}
+                )
+
+    def _tiers(self) -> None:
+        """The discount tiers and their rates, as staff enter them in the admin: each from
+        today (a rate never starts on a past day), Gold's rate on one product from the first of
+        next month."""
+        today = timezone.localdate()
+        tier_name, sku, product_percent = TIER_PRODUCT_RATE
+        for name, percent in TIERS.items():
+            tier, created = Tier.objects.get_or_create(name=name)
+            if not created:
+                continue
+            TierDiscount.objects.create(tier=tier, percent=Decimal(percent), valid_from=today)
+            if name == tier_name:
+                TierDiscount.objects.create(
+                    tier=tier,
+                    product=Product.objects.get(sku=sku),
+                    percent=Decimal(product_percent),
+                    valid_from=next_month(today),
                 )
 
     def _staff(self) -> User:
@@ -242,6 +314,8 @@ class Command(BaseCommand):
             )
         }
         reseller = Reseller.objects.create(**fields)
+        # Staff put each reseller in a tier (the admin's reseller tiers).
+        ResellerTier.objects.create(reseller=reseller, tier=Tier.objects.get(name=spec["tier"]))
         owner = None
         for email, first, last, role in spec["members"]:
             user = self._user(email, first, last, spec["language"])
@@ -264,6 +338,7 @@ class Command(BaseCommand):
                 after={"status": "active"},
             )
         self._customers(reseller, spec["customers"], rng)
+        self._prices(reseller, spec)
         self._subscriptions(reseller, rng)
         if spec.get("customer_admin"):
             self._customer_admin(reseller, spec["customer_admin"], owner)
@@ -311,24 +386,60 @@ class Command(BaseCommand):
             CustomerInvitation.objects.filter(pk=invitation.pk).update(created_at=created)
             self._history(customer, created, accepted)
 
+    def _plans(self) -> dict[str, Plan]:
+        """The demo product's plans by kind (none without an active product)."""
+        product = Product.objects.filter(is_active=True).order_by("id").first()
+        return {plan.kind: plan for plan in product.plans.all()} if product else {}
+
+    def _buyers(self, reseller: Reseller) -> list[Customer]:
+        """The reseller's active customers, in the order they buy (PLAN_TURNS)."""
+        return list(reseller.customers.filter(status=Customer.Status.ACTIVE).order_by("id"))
+
+    def _prices(self, reseller: Reseller, spec: dict[str, Any]) -> None:
+        """The reseller's price book and its customers' special prices, set by its owner
+        through the services (audited, from today on, never below cost) before its customers
+        buy, so that their charges are priced from them and keep their cost and margin."""
+        membership = reseller.memberships.filter(role=Role.OWNER).first()
+        plans = self._plans()
+        if membership is None or not plans:
+            return
+        today = timezone.localdate()
+        for kind, rule_kind, value in spec.get("price_book", []):
+            price_rule_set(
+                membership=membership,
+                plan=plans[kind],
+                currency=reseller.currency,
+                kind=rule_kind,
+                markup_percent=Decimal(value) if rule_kind == PriceRule.Kind.MARKUP else None,
+                price=Decimal(value) if rule_kind == PriceRule.Kind.FIXED else None,
+                valid_from=today,
+            )
+        buyers = self._buyers(reseller)
+        for place, price, months in spec.get("special_prices", []):
+            ends_on = None
+            if months:
+                year, month = add_months(today.year, today.month, months)
+                ends_on = date(year, month, 1)
+            customer_price_set(
+                membership=membership,
+                customer=buyers[place],
+                plan=plans[PLAN_TURNS[place % len(PLAN_TURNS)]],
+                currency=reseller.currency,
+                price=Decimal(price),
+                valid_from=today,
+                ends_on=ends_on,
+            )
+
     def _subscriptions(self, reseller: Reseller, rng: random.Random) -> None:
         """Every active customer holds a subscription, bought and grown through the services
-        (so the ledger, the charges and the audit log are what the real flow writes)."""
+        (so the ledger, the charges with their cost and margin, and the audit log are what the
+        real flow writes)."""
         membership = reseller.memberships.filter(role=Role.OWNER).first()
-        product = Product.objects.filter(is_active=True).order_by("id").first()
-        if membership is None or product is None:
+        plans = self._plans()
+        if membership is None or not plans:
             return
-        plans = {plan.kind: plan for plan in product.plans.all()}
-        kinds = [
-            Plan.Kind.FLEXIBLE,
-            Plan.Kind.ANNUAL_MONTHLY,
-            Plan.Kind.ANNUAL_YEARLY,
-            Plan.Kind.FLEXIBLE,
-            Plan.Kind.TRIAL,
-        ]
-        customers = reseller.customers.filter(status=Customer.Status.ACTIVE).order_by("id")
-        for n, customer in enumerate(customers):
-            kind = kinds[n % len(kinds)]
+        for n, customer in enumerate(self._buyers(reseller)):
+            kind = PLAN_TURNS[n % len(PLAN_TURNS)]
             licences = rng.randint(2, 10) if kind == Plan.Kind.TRIAL else rng.randint(5, 120)
             order = subscription_services.subscription_buy(
                 membership=membership,
@@ -390,9 +501,10 @@ class Command(BaseCommand):
 
     def _invoices(self, staff: User) -> None:
         """Invoices from the subscriptions' charges, issued by the billing run: a third of the
-        customers were invoiced 20 days ago and half of those are still unpaid (overdue); staff
-        recorded some bank transfers (the manual gateway), credited part of one invoice, and
-        credited two paid ones: one refund sent back by transfer, one still owed."""
+        customers were invoiced 20 days ago and half of those are still unpaid (overdue); a
+        sixth on the 5th of last month and another sixth on the 5th of the month before, paid
+        then; staff recorded some bank transfers (the manual gateway), credited part of one
+        invoice, and credited two paid ones: one refund sent back by transfer, one still owed."""
         if Invoice.objects.exists():
             return  # loaded before; from here on the daily run issues invoices
         vat_rates_seed()  # migrate loaded them; a database built from the models has none
@@ -414,12 +526,21 @@ class Command(BaseCommand):
         Charge.objects.filter(customer_id__in=customer_ids[::3], invoiced_at__isnull=True).update(
             created_at=timezone.now() - timedelta(days=20)
         )
+        # The same for the past two months (the 5th: before the day 20 days ago), so that the
+        # Margin page and the commission statements have earlier months.
+        older_days = self._charges_date_back(customer_ids[1::3], today)
+        older = [invoice for day in older_days for invoice in billing_services.billing_run(day=day)]
         past = billing_services.billing_run(day=earlier)
         current = billing_services.billing_run(day=today)
         by_card = gateway().uses_cards
         if by_card:
-            self._card_payments([*past, *current])
+            self._card_payments([*older, *past, *current])
+            self._paid_when_issued([*older, *past])
         else:
+            for invoice in older:
+                billing_services.invoice_mark_paid(
+                    invoice=invoice, by=staff, paid_at=self._at(invoice.issue_date, days=2)
+                )
             for invoice in past[::2]:
                 billing_services.invoice_mark_paid(
                     invoice=invoice, by=staff, paid_at=timezone.now() - timedelta(days=12)
@@ -428,7 +549,7 @@ class Command(BaseCommand):
                 billing_services.invoice_mark_paid(invoice=invoice, by=staff)
         # A credit note on an invoice not paid yet: its balance is what is left to pay (by
         # card, that is one of the invoices whose card declined).
-        unpaid = Invoice.objects.filter(pk__in=[i.pk for i in current[1:]]).exclude(
+        unpaid = Invoice.objects.filter(pk__in=[i.pk for i in current]).exclude(
             status=Invoice.Status.PAID
         )
         if first_unpaid := unpaid.order_by("pk").first():
@@ -454,6 +575,66 @@ class Command(BaseCommand):
             if refunded and not by_card:
                 for refund in Refund.objects.filter(invoice=paid):
                     billing_services.refund_mark_refunded(refund=refund, by=staff)
+
+    @staticmethod
+    def _at(day: date, *, days: int = 0) -> datetime:
+        """9 o'clock, `days` after `day`, in the vendor's time zone."""
+        return timezone.make_aware(datetime.combine(day + timedelta(days=days), time(9)))
+
+    def _charges_date_back(self, customer_ids: list[int], today: date) -> list[date]:
+        """Demo only: half of these customers' charges dated back to the 5th of the month
+        before last, the other half to the 5th of last month, as if bought then, so that the
+        run of that day issues their invoices. Only customers that had accepted by then, and
+        not those whose card declines (their invoices stay where the tests of the declines
+        expect them). Returns the two days, earlier first."""
+        last_month = previous_month(month_start(today))
+        days = [previous_month(last_month).replace(day=5), last_month.replace(day=5)]
+        declining = set(self._declining_customers())
+        eligible = [pk for pk in customer_ids if pk not in declining]
+        for n, day in enumerate(days):
+            bought = self._at(day)
+            Charge.objects.filter(
+                customer_id__in=eligible[n::2],
+                customer__accepted_at__lt=bought,
+                invoiced_at__isnull=True,
+            ).update(created_at=bought)
+        return days
+
+    def _paid_when_issued(self, invoices: list[Invoice]) -> None:
+        """Demo only: the invoices of the runs dated back that their card paid at the first
+        attempt are dated as paid on their issue day, when the issuing run's charge would have
+        paid them (the Margin page and the statements count a payment in the month of its
+        date); the payment with them."""
+        paid = Invoice.objects.filter(
+            pk__in=[invoice.pk for invoice in invoices],
+            status=Invoice.Status.PAID,
+            payment_attempts=1,
+        )
+        for invoice in paid:
+            at = self._at(invoice.issue_date)
+            Invoice.objects.filter(pk=invoice.pk).update(paid_at=at)
+            invoice.payments.filter(status=Payment.Status.SUCCEEDED).update(
+                created_at=at, updated_at=at
+            )
+
+    def _statements(self, staff: User) -> None:
+        """The commission statements of the two months before this one, as the monthly run
+        issues them (dated today here), and staff's payout of the earlier month's: one paid,
+        one open. Issued once; later months are the monthly run's."""
+        if Statement.objects.exists():
+            return
+        last_month = previous_month(month_start(timezone.localdate()))
+        paid = statements_issue(month=previous_month(last_month))
+        statements_issue(month=last_month)
+        for statement in paid:
+            payout_record(
+                statement=statement,
+                amount=statement.total,
+                paid_on=timezone.localdate(),
+                method=Payout.Method.BANK_TRANSFER,
+                reference=f"TRF {statement.number}",
+                actor=staff,
+            )
 
     def _card_payments(self, invoices: list[Invoice]) -> None:
         """Each invoice charged to its card, as the issuing run's task does (the same call,
