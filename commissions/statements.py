@@ -120,8 +120,9 @@ def _seller(reseller: Reseller, *, vat_id: str) -> dict[str, str]:
     """The reseller as it is on the issue date: the seller of the commission."""
     return {
         "name": reseller.name,
-        # The reseller's profile has no postal address yet: the country identifies it.
-        "address": "",
+        # The supplier's full address (EU VAT directive art. 226), lines as the reseller typed
+        # them; billing.facturx.party reads them as an invoice party's.
+        "address": reseller.address,
         "country": str(reseller.country or ""),
         "vat_id": vat_id,
         "email": reseller.billing_email,

@@ -1,6 +1,7 @@
 """A commission statement's documents: the Factur-X XML (self-billed invoice, type code 389)
 valid against the EN 16931 XSD for each VAT situation and for a correction, the PDF/A-3 that
-carries it in the reseller's language, stored once, and the CSV of its lines."""
+carries it in the reseller's language, stored once, and the CSV of its lines; both name the
+reseller (the supplier) with the postal address it had on the issue date."""
 
 from datetime import date
 from decimal import Decimal
@@ -13,6 +14,8 @@ from billing.facturx import NS, FacturXInvalid, self_billed_facturx_xml
 from commissions import pdf, statements
 from commissions.models import Statement
 from core.money import money_format
+from resellers.models import Membership
+from resellers.services import reseller_update_profile
 from tests.factories import UserFactory, statement_for
 from tests.support.pdf import pdf_attachment, pdf_text, xmp_tree
 
@@ -166,3 +169,80 @@ def test_issuing_queues_the_pdf_after_commit(tenant, django_capture_on_commit_ca
         statement = statement_for(tenant.customer, ("10.00",), month=MAY)
     statement.refresh_from_db()
     assert statement.pdf_sha256 and statement.pdf.name.endswith(f"{statement.number}.pdf")
+
+
+# --- The supplier's postal address (EU VAT directive art. 226) ----------------------------------
+
+ADDRESS = "Calle Mayor 1, 3º B\n28013 Madrid"
+
+
+def seller_address(tree: etree._Element) -> list[str]:
+    """The lines of the seller's PostalTradeAddress, in order, with its country last."""
+    return [
+        element.text
+        for element in tree.xpath("//ram:SellerTradeParty/ram:PostalTradeAddress/*", namespaces=NS)
+    ]
+
+
+@pytest.mark.django_db
+def test_the_statement_names_the_reseller_with_its_postal_address(tenant):
+    tenant.reseller.country, tenant.reseller.vat_id, tenant.reseller.address = (
+        "ES",
+        "ESA12345674",
+        f"  {ADDRESS}\r\n\n",
+    )
+    tenant.reseller.save()
+    statement = statement_for(tenant.customer, ("10.00",), month=MAY)
+
+    assert statement.seller["address"] == tenant.reseller.address
+    tree = xml_of(statement)  # raises FacturXInvalid unless the XSD accepts it
+    assert seller_address(tree) == ["Calle Mayor 1, 3º B", "28013 Madrid", "ES"]
+    content = pdf.statement_pdf_render(statement)
+    attached = etree.fromstring(pdf_attachment(content, "factur-x.xml"))
+    assert seller_address(attached) == seller_address(tree)
+    text = " ".join(pdf_text(content).split())
+    # Under "Supplier", as an invoice shows its buyer: name, address lines, country.
+    assert f"{tenant.reseller.name} Calle Mayor 1, 3º B 28013 Madrid Spain" in text
+
+
+@pytest.mark.django_db
+def test_a_long_address_fits_the_three_lines_of_the_xml(tenant):
+    tenant.reseller.address = "Unit 4\nThe Maltings\nStation Road\nBristol\nBS1 6QH"
+    tenant.reseller.save()
+    statement = statement_for(tenant.customer, ("10.00",), month=MAY)
+
+    tree = xml_of(statement)
+
+    assert seller_address(tree) == [
+        "Unit 4",
+        "The Maltings",
+        "Station Road, Bristol, BS1 6QH",
+        "GB",
+    ]
+    text = " ".join(pdf_text(pdf.statement_pdf_render(statement)).split())
+    assert "Unit 4 The Maltings Station Road Bristol BS1 6QH" in text
+
+
+@pytest.mark.django_db
+def test_an_issued_statement_keeps_the_address_it_was_issued_with(tenant):
+    tenant.reseller.address = ADDRESS
+    tenant.reseller.save()
+    statement = statement_for(tenant.customer, ("10.00",), month=MAY)
+    owner = Membership.objects.get(reseller=tenant.reseller, user=tenant.owner)
+    reseller_update_profile(membership=owner, address="Gran Vía 2\n28013 Madrid")
+
+    statement.refresh_from_db()
+    assert statement.seller["address"] == ADDRESS
+    assert seller_address(xml_of(statement))[:2] == ["Calle Mayor 1, 3º B", "28013 Madrid"]
+    assert "Gran Vía" not in pdf_text(pdf.statement_pdf_render(statement))
+    # A correction is a new document, issued now: it names the supplier as it is today.
+    correction = statements.statement_correct(statement=statement, actor=UserFactory())
+    assert seller_address(xml_of(correction))[:2] == ["Gran Vía 2", "28013 Madrid"]
+
+
+@pytest.mark.django_db
+def test_a_reseller_without_an_address_still_gets_a_valid_statement(tenant):
+    assert tenant.reseller.address == ""
+    statement = statement_for(tenant.customer, ("10.00",), month=MAY)
+
+    assert seller_address(xml_of(statement)) == ["GB"]
