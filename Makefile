@@ -20,7 +20,8 @@ DEMO_ADDR ?= 127.0.0.1:8000
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: help venv messages demo test lint typecheck translations translations-check check-deploy \
-	bench-customers bench-billing bench-billing-scaleout bench-pdf bench-soak bench-dashboard
+	bench-customers bench-billing bench-billing-scaleout bench-pdf bench-soak bench-dashboard \
+	bench-statements
 
 help:
 	@echo "make demo               run the portal with demo data on http://$(DEMO_ADDR)"
@@ -33,6 +34,7 @@ help:
 	@echo "make bench-customers    Customers page benchmark at 100,000 customers (PostgreSQL)"
 	@echo "make bench-billing      billing run at 1,000 and 10,000 subscriptions vs its psycopg floor"
 	@echo "make bench-billing-scaleout  10,000 subscriptions issued by 1, 2 and 4 Celery processes"
+	@echo "make bench-statements   monthly commission statements for 1,000 resellers vs its psycopg floor"
 	@echo "make bench-pdf          invoice PDFs vs a minimal document, 10 and 100 lines, worker memory"
 	@echo "make bench-soak         5-minute soak of gunicorn, Celery and beat: 0 errors, flat memory"
 	@echo "make bench-dashboard    dashboard vs minimal view throughput on gunicorn, 10,000 customers"
@@ -134,6 +136,15 @@ bench-billing: venv
 BENCH_BILLING_SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/partner_portal_bench_billing_scaleout
 bench-billing-scaleout: venv
 	DATABASE_URL=$(BENCH_BILLING_SCALEOUT_DATABASE_URL) $(PY) -m benchmarks.billing_scaleout $(BENCH_ARGS)
+
+# The monthly commission statement run for 1,000 resellers (docs/benchmarks.md), between two
+# passes of its floor (the same rows through psycopg): at least 20 statements/s and per statement
+# at most 8x the floor; the statements checked (gapless SB numbers, lines, margins + VAT, a
+# second run issues nothing). Its own database, emptied and loaded on each run.
+# BENCH_ARGS=--smoke (CI): 12 resellers, correctness only.
+BENCH_STATEMENTS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/partner_portal_bench_statements
+bench-statements: venv
+	DATABASE_URL=$(BENCH_STATEMENTS_DATABASE_URL) $(PY) -m benchmarks.statements_run $(BENCH_ARGS)
 
 # Invoice PDF rendering in a warm worker process (docs/benchmarks.md): a 10-line invoice against
 # a minimal PDF/A document rendered in the same rounds ("x minimal document"), a 100-line one at
