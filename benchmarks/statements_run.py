@@ -350,6 +350,7 @@ class Result:
 
 
 def timed(timing: Timing, work: Callable[[], int]) -> None:
+    """Run `work` (it returns how many statements it issued), recording its wall and CPU time."""
     started, cpu = time.perf_counter(), time.process_time()
     timing.issued = work()
     timing.seconds = time.perf_counter() - started
