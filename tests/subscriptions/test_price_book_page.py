@@ -186,8 +186,8 @@ def test_the_page_speaks_spanish(tenant, other_tenant, client_for, flexible, gol
     client = client_as(tenant, client_for, Role.OWNER)
     body = client.get(PAGE, headers={"accept-language": "es"}).content.decode()
     row = text(row_html(body, flexible, "EUR"))
-    # Spanish money and dates (the words are the lead's to translate).
-    assert "4,00 € 3,20 € discount 20 % 4,00 €" in row
+    # Spanish words, money and dates.
+    assert "4,00 € 3,20 € descuento del 20 % 4,00 € Precio de catálogo" in row
     assert "15/03/2026: 4,50 €" in row, row
 
 
