@@ -27,6 +27,7 @@ from subscriptions.periods import (
 from subscriptions.pricing import (
     NOTICE_DAYS,
     NOTICE_WINDOW_DAYS,
+    PriceQuote,
     increase_to_announce,
     renewal_price,
 )
@@ -283,6 +284,20 @@ def _price_notice_recipients(subscription: Subscription) -> list[str]:
     return emails
 
 
+def _increase_in_window(subscription: Subscription, today: date) -> PriceQuote | None:
+    """The quote of the first period starting within NOTICE_WINDOW_DAYS that is to be
+    announced as an increase (subscriptions.pricing.increase_to_announce), if any."""
+    if subscription.status != Status.ACTIVE or subscription.plan.is_trial:
+        return None
+    window_end = today + timedelta(days=NOTICE_WINDOW_DAYS)
+    for start in _renewing_starts(subscription):
+        if start > window_end:
+            return None
+        if (quote := increase_to_announce(subscription=subscription, start=start)) is not None:
+            return quote
+    return None
+
+
 @transaction.atomic
 def subscription_send_price_notice(*, subscription_id: int, today: date) -> bool:
     """The notice job's step: if a period starting within NOTICE_WINDOW_DAYS would be priced
@@ -290,20 +305,15 @@ def subscription_send_price_notice(*, subscription_id: int, today: date) -> bool
     period starting at least 30 days after today, and email the customer's contacts in the
     customer's language. An increase already announced (as high or higher, for a period not
     yet started) is not announced again: running it twice the same day sends one email."""
-    subscription = _lock(subscription_id)
-    if subscription.status != Status.ACTIVE or subscription.plan.is_trial:
+    # Most days nothing rises: read without the row's lock first, and lock only to announce.
+    unlocked = Subscription.objects.select_related("plan", "customer").get(pk=subscription_id)
+    if _increase_in_window(unlocked, today) is None:
         return False
-    window_end = today + timedelta(days=NOTICE_WINDOW_DAYS)
-    earliest = today + timedelta(days=NOTICE_DAYS)
-    quote = None
-    for start in _renewing_starts(subscription):
-        if start > window_end:
-            return False
-        quote = increase_to_announce(subscription=subscription, start=start)
-        if quote is not None:
-            break
+    subscription = _lock(subscription_id)
+    quote = _increase_in_window(subscription, today)
     if quote is None:
         return False
+    earliest = today + timedelta(days=NOTICE_DAYS)
     applies_from = next(
         (start for start in _renewing_starts(subscription) if start >= earliest), None
     )
