@@ -156,6 +156,7 @@ def test_the_demo_shows_tiers_prices_margins_and_statements(seeded, db):
     assert Tier.objects.count() == 3
     assert TierDiscount.objects.filter(product__isnull=False).exists()
     assert ResellerTier.objects.count() == Reseller.objects.count()
+    assert "Tiers: Brightside IT Silver, Nimbus Cloud Partners Gold" in seeded
     nimbus = Reseller.objects.get(name="Nimbus Cloud Partners")
     assert nimbus.price_rules.filter(kind=PriceRule.Kind.MARKUP).exists()
     specials = nimbus.customer_prices.all()

@@ -197,8 +197,19 @@ def demo_users_write(stdout: OutputWrapper) -> None:
             stdout.write(f"  {email:32} {role:8} {spec['name']} ({spec['status']})")
     for member in CustomerMember.objects.select_related("user", "customer"):
         stdout.write(f"  {member.user.email:32} {'customer':8} {member.customer.organisation}")
+    tiers = ResellerTier.objects.select_related("reseller", "tier").order_by("reseller__name")
+    if tiers:
+        stdout.write(
+            "Tiers: "
+            + ", ".join(f"{row.reseller.name} {row.tier.name}" for row in tiers)
+            + f". {RESELLERS[0]['name']}: the Price book, Margin and Statements pages show "
+            "its prices, its margins and the commission statements of the last two months."
+        )
     if settings.DEBUG:
-        stdout.write("Staff (admin at /admin/): admin@example.com / admin")
+        stdout.write(
+            "Staff (admin at /admin/): admin@example.com / admin "
+            "(discount tiers, statements and their payouts are there too)"
+        )
     if isinstance(gateway(), DemoGateway):
         stdout.write(
             "Cards: the demo gateway takes Stripe's test cards and no money moves; "
