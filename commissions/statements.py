@@ -17,6 +17,8 @@ numbered in the gapless series SB-YYYY-NNNNNN.
   id is treated as domestic: charging VAT is the safe side, as for invoices.)
 - The PDF (PDF/A-3 with a Factur-X XML, type code 389) is rendered after commit
   (commissions.tasks.statement_render_pdf), in the reseller's language.
+- The reseller's billing address is emailed, in its language, that the statement (or a
+  correction) was issued (`statement_issued_email_queue`), queued in the issuing transaction.
 - An issued statement never changes; a correction is a negative statement in the same series
   (`statement_correct`). Whether it was paid is told by its payouts (`payout_record`).
 """
@@ -33,6 +35,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -42,7 +45,8 @@ from billing.services import _number_take
 from billing.vat import vat_amount, vat_decide, vat_id_valid, vat_rate
 from commissions import margins
 from commissions.models import Payout, Statement, StatementLine
-from core.models import User
+from core.emails import email_queue
+from core.models import OutboundEmail, User
 from core.queue import task_enqueue_on_commit
 from resellers.models import Reseller
 from resellers.services import audit_record
@@ -260,10 +264,43 @@ def _statement_write(
         obj=statement,
         after={"number": statement.number, "total": str(statement.total), "currency": currency},
     )
+    statement_issued_email_queue(statement=statement)
     from commissions.tasks import statement_render_pdf
 
     task_enqueue_on_commit(statement_render_pdf, statement.pk)
     return statement
+
+
+STATEMENT_ISSUED_TEMPLATE = "statement_issued"
+
+
+def statement_issued_email_queue(*, statement: Statement) -> OutboundEmail:
+    """Tell the reseller's billing address, in the statement's language (the reseller's), that
+    `statement` (or a correction) was issued: its number, month and figures, and a link to its
+    page, where its PDF is. Called in the issuing transaction, so the email is sent once, after
+    commit, and never for a statement that rolled back; the PDF is not attached, as it is only
+    rendered after commit."""
+    url = reverse("statements:detail", kwargs={"statement_id": statement.public_id})
+    context = {
+        "number": statement.number,
+        "is_correction": statement.kind == Statement.Kind.CORRECTION,
+        "corrects": statement.corrects.number if statement.corrects else "",
+        "reseller_name": statement.reseller.name,
+        "month": statement.period_start,
+        "issue_date": statement.issue_date,
+        "currency": statement.currency,
+        "commission": statement.subtotal,
+        "vat_rate": statement.vat_rate,
+        "vat_amount": statement.vat_amount,
+        "total": statement.total,
+        "statement_url": settings.PORTAL_URL + url,
+    }
+    return email_queue(
+        to=statement.reseller.billing_email,
+        template=STATEMENT_ISSUED_TEMPLATE,
+        context=context,
+        language=statement.language,
+    )
 
 
 def statement_issue_for_reseller(

@@ -191,6 +191,13 @@ SAMPLE_CONTEXT = {
     "attempts": 10,
     "error": "FacturXInvalid: no country",
     "admin_url": "https://portal.example/admin/billing/invoice/42/change/",
+    # statement_issued
+    "is_correction": False,
+    "month": date(2026, 10, 1),
+    "commission": Decimal("100.00"),
+    "vat_rate": Decimal("23.00"),
+    "vat_amount": Decimal("23.00"),
+    "statement_url": "https://portal.example/statements/c0ffee00c0ffee00/",
 }
 
 
