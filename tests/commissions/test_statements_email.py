@@ -172,3 +172,29 @@ def test_a_rolled_back_issue_emails_nothing(
     assert not Statement.objects.exists()
     assert not OutboundEmail.objects.exists()
     assert mailoutbox == []
+
+
+@pytest.mark.django_db
+def test_the_loser_of_two_runs_at_once_emails_nothing(
+    tenant, may_margins, mailoutbox, django_capture_on_commit_callbacks
+):
+    """A run that finds the month's statement committed by another run first (the unique
+    constraint) rolls back, number and email alike."""
+    issue_may()
+    assert OutboundEmail.objects.filter(template=TEMPLATE).count() == 2
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        again = statements.statement_issue_for_reseller(
+            reseller=tenant.reseller,
+            currency="EUR",
+            month=MAY,
+            lines=margins.paid_invoice_margins(
+                reseller_id=tenant.reseller.pk, currency="EUR", start=MAY, end=date(2026, 6, 1)
+            ),
+            day=date(2026, 6, 1),
+        )
+
+    assert again is None
+    assert callbacks == []
+    assert OutboundEmail.objects.filter(template=TEMPLATE).count() == 2
+    assert mailoutbox == []
