@@ -5,7 +5,6 @@ the reseller's Invoices page can list it. An issued document never changes (mode
 a trigger on PostgreSQL): only its payment state and its rendered PDF are written afterwards.
 """
 
-from decimal import Decimal
 from typing import Any, cast
 
 from django.conf import settings
@@ -16,12 +15,11 @@ from django_countries.fields import CountryField
 
 from core.ids import PublicIdField
 from core.languages import language_choices
+from core.money import HALF_CENT
 from core.tokens import OneTimeToken
 from customers.models import Customer
 from resellers.models import Currency, Reseller
 from subscriptions.models import Charge, Payer, Subscription
-
-HALF_CENT = Decimal("0.005")
 
 
 class VatRate(models.Model):

@@ -11,7 +11,6 @@ PostgreSQL: commissions/immutability.py); a correction is a negative statement i
 series. Whether it was paid is told by its `Payout`s, never by the document.
 """
 
-from decimal import Decimal
 from typing import Any, cast
 
 from django.conf import settings
@@ -21,9 +20,8 @@ from django.utils.translation import gettext_lazy as _
 from billing.models import Invoice
 from core.ids import PublicIdField
 from core.languages import language_choices
+from core.money import HALF_CENT
 from resellers.models import Currency, Reseller
-
-HALF_CENT = Decimal("0.005")
 
 
 class IssuedStatementChanged(Exception):

@@ -7,6 +7,12 @@ from babel.core import Locale, UnknownLocaleError
 from babel.numbers import format_currency
 from django.utils import translation
 
+# Half a cent: the band within which a database check holds one amount equal to a sum of
+# others (subtotal + VAT = total, amount - cost = margin). The amounts are rounded to the cent,
+# so the band admits nothing else; it is there for SQLite (the demo's database), which computes
+# with binary floats (228.00 - 182.40 = 45.599999999999994).
+HALF_CENT = Decimal("0.005")
+
 
 def _locale() -> Locale:
     language = translation.get_language() or "en"

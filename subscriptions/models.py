@@ -7,6 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from core.ids import PublicIdField
+from core.money import HALF_CENT
 from core.validators import validate_multi_line, validate_name
 from customers.models import Customer
 from resellers.models import Currency
@@ -548,10 +549,17 @@ class Charge(models.Model):
                 condition=models.Q(cost_amount__gte=0, unit_cost__gte=0, monthly_cost__gte=0),
                 name="charge_cost_not_negative",
             ),
-            # The margin is what is left of the amount after the cost, to the cent.
+            # The margin is what is left of the amount after the cost, to the cent (within
+            # half a cent: core.money.HALF_CENT).
             models.CheckConstraint(
-                condition=models.Q(margin_amount=models.F("amount") - models.F("cost_amount"))
-                & models.Q(unit_margin=models.F("unit_price") - models.F("unit_cost")),
+                condition=models.Q(
+                    margin_amount__gt=models.F("amount") - models.F("cost_amount") - HALF_CENT,
+                    margin_amount__lt=models.F("amount") - models.F("cost_amount") + HALF_CENT,
+                )
+                & models.Q(
+                    unit_margin__gt=models.F("unit_price") - models.F("unit_cost") - HALF_CENT,
+                    unit_margin__lt=models.F("unit_price") - models.F("unit_cost") + HALF_CENT,
+                ),
                 name="charge_margin_is_amount_less_cost",
             ),
         ]
