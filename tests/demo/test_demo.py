@@ -156,6 +156,9 @@ def test_the_demo_shows_tiers_prices_margins_and_statements(seeded, db):
     assert Tier.objects.count() == 3
     assert TierDiscount.objects.filter(product__isnull=False).exists()
     assert ResellerTier.objects.count() == Reseller.objects.count()
+    # Each reseller has its postal address, which its statements print as the supplier's.
+    assert not Reseller.objects.filter(address="").exists()
+    assert all("\n" in statement.seller["address"] for statement in Statement.objects.all())
     assert "Tiers: Brightside IT Silver, Nimbus Cloud Partners Gold" in seeded
     nimbus = Reseller.objects.get(name="Nimbus Cloud Partners")
     assert nimbus.price_rules.filter(kind=PriceRule.Kind.MARKUP).exists()
