@@ -4,6 +4,7 @@
     .venv/bin/python -m benchmarks.invoice_pdf --smoke      # CI: correctness, not timing
     .venv/bin/python -m benchmarks.invoice_pdf --versus /tmp/before  # and another checkout
     .venv/bin/python -m benchmarks.invoice_pdf --profile 20          # where the time goes
+    .venv/bin/python -m benchmarks.invoice_pdf --profile 5 --profile-invoice long  # 100 lines
 
 Renders what the Celery task renders (billing.pdf.invoice_pdf_render: the template in the
 invoice's language, the Factur-X XML and its XSD check, WeasyPrint layout, PDF/A-3b with the
@@ -309,14 +310,18 @@ def serve(language: str, short_lines: int, long_lines: int) -> None:
                 gc.collect()
                 answer = {"before": before, "middle": middle, "after": rss_mib()}
             case "profile":
-                # Where a render's time goes: cProfile over a few renders of the short invoice,
-                # the functions with the largest cumulative time (WeasyPrint's phases first).
-                invoice_pdf_render(invoices["short"])  # imports and caches, not profiled
+                # Where a render's time goes: cProfile over a few renders of one invoice, the
+                # functions with the largest cumulative time (WeasyPrint's phases first), then
+                # those with the largest time of their own.
+                invoice = invoices[command["invoice"]]
+                invoice_pdf_render(invoice)  # imports and caches, not profiled
                 profile = cProfile.Profile()
                 for _ in range(command["renders"]):
-                    profile.runcall(invoice_pdf_render, invoices["short"])
+                    profile.runcall(invoice_pdf_render, invoice)
                 text = io.StringIO()
-                pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(40)
+                stats = pstats.Stats(profile, stream=text)
+                stats.sort_stats("cumulative").print_stats(40)
+                stats.sort_stats("tottime").print_stats(30)
                 answer = {"profile": text.getvalue()}
             case "check":
                 problems = _minimal_problems(minimal())
@@ -444,6 +449,12 @@ def main() -> int:
     parser.add_argument(
         "--profile", type=int, metavar="N", help="print a profile of N short renders and stop"
     )
+    parser.add_argument(
+        "--profile-invoice",
+        choices=("short", "long"),
+        default="short",
+        help="which invoice --profile renders (the 10-line one unless told)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -458,7 +469,12 @@ def main() -> int:
         workers.insert(0, Worker.start("versus", args.versus.resolve(), args))
     if args.profile:
         for worker in workers:
-            print(f"[{worker.name}]", worker.ask(do="profile", renders=args.profile)["profile"])
+            print(
+                f"[{worker.name}]",
+                worker.ask(do="profile", renders=args.profile, invoice=args.profile_invoice)[
+                    "profile"
+                ],
+            )
             worker.stop()
         return 0
     load_before = os.getloadavg()
