@@ -51,6 +51,7 @@ LONGEST_MODULES = [
     "tests/demo/test_browser_walk.py",
     "tests/system/test_faults_redis_down.py",
     "tests/system/test_faults_redis_frozen.py",
+    "tests/subscriptions/test_jobs.py",
     "tests/system/test_faults_processes.py",
     "tests/demo/test_demo.py",
 ]
