@@ -174,10 +174,11 @@ def _close_stray_connections(django_db_setup, django_db_blocker):
                 pass  # no database was built (a run of database-free tests)
 
 
-@pytest.fixture
-def browser(live_server):
-    """Headless Chromium (Debian's, through Playwright) for the browser tests, with the live
-    server running."""
+@pytest.fixture(scope="session")
+def _chromium():
+    """One headless Chromium (Debian's, through Playwright) per test process, started when a
+    test first asks for it: starting Playwright's driver and Chromium costs about a second of
+    CPU, which each browser test paid before."""
     from playwright.sync_api import sync_playwright
 
     from tests.support.browser import ARGS, CHROMIUM
@@ -186,6 +187,16 @@ def browser(live_server):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def browser(_chromium, live_server):
+    """The test process's Chromium for a browser test, with the live server running. Each test
+    opens its own contexts (cookies, storage and pages of their own); those left open are
+    closed after it."""
+    yield _chromium
+    for context in _chromium.contexts:
+        context.close()
 
 
 @pytest.fixture

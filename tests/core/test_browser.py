@@ -10,7 +10,7 @@ from django.core import mail
 from core.models import OutboundEmail
 from customers.models import Customer
 from tests.factories import CustomerFactory, UserFactory, make_tenant
-from tests.support.browser import ARGS, CHROMIUM, csp_collect, csp_violations, session_cookie
+from tests.support.browser import csp_collect, csp_violations, session_cookie
 
 pytestmark = [
     pytest.mark.browser,
@@ -19,16 +19,11 @@ pytestmark = [
 
 
 @pytest.fixture
-def page(live_server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(base_url=live_server.url)
-        page = context.new_page()
-        csp_collect(context, page)
-        yield page
-        browser.close()
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    csp_collect(context, page)
+    return page
 
 
 @pytest.mark.django_db(transaction=True)

@@ -748,59 +748,56 @@ def test_customer_list_shows_plan_and_licences_without_a_query_per_row(
 @pytest.mark.browser
 @pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed")
 @pytest.mark.django_db(transaction=True)
-def test_add_licences_in_a_real_browser(live_server):
-    from playwright.sync_api import ConsoleMessage, expect, sync_playwright
+def test_add_licences_in_a_real_browser(browser, live_server):
+    from playwright.sync_api import ConsoleMessage, expect
 
-    from tests.support.browser import ARGS, CHROMIUM, session_cookie
+    from tests.support.browser import session_cookie
 
     tenant = make_tenant("Browser Orders")
     subscription = bought(tenant, catalogue()["flexible"], licences=5)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(base_url=live_server.url)
-        context.add_cookies([session_cookie(tenant.owner, live_server.url)])
-        page = context.new_page()
-        violations: list[str] = []
+    context = browser.new_context(base_url=live_server.url)
+    context.add_cookies([session_cookie(tenant.owner, live_server.url)])
+    page = context.new_page()
+    violations: list[str] = []
 
-        def on_console(message: ConsoleMessage) -> None:
-            if "Content Security Policy" in message.text:
-                violations.append(message.text)
+    def on_console(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            violations.append(message.text)
 
-        page.on("console", on_console)
-        page.goto("/customers/")
-        page.click("text=Manage")
-        page.click("text=Add licences")
-        expect(page.locator("#id_licences")).to_have_value("6")
+    page.on("console", on_console)
+    page.goto("/customers/")
+    page.click("text=Manage")
+    page.click("text=Add licences")
+    expect(page.locator("#id_licences")).to_have_value("6")
 
-        # "+" is an htmx request: the number and the preview change, the page stays.
-        # Typing below must wait until htmx has settled the new input (and bound its "input"
-        # trigger to it), or the typed number races the swap.
-        page.evaluate(
-            "() => { window.settled = false; document.body.addEventListener("
-            "'htmx:afterSettle', () => { window.settled = true }, {once: true}) }"
-        )
-        with page.expect_response(lambda r: r.request.headers.get("hx-request") == "true"):
-            page.click("#licences-plus")
-        page.wait_for_function("() => window.settled")
-        expect(page.locator("#id_licences")).to_have_value("7")
-        due_for_seven = services.subscription_preview_licences(
-            subscription=subscription, new_count=7
-        ).due_now
-        expect(page.locator("#due-now")).to_have_text(f"€{due_for_seven}")
+    # "+" is an htmx request: the number and the preview change, the page stays.
+    # Typing below must wait until htmx has settled the new input (and bound its "input"
+    # trigger to it), or the typed number races the swap.
+    page.evaluate(
+        "() => { window.settled = false; document.body.addEventListener("
+        "'htmx:afterSettle', () => { window.settled = true }, {once: true}) }"
+    )
+    with page.expect_response(lambda r: r.request.headers.get("hx-request") == "true"):
+        page.click("#licences-plus")
+    page.wait_for_function("() => window.settled")
+    expect(page.locator("#id_licences")).to_have_value("7")
+    due_for_seven = services.subscription_preview_licences(
+        subscription=subscription, new_count=7
+    ).due_now
+    expect(page.locator("#due-now")).to_have_text(f"€{due_for_seven}")
 
-        # Typing a number updates the preview as it is typed.
-        page.fill("#id_licences", "12")
-        due_for_twelve = services.subscription_preview_licences(
-            subscription=subscription, new_count=12
-        ).due_now
-        expect(page.locator("#due-now")).to_have_text(f"€{due_for_twelve}")
+    # Typing a number updates the preview as it is typed.
+    page.fill("#id_licences", "12")
+    due_for_twelve = services.subscription_preview_licences(
+        subscription=subscription, new_count=12
+    ).due_now
+    expect(page.locator("#due-now")).to_have_text(f"€{due_for_twelve}")
 
-        page.click("text=Order now")
-        page.wait_for_url("**/subscriptions/orders/**")
-        order = Order.objects.get(kind="add")
-        expect(page.locator("h1")).to_have_text("Order placed")
-        assert order.reference in page.content() and order.amount == due_for_twelve
-        assert violations == []
-        browser.close()
+    page.click("text=Order now")
+    page.wait_for_url("**/subscriptions/orders/**")
+    order = Order.objects.get(kind="add")
+    expect(page.locator("h1")).to_have_text("Order placed")
+    assert order.reference in page.content() and order.amount == due_for_twelve
+    assert violations == []
     subscription.refresh_from_db()
     assert subscription.licences == 12
