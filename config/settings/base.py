@@ -264,6 +264,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Reaches Redis again every second or two while it is away (config/worker.py).
+CELERY_WORKER_CONSUMER = "config.worker:Consumer"
 CELERY_TIMEZONE = "UTC"
 # Recovery (core.sweeper): work queued this many seconds ago and still not done is queued
 # again; an email a worker claimed for sending is handed back after its lease.
