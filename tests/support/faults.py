@@ -45,8 +45,8 @@ from tests.factories import ChargeFactory, SubscriptionFactory, Tenant, make_ten
 from tests.support import fault_stack
 
 # How long the tests wait for the processes to finish the work once the fault is over: the
-# worker reconnects to Redis within its backoff (up to half a minute), then the sweeps run every
-# two seconds and queue again what is five seconds overdue.
+# worker tries Redis again every two seconds at most (config/worker.py), then the sweeps run
+# every two seconds and queue again what is five seconds overdue.
 RECOVERY_TIMEOUT = 90
 # What a signed-in reseller loads while Redis is away.
 PAGES = ["/dashboard/", "/customers/", "/invoices/", "/team/"]
