@@ -5,8 +5,6 @@ the reseller's Invoices page can list it. An issued document never changes (mode
 a trigger on PostgreSQL): only its payment state and its rendered PDF are written afterwards.
 """
 
-from typing import Any, cast
-
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -14,6 +12,7 @@ from django.utils.translation import pgettext_lazy
 from django_countries.fields import CountryField
 
 from core.ids import PublicIdField
+from core.immutability import IssuedDocument, IssuedDocumentLine
 from core.languages import language_choices
 from core.money import HALF_CENT
 from core.tokens import OneTimeToken
@@ -64,7 +63,14 @@ class DocumentCounter(models.Model):
         return f"{self.series}-{self.year}: {self.last_number}"
 
 
-class Invoice(models.Model):
+class IssuedInvoiceChanged(Exception):
+    """An issued invoice or credit note was about to change; issue a credit note instead."""
+
+    def __init__(self, number: str, field: str) -> None:
+        super().__init__(f"{number}: issued documents cannot change ({field})")
+
+
+class Invoice(IssuedDocument):
     """An invoice (INV-YYYY-NNNNNN) or a credit note (CN-YYYY-NNNNNN) correcting one."""
 
     class Kind(models.TextChoices):
@@ -83,7 +89,9 @@ class Invoice(models.Model):
         EU_CONSUMER = "eu_consumer", _("VAT of the buyer's country")
         OUTSIDE_EU = "outside_eu", _("Outside the scope of EU VAT")
 
-    # Written once, when the document is issued; the trigger refuses any later change.
+    # Written once, when the document is issued; the model and the trigger refuse any later
+    # change (core.immutability).
+    Changed = IssuedInvoiceChanged
     IMMUTABLE_FIELDS = (
         "public_id",
         "kind",
@@ -199,33 +207,11 @@ class Invoice(models.Model):
     def __str__(self) -> str:
         return self.number
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        """Guard: an issued document's content is written once. (PostgreSQL enforces the same
-        with a trigger, for writes that bypass the model.)"""
-        if self.pk is not None:
-            update_fields = kwargs.get("update_fields")
-            touched = set(update_fields) if update_fields is not None else None
-            if touched is None or touched & set(self.IMMUTABLE_FIELDS):
-                stored = type(self).objects.filter(pk=self.pk).values(*self.IMMUTABLE_FIELDS).get()
-                for field in self.IMMUTABLE_FIELDS:
-                    attname = cast(models.Field, self._meta.get_field(field)).attname
-                    if stored[field] != getattr(self, attname):
-                        raise IssuedInvoiceChanged(self.number, field)
-        super().save(*args, **kwargs)
 
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise IssuedInvoiceChanged(self.number, "delete")
-
-
-class IssuedInvoiceChanged(Exception):
-    """An issued invoice or credit note was about to change; issue a credit note instead."""
-
-    def __init__(self, number: str, field: str) -> None:
-        super().__init__(f"{number}: issued documents cannot change ({field})")
-
-
-class InvoiceLine(models.Model):
+class InvoiceLine(IssuedDocumentLine):
     """One line: a charge of a subscription (or, on a credit note, the amount it corrects)."""
+
+    DOCUMENT_FIELD = "invoice"
 
     invoice = models.ForeignKey(
         Invoice, on_delete=models.PROTECT, related_name="lines", verbose_name=_("invoice")
@@ -264,20 +250,6 @@ class InvoiceLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invoice_id}/{self.position}: {self.description}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        """Guard: a document's lines are written once, in the issuing transaction, at the
-        positions 1..line_count it was issued with; none is changed or added later. (Lines are
-        bulk-created, which bypasses this: PostgreSQL's trigger is the guard that counts.)"""
-        number, line_count = (
-            Invoice.objects.filter(pk=self.invoice_id).values_list("number", "line_count").get()
-        )
-        if not self._state.adding or not 1 <= self.position <= line_count:
-            raise IssuedInvoiceChanged(number, "lines")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise IssuedInvoiceChanged(self.invoice.number, "lines")
 
 
 class PaymentCard(models.Model):

@@ -11,14 +11,13 @@ PostgreSQL: commissions/immutability.py); a correction is a negative statement i
 series. Whether it was paid is told by its `Payout`s, never by the document.
 """
 
-from typing import Any, cast
-
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import Invoice
 from core.ids import PublicIdField
+from core.immutability import IssuedDocument, IssuedDocumentLine
 from core.languages import language_choices
 from core.money import HALF_CENT
 from resellers.models import Currency, Reseller
@@ -31,7 +30,7 @@ class IssuedStatementChanged(Exception):
         super().__init__(f"{number}: issued statements cannot change ({field})")
 
 
-class Statement(models.Model):
+class Statement(IssuedDocument):
     """A monthly self-billing commission statement (SB-YYYY-NNNNNN), or a correction of one."""
 
     class Kind(models.TextChoices):
@@ -41,7 +40,9 @@ class Statement(models.Model):
     # The statement's VAT, by the reseller's situation (commissions.statements decides).
     VatTreatment = Invoice.VatTreatment
 
-    # Written once, when the statement is issued; the trigger refuses any later change.
+    # Written once, when the statement is issued; the model and the trigger refuse any later
+    # change (core.immutability).
+    Changed = IssuedStatementChanged
     IMMUTABLE_FIELDS = (
         "public_id",
         "kind",
@@ -137,26 +138,11 @@ class Statement(models.Model):
     def __str__(self) -> str:
         return self.number
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        """Guard: an issued statement's content is written once. (PostgreSQL enforces the same
-        with a trigger, for writes that bypass the model.)"""
-        if self.pk is not None:
-            update_fields = kwargs.get("update_fields")
-            touched = set(update_fields) if update_fields is not None else None
-            if touched is None or touched & set(self.IMMUTABLE_FIELDS):
-                stored = type(self).objects.filter(pk=self.pk).values(*self.IMMUTABLE_FIELDS).get()
-                for field in self.IMMUTABLE_FIELDS:
-                    attname = cast(models.Field, self._meta.get_field(field)).attname
-                    if stored[field] != getattr(self, attname):
-                        raise IssuedStatementChanged(self.number, field)
-        super().save(*args, **kwargs)
 
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise IssuedStatementChanged(self.number, "delete")
-
-
-class StatementLine(models.Model):
+class StatementLine(IssuedDocumentLine):
     """One paid invoice (or credit note, negative) and the margin it earned the reseller."""
+
+    DOCUMENT_FIELD = "statement"
 
     statement = models.ForeignKey(
         Statement, on_delete=models.PROTECT, related_name="lines", verbose_name=_("statement")
@@ -189,19 +175,6 @@ class StatementLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.statement_id}/{self.position}: {self.invoice_number}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        """Guard: lines are written once, in the issuing transaction, at positions 1..line_count
-        (bulk-created lines bypass this: PostgreSQL's trigger is the guard that counts)."""
-        number, line_count = (
-            Statement.objects.filter(pk=self.statement_id).values_list("number", "line_count").get()
-        )
-        if not self._state.adding or not 1 <= self.position <= line_count:
-            raise IssuedStatementChanged(number, "lines")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise IssuedStatementChanged(self.statement.number, "lines")
 
 
 class Payout(models.Model):

@@ -14,10 +14,12 @@ Each app's migrations install the triggers with the column list frozen in them; 
 builds its database from the models (`--no-migrations`), so tests/conftest.py installs them with
 the models' lists, and a test per app checks that both lists agree.
 
-The errors are SQLSTATE 23000 (integrity_constraint_violation): Django raises IntegrityError.
+The models guard the ORM the same way (IssuedDocument, IssuedDocumentLine). The errors are
+SQLSTATE 23000 (integrity_constraint_violation): Django raises IntegrityError.
 """
 
 from dataclasses import dataclass
+from typing import Any, ClassVar, cast
 
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -130,3 +132,64 @@ def immutability_remove(connection: BaseDatabaseWrapper, documents: IssuedDocume
     with connection.cursor() as cursor:
         for statement in _remove_sql(documents):
             cursor.execute(statement)
+
+
+class IssuedDocument(models.Model):
+    """An issued document (abstract): its IMMUTABLE_FIELDS are written once, when it is issued,
+    and it is never deleted; `Changed(number, what)` is raised instead. (PostgreSQL enforces
+    the same with the triggers above, for writes that bypass the model.)"""
+
+    IMMUTABLE_FIELDS: ClassVar[tuple[str, ...]] = ()
+    Changed: ClassVar[type[Exception]]
+    number: str
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            update_fields = kwargs.get("update_fields")
+            touched = set(update_fields) if update_fields is not None else None
+            if touched is None or touched & set(self.IMMUTABLE_FIELDS):
+                stored = type(self)._default_manager.filter(pk=self.pk)
+                values = stored.values(*self.IMMUTABLE_FIELDS).get()
+                for field in self.IMMUTABLE_FIELDS:
+                    attname = cast(models.Field, self._meta.get_field(field)).attname
+                    if values[field] != getattr(self, attname):
+                        raise self.Changed(self.number, field)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise self.Changed(self.number, "delete")
+
+
+class IssuedDocumentLine(models.Model):
+    """A line of an issued document (abstract), named by DOCUMENT_FIELD (its foreign key): lines
+    are written once, in the issuing transaction, at positions 1..line_count, and never
+    changed or deleted; the document's `Changed(number, "lines")` is raised instead.
+    (Bulk-created lines bypass this: PostgreSQL's trigger is the guard that counts.)"""
+
+    DOCUMENT_FIELD: ClassVar[str]
+    position: int
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        document = cast(
+            type[IssuedDocument], self._meta.get_field(self.DOCUMENT_FIELD).related_model
+        )
+        # `number` and `line_count` are fields of the concrete document model.
+        documents: Any = document._default_manager
+        number, line_count = (
+            documents.filter(pk=getattr(self, f"{self.DOCUMENT_FIELD}_id"))
+            .values_list("number", "line_count")
+            .get()
+        )
+        if not self._state.adding or not 1 <= self.position <= line_count:
+            raise document.Changed(number, "lines")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        document = getattr(self, self.DOCUMENT_FIELD)
+        raise document.Changed(document.number, "lines")
