@@ -111,7 +111,9 @@ def statement_vat_decide(*, reseller: Reseller, day: date) -> StatementVat:
         return StatementVat(Treatment.REVERSE_CHARGE, ZERO, decision.buyer_vat_id)
     if decision.treatment == Treatment.OUTSIDE_EU:
         return StatementVat(Treatment.OUTSIDE_EU, ZERO, decision.buyer_vat_id)
-    # Domestic, or an EU reseller that cannot be reverse charged: the vendor's country's rate.
+    if decision.treatment == Treatment.DOMESTIC:
+        return StatementVat(Treatment.DOMESTIC, decision.rate, decision.buyer_vat_id)
+    # An EU reseller that cannot be reverse charged: the vendor's country's rate.
     valid = vat_id_valid(country=country, vat_id=reseller.vat_id) if country in EU_COUNTRIES else ""
     return StatementVat(
         Treatment.DOMESTIC,
