@@ -39,7 +39,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -112,6 +112,24 @@ def _document(row: dict[str, Any], *, net: Decimal, margin: Decimal, invoice_id:
     )
 
 
+# The margin of an invoice, as the lists read it: the sum of its lines' charges' margins.
+INVOICE_MARGIN = Sum("lines__charge__margin_amount")
+
+
+def _invoice_documents(invoices: QuerySet[Invoice]) -> list[_Document]:
+    """`invoices` as documents counting their subtotal and their margin (INVOICE_MARGIN)."""
+    rows = invoices.annotate(margin=INVOICE_MARGIN).values(*_DOCUMENT_FIELDS, "margin")
+    return [
+        _document(
+            row,
+            net=row["subtotal"],
+            margin=money_round(Decimal(row["margin"] or 0)),
+            invoice_id=row["pk"],
+        )
+        for row in rows
+    ]
+
+
 def _day_start(day: date) -> datetime:
     """The first instant of `day` in the vendor's calendar (settings.TIME_ZONE)."""
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone())
@@ -166,7 +184,7 @@ def _credit_note_margins(invoice_ids: Iterable[int | None]) -> dict[int, Decimal
     invoices = {
         pk: (subtotal, money_round(Decimal(margin or 0)))
         for pk, subtotal, margin in Invoice.objects.filter(pk__in=ids)
-        .annotate(margin=Sum("lines__charge__margin_amount"))
+        .annotate(margin=INVOICE_MARGIN)
         .values_list("pk", "subtotal", "margin")
     }
     notes = (
@@ -204,22 +222,11 @@ def _earned_documents(
     if currency is not None:
         scope &= Q(currency=currency)
     # Invoices paid in the period, whoever paid them (see the module's rules for "credited").
-    invoices = (
+    documents = _invoice_documents(
         Invoice.objects.filter(
             scope, kind=Invoice.Kind.INVOICE, paid_at__gte=start_at, paid_at__lt=end_at
         )
-        .annotate(margin=Sum("lines__charge__margin_amount"))
-        .values(*_DOCUMENT_FIELDS, "margin")
     )
-    documents = [
-        _document(
-            row,
-            net=row["subtotal"],
-            margin=money_round(Decimal(row["margin"] or 0)),
-            invoice_id=row["pk"],
-        )
-        for row in invoices
-    ]
     # Credit notes of paid invoices, earned (taken back) on the later of their issue date and
     # the invoice's payment date.
     notes = list(
@@ -279,7 +286,7 @@ def _expected_documents(*, reseller_id: int, start: date, end: date) -> list[_Do
     """The invoices of the reseller's customers issued in [start, end) and not paid (open, or
     their payment failed), each with the credit notes issued on it so far (negative): what they
     earn once paid. Four queries, however many documents."""
-    invoices = list(
+    documents = _invoice_documents(
         Invoice.objects.filter(
             reseller_id=reseller_id,
             kind=Invoice.Kind.INVOICE,
@@ -287,21 +294,10 @@ def _expected_documents(*, reseller_id: int, start: date, end: date) -> list[_Do
             issue_date__gte=start,
             issue_date__lt=end,
         )
-        .annotate(margin=Sum("lines__charge__margin_amount"))
-        .values(*_DOCUMENT_FIELDS, "margin")
     )
-    documents = [
-        _document(
-            row,
-            net=row["subtotal"],
-            margin=money_round(Decimal(row["margin"] or 0)),
-            invoice_id=row["pk"],
-        )
-        for row in invoices
-    ]
-    if not invoices:
+    if not documents:
         return documents
-    ids = [row["pk"] for row in invoices]
+    ids = [document.id for document in documents]
     notes = Invoice.objects.filter(corrects_id__in=ids, kind=Invoice.Kind.CREDIT_NOTE).values(
         *_DOCUMENT_FIELDS, "corrects_id"
     )
