@@ -39,6 +39,9 @@ INSTALLED_APPS = [
     "subscriptions",
     "billing",
     "commissions",
+    "webhooks",
+    "api",
+    "ninja",
 ]
 
 MIDDLEWARE = [
