@@ -8,6 +8,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
 APPS = {
+    "api",
     "billing",
     "commissions",
     "core",
@@ -16,6 +17,7 @@ APPS = {
     "resellers",
     "subscriptions",
     "system",
+    "webhooks",
 }
 
 
