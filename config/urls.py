@@ -3,6 +3,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, register_converter
 
+from api.v1 import api as api_v1
 from config import views
 from core.ids import PublicIdConverter
 from core.views import LoginView, set_language
@@ -29,6 +30,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("statements/", include("commissions.statement_urls")),
+    path("api/v1/", api_v1.urls),
 ]
 
 if settings.DEBUG and apps.is_installed("demo"):

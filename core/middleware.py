@@ -7,6 +7,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 client_ip: ContextVar[str | None] = ContextVar("client_ip", default=None)
+# How the request's writes were made when not through the pages: the API key's name, which
+# every audit row of the request keeps (resellers.services.audit_record).
+audit_via: ContextVar[str] = ContextVar("audit_via", default="")
 
 
 def request_ip(request: HttpRequest) -> str | None:

@@ -223,3 +223,85 @@ def rate_limited_response(
     )
     response["Retry-After"] = str(error.retry_after)
     return response
+
+
+# One request counted against one limit, answering how many are left (the API's RateLimit-*
+# headers): the same sliding window as above, for a single key, which also returns the count.
+_SLIDING_WINDOW_COUNTED = """
+local now = tonumber(ARGV[1])
+local limit = tonumber(ARGV[3])
+local window = tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local reset = window
+if oldest[2] then reset = tonumber(oldest[2]) + window - now end
+if count >= limit then
+  local first = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+  return {0, 0, tostring(tonumber(first[2]) + window - now)}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('EXPIRE', KEYS[1], math.ceil(window))
+return {1, limit - count - 1, tostring(reset)}
+"""
+
+
+@dataclass(frozen=True)
+class LimitState:
+    """What a counted request left of its limit: `remaining` requests in the window, the
+    window's oldest request leaves it in `reset` seconds; `retry_after` is None when the
+    request was allowed, else the seconds to wait."""
+
+    limit: int
+    remaining: int
+    reset: int
+    retry_after: int | None
+    window: int
+
+
+def limit_take_counted(item: Limit) -> LimitState:
+    """Count one request against `item` and say what is left of it. Redis unreachable: a
+    fail-open limit counts in this process's window, a fail-closed one refuses."""
+    now = time.time()
+    cache = caches["default"]
+    key = cache.make_and_validate_key(f"ratelimit:{item.scope}:{item.key}")
+    if isinstance(cache, RedisCache):
+        try:
+            return _counted_in_redis(cache, item, key, now)
+        except (RedisUnavailable, *REDIS_UNREACHABLE):
+            if not item.fail_open:
+                return LimitState(
+                    item.limit, 0, UNCHECKED_RETRY_AFTER, UNCHECKED_RETRY_AFTER, item.window
+                )
+            cache = _process_cache()
+    return _counted_in_cache(cache, item, key, now)
+
+
+def _counted_in_redis(cache: RedisCache, item: Limit, key: str, now: float) -> LimitState:
+    def run() -> Any:
+        client = cache._cache.get_client(key, write=True)
+        return client.eval(
+            _SLIDING_WINDOW_COUNTED,
+            1,
+            key,
+            repr(now),
+            f"{now!r}-{secrets.token_hex(8)}",
+            item.limit,
+            item.window,
+        )
+
+    answer = cache.redis_call(run, write=True) if isinstance(cache, ResilientRedisCache) else run()
+    allowed, remaining, seconds = int(answer[0]), int(answer[1]), float(answer[2])
+    wait = max(1, math.ceil(seconds))
+    return LimitState(item.limit, remaining, wait, None if allowed else wait, item.window)
+
+
+def _counted_in_cache(cache: BaseCache, item: Limit, key: str, now: float) -> LimitState:
+    with _local_lock:
+        times = sorted(t for t in cache.get(key, []) if t > now - item.window)
+        if len(times) >= item.limit:
+            wait = max(1, math.ceil(times[len(times) - item.limit] + item.window - now))
+            return LimitState(item.limit, 0, wait, wait, item.window)
+        reset = max(1, math.ceil(times[0] + item.window - now)) if times else item.window
+        cache.set(key, [*times, now], item.window)
+        return LimitState(item.limit, item.limit - len(times) - 1, reset, None, item.window)

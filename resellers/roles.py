@@ -34,6 +34,9 @@ class Action(StrEnum):
     PRICES_MANAGE = "prices.manage"
     # The reseller's cost, discount and margin; sales sees customer prices only.
     MARGIN_VIEW = "margin.view"
+    # API keys and webhook endpoints (api, webhooks): they act for the team, so owners and admins.
+    API_KEYS_MANAGE = "api_keys.manage"
+    WEBHOOKS_MANAGE = "webhooks.manage"
 
 
 _SALES = {
@@ -50,6 +53,8 @@ _ADMIN = _SALES | {
     Action.INVOICE_VIEW,
     Action.PRICES_MANAGE,
     Action.MARGIN_VIEW,
+    Action.API_KEYS_MANAGE,
+    Action.WEBHOOKS_MANAGE,
 }
 _BILLING = {
     Action.CUSTOMER_VIEW,

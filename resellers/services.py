@@ -12,7 +12,7 @@ from django.utils.translation import ngettext
 
 from core.emails import email_queue
 from core.languages import language_for_country
-from core.middleware import client_ip
+from core.middleware import audit_via, client_ip
 from core.models import User
 from core.ratelimit import Limit, limits_enforce
 from core.tokens import OneTimeToken, TokenState, token_consume
@@ -44,6 +44,7 @@ def audit_record(
         before=before,
         after=after,
         ip=client_ip.get(),
+        via=audit_via.get(),
     )
 
 

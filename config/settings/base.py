@@ -48,6 +48,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.PermissionsPolicyMiddleware",
     "core.middleware.ClientIpMiddleware",
+    "api.middleware.ApiMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -401,3 +402,7 @@ LOGGING = {
         "facturx": {"level": "WARNING"},
     },
 }
+
+# The REST API (api/): requests each key may make per window (seconds), published in its docs.
+API_RATE_LIMIT = env.int("API_RATE_LIMIT", default=600)
+API_RATE_WINDOW = env.int("API_RATE_WINDOW", default=60)

@@ -1,0 +1,220 @@
+"""Customers: list (search, status, sort, keyset cursors), get, invite (create), update the
+contact details, resend or withdraw the invitation. The same forms check the input as on the
+pages, and the same services do the work."""
+
+from datetime import datetime
+from typing import Literal
+
+from django.forms import Form
+from django.http import HttpResponse
+from ninja import Query, Router, Schema, Status
+
+from api.auth import ApiRequest, KeyAuth
+from api.models import Scope
+from api.problems import invalid
+from customers import selectors, services
+from customers.forms import CustomerContactForm, CustomerFilterForm, NewCustomerForm
+from customers.models import Customer
+from resellers.roles import Action, require
+
+router = Router(tags=["Customers"])
+
+
+class CustomerRow(Schema):
+    id: str
+    organisation: str
+    domain: str
+    customer_type: Literal["domain", "team"]
+    contact_name: str
+    contact_email: str
+    status: Literal["invited", "active", "access_revoked", "transferred_out", "cancelled"]
+    created_at: datetime
+
+
+class Invitation(Schema):
+    state: Literal["valid", "expired", "used", "withdrawn"]
+    expires_at: datetime
+    sent_at: datetime
+
+
+class CustomerOut(CustomerRow):
+    country: str
+    vat_id: str
+    education: bool
+    crm_id: str
+    admin_name: str
+    admin_address: str
+    admin_alternate_email: str
+    admin_phone: str
+    language: str
+    time_zone: str
+    accepted_at: datetime | None
+    invitation: Invitation | None
+
+
+class CustomerPage(Schema):
+    items: list[CustomerRow]
+    count: int
+    next_cursor: str | None
+    previous_cursor: str | None
+
+
+class ListFilters(Schema):
+    q: str = ""
+    status: str = ""
+    sort: str = ""
+    cursor: str = ""
+
+
+class ContactIn(Schema):
+    organisation: str
+    contact_name: str
+    contact_email: str
+    country: str
+    vat_id: str = ""
+    education: bool = False
+    crm_id: str = ""
+    admin_name: str = ""
+    admin_address: str = ""
+    admin_alternate_email: str = ""
+    admin_phone: str = ""
+    language: str | None = None
+    time_zone: str | None = None
+
+
+class CustomerIn(ContactIn):
+    customer_type: Literal["domain", "team"] = "domain"
+    domain: str = ""
+    country: str = ""
+
+
+def _row(customer: Customer | dict) -> dict:
+    values = customer if isinstance(customer, dict) else vars(customer)
+    return {**values, "id": values["public_id"]}
+
+
+def _detail(customer: Customer) -> dict:
+    invitation = selectors.customer_invitation_latest(customer=customer)
+    return {
+        **_row(customer),
+        "country": str(customer.country),
+        "invitation": None
+        if invitation is None
+        else {
+            "state": invitation.state.value,
+            "expires_at": invitation.expires_at,
+            "sent_at": invitation.created_at,
+        },
+    }
+
+
+def _form_errors(form: Form) -> HttpResponse:
+    return invalid(
+        [
+            {"field": "" if field == "__all__" else field, "message": str(message)}
+            for field, messages in form.errors.items()
+            for message in messages
+        ]
+    )
+
+
+@router.get("/", response=CustomerPage, auth=KeyAuth(Scope.READ), url_name="customer_list")
+def customer_list(request: ApiRequest, filters: Query[ListFilters]) -> dict:
+    """The reseller's customers, newest first unless `sort` says otherwise (organisation,
+    domain, status, created; `-` before a key reverses it). `q` searches organisation, domain
+    and contact email; `status` filters (a former customer's status lists those too). Follow
+    `next_cursor` for the next page."""
+    require(request.membership.role, Action.CUSTOMER_VIEW)
+    form = CustomerFilterForm(filters.dict())
+    form.is_valid()
+    page = selectors.customer_page(
+        reseller=request.reseller, **form.filters(), cursor=filters.cursor
+    )
+    return {
+        "items": [_row(row) for row in page.object_list],
+        "count": page.count,
+        "next_cursor": page.next_cursor,
+        "previous_cursor": page.previous_cursor,
+    }
+
+
+@router.get(
+    "/{customer_id}", response=CustomerOut, auth=KeyAuth(Scope.READ), url_name="customer_get"
+)
+def customer_get(request: ApiRequest, customer_id: str) -> dict:
+    require(request.membership.role, Action.CUSTOMER_VIEW)
+    return _detail(selectors.customer_get(reseller=request.reseller, public_id=customer_id))
+
+
+@router.post(
+    "/",
+    response={201: CustomerOut},
+    auth=KeyAuth(Scope.CUSTOMERS_WRITE),
+    url_name="customer_create",
+)
+def customer_create(request: ApiRequest, payload: CustomerIn) -> HttpResponse | Status[dict]:
+    """Invite a customer: the invitation email goes to `contact_email` at once. `language`,
+    `time_zone` and `country` default to the reseller's."""
+    reseller = request.reseller
+    data = payload.dict()
+    data["language"] = data["language"] or reseller.language
+    data["time_zone"] = data["time_zone"] or reseller.time_zone
+    data["country"] = data["country"] or str(reseller.country)
+    form = NewCustomerForm(data)
+    if not form.is_valid():
+        return _form_errors(form)
+    customer = services.customer_invite(membership=request.membership, **form.cleaned_data)
+    return Status(201, _detail(customer))
+
+
+@router.put(
+    "/{customer_id}",
+    response=CustomerOut,
+    auth=KeyAuth(Scope.CUSTOMERS_WRITE),
+    url_name="customer_update",
+)
+def customer_update(
+    request: ApiRequest, customer_id: str, payload: ContactIn
+) -> HttpResponse | dict:
+    """Replace the customer's contact details (every field; those left out are emptied or set
+    to their default)."""
+    require(request.membership.role, Action.CUSTOMER_EDIT)
+    customer = selectors.customer_get(reseller=request.reseller, public_id=customer_id)
+    data = payload.dict()
+    data["language"] = data["language"] or customer.language
+    data["time_zone"] = data["time_zone"] or customer.time_zone
+    form = CustomerContactForm(data)
+    if not form.is_valid():
+        return _form_errors(form)
+    customer = services.customer_update_contact(
+        membership=request.membership, customer=customer, **form.cleaned_data
+    )
+    return _detail(customer)
+
+
+@router.post(
+    "/{customer_id}/invitation/resend",
+    response=CustomerOut,
+    auth=KeyAuth(Scope.CUSTOMERS_WRITE),
+    url_name="customer_invitation_resend",
+)
+def customer_invitation_resend(request: ApiRequest, customer_id: str) -> dict:
+    """Send the invitation again, with a new link (the old one stops working)."""
+    customer = selectors.customer_get(reseller=request.reseller, public_id=customer_id)
+    return _detail(
+        services.customer_invitation_resend(membership=request.membership, customer=customer)
+    )
+
+
+@router.delete(
+    "/{customer_id}/invitation",
+    response=CustomerOut,
+    auth=KeyAuth(Scope.CUSTOMERS_WRITE),
+    url_name="customer_invitation_withdraw",
+)
+def customer_invitation_withdraw(request: ApiRequest, customer_id: str) -> dict:
+    """Withdraw a customer's open invitation: its link stops working."""
+    customer = selectors.customer_get(reseller=request.reseller, public_id=customer_id)
+    return _detail(
+        services.customer_invitation_withdraw(membership=request.membership, customer=customer)
+    )

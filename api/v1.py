@@ -1,0 +1,129 @@
+"""The reseller's REST API, version 1 (/api/v1/): django-ninja over the pages' own services and
+selectors, so every rule lives in one place. The OpenAPI 3.1 schema is generated from the
+routes (/api/v1/openapi.json); the interactive docs are ninja's Swagger UI, served from static
+files under the portal's CSP (/api/v1/docs)."""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError
+from ninja.errors import ValidationError as SchemaValidationError
+
+from api.auth import RateLimitExceeded, ScopeMissing
+from api.problems import field_errors, invalid, not_found, problem
+from api.routes.customers import router as customers_router
+from core.ratelimit import RateLimited
+
+api = NinjaAPI(
+    title="Partner Portal API",
+    version="1",
+    description=(
+        "Everything the reseller pages do, for scripts. Authenticate with an API key made in "
+        "Settings → API keys: `Authorization: Bearer ppk_…`. Errors are RFC 9457 problem "
+        "details in the language of `Accept-Language`. Each key may make a number of requests "
+        "per minute; every answer carries `RateLimit-Limit`, `RateLimit-Remaining` and "
+        "`RateLimit-Reset`, and past the limit the answer is 429 with `Retry-After`."
+    ),
+    urls_namespace="api-v1",
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+)
+api.add_router("/customers", customers_router)
+
+
+# The names the routes give their body and query parameters (not the caller's field names).
+PARAMETERS = ("payload", "filters")
+
+
+def _schema_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """pydantic's errors, named by field and worded in the request's language (pydantic's own
+    messages are English only)."""
+    messages = {
+        "missing": _("This field is required."),
+        "string_too_long": _("This value is too long."),
+        "literal_error": _("Select a valid choice."),
+        "enum": _("Select a valid choice."),
+        "bool_parsing": _("Enter true or false."),
+        "bool_type": _("Enter true or false."),
+        "int_parsing": _("Enter a whole number."),
+        "int_type": _("Enter a whole number."),
+        "datetime_parsing": _("Enter a valid date and time."),
+        "datetime_from_date_parsing": _("Enter a valid date and time."),
+        "date_parsing": _("Enter a valid date."),
+    }
+
+    def field(location: tuple[Any, ...]) -> str:
+        # ("body", "payload", "contact_email"): where ninja found it, the view's parameter, the
+        # field; the caller knows only the field.
+        parts = [str(part) for part in location]
+        while parts and parts[0] in ("body", "query", "path", "header", *PARAMETERS):
+            parts.pop(0)
+        return ".".join(parts)
+
+    return [
+        {
+            "field": field(tuple(error.get("loc", ()))),
+            "message": messages.get(error.get("type", ""), _("Enter a valid value.")),
+        }
+        for error in errors
+    ]
+
+
+@api.exception_handler(SchemaValidationError)
+def _on_schema_error(request: HttpRequest, error: SchemaValidationError) -> HttpResponse:
+    return invalid(_schema_errors(list(error.errors)))
+
+
+@api.exception_handler(ValidationError)
+def _on_service_error(request: HttpRequest, error: ValidationError) -> HttpResponse:
+    return invalid(field_errors(error))
+
+
+@api.exception_handler(AuthenticationError)
+def _on_no_key(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
+    return problem(
+        401,
+        _("A valid API key is needed."),
+        _("Send `Authorization: Bearer` with a key that is not revoked or expired."),
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+@api.exception_handler(ScopeMissing)
+def _on_scope(request: HttpRequest, error: ScopeMissing) -> HttpResponse:
+    return problem(
+        403,
+        _("This key may not do this."),
+        _("The key was not given the scope %(scope)s.") % {"scope": error.scope.value},
+    )
+
+
+@api.exception_handler(PermissionDenied)
+def _on_role(request: HttpRequest, error: PermissionDenied) -> HttpResponse:
+    return problem(403, _("This key may not do this."), str(error) or "")
+
+
+@api.exception_handler(Http404)
+def _on_not_found(request: HttpRequest, error: Http404) -> HttpResponse:
+    return not_found(request)
+
+
+@api.exception_handler(RateLimitExceeded)
+def _on_key_limit(request: HttpRequest, error: RateLimitExceeded) -> HttpResponse:
+    return problem(
+        429,
+        _("Too many requests."),
+        _("This key may make %(limit)s requests in %(window)s seconds; try again later.")
+        % {"limit": error.state.limit, "window": error.state.window},
+        headers={"Retry-After": str(error.state.retry_after)},
+    )
+
+
+@api.exception_handler(RateLimited)
+def _on_send_limit(request: HttpRequest, error: RateLimited) -> HttpResponse:
+    return problem(
+        429, _("Too many requests."), error.message, headers={"Retry-After": str(error.retry_after)}
+    )
