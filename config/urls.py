@@ -31,6 +31,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("statements/", include("commissions.statement_urls")),
     path("api/v1/", api_v1.urls),
+    path("settings/api-keys/", include("api.urls")),
 ]
 
 if settings.DEBUG and apps.is_installed("demo"):
