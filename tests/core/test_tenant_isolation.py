@@ -1,14 +1,20 @@
 """Every URL of the project that takes an object id answers a member of another reseller with
 the same 404 as a missing object. New URLs are swept automatically; a new kind of id must be
-taught to OBJECT_IDS below, or this test fails."""
+taught to OBJECT_IDS below, or this test fails. The REST API's operations are swept the same way,
+with another reseller's key, from the API's own schema."""
 
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.urls import URLPattern, get_resolver
 from django.utils import timezone
 
+from api.v1 import api as api_v1
 from core.ids import new_public_id
 from resellers.models import Membership
 from subscriptions.models import CustomerPrice, Order
@@ -23,9 +29,11 @@ from tests.factories import (
     special_price_for,
     statement_for,
 )
+from tests.support.api import ApiClient, api_key
 from tests.support.url_sweep import keywords, same_page, walk
 
 PROJECT_PACKAGES = (
+    "api",
     "config",
     "core",
     "resellers",
@@ -37,14 +45,19 @@ PROJECT_PACKAGES = (
 
 # For each URL keyword that names a tenant-owned object: how to get one of tenant A's.
 OBJECT_IDS: dict[str, Callable[[Tenant], str]] = {
-    "membership_id": lambda t: Membership.objects.get(user=t.owner, reseller=t.reseller).public_id,
+    "membership_id": lambda t: owner_of(t).public_id,
     "team_invitation_id": lambda t: TeamInvitationFactory(reseller=t.reseller).public_id,
     "customer_id": lambda t: t.customer.public_id,
     "subscription_id": lambda t: SubscriptionFactory(customer=t.customer).public_id,
     "order_id": lambda t: order_of(t).public_id,
     "invoice_id": lambda t: InvoiceFactory(customer=t.customer).public_id,
     "statement_id": lambda t: statement_for(t.customer).public_id,
+    "api_key_id": lambda t: api_key(owner_of(t))[0].public_id,
 }
+
+
+def owner_of(t: Tenant) -> Membership:
+    return Membership.objects.get(user=t.owner, reseller=t.reseller)
 
 
 def order_of(t: Tenant) -> Order:
@@ -81,6 +94,8 @@ SWEPT_ELSEWHERE = (
     "my_invoices:",
     "my_payments:",
     "admin:",
+    # The REST API answers keys, not signed-in members: swept below with another reseller's key.
+    f"{api_v1.urls_namespace}:",
 )
 
 
@@ -116,6 +131,7 @@ def test_the_sweep_covers_urls():
         "resellers:invitation_withdraw",
         "subscriptions:special_price_end",
         "statements:detail",
+        "api_keys:revoke",
     } <= set(TENANT_URLS)
 
 
@@ -224,3 +240,143 @@ def test_the_margin_page_and_its_csv_show_only_the_resellers_own_figures(
         csv = b"".join(client.get("/margin/export.csv" + month).streaming_content).decode()
         for body in (page, csv):
             assert own in body and theirs not in body
+
+
+# The REST API (/api/v1/): every operation whose path takes an object id, called with a key of
+# another reseller (made by its owner, with every scope), answers exactly as for a missing id.
+# The operations are read from the API's own OpenAPI schema, so routes added to api.v1 are swept
+# as they land; a new path parameter must be taught to OBJECT_IDS like a URL keyword.
+API_PREFIX = "/api/v1"
+METHODS = ("get", "post", "put", "patch", "delete")
+PATH_PARAMETER = re.compile(r"{(\w+)}")
+
+
+def api_operations() -> list[tuple[str, str, dict[str, Any]]]:
+    """(method, path template, operation) for every operation of the API that has an id."""
+    schema = api_v1.get_openapi_schema(path_prefix=API_PREFIX)
+    return [
+        (method, path, operation)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS and PATH_PARAMETER.search(path)
+    ]
+
+
+def api_schema_components() -> dict[str, Any]:
+    return api_v1.get_openapi_schema(path_prefix=API_PREFIX).get("components", {})
+
+
+def example_of(schema: dict[str, Any], components: dict[str, Any]) -> Any:
+    """A small value the schema accepts (required fields only), so that an operation that
+    takes a body reaches its view, and its tenant check, instead of stopping at a 422."""
+    if "$ref" in schema:
+        return example_of(components["schemas"][schema["$ref"].rsplit("/", 1)[-1]], components)
+    for combined in ("anyOf", "oneOf", "allOf"):
+        if combined in schema:
+            options = [o for o in schema[combined] if o.get("type") != "null"] or [{}]
+            return example_of(options[0], components)
+    if "default" in schema:
+        return schema["default"]
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        properties = schema.get("properties", {})
+        return {
+            name: example_of(properties[name], components) for name in schema.get("required", [])
+        }
+    if kind == "array":
+        return []
+    if kind == "integer":
+        return max(int(schema.get("minimum", 1)), 1)
+    if kind == "number":
+        return 1
+    if kind == "boolean":
+        return False
+    formats = {
+        "email": "someone@example.com",
+        "date": "2030-01-01",
+        "date-time": datetime(2030, 1, 1, tzinfo=UTC).isoformat(),
+    }
+    return formats.get(schema.get("format", ""), "x" * max(int(schema.get("minLength", 1)), 1))
+
+
+def api_call(
+    client: ApiClient, method: str, path: str, operation: dict[str, Any], ids: dict[str, str]
+) -> Any:
+    components = api_schema_components()
+    url = PATH_PARAMETER.sub(lambda m: ids[m.group(1)], path)
+    required: dict[str, dict[str, str]] = {"query": {}, "header": {}}
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] in required and parameter.get("required"):
+            value = example_of(parameter.get("schema", {}), components)
+            required[parameter["in"]][parameter["name"]] = str(value)
+    if required["query"]:
+        url += "?" + urlencode(required["query"])
+    # A header the operation requires (Idempotency-Key): a new value for each call.
+    headers = {name: new_public_id() for name in required["header"]}
+    body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+    if body is None:
+        return getattr(client, method)(url, headers=headers)
+    data = example_of(body["schema"], components)
+    return getattr(client, method)(url, data, content_type="application/json", headers=headers)
+
+
+API_OPERATIONS = api_operations()
+
+
+def test_every_api_path_parameter_is_known():
+    unknown = {
+        (path, name)
+        for _method, path, _operation in API_OPERATIONS
+        for name in PATH_PARAMETER.findall(path)
+        if name not in OBJECT_IDS
+    }
+    assert not unknown, f"Teach OBJECT_IDS how to make these ids: {sorted(unknown)}"
+
+
+def test_every_api_url_with_an_id_is_in_the_schema():
+    # An operation left out of the schema would be left out of the sweep.
+    namespace = f"{api_v1.urls_namespace}:"
+    urls = {
+        re.sub(r"<(\w+)>", r"{\1}", str(pattern.pattern))
+        for name, pattern in walk(get_resolver().url_patterns)
+        if name.startswith(namespace) and keywords(pattern)
+    }
+    swept = {path.removeprefix(f"{API_PREFIX}/") for _method, path, _operation in API_OPERATIONS}
+    assert urls and urls <= swept, urls - swept
+
+
+def test_the_api_sweep_covers_operations():
+    assert {
+        ("get", "/api/v1/customers/{customer_id}"),
+        ("put", "/api/v1/customers/{customer_id}"),
+        ("delete", "/api/v1/customers/{customer_id}/invitation"),
+    } <= {(method, path) for method, path, _operation in API_OPERATIONS}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [(method, path) for method, path, _operation in API_OPERATIONS]
+)
+def test_another_resellers_object_is_a_404_through_the_api(method, path, tenant, other_tenant):
+    operation = {(m, p): o for m, p, o in API_OPERATIONS}[(method, path)]
+    names = PATH_PARAMETER.findall(path)
+    own_ids = {name: OBJECT_IDS[name](tenant) for name in names}
+    missing_ids = {name: new_public_id() for name in names}
+    outsider = ApiClient(api_key(owner_of(other_tenant))[1])
+
+    foreign = api_call(outsider, method, path, operation, own_ids)
+    missing = api_call(outsider, method, path, operation, missing_ids)
+    assert foreign.status_code == missing.status_code == 404, (
+        foreign.status_code,
+        foreign.content[:300],
+    )
+    assert foreign.content == missing.content
+    assert foreign["Content-Type"] == missing["Content-Type"] == "application/problem+json"
+
+    # The same id is found with a key of its own reseller: the 404 above is about the tenant.
+    if method == "get":
+        insider = ApiClient(api_key(owner_of(tenant))[1])
+        assert api_call(insider, method, path, operation, own_ids).status_code != 404
