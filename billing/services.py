@@ -57,6 +57,7 @@ from billing.selectors import (
     payment_means_now,
 )
 from billing.vat import vat_amount, vat_decide
+from core.events import event_announce
 from core.models import User
 from core.queue import task_enqueue_on_commit
 from customers.models import Customer
@@ -431,6 +432,7 @@ def invoice_issue_for_customer(
             "payer": payer,
         },
     )
+    event_announce("invoice.issued", invoice)
     # After commit, each on its own: render its PDF (which emails it), charge its card.
     from billing.payments.services import invoice_charge_enqueue
 
@@ -584,6 +586,7 @@ def credit_note_issue(
             "reason": reason,
         },
     )
+    event_announce("invoice.credited", note)
     invoice_settle(invoice=original, by=by, credit_note=note)
     _after_commit(invoice_pdf_enqueue, note)  # its PDF, after commit; a credit is not charged
     return note
@@ -720,6 +723,8 @@ def invoice_settle(
             before={"status": before},
             after={"status": invoice.status, "balance": str(balance)},
         )
+        if invoice.status == Status.PAID:  # a credit in full is announced with its credit note
+            event_announce("invoice.paid", invoice)
         if before in UNPAID_STATUSES:
             from billing.payments.services import suspensions_lift_after_payment
 

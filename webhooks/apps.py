@@ -7,3 +7,14 @@ class WebhooksConfig(AppConfig):
 
     name = "webhooks"
     verbose_name = _("Webhooks")
+
+    def ready(self) -> None:
+        # The services below announce their changes (core.events); each becomes an outbox row
+        # in the same transaction.
+        from core import events, sweeper
+        from webhooks import services, tasks
+
+        events.event_listen(services.event_announced)
+        # Every minute (the work sweep, Celery beat): the deliveries that are due, including
+        # those whose on-commit task never reached Redis, and the invoices newly overdue.
+        sweeper.sweep_register("webhooks", tasks.webhooks_sweep)

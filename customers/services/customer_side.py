@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from core.emails import email_queue
+from core.events import event_announce
 from core.models import User
 from core.ratelimit import Limit, limits_enforce
 from core.tokens import token_new
@@ -53,6 +54,7 @@ def customer_access_revoke(*, customer: Customer, user: User) -> Customer:
     customer.save(update_fields=["status"])
     # The subscriptions keep running, now paid by the customer (the billing apps hook in).
     extensions.access_revoked_hooks_run(customer)
+    event_announce("customer.revoked", customer)
     # A token handed out before the revoke was meant for the old arrangement; the customer
     # makes a new one if it still wants to move.
     withdrawn = _transfer_tokens_withdraw_open(customer)

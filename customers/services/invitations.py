@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.emails import email_queue
+from core.events import event_announce
 from core.languages import language_for_country
 from core.models import User
 from customers.models import (
@@ -96,6 +97,7 @@ def customer_invite(*, membership: Membership, **fields: Any) -> Customer:
         after=snapshot(customer, CUSTOMER_FIELDS),
         customer_public_id=customer.public_id,
     )
+    event_announce("customer.invited", customer)
     return customer
 
 
@@ -198,4 +200,5 @@ def customer_invitation_accept(
         after={"status": customer.status},
         customer_public_id=customer.public_id,
     )
+    event_announce("customer.accepted", customer)
     return customer

@@ -14,6 +14,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from core.emails import email_queue
+from core.events import event_announce
 from core.ids import PUBLIC_ID_PATTERN
 from core.models import User
 from core.tokens import TokenState, token_consume, token_digest
@@ -167,6 +168,7 @@ def customer_transfer(
     # Subscriptions follow the organisation from `old` to `new` in this same transaction (the
     # subscriptions app hooks in); invoices stay with the reseller that issued them.
     extensions.transfer_hooks_run(old, new)
+    event_announce("customer.transferred", new)
     audit_record(
         # The old reseller is not told who imported its customer; vendor staff are named.
         actor=actor if via == "staff" else None,

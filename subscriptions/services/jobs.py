@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.emails import email_queue
+from core.events import event_announce
 from customers.models import CustomerMember
 from resellers.models import Membership
 from resellers.roles import Role
@@ -56,6 +57,7 @@ def _end_trial(subscription: Subscription) -> None:
     _set_status(subscription, Status.SUSPENDED, Reason.TRIAL_ENDED)
     _save(subscription)
     _audit(subscription, actor=None, action="subscription.trial_ended", before=before)
+    event_announce("subscription.suspended", subscription)
 
 
 def _trial_is_over(subscription: Subscription, today: date) -> bool:
@@ -92,6 +94,7 @@ def _start_next_period(subscription: Subscription) -> None:
             _set_status(subscription, Status.CANCELLED)
             _save(subscription)
             _audit(subscription, actor=None, action="subscription.cancelled", before=before)
+            event_announce("subscription.cancelled", subscription)
             return
         if subscription.scheduled_plan is not None:
             subscription.plan = subscription.scheduled_plan
@@ -152,6 +155,8 @@ def _start_next_period(subscription: Subscription) -> None:
         )
     action = "subscription.renewed" if renewal else "subscription.period_started"
     _audit(subscription, actor=None, action=action, before=before)
+    if renewal:
+        event_announce("subscription.renewed", subscription)
 
 
 def _catch_up(subscription: Subscription, today: date) -> bool:

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from core.events import event_announce
 from customers.models import Customer
 from resellers.models import Membership
 from resellers.roles import Action, require
@@ -187,6 +188,7 @@ def subscription_buy(
         before=None,
         after={**_state(subscription), "payer": payer, "order": order.reference},
     )
+    event_announce("subscription.created", subscription)
     return order
 
 
@@ -246,6 +248,7 @@ def _order_licences(
         before={**before, "order": None},
         after={**_state(subscription), "order": order.reference, "amount": str(quote.due_now)},
     )
+    event_announce("subscription.licences_changed", subscription)
     return order
 
 

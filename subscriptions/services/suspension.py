@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from core.events import event_announce
 from core.models import User
 from resellers.models import Membership
 from resellers.roles import Action, require
@@ -39,6 +40,7 @@ def _suspend(subscription: Subscription, *, actor: User | None) -> Subscription:
     _set_status(subscription, Status.SUSPENDED, Reason.RESELLER_INITIATED)
     _save(subscription)
     _audit(subscription, actor=actor, action="subscription.suspended", before=before)
+    event_announce("subscription.suspended", subscription)
     return subscription
 
 
@@ -63,6 +65,7 @@ def _reactivate(
     _set_status(subscription, Status.TRIAL if subscription.plan.is_trial else Status.ACTIVE)
     _save(subscription)
     _audit(subscription, actor=actor, action="subscription.reactivated", before=before)
+    event_announce("subscription.reactivated", subscription)
     return subscription
 
 
@@ -105,6 +108,7 @@ def subscription_suspend_for_payment(*, subscription_id: int) -> bool:
     _set_status(subscription, Status.SUSPENDED, Reason.PENDING_PAYMENT)
     _save(subscription)
     _audit(subscription, actor=None, action="subscription.suspended", before=before)
+    event_announce("subscription.suspended", subscription)
     return True
 
 
@@ -122,4 +126,5 @@ def subscription_reactivate_after_payment(*, subscription_id: int) -> bool:
     _set_status(subscription, Status.TRIAL if subscription.plan.is_trial else Status.ACTIVE)
     _save(subscription)
     _audit(subscription, actor=None, action="subscription.reactivated", before=before)
+    event_announce("subscription.reactivated", subscription)
     return True

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from core.events import event_announce
 from resellers.models import Membership
 from resellers.roles import Action, require
 from subscriptions.models import (
@@ -200,6 +201,7 @@ def subscription_change_plan(
             months=months,
         )
     _audit(subscription, actor=actor, action="subscription.plan_changed", before=before)
+    event_announce("subscription.plan_changed", subscription)
     return subscription
 
 
@@ -248,4 +250,6 @@ def subscription_cancel(*, membership: Membership, subscription: Subscription) -
         action = "subscription.cancelled"
     _save(subscription)
     _audit(subscription, actor=membership.user, action=action, before=before)
+    if subscription.status == Status.CANCELLED:  # not a cancellation scheduled for the term end
+        event_announce("subscription.cancelled", subscription)
     return subscription

@@ -198,6 +198,9 @@ SAMPLE_CONTEXT = {
     "vat_rate": Decimal("23.00"),
     "vat_amount": Decimal("23.00"),
     "statement_url": "https://portal.example/statements/c0ffee00c0ffee00/",
+    # webhook_endpoint_disabled
+    "endpoint_url": "https://hooks.acme.example/portal",
+    "failing_since": datetime(2026, 11, 20, 1, 0, tzinfo=UTC),
 }
 
 

@@ -28,6 +28,7 @@ from billing.payments.gateways import (
 from billing.payments.selectors import CardOwner
 from billing.selectors import invoice_balance
 from core.emails import email_queue
+from core.events import event_announce
 from core.queue import task_enqueue_on_commit
 from resellers.services import audit_record
 from subscriptions import services as subscription_services
@@ -217,6 +218,7 @@ def _invoice_payment_failed(invoice: Invoice, payment: Payment) -> None:
         },
         customer_public_id=invoice.customer.public_id,
     )
+    event_announce("payment.failed", invoice)
     _payment_failed_email(invoice, payment, next_day=next_day, suspended=bool(suspended))
 
 

@@ -1,0 +1,462 @@
+"""Webhooks: the outbox (events recorded in the transaction of the change), the endpoints a
+reseller registers, replays, and the delivery of one attempt.
+
+Delivery, at least once. `event_record` writes the event and one pending delivery per enabled
+endpoint that listens to its type, and queues their sending on commit. A delivery is claimed
+with SELECT ... FOR UPDATE SKIP LOCKED and pushed a lease ahead before it is sent, outside any
+transaction: two workers (the on-commit task and the minute job) never send it at once, and a
+worker killed mid-send leaves it due again when the lease ends. A 2xx answer delivers it; any
+other outcome is retried after 5 s, 5 min, 30 min, 2 h, 5 h, then every 10 h, the last attempt
+three days after the first. An endpoint whose deliveries have all failed for three days is
+disabled, and its reseller's owners and admins are emailed once.
+"""
+
+import json
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import URLValidator
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, Model, OuterRef, Value
+from django.db.models.functions import Concat
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.emails import email_queue
+from core.queue import task_enqueue_on_commit
+from resellers.models import Membership, Reseller
+from resellers.roles import Action, Role, require
+from webhooks import transport
+from webhooks.models import (
+    EventType,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
+from webhooks.payloads import customer_data, payload_data
+
+logger = logging.getLogger(__name__)
+
+# After the n-th failed attempt of a series, wait RETRY_DELAYS[n - 1] (the last one repeats).
+RETRY_DELAYS = [
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+]
+RETRY_FOR = timedelta(days=3)
+# A claimed delivery is due again after this if its sender vanished: well above an attempt's
+# longest time (connect and read timeouts) so that two senders never overlap.
+CLAIM_LEASE = timedelta(minutes=2)
+ENDPOINTS_PER_RESELLER = 20
+DELIVERIES_PER_RUN = 100
+
+Status = WebhookDelivery.Status
+
+
+# The outbox
+
+
+def event_record(
+    *,
+    reseller: Reseller,
+    type: str,
+    data: dict[str, Any],
+    dedupe_key: str | None = None,
+) -> WebhookEvent:
+    """Write the event and a pending delivery to each enabled endpoint of `reseller` that
+    listens to `type`, in the caller's transaction; their sending is queued on commit (and the
+    minute job sends whatever that queueing lost)."""
+    if type not in EventType.values:
+        raise ValueError(f"Unknown webhook event type: {type}")
+    now = timezone.now()
+    event = WebhookEvent(reseller=reseller, type=type, payload={}, dedupe_key=dedupe_key)
+    event.payload = {"type": type, "timestamp": now.isoformat(), "data": data}
+    event.save()
+    endpoints = [
+        endpoint
+        for endpoint in WebhookEndpoint.objects.filter(reseller=reseller, disabled_at__isnull=True)
+        if type in endpoint.event_types
+    ]
+    deliveries = WebhookDelivery.objects.bulk_create(
+        [
+            WebhookDelivery(event=event, endpoint=endpoint, started_at=now, next_attempt_at=now)
+            for endpoint in endpoints
+        ]
+    )
+    _send_on_commit(delivery.pk for delivery in deliveries)
+    return event
+
+
+def event_announced(type: str, obj: Model) -> None:
+    """core.events listener: the announced change becomes an event of the object's reseller (a
+    transfer also of the reseller the customer left)."""
+    reseller, data = payload_data(obj)
+    if type == EventType.CUSTOMER_TRANSFERRED:
+        previous = getattr(obj, "previous", None)
+        data = {**data, "direction": "in"}
+        if previous is not None:
+            event_record(
+                reseller=previous.reseller,
+                type=type,
+                data={**customer_data(previous), "direction": "out"},
+            )
+    event_record(reseller=reseller, type=type, data=data)
+
+
+def _send_on_commit(delivery_ids: Iterable[int]) -> None:
+    from webhooks.tasks import webhook_delivery_send
+
+    for delivery_id in delivery_ids:
+        task_enqueue_on_commit(webhook_delivery_send, delivery_id)
+
+
+def invoices_overdue_announce(*, today: Any) -> int:
+    """invoice.overdue, once per invoice, for the invoices past their due date and unpaid
+    (billing's own rule) that became overdue in the last week (not the whole past on the first
+    run). Returns how many events it recorded."""
+    from billing.models import Invoice
+    from billing.services import invoices_overdue_q
+
+    announced = WebhookEvent.objects.filter(
+        dedupe_key=Concat(Value("invoice.overdue:"), OuterRef("public_id"))
+    )
+    overdue = (
+        Invoice.objects.filter(invoices_overdue_q(today=today), due_date__gte=today - timedelta(7))
+        .filter(~Exists(announced))
+        .select_related("customer", "reseller", "corrects")
+        .order_by("due_date", "pk")
+    )
+    recorded = 0
+    for invoice in overdue:
+        reseller, data = payload_data(invoice)
+        try:
+            with transaction.atomic():
+                event_record(
+                    reseller=reseller,
+                    type=EventType.INVOICE_OVERDUE,
+                    data=data,
+                    dedupe_key=f"invoice.overdue:{invoice.public_id}",
+                )
+        except IntegrityError:
+            continue  # announced meanwhile by a parallel run
+        recorded += 1
+    return recorded
+
+
+# Endpoints
+
+
+def _manageable(membership: Membership) -> None:
+    require(membership.role, Action.WEBHOOKS_MANAGE)
+
+
+def endpoint_url_check(url: str) -> str:
+    """An https URL (http only to a loopback host, in development) whose host is not a private
+    or reserved address (checked again at each delivery: webhooks.transport)."""
+    url = url.strip()
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError:
+        raise ValidationError({"url": _("Enter a full https URL.")}) from None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.username or parts.password:
+        raise ValidationError({"url": _("The URL cannot contain a user name or password.")})
+    if parts.scheme == "http" and not (
+        transport.private_targets_allowed() and transport.host_is_loopback(host)
+    ):
+        raise ValidationError({"url": _("The URL must start with https://.")})
+    if not transport.private_targets_allowed():
+        try:
+            transport.target_resolve(url)
+        except transport.TargetUnresolvable:
+            pass  # a name unknown today may exist tomorrow: checked again at each delivery
+        except transport.TargetRefused as refused:
+            raise ValidationError({"url": str(refused)}) from None
+    return url
+
+
+def _event_types_check(event_types: Iterable[str]) -> list[str]:
+    chosen = sorted(set(event_types))
+    if not chosen:
+        raise ValidationError({"event_types": _("Choose at least one event type.")})
+    unknown = set(chosen) - set(EventType.values)
+    if unknown:
+        raise ValidationError(
+            {"event_types": _("Unknown event type: %(type)s.") % {"type": sorted(unknown)[0]}}
+        )
+    return chosen
+
+
+@transaction.atomic
+def endpoint_create(
+    *, membership: Membership, url: str, event_types: Iterable[str], description: str = ""
+) -> tuple[WebhookEndpoint, str]:
+    """Register an endpoint; returns it and its secret, which is shown this once."""
+    _manageable(membership)
+    reseller = Reseller.objects.select_for_update().get(pk=membership.reseller_id)
+    # Locked: two pages saving at once cannot both pass the limit.
+    if WebhookEndpoint.objects.filter(reseller=reseller).count() >= ENDPOINTS_PER_RESELLER:
+        raise ValidationError(
+            _("A reseller can have at most %(count)d webhook endpoints.")
+            % {"count": ENDPOINTS_PER_RESELLER}
+        )
+    secret = transport.secret_new()
+    endpoint = WebhookEndpoint(
+        reseller=reseller,
+        url=endpoint_url_check(url),
+        description=description.strip(),
+        event_types=_event_types_check(event_types),
+        secret_sealed=transport.secret_seal(secret),
+        created_by=membership,
+    )
+    endpoint.full_clean()
+    endpoint.save()
+    return endpoint, secret
+
+
+def _endpoint_lock(membership: Membership, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    _manageable(membership)
+    if endpoint.reseller_id != membership.reseller_id:
+        raise PermissionDenied
+    return WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+
+
+@transaction.atomic
+def endpoint_update(
+    *,
+    membership: Membership,
+    endpoint: WebhookEndpoint,
+    event_types: Iterable[str],
+    description: str | None = None,
+) -> WebhookEndpoint:
+    endpoint = _endpoint_lock(membership, endpoint)
+    endpoint.event_types = _event_types_check(event_types)
+    if description is not None:
+        endpoint.description = description.strip()
+    endpoint.full_clean()
+    endpoint.save(update_fields=["event_types", "description"])
+    return endpoint
+
+
+@transaction.atomic
+def endpoint_disable(*, membership: Membership, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    endpoint = _endpoint_lock(membership, endpoint)
+    if endpoint.disabled_at is None:
+        endpoint.disabled_at = timezone.now()
+        endpoint.disabled_reason = WebhookEndpoint.DisabledReason.BY_MEMBER
+        endpoint.save(update_fields=["disabled_at", "disabled_reason"])
+        _deliveries_give_up(endpoint, error=_("The endpoint was disabled."))
+    return endpoint
+
+
+@transaction.atomic
+def endpoint_enable(*, membership: Membership, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """Enable again; the events missed meanwhile are sent by a replay of their time range."""
+    endpoint = _endpoint_lock(membership, endpoint)
+    endpoint.disabled_at = None
+    endpoint.disabled_reason = ""
+    endpoint.failing_since = None
+    endpoint.save(update_fields=["disabled_at", "disabled_reason", "failing_since"])
+    return endpoint
+
+
+@transaction.atomic
+def endpoint_delete(*, membership: Membership, endpoint: WebhookEndpoint) -> None:
+    _endpoint_lock(membership, endpoint).delete()
+
+
+def _deliveries_give_up(endpoint: WebhookEndpoint, *, error: str) -> int:
+    return WebhookDelivery.objects.filter(endpoint=endpoint, status=Status.PENDING).update(
+        status=Status.FAILED, next_attempt_at=None, error=error[:500]
+    )
+
+
+# Replays: the same event (same webhook-id, so receivers dedupe), signed anew, to one endpoint.
+
+
+def _replay(endpoint: WebhookEndpoint, events: Iterable[WebhookEvent]) -> int:
+    now = timezone.now()
+    replayed = []
+    for event in events:
+        delivery, _created = WebhookDelivery.objects.select_for_update().get_or_create(
+            event=event, endpoint=endpoint, defaults={"started_at": now, "next_attempt_at": now}
+        )
+        delivery.status = Status.PENDING
+        delivery.attempts = 0
+        delivery.started_at = now
+        delivery.next_attempt_at = now
+        delivery.save(update_fields=["status", "attempts", "started_at", "next_attempt_at"])
+        replayed.append(delivery.pk)
+    _send_on_commit(replayed)
+    return len(replayed)
+
+
+def _replayable(endpoint: WebhookEndpoint) -> None:
+    if endpoint.disabled_at is not None:
+        raise ValidationError(_("Enable the endpoint before replaying events to it."))
+
+
+@transaction.atomic
+def event_replay(
+    *, membership: Membership, endpoint: WebhookEndpoint, event: WebhookEvent
+) -> WebhookDelivery:
+    """Send one event to the endpoint again (even one delivered, or of a type it no longer
+    listens to: the member asked for this one)."""
+    endpoint = _endpoint_lock(membership, endpoint)
+    _replayable(endpoint)
+    if event.reseller_id != endpoint.reseller_id:
+        raise PermissionDenied
+    _replay(endpoint, [event])
+    return WebhookDelivery.objects.get(event=event, endpoint=endpoint)
+
+
+REPLAY_RANGE_MAX = timedelta(days=31)
+REPLAY_EVENTS_MAX = 10_000
+
+
+@transaction.atomic
+def events_replay_range(
+    *, membership: Membership, endpoint: WebhookEndpoint, start: datetime, end: datetime
+) -> int:
+    """Send again every event of the reseller between `start` (included) and `end` (excluded)
+    that the endpoint listens to; returns how many."""
+    endpoint = _endpoint_lock(membership, endpoint)
+    _replayable(endpoint)
+    if end <= start:
+        raise ValidationError(_("The end of the range must be after its start."))
+    if end - start > REPLAY_RANGE_MAX:
+        raise ValidationError(_("Replay at most 31 days at a time."))
+    events = WebhookEvent.objects.filter(
+        reseller_id=endpoint.reseller_id,
+        type__in=endpoint.event_types,
+        created_at__gte=start,
+        created_at__lt=end,
+    ).order_by("created_at", "pk")[:REPLAY_EVENTS_MAX]
+    return _replay(endpoint, events)
+
+
+# Delivery
+
+
+def deliveries_claim(*, now: datetime, delivery_id: int | None = None) -> list[int]:
+    """Claim the due deliveries (or that one, if due): locked with SKIP LOCKED, so two workers
+    claim different rows, and pushed a lease ahead, so neither sends what the other holds."""
+    with transaction.atomic():
+        due = WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+            status=Status.PENDING,
+            next_attempt_at__lte=now,
+            endpoint__disabled_at__isnull=True,
+        )
+        if delivery_id is not None:
+            due = due.filter(pk=delivery_id)
+        due = due.order_by("next_attempt_at", "pk")
+        ids = list(due.values_list("pk", flat=True)[:DELIVERIES_PER_RUN])
+        if ids:
+            WebhookDelivery.objects.filter(pk__in=ids).update(next_attempt_at=now + CLAIM_LEASE)
+    return ids
+
+
+def delivery_attempt(*, delivery_id: int) -> str:
+    """Send a claimed delivery once and record the outcome; returns its status."""
+    delivery = WebhookDelivery.objects.select_related("event", "endpoint").get(pk=delivery_id)
+    event, endpoint = delivery.event, delivery.endpoint
+    body = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False)
+    headers = transport.signed_headers(
+        secret=transport.secret_open(endpoint.secret_sealed),
+        event_id=event.public_id,
+        timestamp=timezone.now(),
+        body=body,
+    )
+    attempted_at = timezone.now()
+    answer = transport.post(url=endpoint.url, body=body, headers=headers)
+    return _attempt_record(delivery_id, attempted_at=attempted_at, answer=answer)
+
+
+def _next_attempt(delivery: WebhookDelivery, *, now: datetime) -> datetime | None:
+    """When to try again after the delivery's latest failure (None: its three days are over);
+    the last try falls on the third day itself."""
+    deadline = delivery.started_at + RETRY_FOR
+    if now >= deadline:
+        return None
+    delay = RETRY_DELAYS[min(delivery.attempts, len(RETRY_DELAYS)) - 1]
+    return min(now + delay, deadline)
+
+
+@transaction.atomic
+def _attempt_record(delivery_id: int, *, attempted_at: datetime, answer: transport.Answer) -> str:
+    now = timezone.now()
+    delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
+    WebhookAttempt.objects.create(
+        delivery=delivery,
+        attempted_at=attempted_at,
+        response_status=answer.status,
+        response_body=answer.body,
+        error=answer.error,
+        duration_ms=answer.duration_ms,
+    )
+    delivery.attempts += 1
+    delivery.last_attempt_at = attempted_at
+    delivery.response_status = answer.status
+    delivery.response_body = answer.body
+    delivery.error = answer.error
+    delivery.duration_ms = answer.duration_ms
+    endpoints = WebhookEndpoint.objects.filter(pk=delivery.endpoint_id)
+    if answer.delivered:
+        delivery.status = Status.DELIVERED
+        delivery.delivered_at = now
+        delivery.next_attempt_at = None
+        endpoints.filter(failing_since__isnull=False).update(failing_since=None)
+    else:
+        delivery.next_attempt_at = _next_attempt(delivery, now=now)
+        if delivery.next_attempt_at is None:
+            delivery.status = Status.FAILED
+        endpoints.filter(failing_since__isnull=True).update(failing_since=attempted_at)
+    delivery.save()
+    if not answer.delivered:
+        endpoint = endpoints.get()
+        if endpoint.failing_since is not None and endpoint.failing_since <= now - RETRY_FOR:
+            endpoint_disable_failing(endpoint=endpoint, now=now)
+    return delivery.status
+
+
+def endpoint_disable_failing(*, endpoint: WebhookEndpoint, now: datetime) -> bool:
+    """Disable an endpoint that has failed for three days and email its reseller's owners and
+    admins, once: only the call that disables it sends (a conditional UPDATE)."""
+    disabled = WebhookEndpoint.objects.filter(pk=endpoint.pk, disabled_at__isnull=True).update(
+        disabled_at=now, disabled_reason=WebhookEndpoint.DisabledReason.FAILING
+    )
+    if not disabled:
+        return False
+    _deliveries_give_up(
+        endpoint, error=_("The endpoint was disabled after three days of failures.")
+    )
+    reseller = endpoint.reseller
+    recipients = (
+        reseller.memberships.filter(role__in=[Role.OWNER, Role.ADMIN])
+        .select_related("user")
+        .order_by("user__email")
+    )
+    for member in recipients:
+        email_queue(
+            to=member.user.email,
+            template="webhook_endpoint_disabled",
+            context={
+                "reseller_name": reseller.name,
+                "endpoint_url": endpoint.url,
+                "failing_since": endpoint.failing_since,
+                "portal_url": settings.PORTAL_URL,
+            },
+            language=member.user.language,
+        )
+    logger.warning("Webhook endpoint %s disabled after three days of failures", endpoint.public_id)
+    return True
