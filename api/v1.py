@@ -14,6 +14,8 @@ from ninja.errors import ValidationError as SchemaValidationError
 
 from api.auth import RateLimitExceeded, ScopeMissing
 from api.problems import field_errors, invalid, not_found, problem
+from api.routes.audit import router as audit_router
+from api.routes.billing import router as billing_router
 from api.routes.customers import router as customers_router
 from core.ratelimit import RateLimited
 
@@ -32,6 +34,8 @@ api = NinjaAPI(
     docs_url="/docs",
 )
 api.add_router("/customers", customers_router)
+api.add_router("/invoices", billing_router)
+api.add_router("/audit-events", audit_router)
 
 
 # The names the routes give their body and query parameters (not the caller's field names).

@@ -218,3 +218,42 @@ def customer_invitation_withdraw(request: ApiRequest, customer_id: str) -> dict:
     return _detail(
         services.customer_invitation_withdraw(membership=request.membership, customer=customer)
     )
+
+
+# Customer import with a transfer token (issue 17).
+
+from customers.forms import ImportCustomerForm  # noqa: E402
+
+
+class ImportIn(Schema):
+    token: str
+    customer_type: Literal["domain", "team"] = "domain"
+    domain: str = ""
+    customer_id: str = ""
+    country: str = ""
+
+
+@router.post(
+    "/import",
+    response={201: CustomerOut},
+    auth=KeyAuth(Scope.CUSTOMERS_WRITE),
+    url_name="customer_import",
+)
+def customer_import(request: ApiRequest, payload: ImportIn) -> HttpResponse | Status[dict]:
+    """Import a customer of another reseller with the transfer token it generated for your
+    reseller ID: name a domain customer by `domain`, a team customer (no domain) by its
+    `customer_id`. The organisation, its administrators, history and subscriptions move here.
+    `country` is needed only when the organisation's record has none. A token works once."""
+    form = ImportCustomerForm(payload.dict())
+    if not form.is_valid():
+        return _form_errors(form)
+    customer = services.customer_import(membership=request.membership, **form.cleaned_data)
+    return Status(201, _detail(customer))
+
+
+# "/import" before "/{customer_id}": Django tries the URL patterns in order, and the latter would
+# take the word "import" for a customer's ID (and answer a POST with 405).
+router.path_operations = {
+    "/import": router.path_operations.pop("/import"),
+    **router.path_operations,
+}

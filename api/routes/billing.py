@@ -1,0 +1,374 @@
+"""Invoices and credit notes: list (the Invoices page's filters, keyset cursors), get, the
+stored PDF and the CSV export. One list holds both kinds, as on the page; `kind` narrows it.
+
+Read only, through the page's form, selectors and CSV writer: the same filters, the same
+balance, the same file. A credit note's amounts are positive, as on the document: what it
+takes away from the invoice it corrects (`corrects`).
+"""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from django.db.models import QuerySet
+from django.forms import Form
+from django.http import FileResponse, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from ninja import Query, Router, Schema
+
+from api.auth import ApiRequest, KeyAuth
+from api.models import Scope
+from api.problems import invalid
+from billing import facturx, selectors
+from billing.forms import InvoiceFilterForm
+from billing.models import Invoice, InvoiceLine
+from core.csv import csv_response
+from resellers.roles import Action, require
+
+router = Router(tags=["Invoices and credit notes"])
+
+# How long a caller should wait before asking again for a PDF the worker has not rendered yet
+# (the page says the same: billing.views._pdf_response).
+PDF_RETRY_AFTER = "10"
+CENT = Decimal("0.01")
+
+
+class Money(Schema):
+    """An amount as a decimal string with two decimals ("96.80"), and its ISO 4217 currency."""
+
+    amount: str
+    currency: str
+
+
+class DocumentRef(Schema):
+    id: str
+    number: str
+
+
+class CustomerRef(Schema):
+    id: str
+    organisation: str
+
+
+class InvoiceRow(Schema):
+    id: str
+    number: str
+    kind: Literal["invoice", "credit_note"]
+    # The invoice a credit note corrects; null on an invoice.
+    corrects: DocumentRef | None
+    customer: CustomerRef
+    issue_date: date
+    due_date: date
+    status: Literal["open", "paid", "payment_failed", "credited"]
+    # Open and past its due date (not stored: "overdue" is a filter, not a status).
+    overdue: bool
+    payer: Literal["reseller_card", "customer_card"]
+    currency: str
+    subtotal: Money
+    vat_amount: Money
+    total: Money
+    # What the invoice still owes (negative: a refund owed); null on a credit note.
+    balance: Money | None
+    # Refunded so far; null on a credit note.
+    refunded: Money | None
+    paid_at: datetime | None
+    pdf_available: bool
+
+
+class Line(Schema):
+    position: int
+    description: str
+    period_start: date | None
+    # Exclusive, as on the document.
+    period_end: date | None
+    licences: int | None
+    unit_price: Money
+    amount: Money
+
+
+class Party(Schema):
+    name: str
+    address_lines: list[str]
+    country: str
+    vat_id: str
+    email: str
+
+
+class PaymentOut(Schema):
+    amount: Money
+    received_at: datetime
+
+
+class RefundOut(Schema):
+    amount: Money
+    status: str
+    refunded_at: datetime | None
+
+
+class InvoiceOut(InvoiceRow):
+    vat_treatment: Literal["domestic", "reverse_charge", "eu_consumer", "outside_eu"]
+    # Percent, as a decimal string ("21.00").
+    vat_rate: str
+    lines: list[Line]
+    seller: Party
+    buyer: Party
+    # Who pays, as the document names them.
+    payer_name: str
+    # The document asks for a bank transfer rather than a card charge.
+    pays_by_transfer: bool
+    credit_notes: list[DocumentRef]
+    payments: list[PaymentOut]
+    refunds: list[RefundOut]
+
+
+class InvoicePage(Schema):
+    items: list[InvoiceRow]
+    count: int
+    next_cursor: str | None
+    previous_cursor: str | None
+
+
+class PdfPending(Schema):
+    title: str
+    detail: str
+
+
+class InvoiceFilters(Schema):
+    """The Invoices page's filters (billing.forms.InvoiceFilterForm), and `kind`."""
+
+    customer: str = ""
+    status: str = ""
+    payer: str = ""
+    month: str = ""
+    date_from: str = ""
+    date_to: str = ""
+    kind: Literal["", "invoice", "credit_note"] = ""
+
+
+class ListFilters(InvoiceFilters):
+    cursor: str = ""
+
+
+def _money(value: Decimal | None, currency: str) -> dict[str, str] | None:
+    if value is None:
+        return None
+    return {"amount": f"{Decimal(value).quantize(CENT):f}", "currency": currency}
+
+
+def _ref(document: Invoice | None) -> dict[str, str] | None:
+    return None if document is None else {"id": document.public_id, "number": document.number}
+
+
+def _row(invoice: Invoice, *, today: date, balance: Decimal | None, refunded: Decimal) -> dict:
+    currency = invoice.currency
+    is_invoice = invoice.kind == Invoice.Kind.INVOICE
+    return {
+        "id": invoice.public_id,
+        "number": invoice.number,
+        "kind": invoice.kind,
+        "corrects": _ref(invoice.corrects),
+        "customer": {
+            "id": invoice.customer.public_id,
+            "organisation": invoice.customer.organisation,
+        },
+        "issue_date": invoice.issue_date,
+        "due_date": invoice.due_date,
+        "status": invoice.status,
+        "overdue": selectors.invoice_is_overdue(invoice, today=today),
+        "payer": invoice.payer,
+        "currency": currency,
+        "subtotal": _money(invoice.subtotal, currency),
+        "vat_amount": _money(invoice.vat_amount, currency),
+        "total": _money(invoice.total, currency),
+        "balance": _money(balance, currency) if is_invoice else None,
+        "refunded": _money(refunded, currency) if is_invoice else None,
+        "paid_at": invoice.paid_at,
+        "pdf_available": bool(invoice.pdf),
+    }
+
+
+def _party(snapshot: dict[str, Any] | None) -> dict[str, Any]:
+    party = facturx.party(snapshot)
+    return {
+        "name": party.name,
+        "address_lines": list(party.address_lines),
+        "country": party.country,
+        "vat_id": party.vat_id,
+        "email": party.email,
+    }
+
+
+def _line(line: InvoiceLine, currency: str) -> dict[str, Any]:
+    return {
+        "position": line.position,
+        "description": line.description,
+        "period_start": line.period_start,
+        "period_end": line.period_end,
+        "licences": line.licences,
+        "unit_price": _money(line.unit_price, currency),
+        "amount": _money(line.amount, currency),
+    }
+
+
+def _detail(invoice: Invoice) -> dict[str, Any]:
+    """What the invoice's page shows (billing.views._invoice_context), read the same way."""
+    currency = invoice.currency
+    is_invoice = invoice.kind == Invoice.Kind.INVOICE
+    refunds = list(selectors.invoice_refunds(invoice=invoice))
+    balance = selectors.invoice_balance(invoice) if is_invoice else None
+    refunded = sum(
+        (refund.amount for refund in refunds if refund.status == refund.Status.SUCCEEDED),
+        Decimal("0.00"),
+    )
+    return {
+        **_row(invoice, today=timezone.localdate(), balance=balance, refunded=refunded),
+        "vat_treatment": invoice.vat_treatment,
+        "vat_rate": f"{invoice.vat_rate.quantize(CENT):f}",
+        "lines": [_line(line, currency) for line in invoice.lines.all()],
+        "seller": _party(invoice.seller),
+        "buyer": _party(invoice.buyer),
+        "payer_name": selectors.invoice_payer_name(invoice),
+        "pays_by_transfer": selectors.invoice_pays_by_transfer(invoice),
+        "credit_notes": [_ref(note) for note in selectors.invoice_credit_notes(invoice=invoice)],
+        "payments": [
+            {"amount": _money(payment.amount, payment.currency), "received_at": payment.updated_at}
+            for payment in selectors.invoice_payments_received(invoice=invoice)
+        ],
+        "refunds": [
+            {
+                "amount": _money(refund.amount, refund.currency),
+                "status": refund.status,
+                "refunded_at": refund.refunded_at,
+            }
+            for refund in refunds
+        ],
+    }
+
+
+def _form_errors(form: Form) -> HttpResponse:
+    return invalid(
+        [
+            {"field": "" if field == "__all__" else field, "message": str(message)}
+            for field, messages in form.errors.items()
+            for message in messages
+        ]
+    )
+
+
+def _filtered(request: ApiRequest, filters: InvoiceFilters) -> QuerySet[Invoice] | HttpResponse:
+    """The reseller's documents through the page's filter form, or the form's errors (422)."""
+    require(request.membership.role, Action.INVOICE_VIEW)
+    form = InvoiceFilterForm(filters.dict(exclude={"kind", "cursor"}))
+    if not form.is_valid():
+        return _form_errors(form)
+    invoices = selectors.invoice_list(reseller=request.reseller, **form.filters())
+    return invoices.filter(kind=filters.kind) if filters.kind else invoices
+
+
+@router.get("/", response=InvoicePage, auth=KeyAuth(Scope.BILLING_READ), url_name="invoice_list")
+def invoice_list(request: ApiRequest, filters: Query[ListFilters]) -> HttpResponse | dict:
+    """Every customer's invoices and credit notes, newest first (by issue date), 50 a page:
+    follow `next_cursor`. Filters as on the Invoices page: `customer` (a customer's ID or part
+    of its organisation name), `status` (open, overdue, payment_failed, paid, credited),
+    `payer` (reseller_card, customer_card), `month` (YYYY-MM) or `date_from` and `date_to`
+    (issue dates, both included); and `kind` (invoice, credit_note)."""
+    invoices = _filtered(request, filters)
+    if isinstance(invoices, HttpResponse):
+        return invoices
+    page = selectors.invoice_page(
+        invoices=invoices.select_related("corrects"), cursor=filters.cursor
+    )
+    today = timezone.localdate()
+    return {
+        "items": [
+            _row(invoice, today=today, balance=invoice.balance, refunded=invoice.refunded)
+            for invoice in page.object_list
+        ],
+        "count": page.count,
+        "next_cursor": page.next_cursor,
+        "previous_cursor": page.previous_cursor,
+    }
+
+
+# Before "/{invoice_id}", which would take "export.csv" for an id.
+@router.get(
+    "/export.csv",
+    auth=KeyAuth(Scope.BILLING_READ),
+    url_name="invoice_export",
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The CSV",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            }
+        }
+    },
+)
+def invoice_export(request: ApiRequest, filters: Query[InvoiceFilters]) -> HttpResponseBase:
+    """The filtered documents as the Invoices page exports them: CSV, one row per line, the
+    documented columns (invoice_number, kind, corrects, issue_date, … balance, refunded)."""
+    invoices = _filtered(request, filters)
+    if isinstance(invoices, HttpResponse):
+        return invoices
+    return csv_response(
+        filename=f"invoices-{timezone.localdate().isoformat()}.csv",
+        header=selectors.INVOICE_CSV_COLUMNS,
+        rows=selectors.invoice_export_rows(invoices=invoices),
+    )
+
+
+@router.get(
+    "/{invoice_id}", response=InvoiceOut, auth=KeyAuth(Scope.BILLING_READ), url_name="invoice_get"
+)
+def invoice_get(request: ApiRequest, invoice_id: str) -> dict:
+    """One invoice or credit note: what its page and its PDF say."""
+    require(request.membership.role, Action.INVOICE_VIEW)
+    return _detail(selectors.invoice_get(reseller=request.reseller, public_id=invoice_id))
+
+
+@router.get(
+    "/{invoice_id}/pdf",
+    response={202: PdfPending},
+    auth=KeyAuth(Scope.BILLING_READ),
+    url_name="invoice_pdf",
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The stored PDF (PDF/A-3 with its Factur-X XML)",
+                "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        }
+    },
+)
+def invoice_pdf(request: ApiRequest, invoice_id: str) -> HttpResponseBase:
+    """The stored PDF, byte for byte the one the page serves. Until the worker has rendered it
+    (seconds after issue): 202 with `Retry-After`, as the page does."""
+    require(request.membership.role, Action.INVOICE_VIEW)
+    invoice = selectors.invoice_get(reseller=request.reseller, public_id=invoice_id)
+    if invoice.pdf:
+        try:
+            stored = invoice.pdf.open("rb")
+        except FileNotFoundError:
+            pass
+        else:
+            return FileResponse(
+                stored,
+                as_attachment=True,
+                filename=f"{invoice.number}.pdf",
+                content_type="application/pdf",
+            )
+    # The page's words (templates/billing/invoice_pdf_pending.html), already translated.
+    pending = JsonResponse(
+        {
+            "title": _("The PDF of %(number)s is being prepared") % {"number": invoice.number},
+            "detail": _(
+                "It is rendered in the background shortly after the invoice is issued. Try "
+                "again in a moment."
+            ),
+        },
+        status=202,
+    )
+    pending["Retry-After"] = PDF_RETRY_AFTER
+    return pending
