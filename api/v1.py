@@ -17,6 +17,7 @@ from api.problems import field_errors, invalid, not_found, problem
 from api.routes.audit import router as audit_router
 from api.routes.billing import router as billing_router
 from api.routes.customers import router as customers_router
+from api.routes.subscriptions import router as subscriptions_router
 from core.ratelimit import RateLimited
 
 api = NinjaAPI(
@@ -34,6 +35,7 @@ api = NinjaAPI(
     docs_url="/docs",
 )
 api.add_router("/customers", customers_router)
+api.add_router("/subscriptions", subscriptions_router)
 api.add_router("/invoices", billing_router)
 api.add_router("/audit-events", audit_router)
 

@@ -1,0 +1,934 @@
+"""Subscriptions (after Google's Reseller API): list, get, buy, change licences, change plan,
+renewal settings, cancel, suspend and reactivate, and the order preview (the exact amount before
+ordering). The pages' forms check the input, the pages' selectors find the objects through the
+key's reseller, and the same services do the work and check the role.
+
+Every change takes an `Idempotency-Key` header:
+
+- buying and changing licences make an order, and the services already make one order of one
+  key (Order.key, under a row lock): the header becomes the order's key, scoped to the
+  reseller, so a retry, or 20 requests at once, with the same header is one order and answers
+  with it;
+- the other changes keep what they answered for a day (Django's cache, Redis), and a request
+  with the same header while the first is running waits for its answer. A request that failed
+  changed nothing (each service is one transaction) and is not kept: it may be sent again with
+  the same header.
+
+A licence change says which count it was made from, `expected_licences` in the body or
+`If-Match` with the `ETag` that GET /subscriptions/{id} answers (the subscription's id, licence
+count and latest ledger row): if someone changed the licences meanwhile, the answer is a 409
+with the current count and nothing is ordered.
+"""
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db.models import F, QuerySet
+from django.forms import Form
+from django.http import HttpResponse, JsonResponse
+from django.utils.http import parse_etags
+from django.utils.translation import gettext as _
+from ninja import Field, Header, Query, Router, Schema, Status
+
+from api.auth import ApiRequest, KeyAuth
+from api.models import Scope
+from api.problems import PROBLEM_TYPE, invalid, problem
+from core.pagination import keyset_page
+from customers import selectors as customer_selectors
+from customers.models import Customer
+from customers.selectors import VISIBLE_STATUSES
+from resellers.models import Reseller
+from resellers.roles import Action, require, role_can
+from subscriptions import pricing, selectors, services
+from subscriptions.forms import BuyForm, LicenceForm
+from subscriptions.forms_terms import ChangePlanForm, RenewalForm
+from subscriptions.models import Order, Plan, Subscription
+from subscriptions.periods import CENT, money_round, period_price
+
+router = Router(tags=["Subscriptions"])
+
+PAGE_SIZE = 50
+PAGE_SIZE_MAX = 100
+# How long the answer to a change without an order is kept for its Idempotency-Key.
+IDEMPOTENCY_SECONDS = 24 * 60 * 60
+# How long a request waits for another one with the same Idempotency-Key to finish; how long
+# the mark that one is running outlives a request that died without removing it.
+IDEMPOTENCY_WAIT_SECONDS = 10.0
+IDEMPOTENCY_LOCK_SECONDS = 60
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+StatusName = Literal["trial", "active", "suspended", "cancelled"]
+PlanKind = Literal["flexible", "annual_monthly", "annual_yearly", "trial"]
+PayerName = Literal["reseller_card", "customer_card"]
+RenewalName = Literal["auto_renew", "renew_with_count", "cancel_at_term_end"]
+
+
+# Schemas
+
+
+class Money(Schema):
+    amount: str = Field(description='A decimal string, e.g. "12.80".')
+    currency: str
+
+
+class ProductOut(Schema):
+    id: str
+    name: str
+    sku: str
+
+
+class PlanOut(Schema):
+    id: str
+    kind: PlanKind
+    product: ProductOut
+    max_licences: int
+
+
+class PlanOnSale(PlanOut):
+    list_price: Money | None = Field(
+        description="Per licence per month in the reseller's currency; null for a trial. A "
+        "customer may pay another price: the preview gives the exact amount."
+    )
+
+
+class CustomerRef(Schema):
+    id: str
+    organisation: str
+
+
+class PeriodOut(Schema):
+    start: date
+    end: date = Field(description="The first day after it (the next period starts then).")
+
+
+class RenewalOut(Schema):
+    setting: RenewalName
+    licences: int | None = Field(description="With renew_with_count: the count at renewal.")
+
+
+class SubscriptionRow(Schema):
+    id: str
+    customer: CustomerRef
+    plan: PlanOut
+    status: StatusName
+    suspension_reason: Literal["pending_payment", "reseller_initiated", "trial_ended"] | None
+    licences: int
+    monthly_price: Money = Field(description="Per licence per month, for the current period.")
+    period_price: Money = Field(description="Per licence per billing period (a year or a month).")
+    amount_per_period: Money
+    period: PeriodOut
+    term: PeriodOut | None = Field(description="The 12-month commitment of an annual plan.")
+    renewal: RenewalOut
+    scheduled_plan: PlanOut | None = Field(description="Changes to it at the end of the term.")
+    payer: PayerName
+    created_at: datetime
+
+
+class UpcomingPriceOut(Schema):
+    monthly_price: Money
+    applies_from: date
+    announced: bool
+
+
+class SubscriptionOut(SubscriptionRow):
+    upcoming_price: UpcomingPriceOut | None
+    cost: Money | None = Field(
+        description="The reseller's cost per licence per month for the current period; only "
+        "for keys whose member's role sees margins."
+    )
+    margin: Money | None = Field(description="monthly_price - cost; as cost.")
+
+
+class SubscriptionPage(Schema):
+    items: list[SubscriptionRow]
+    count: int
+    next_cursor: str | None
+    previous_cursor: str | None
+
+
+class OrderOut(Schema):
+    id: str
+    reference: str
+    kind: Literal["purchase", "add", "remove"]
+    licences_before: int
+    licences_after: int
+    amount: Money = Field(description="Charged for this order.")
+    created_at: datetime
+    subscription: SubscriptionOut
+
+
+class QuoteOut(Schema):
+    current_licences: int
+    new_licences: int
+    period: PeriodOut
+    remaining_days: int
+    unit_period_price: Money = Field(description="One licence for the whole current period.")
+    due_now: Money = Field(description="What the order charges.")
+    recurring_amount: Money = Field(description="Per period from the next one on.")
+    recurring_months: int
+    cost_now: Money | None = Field(description="Only for roles that see margins, as below.")
+    margin_now: Money | None
+    recurring_cost: Money | None
+    recurring_margin: Money | None
+
+
+class ListFilters(Schema):
+    customer: str = Field("", description="A customer's id.")
+    status: StatusName | None = None
+    product: str = Field("", description="A product's id.")
+    cursor: str = ""
+    limit: int = Field(PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX)
+
+
+class PurchasePreviewQuery(Schema):
+    customer: str
+    plan: str
+    licences: int
+
+
+class LicencePreviewQuery(Schema):
+    licences: int
+
+
+class BuyIn(Schema):
+    customer: str = Field(description="The customer's id; it must be active.")
+    plan: str = Field(description="A plan's id (GET /subscriptions/plans).")
+    licences: int
+    payer: PayerName = "reseller_card"
+
+
+class LicencesIn(Schema):
+    licences: int = Field(description="The new total.")
+    expected_licences: int | None = Field(
+        None,
+        description="The count the change was made from; or send If-Match with the ETag.",
+    )
+
+
+class PlanIn(Schema):
+    plan: str = Field(description="The id of a plan of the same product.")
+
+
+class RenewalIn(Schema):
+    setting: RenewalName
+    renewal_licences: int | None = Field(None, description="Needed with renew_with_count.")
+
+
+# Answers
+
+
+def _money(amount: Decimal, currency: str) -> dict[str, str]:
+    return {"amount": str(Decimal(amount).quantize(CENT)), "currency": currency}
+
+
+def _plan(plan: Plan) -> dict[str, Any]:
+    product = plan.product
+    return {
+        "id": plan.public_id,
+        "kind": plan.kind,
+        "product": {"id": product.public_id, "name": product.name, "sku": product.sku},
+        "max_licences": plan.licence_limit,
+    }
+
+
+def _period(start: date | None, end: date | None) -> dict[str, date] | None:
+    return None if start is None or end is None else {"start": start, "end": end}
+
+
+def _row(subscription: Subscription) -> dict[str, Any]:
+    plan, currency = subscription.plan, subscription.currency
+    unit = period_price(monthly_price=subscription.monthly_price, months=plan.months_per_period)
+    return {
+        "id": subscription.public_id,
+        "customer": {
+            "id": subscription.customer.public_id,
+            "organisation": subscription.customer.organisation,
+        },
+        "plan": _plan(plan),
+        "status": subscription.status,
+        "suspension_reason": subscription.suspension_reason or None,
+        "licences": subscription.licences,
+        "monthly_price": _money(subscription.monthly_price, currency),
+        "period_price": _money(unit, currency),
+        "amount_per_period": _money(money_round(subscription.licences * unit), currency),
+        "period": _period(subscription.period_start, subscription.period_end),
+        "term": _period(subscription.term_start, subscription.term_end),
+        "renewal": {
+            "setting": subscription.renewal_setting,
+            "licences": subscription.renewal_licences,
+        },
+        "scheduled_plan": (
+            _plan(subscription.scheduled_plan) if subscription.scheduled_plan else None
+        ),
+        "payer": subscription.payer,
+        "created_at": subscription.created_at,
+    }
+
+
+def _detail(subscription: Subscription, role: str) -> dict[str, Any]:
+    """As the Plans and terms page shows it; the reseller's cost and margin as the order pages
+    show them, to the roles that see them."""
+    currency = subscription.currency
+    upcoming = pricing.upcoming_price(subscription=subscription)
+    cost = margin = None
+    if role_can(role, Action.MARGIN_VIEW):
+        quote = pricing.current_period_quote(subscription=subscription)
+        cost, margin = _money(quote.cost, currency), _money(quote.margin, currency)
+    return {
+        **_row(subscription),
+        "upcoming_price": None
+        if upcoming is None
+        else {
+            "monthly_price": _money(upcoming.monthly_price, upcoming.currency),
+            "applies_from": upcoming.applies_from,
+            "announced": upcoming.announced,
+        },
+        "cost": cost,
+        "margin": margin,
+    }
+
+
+def _order(order: Order, role: str) -> dict[str, Any]:
+    return {
+        "id": order.public_id,
+        "reference": order.reference,
+        "kind": order.kind,
+        "licences_before": order.licences_before,
+        "licences_after": order.licences_after,
+        "amount": _money(order.amount, order.currency),
+        "created_at": order.created_at,
+        "subscription": _detail(order.subscription, role),
+    }
+
+
+def _quote(quote: services.LicenceQuote, role: str) -> dict[str, Any]:
+    currency = quote.currency
+    sees_margin = role_can(role, Action.MARGIN_VIEW)
+
+    def reseller_side(amount: Decimal) -> dict[str, str] | None:
+        return _money(amount, currency) if sees_margin else None
+
+    return {
+        "current_licences": quote.current_count,
+        "new_licences": quote.new_count,
+        "period": _period(quote.period.start, quote.period.end),
+        "remaining_days": quote.remaining_days,
+        "unit_period_price": _money(quote.unit_period_price, currency),
+        "due_now": _money(quote.due_now, currency),
+        "recurring_amount": _money(quote.recurring_amount, currency),
+        "recurring_months": quote.recurring_months,
+        "cost_now": reseller_side(quote.cost_now),
+        "margin_now": reseller_side(quote.margin_now),
+        "recurring_cost": reseller_side(quote.recurring_cost),
+        "recurring_margin": reseller_side(quote.recurring_margin),
+    }
+
+
+def _form_errors(form: Form, names: dict[str, str] | None = None) -> HttpResponse:
+    """The form's messages under the API's field names (`names`: form field → API field)."""
+    names = names or {}
+    return invalid(
+        [
+            {
+                "field": "" if field == "__all__" else names.get(field, field),
+                "message": str(message),
+            }
+            for field, messages in form.errors.items()
+            for message in messages
+        ]
+    )
+
+
+def etag(subscription: Subscription) -> str:
+    """The licence state's ETag: the subscription, its count and its latest ledger row (so a
+    count changed and changed back is a change too)."""
+    version = subscription.licence_changes.order_by("-id").values_list("id", flat=True).first() or 0
+    text = f"{subscription.public_id}:{subscription.licences}:{version}"
+    return '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
+
+
+def _stale(subscription: Subscription, error: ValidationError) -> HttpResponse:
+    """409: the licences changed since the count (or ETag) the change was made from; the
+    service's message gives the current count, as does the `licences` member."""
+    subscription.refresh_from_db(fields=["licences"])
+    response = problem(
+        409,
+        _("The subscription was changed meanwhile."),
+        " ".join(error.message_dict["licences"]),
+        headers={"ETag": etag(subscription)},
+    )
+    return _with(response, licences=subscription.licences)
+
+
+def _with(response: HttpResponse, **members: object) -> HttpResponse:
+    """A problem answer with extension members (RFC 9457 §3.2)."""
+    body = json.loads(response.content)
+    body.update(members)
+    extended = JsonResponse(body, status=response.status_code, content_type=PROBLEM_TYPE)
+    for name, value in response.items():
+        if name.lower() not in ("content-type", "content-length"):
+            extended[name] = value
+    return extended
+
+
+def _error_code(error: ValidationError, field: str | None = None) -> str | None:
+    if field is None:
+        return getattr(error, "code", None)
+    errors = getattr(error, "error_dict", {}).get(field, [])
+    return errors[0].code if errors else None
+
+
+# Idempotency
+
+
+def _key_checked(idempotency_key: str) -> HttpResponse | None:
+    if not idempotency_key.strip() or len(idempotency_key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        return invalid(
+            [
+                {
+                    "field": IDEMPOTENCY_HEADER,
+                    "message": _("Send a unique value of at most %(limit)d characters.")
+                    % {"limit": IDEMPOTENCY_KEY_MAX_LENGTH},
+                }
+            ]
+        )
+    return None
+
+
+def _key_digest(reseller: Reseller, idempotency_key: str) -> str:
+    return hashlib.sha256(f"{reseller.public_id}\n{idempotency_key}".encode()).hexdigest()
+
+
+def order_key(reseller: Reseller, idempotency_key: str) -> str:
+    """The order key an Idempotency-Key stands for: the reseller's own (two resellers may
+    send the same header), 64 characters (services.ORDER_KEY_MAX_LENGTH), never one a page
+    makes (services.order_key_new: 32)."""
+    return _key_digest(reseller, idempotency_key)[: services.ORDER_KEY_MAX_LENGTH]
+
+
+def _key_reused() -> HttpResponse:
+    return invalid(
+        [
+            {
+                "field": IDEMPOTENCY_HEADER,
+                "message": _(
+                    "This Idempotency-Key was already used for another request. Send a new one."
+                ),
+            }
+        ]
+    )
+
+
+def _in_progress() -> HttpResponse:
+    return problem(
+        409,
+        _("A request with this Idempotency-Key is still being processed."),
+        _("Send it again in a moment: it will then be answered as the first one was."),
+        headers={"Retry-After": "1"},
+    )
+
+
+def _once(
+    request: ApiRequest,
+    idempotency_key: str,
+    response: HttpResponse,
+    change: Callable[[], tuple[dict[str, Any], str]],
+) -> dict[str, Any] | HttpResponse:
+    """Run `change` (which answers a body and the subscription's ETag) once per reseller and
+    Idempotency-Key; the same key again answers what the first request answered."""
+    refused = _key_checked(idempotency_key)
+    if refused is not None:
+        return refused
+    record = "api:idempotency:" + _key_digest(request.reseller, idempotency_key)
+    fingerprint = f"{request.method} {request.path}"
+
+    def replay() -> dict[str, Any] | HttpResponse | None:
+        kept = cache.get(record)
+        if kept is None:
+            return None
+        if kept["request"] != fingerprint:
+            return _key_reused()
+        response["ETag"] = kept["etag"]
+        response["Idempotent-Replayed"] = "true"
+        body: dict[str, Any] = kept["body"]
+        return body
+
+    answer = replay()
+    if answer is not None:
+        return answer
+    # One request per key at a time; the others wait for its answer. (With Redis away, add()
+    # answers True and each runs: the service's row lock then refuses the repeats.)
+    lock = record + ":running"
+    deadline = time.monotonic() + IDEMPOTENCY_WAIT_SECONDS
+    while not cache.add(lock, 1, IDEMPOTENCY_LOCK_SECONDS):
+        if time.monotonic() > deadline:
+            return _in_progress()
+        time.sleep(0.05)
+        answer = replay()
+        if answer is not None:
+            return answer
+    try:
+        answer = replay()  # finished between our look and our lock
+        if answer is not None:
+            return answer
+        body, subscription_etag = change()
+        # JSON-ready, as it will be answered again.
+        body = SubscriptionOut.model_validate(body).model_dump(mode="json")
+        cache.set(
+            record,
+            {"request": fingerprint, "body": body, "etag": subscription_etag},
+            IDEMPOTENCY_SECONDS,
+        )
+    finally:
+        cache.delete(lock)
+    response["ETag"] = subscription_etag
+    return body
+
+
+# Reads
+
+
+def _subscriptions(reseller: Reseller) -> QuerySet[Subscription]:
+    """The reseller's subscriptions as selectors.subscription_get finds them: through its own
+    customers, not those that left it."""
+    return Subscription.objects.filter(
+        customer__reseller=reseller, customer__status__in=VISIBLE_STATUSES
+    ).select_related("customer", "plan__product", "scheduled_plan__product")
+
+
+@router.get("/plans", response=list[PlanOnSale], auth=KeyAuth(Scope.READ), url_name="plan_list")
+def plan_list(request: ApiRequest) -> list[dict[str, Any]]:
+    """The plans on sale, as the Buy page offers them, with their list price in the
+    reseller's currency."""
+    require(request.membership.role, Action.CUSTOMER_VIEW)
+    currency = request.reseller.currency
+    plans = []
+    for plan in selectors.plan_list_for_purchase(currency=currency):
+        prices = getattr(plan, "price_list", [])  # the one price in `currency`
+        plans.append(
+            {
+                **_plan(plan),
+                "list_price": (
+                    _money(prices[0].monthly_price, currency)
+                    if prices and not plan.is_trial
+                    else None
+                ),
+            }
+        )
+    return plans
+
+
+@router.get(
+    "/preview", response=QuoteOut, auth=KeyAuth(Scope.READ), url_name="subscription_preview"
+)
+def subscription_preview(
+    request: ApiRequest, filters: Query[PurchasePreviewQuery]
+) -> dict[str, Any] | HttpResponse:
+    """What buying `licences` on `plan` for `customer` costs, as POST /subscriptions charges
+    it today: the first period in full at the customer's price (a trial is free), and per
+    period from the next one."""
+    membership = request.membership
+    require(membership.role, Action.SUBSCRIPTION_BUY)
+    reseller = membership.reseller
+    customer = customer_selectors.customer_get(reseller=reseller, public_id=filters.customer)
+    refused = _not_sellable(customer)
+    if refused is not None:
+        return refused
+    form = BuyForm(
+        {**filters.dict(), "payer": "reseller_card", "key": "preview"},
+        plans=selectors.plan_list_for_purchase(currency=reseller.currency),
+        currency=reseller.currency,
+    )
+    if not form.is_valid():
+        return _form_errors(form)
+    quote = services.subscription_preview_purchase(
+        customer=customer,
+        plan=form.cleaned_data["plan"],
+        licences=form.cleaned_data["licences"],
+        currency=reseller.currency,
+    )
+    return _quote(quote, membership.role)
+
+
+def _not_sellable(customer: Customer) -> HttpResponse | None:
+    """The Buy page's refusal, before any price: licences are bought for active customers."""
+    if customer.status == Customer.Status.ACTIVE:
+        return None
+    if customer.status == Customer.Status.INVITED:
+        message = _(
+            "%(organisation)s has not accepted the invitation yet. Licences can be bought "
+            "for it once it has."
+        ) % {"organisation": customer.organisation}
+    else:
+        message = _("Licences cannot be bought for a customer whose status is %(status)s.") % {
+            "status": customer.get_status_display()
+        }
+    return invalid([{"field": "customer", "message": message}])
+
+
+@router.get("/", response=SubscriptionPage, auth=KeyAuth(Scope.READ), url_name="subscription_list")
+def subscription_list(request: ApiRequest, filters: Query[ListFilters]) -> dict[str, Any]:
+    """The reseller's subscriptions, newest first, `limit` at a time (at most 100): follow
+    `next_cursor`. Filter by `customer` id, `status` or `product` id."""
+    require(request.membership.role, Action.CUSTOMER_VIEW)
+    subscriptions = _subscriptions(request.reseller)
+    if filters.customer:
+        subscriptions = subscriptions.filter(customer__public_id=filters.customer)
+    if filters.status:
+        subscriptions = subscriptions.filter(status=filters.status)
+    if filters.product:
+        subscriptions = subscriptions.filter(product__public_id=filters.product)
+    page = keyset_page(
+        subscriptions,
+        keys=[F("created_at"), F("id")],
+        descending=True,
+        cursor=filters.cursor,
+        size=filters.limit,
+        sort="-created",
+    )
+    return {
+        "items": [_row(subscription) for subscription in page.object_list],
+        "count": page.count,
+        "next_cursor": page.next_cursor,
+        "previous_cursor": page.previous_cursor,
+    }
+
+
+@router.get(
+    "/{subscription_id}",
+    response=SubscriptionOut,
+    auth=KeyAuth(Scope.READ),
+    url_name="subscription_get",
+)
+def subscription_get(
+    request: ApiRequest, subscription_id: str, response: HttpResponse
+) -> dict[str, Any]:
+    """Plans and terms: plan, price per licence, licences, period, term, renewal, payer. The
+    `ETag` answered goes with If-Match on a licence change."""
+    require(request.membership.role, Action.CUSTOMER_VIEW)
+    subscription = selectors.subscription_get(reseller=request.reseller, public_id=subscription_id)
+    response["ETag"] = etag(subscription)
+    return _detail(subscription, request.membership.role)
+
+
+@router.get(
+    "/{subscription_id}/licences/preview",
+    response=QuoteOut,
+    auth=KeyAuth(Scope.READ),
+    url_name="subscription_licences_preview",
+)
+def subscription_licences_preview(
+    request: ApiRequest, subscription_id: str, filters: Query[LicencePreviewQuery]
+) -> dict[str, Any]:
+    """What changing the count to `licences` costs, as the change charges it today: the added
+    licences for the rest of the current period, and per period from the next one."""
+    membership = request.membership
+    require(membership.role, Action.LICENCES_ADD)
+    subscription = selectors.subscription_get(reseller=request.reseller, public_id=subscription_id)
+    quote = services.subscription_preview_licences(
+        subscription=subscription, new_count=filters.licences
+    )
+    if quote.change < 0:
+        require(membership.role, Action.LICENCES_REMOVE)
+    return _quote(quote, membership.role)
+
+
+# Changes
+
+
+@router.post(
+    "/",
+    response={201: OrderOut},
+    auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
+    url_name="subscription_buy",
+)
+def subscription_buy(
+    request: ApiRequest,
+    payload: BuyIn,
+    response: HttpResponse,
+    idempotency_key: str = Header(..., alias=IDEMPOTENCY_HEADER),
+) -> HttpResponse | Status[dict[str, Any]]:
+    """Buy a subscription for an active customer: the first period is charged in full (GET
+    /subscriptions/preview gives the amount first). The same Idempotency-Key again answers
+    with the first order."""
+    refused = _key_checked(idempotency_key)
+    if refused is not None:
+        return refused
+    membership = request.membership
+    reseller = membership.reseller
+    customer = customer_selectors.customer_get(reseller=reseller, public_id=payload.customer)
+    key = order_key(reseller, idempotency_key)
+    form = BuyForm(
+        {**payload.dict(), "key": key},
+        plans=selectors.plan_list_for_purchase(currency=reseller.currency),
+        currency=reseller.currency,
+    )
+    if not form.is_valid():
+        return _form_errors(form)
+    replayed = Order.objects.filter(key=key).exists()
+    try:
+        order = services.subscription_buy(
+            membership=membership,
+            customer=customer,
+            plan=form.cleaned_data["plan"],
+            licences=form.cleaned_data["licences"],
+            payer=form.cleaned_data["payer"],
+            order_key=key,
+        )
+    except ValidationError as error:
+        if _error_code(error) == "key":
+            return _key_reused()
+        raise
+    response["Location"] = f"{request.path.rstrip('/')}/{order.subscription.public_id}"
+    if replayed:
+        response["Idempotent-Replayed"] = "true"
+    return Status(201, _order(order, membership.role))
+
+
+@router.post(
+    "/{subscription_id}/licences",
+    response=OrderOut,
+    auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
+    url_name="subscription_licences",
+)
+def subscription_licences(
+    request: ApiRequest,
+    subscription_id: str,
+    payload: LicencesIn,
+    response: HttpResponse,
+    idempotency_key: str = Header(..., alias=IDEMPOTENCY_HEADER),
+    if_match: str = Header("", alias="If-Match"),
+) -> HttpResponse | dict[str, Any]:
+    """Set the licence count to `licences`, made from `expected_licences` or from the ETag in
+    If-Match. Adding charges the rest of the current period (prorated, as the preview says);
+    removing (flexible plans and trials) takes effect at once with no credit. Someone else's
+    change since: 409 with the current count, nothing ordered."""
+    refused = _key_checked(idempotency_key)
+    if refused is not None:
+        return refused
+    membership = request.membership
+    subscription = selectors.subscription_get(reseller=request.reseller, public_id=subscription_id)
+    expected = payload.expected_licences
+    stale_tag = False
+    if if_match:
+        tags = parse_etags(if_match)
+        if tags != ["*"] and etag(subscription) not in tags:
+            stale_tag = True
+        elif expected is None:
+            # Matched now: the service checks the count again under its lock.
+            expected = subscription.licences
+    if expected is None and not stale_tag:
+        return invalid(
+            [
+                {
+                    "field": "expected_licences",
+                    "message": _(
+                        "Send the number of licences the change is made from, or If-Match "
+                        "with the subscription's ETag."
+                    ),
+                }
+            ]
+        )
+    key = order_key(request.reseller, idempotency_key)
+    form = LicenceForm(
+        {
+            "licences": payload.licences,
+            # A stale ETag: no count matches, so only a repeat of an order already made (the
+            # service looks for the key first) gets through.
+            "expected": 0 if stale_tag else expected,
+            "key": key,
+        }
+    )
+    if not form.is_valid():
+        return _form_errors(form, {"expected": "expected_licences", "key": IDEMPOTENCY_HEADER})
+    replayed = Order.objects.filter(key=key).exists()
+    try:
+        order = services.subscription_change_licences(
+            membership=membership,
+            subscription=subscription,
+            new_count=form.cleaned_data["licences"],
+            expected_count=-1 if stale_tag else form.cleaned_data["expected"],
+            order_key=key,
+        )
+    except ValidationError as error:
+        if _error_code(error) == "key":
+            return _key_reused()
+        if _error_code(error, "licences") == "stale":
+            return _stale(subscription, error)
+        raise
+    response["ETag"] = etag(order.subscription)
+    if replayed:
+        response["Idempotent-Replayed"] = "true"
+    return _order(order, membership.role)
+
+
+def _change(
+    request: ApiRequest,
+    subscription_id: str,
+    idempotency_key: str,
+    response: HttpResponse,
+    change: Callable[[Subscription], Subscription | HttpResponse],
+) -> dict[str, Any] | HttpResponse:
+    """A change without an order, once per Idempotency-Key; answers the subscription."""
+    subscription = selectors.subscription_get(reseller=request.reseller, public_id=subscription_id)
+    role = request.membership.role
+    refusal: list[HttpResponse] = []
+
+    def run() -> tuple[dict[str, Any], str]:
+        changed = change(subscription)
+        if isinstance(changed, HttpResponse):
+            refusal.append(changed)
+            raise _Refused
+        return _detail(changed, role), etag(changed)
+
+    try:
+        return _once(request, idempotency_key, response, run)
+    except _Refused:
+        return refusal[0]
+
+
+class _Refused(Exception):
+    """The input was refused before the service ran: nothing to keep for the key."""
+
+
+@router.post(
+    "/{subscription_id}/plan",
+    response=SubscriptionOut,
+    auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
+    url_name="subscription_change_plan",
+)
+def subscription_change_plan(
+    request: ApiRequest,
+    subscription_id: str,
+    payload: PlanIn,
+    response: HttpResponse,
+    idempotency_key: str = Header(..., alias=IDEMPOTENCY_HEADER),
+) -> dict[str, Any] | HttpResponse:
+    """Change plan. A trial → a paid plan starts paid service today (its first period
+    charged); flexible → annual applies at once, the term counting from the current period's
+    start; annual → flexible is scheduled for the end of the term (`scheduled_plan`)."""
+
+    def change(subscription: Subscription) -> Subscription | HttpResponse:
+        form = ChangePlanForm(payload.dict(), subscription=subscription)
+        if not form.is_valid():
+            return _form_errors(form)
+        return services.subscription_change_plan(
+            membership=request.membership, subscription=subscription, plan=form.cleaned_data["plan"]
+        )
+
+    return _change(request, subscription_id, idempotency_key, response, change)
+
+
+@router.put(
+    "/{subscription_id}/renewal",
+    response=SubscriptionOut,
+    auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
+    url_name="subscription_renewal",
+)
+def subscription_renewal(
+    request: ApiRequest,
+    subscription_id: str,
+    payload: RenewalIn,
+    response: HttpResponse,
+    idempotency_key: str = Header(..., alias=IDEMPOTENCY_HEADER),
+) -> dict[str, Any] | HttpResponse:
+    """What happens at the end of an annual plan's term: auto_renew, renew_with_count (with
+    `renewal_licences`) or cancel_at_term_end."""
+
+    def change(subscription: Subscription) -> Subscription | HttpResponse:
+        count = payload.renewal_licences
+        form = RenewalForm(
+            {"setting": payload.setting, "renewal_licences": "" if count is None else str(count)}
+        )
+        if not form.is_valid():
+            return _form_errors(form)
+        return services.subscription_set_renewal(
+            membership=request.membership,
+            subscription=subscription,
+            setting=form.cleaned_data["setting"],
+            licences=form.cleaned_data["renewal_licences"],
+        )
+
+    return _change(request, subscription_id, idempotency_key, response, change)
+
+
+@router.post(
+    "/{subscription_id}/cancel",
+    response=SubscriptionOut,
+    auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
+    url_name="subscription_cancel",
+)
+def subscription_cancel(
+    request: ApiRequest,
+    subscription_id: str,
+    response: HttpResponse,
+    idempotency_key: str = Header(..., alias=IDEMPOTENCY_HEADER),
+) -> dict[str, Any] | HttpResponse:
+    """Cancel: a flexible plan or a trial ends at once (no credit); an annual plan at the end
+    of its term (its renewal setting becomes cancel_at_term_end)."""
+    return _change(
+        request,
+        subscription_id,
+        idempotency_key,
+        response,
+        lambda subscription: services.subscription_cancel(
+            membership=request.membership, subscription=subscription
+        ),
+    )
+
+
+@router.post(
+    "/{subscription_id}/suspend",
+    response=SubscriptionOut,
+    auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
+    url_name="subscription_suspend",
+)
+def subscription_suspend(
+    request: ApiRequest,
+    subscription_id: str,
+    response: HttpResponse,
+    idempotency_key: str = Header(..., alias=IDEMPOTENCY_HEADER),
+) -> dict[str, Any] | HttpResponse:
+    """Suspend an active subscription or a running trial."""
+    return _change(
+        request,
+        subscription_id,
+        idempotency_key,
+        response,
+        lambda subscription: services.subscription_suspend(
+            membership=request.membership, subscription=subscription
+        ),
+    )
+
+
+@router.post(
+    "/{subscription_id}/reactivate",
+    response=SubscriptionOut,
+    auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
+    url_name="subscription_reactivate",
+)
+def subscription_reactivate(
+    request: ApiRequest,
+    subscription_id: str,
+    response: HttpResponse,
+    idempotency_key: str = Header(..., alias=IDEMPOTENCY_HEADER),
+) -> dict[str, Any] | HttpResponse:
+    """Reactivate a subscription the reseller suspended (one suspended for an unpaid invoice
+    is reactivated when it is paid)."""
+    return _change(
+        request,
+        subscription_id,
+        idempotency_key,
+        response,
+        lambda subscription: services.subscription_reactivate(
+            membership=request.membership, subscription=subscription
+        ),
+    )
