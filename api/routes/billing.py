@@ -6,13 +6,14 @@ balance, the same file. A credit note's amounts are positive, as on the document
 takes away from the invoice it corrects (`corrects`).
 """
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from django.db.models import QuerySet
 from django.forms import Form
-from django.http import FileResponse, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,6 +26,7 @@ from billing import facturx, selectors
 from billing.forms import InvoiceFilterForm
 from billing.models import Invoice, InvoiceLine
 from core.csv import csv_response
+from core.ids import PUBLIC_ID_PATTERN
 from resellers.roles import Action, require
 
 router = Router(tags=["Invoices and credit notes"])
@@ -33,6 +35,7 @@ router = Router(tags=["Invoices and credit notes"])
 # (the page says the same: billing.views._pdf_response).
 PDF_RETRY_AFTER = "10"
 CENT = Decimal("0.01")
+_PUBLIC_ID = re.compile(PUBLIC_ID_PATTERN)
 
 
 class Money(Schema):
@@ -247,6 +250,16 @@ def _detail(invoice: Invoice) -> dict[str, Any]:
     }
 
 
+def _invoice(request: ApiRequest, invoice_id: str) -> Invoice:
+    """The reseller's document, after its role may see invoices. An id that cannot be one (the
+    pages' URLs refuse it with their `pid` converter; here any text reaches the view, and a NUL
+    would fail in PostgreSQL) is the same 404 as a missing one."""
+    require(request.membership.role, Action.INVOICE_VIEW)
+    if not _PUBLIC_ID.fullmatch(invoice_id):
+        raise Http404
+    return selectors.invoice_get(reseller=request.reseller, public_id=invoice_id)
+
+
 def _form_errors(form: Form) -> HttpResponse:
     return invalid(
         [
@@ -324,8 +337,7 @@ def invoice_export(request: ApiRequest, filters: Query[InvoiceFilters]) -> HttpR
 )
 def invoice_get(request: ApiRequest, invoice_id: str) -> dict:
     """One invoice or credit note: what its page and its PDF say."""
-    require(request.membership.role, Action.INVOICE_VIEW)
-    return _detail(selectors.invoice_get(reseller=request.reseller, public_id=invoice_id))
+    return _detail(_invoice(request, invoice_id))
 
 
 @router.get(
@@ -345,8 +357,7 @@ def invoice_get(request: ApiRequest, invoice_id: str) -> dict:
 def invoice_pdf(request: ApiRequest, invoice_id: str) -> HttpResponseBase:
     """The stored PDF, byte for byte the one the page serves. Until the worker has rendered it
     (seconds after issue): 202 with `Retry-After`, as the page does."""
-    require(request.membership.role, Action.INVOICE_VIEW)
-    invoice = selectors.invoice_get(reseller=request.reseller, public_id=invoice_id)
+    invoice = _invoice(request, invoice_id)
     if invoice.pdf:
         try:
             stored = invoice.pdf.open("rb")

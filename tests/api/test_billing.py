@@ -275,6 +275,9 @@ def test_another_resellers_document_is_a_404_exactly_like_a_missing_one(tenant, 
         assert foreign.content == missing.content
         assert foreign["Content-Type"] == "application/problem+json"
         assert client.get(f"{LIST}{mine.public_id}{suffix}").status_code == 200
+        # Not even the shape of an id (a NUL would fail in PostgreSQL): the same 404.
+        for malformed in ("%00", "short", "A" * 40):
+            assert client.get(f"{LIST}{malformed}{suffix}").content == missing.content
 
 
 def test_a_pdf_not_rendered_yet_is_a_202_with_retry_after_as_on_the_page(
