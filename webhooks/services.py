@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import URLValidator
@@ -371,14 +372,23 @@ def delivery_attempt(*, delivery_id: int) -> str:
     delivery = WebhookDelivery.objects.select_related("event", "endpoint").get(pk=delivery_id)
     event, endpoint = delivery.event, delivery.endpoint
     body = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False)
-    headers = transport.signed_headers(
-        secret=transport.secret_open(endpoint.secret_sealed),
-        event_id=event.public_id,
-        timestamp=timezone.now(),
-        body=body,
-    )
     attempted_at = timezone.now()
-    answer = transport.post(url=endpoint.url, body=body, headers=headers)
+    try:
+        secret = transport.secret_open(endpoint.secret_sealed)
+    except InvalidToken:
+        # SECRET_KEY changed without its old value in SECRET_KEY_FALLBACKS: recorded as a
+        # failed attempt (staff see it), not retried every lease as an error would be.
+        answer = transport.Answer(
+            status=None,
+            body="",
+            error=_("The endpoint's secret cannot be read with the current SECRET_KEY."),
+            duration_ms=0,
+        )
+    else:
+        headers = transport.signed_headers(
+            secret=secret, event_id=event.public_id, timestamp=attempted_at, body=body
+        )
+        answer = transport.post(url=endpoint.url, body=body, headers=headers)
     return _attempt_record(delivery_id, attempted_at=attempted_at, answer=answer)
 
 

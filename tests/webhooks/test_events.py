@@ -2,11 +2,12 @@
 service that makes the change in its transaction: public ids (never primary keys), amounts as
 strings with their currency."""
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from billing import services as billing_services
@@ -164,3 +165,25 @@ def test_an_event_rolls_back_with_its_change(tenant, other_tenant, endpoints):
 def test_an_unknown_event_type_is_a_programming_error(tenant, other_tenant):
     with pytest.raises(ValueError, match="Unknown webhook event type"):
         services.event_record(reseller=tenant.reseller, type="customer.deleted", data={})
+
+
+def test_plan_changes_and_renewals_record_their_events(tenant, other_tenant, plans, endpoints):
+    owner = owner_of(tenant)
+    start = date(2026, 1, 10)
+    with time_machine.travel(datetime(2026, 1, 10, 9, tzinfo=UTC), tick=False) as clock:
+        subscription = buy(owner, plans["flexible"], licences=3, customer=tenant.customer)
+        subscription_services.subscription_change_plan(
+            membership=owner, subscription=subscription, plan=plans["annual_yearly"]
+        )
+        subscription.refresh_from_db()
+        term_end = subscription.term_end
+        assert term_end is not None and term_end > start
+        clock.move_to(datetime.combine(term_end, datetime.min.time(), tzinfo=UTC))
+        assert subscription_services.subscription_renew_due(
+            subscription_id=subscription.pk, today=term_end
+        )
+    kinds = [kind for kind, _data in events_of(tenant.reseller)]
+    assert kinds == ["subscription.created", "subscription.plan_changed", "subscription.renewed"]
+    renewed = events_of(tenant.reseller)[-1][1]["subscription"]
+    assert renewed["plan"]["kind"] == "annual_yearly"
+    assert renewed["period_start"] == term_end.isoformat()

@@ -1,0 +1,37 @@
+"""Reads of a reseller's webhooks, always through its tenant: another reseller's endpoint or
+event is the same 404, with the same text, as a missing one."""
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django.utils.translation import gettext as _
+
+from resellers.models import Reseller
+from webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+
+DELIVERY_LOG_LENGTH = 50
+
+
+def endpoint_list(*, reseller: Reseller) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.filter(reseller=reseller).order_by("created_at", "pk")
+
+
+def endpoint_get(*, reseller: Reseller, public_id: str) -> WebhookEndpoint:
+    try:
+        return endpoint_list(reseller=reseller).get(public_id=public_id)
+    except WebhookEndpoint.DoesNotExist:
+        raise Http404(_("No such webhook endpoint.")) from None
+
+
+def event_get(*, reseller: Reseller, public_id: str) -> WebhookEvent:
+    try:
+        return WebhookEvent.objects.get(reseller=reseller, public_id=public_id)
+    except WebhookEvent.DoesNotExist:
+        raise Http404(_("No such webhook event.")) from None
+
+
+def delivery_log(*, endpoint: WebhookEndpoint, status: str = "") -> list[WebhookDelivery]:
+    """The endpoint's latest deliveries (newest first), with their events and attempts."""
+    deliveries = endpoint.deliveries.select_related("event").prefetch_related("attempt_log")
+    if status in WebhookDelivery.Status.values:
+        deliveries = deliveries.filter(status=status)
+    return list(deliveries.order_by("-started_at", "-pk")[:DELIVERY_LOG_LENGTH])
