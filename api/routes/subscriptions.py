@@ -222,6 +222,41 @@ class RenewalIn(Schema):
     renewal_licences: int | None = Field(None, description="Needed with renew_with_count.")
 
 
+# The 409s the changes answer besides the common problems (api.v1), as problem details.
+CONFLICT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "licences": {"type": "integer", "description": "The current count (a stale change)."},
+    },
+}
+
+
+def _conflict(description: str) -> dict[str, Any]:
+    return {
+        "responses": {
+            409: {
+                "description": description,
+                "content": {PROBLEM_TYPE: {"schema": CONFLICT_SCHEMA}},
+            }
+        }
+    }
+
+
+STALE = _conflict(
+    "The licences changed since the count or ETag the change was made from: nothing was "
+    "ordered; `licences` is the current count and `ETag` the current tag."
+)
+IN_PROGRESS = _conflict(
+    "A request with the same Idempotency-Key is still running: send it again after "
+    "`Retry-After` seconds to get its answer."
+)
+
+
 # Answers
 
 
@@ -414,6 +449,12 @@ def order_key(reseller: Reseller, idempotency_key: str) -> str:
     return _key_digest(reseller, idempotency_key)[: services.ORDER_KEY_MAX_LENGTH]
 
 
+def idempotency_record(reseller: Reseller, idempotency_key: str) -> str:
+    """Where the answer to a change without an order is kept (and `:running` beside it
+    while it runs)."""
+    return "api:idempotency:" + _key_digest(reseller, idempotency_key)
+
+
 def _key_reused() -> HttpResponse:
     return invalid(
         [
@@ -434,63 +475,6 @@ def _in_progress() -> HttpResponse:
         _("Send it again in a moment: it will then be answered as the first one was."),
         headers={"Retry-After": "1"},
     )
-
-
-def _once(
-    request: ApiRequest,
-    idempotency_key: str,
-    response: HttpResponse,
-    change: Callable[[], tuple[dict[str, Any], str]],
-) -> dict[str, Any] | HttpResponse:
-    """Run `change` (which answers a body and the subscription's ETag) once per reseller and
-    Idempotency-Key; the same key again answers what the first request answered."""
-    refused = _key_checked(idempotency_key)
-    if refused is not None:
-        return refused
-    record = "api:idempotency:" + _key_digest(request.reseller, idempotency_key)
-    fingerprint = f"{request.method} {request.path}"
-
-    def replay() -> dict[str, Any] | HttpResponse | None:
-        kept = cache.get(record)
-        if kept is None:
-            return None
-        if kept["request"] != fingerprint:
-            return _key_reused()
-        response["ETag"] = kept["etag"]
-        response["Idempotent-Replayed"] = "true"
-        body: dict[str, Any] = kept["body"]
-        return body
-
-    answer = replay()
-    if answer is not None:
-        return answer
-    # One request per key at a time; the others wait for its answer. (With Redis away, add()
-    # answers True and each runs: the service's row lock then refuses the repeats.)
-    lock = record + ":running"
-    deadline = time.monotonic() + IDEMPOTENCY_WAIT_SECONDS
-    while not cache.add(lock, 1, IDEMPOTENCY_LOCK_SECONDS):
-        if time.monotonic() > deadline:
-            return _in_progress()
-        time.sleep(0.05)
-        answer = replay()
-        if answer is not None:
-            return answer
-    try:
-        answer = replay()  # finished between our look and our lock
-        if answer is not None:
-            return answer
-        body, subscription_etag = change()
-        # JSON-ready, as it will be answered again.
-        body = SubscriptionOut.model_validate(body).model_dump(mode="json")
-        cache.set(
-            record,
-            {"request": fingerprint, "body": body, "etag": subscription_etag},
-            IDEMPOTENCY_SECONDS,
-        )
-    finally:
-        cache.delete(lock)
-    response["ETag"] = subscription_etag
-    return body
 
 
 # Reads
@@ -698,6 +682,7 @@ def subscription_buy(
     response=OrderOut,
     auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
     url_name="subscription_licences",
+    openapi_extra=STALE,
 )
 def subscription_licences(
     request: ApiRequest,
@@ -777,26 +762,59 @@ def _change(
     response: HttpResponse,
     change: Callable[[Subscription], Subscription | HttpResponse],
 ) -> dict[str, Any] | HttpResponse:
-    """A change without an order, once per Idempotency-Key; answers the subscription."""
+    """A change without an order, made once per reseller and Idempotency-Key: the same key
+    again answers what the first request answered. `change` answers the changed subscription,
+    or a refusal of the input (nothing changed, nothing kept for the key)."""
     subscription = selectors.subscription_get(reseller=request.reseller, public_id=subscription_id)
-    role = request.membership.role
-    refusal: list[HttpResponse] = []
+    refused = _key_checked(idempotency_key)
+    if refused is not None:
+        return refused
+    record = idempotency_record(request.reseller, idempotency_key)
+    fingerprint = f"{request.method} {request.path}"
 
-    def run() -> tuple[dict[str, Any], str]:
+    def replay() -> dict[str, Any] | HttpResponse | None:
+        kept = cache.get(record)
+        if kept is None:
+            return None
+        if kept["request"] != fingerprint:
+            return _key_reused()
+        response["ETag"] = kept["etag"]
+        response["Idempotent-Replayed"] = "true"
+        body: dict[str, Any] = kept["body"]
+        return body
+
+    answer = replay()
+    if answer is not None:
+        return answer
+    # One request per key at a time; the others wait for its answer. (With Redis away, add()
+    # answers True and each runs: the service's row lock then refuses the repeats.)
+    lock = record + ":running"
+    deadline = time.monotonic() + IDEMPOTENCY_WAIT_SECONDS
+    while not cache.add(lock, 1, IDEMPOTENCY_LOCK_SECONDS):
+        if time.monotonic() > deadline:
+            return _in_progress()
+        time.sleep(0.05)
+        answer = replay()
+        if answer is not None:
+            return answer
+    try:
+        answer = replay()  # finished between our look and our lock
+        if answer is not None:
+            return answer
         changed = change(subscription)
         if isinstance(changed, HttpResponse):
-            refusal.append(changed)
-            raise _Refused
-        return _detail(changed, role), etag(changed)
-
-    try:
-        return _once(request, idempotency_key, response, run)
-    except _Refused:
-        return refusal[0]
-
-
-class _Refused(Exception):
-    """The input was refused before the service ran: nothing to keep for the key."""
+            return changed
+        # JSON-ready, as it will be answered again.
+        body = SubscriptionOut.model_validate(_detail(changed, request.membership.role))
+        answered: dict[str, Any] = body.model_dump(mode="json")
+        tag = etag(changed)
+        cache.set(
+            record, {"request": fingerprint, "body": answered, "etag": tag}, IDEMPOTENCY_SECONDS
+        )
+    finally:
+        cache.delete(lock)
+    response["ETag"] = tag
+    return answered
 
 
 @router.post(
@@ -804,6 +822,7 @@ class _Refused(Exception):
     response=SubscriptionOut,
     auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
     url_name="subscription_change_plan",
+    openapi_extra=IN_PROGRESS,
 )
 def subscription_change_plan(
     request: ApiRequest,
@@ -832,6 +851,7 @@ def subscription_change_plan(
     response=SubscriptionOut,
     auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
     url_name="subscription_renewal",
+    openapi_extra=IN_PROGRESS,
 )
 def subscription_renewal(
     request: ApiRequest,
@@ -865,6 +885,7 @@ def subscription_renewal(
     response=SubscriptionOut,
     auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
     url_name="subscription_cancel",
+    openapi_extra=IN_PROGRESS,
 )
 def subscription_cancel(
     request: ApiRequest,
@@ -890,6 +911,7 @@ def subscription_cancel(
     response=SubscriptionOut,
     auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
     url_name="subscription_suspend",
+    openapi_extra=IN_PROGRESS,
 )
 def subscription_suspend(
     request: ApiRequest,
@@ -914,6 +936,7 @@ def subscription_suspend(
     response=SubscriptionOut,
     auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
     url_name="subscription_reactivate",
+    openapi_extra=IN_PROGRESS,
 )
 def subscription_reactivate(
     request: ApiRequest,

@@ -7,8 +7,10 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.core.cache import cache
 
 from api.models import ApiKey, Scope
+from api.routes import subscriptions as routes
 from customers.models import Customer
 from resellers.models import AuditEvent, Membership
 from resellers.roles import Role
@@ -333,6 +335,26 @@ def test_suspend_reactivate_and_cancel_each_once_per_key(tenant, other_tenant, f
         "subscription.reactivated",
         "subscription.cancelled",
     ]
+
+
+@pytest.mark.redis
+def test_a_request_while_one_with_its_key_runs_waits_then_is_a_409(
+    tenant, other_tenant, flexible, client, monkeypatch
+):
+    monkeypatch.setattr(routes, "IDEMPOTENCY_WAIT_SECONDS", 0.3)
+    running = routes.idempotency_record(tenant.reseller, "busy") + ":running"
+    assert cache.add(running, 1, 60)
+    try:
+        response = client.post(url(flexible, "suspend"), headers=change("busy"))
+    finally:
+        cache.delete(running)
+    assert response.status_code == 409 and response["Retry-After"] == "1"
+    assert "licences" not in response.json()
+    flexible.refresh_from_db()
+    assert flexible.status == "active"
+    # Once the other is done (here: never was), the key is free.
+    done = client.post(url(flexible, "suspend"), headers=change("busy"))
+    assert done.status_code == 200 and done.json()["status"] == "suspended"
 
 
 def test_a_change_without_an_idempotency_key_is_refused(tenant, other_tenant, flexible, client):
