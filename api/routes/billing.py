@@ -18,6 +18,7 @@ from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema
+from pydantic import Field
 
 from api.auth import ApiRequest, KeyAuth
 from api.models import Scope
@@ -138,15 +139,24 @@ class PdfPending(Schema):
     detail: str
 
 
+# A query a form field would refuse is refused by the schema already, so that the published
+# schema says what is accepted; the form then checks what a schema cannot (month or dates, not
+# both; a range that ends before it starts).
+NO_NUL = r"^[^\x00]*$"
+MONTH = r"^(\d{4}-(0?[1-9]|1[0-2]))?$"
+StatusFilter = Literal["", "open", "overdue", "payment_failed", "paid", "credited"]
+PayerFilter = Literal["", "reseller_card", "customer_card"]
+
+
 class InvoiceFilters(Schema):
     """The Invoices page's filters (billing.forms.InvoiceFilterForm), and `kind`."""
 
-    customer: str = ""
-    status: str = ""
-    payer: str = ""
-    month: str = ""
-    date_from: str = ""
-    date_to: str = ""
+    customer: str = Field("", max_length=selectors.CUSTOMER_QUERY_MAX_LENGTH, pattern=NO_NUL)
+    status: StatusFilter = ""
+    payer: PayerFilter = ""
+    month: str = Field("", pattern=MONTH)
+    date_from: date | None = None
+    date_to: date | None = None
     kind: Literal["", "invoice", "credit_note"] = ""
 
 

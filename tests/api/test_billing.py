@@ -4,12 +4,15 @@ and serves, through the same form, selectors and CSV writer; scopes, roles and t
 import hashlib
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import get_args
 
 import pytest
 import time_machine
 
 from api.models import ApiKey, Scope
+from api.routes.billing import PayerFilter, StatusFilter
 from billing import services as billing_services
+from billing.forms import InvoiceFilterForm
 from billing.models import Invoice
 from resellers.roles import Role
 from tests.factories import (
@@ -245,23 +248,34 @@ def test_the_csv_narrowed_to_credit_notes(tenant, other_tenant, key):
 def test_bad_filters_are_a_422_naming_each_field(url, tenant, other_tenant, key):
     response = ApiClient(key).get(
         url,
-        {"status": "lost", "payer": "cash", "date_from": "someday", "kind": "receipt"},
-        headers={"Accept-Language": "es"},
+        {
+            "status": "lost",
+            "payer": "cash",
+            "date_from": "someday",
+            "month": "2026-13",
+            "kind": "receipt",
+            "customer": "x" * 101,
+        },
     )
     assert response.status_code == 422
     assert response["Content-Type"] == "application/problem+json"
-    # The schema answers first (kind); then the page's form names its own fields.
-    assert {error["field"] for error in response.json()["errors"]} == {"kind"}
-    response = ApiClient(key).get(
-        url, {"status": "lost", "payer": "cash", "date_from": "someday", "month": "2026-13"}
-    )
-    assert response.status_code == 422
-    errors = {error["field"]: error["message"] for error in response.json()["errors"]}
-    assert set(errors) == {"status", "payer", "date_from", "month"}
-    assert "YYYY-MM" in errors["month"]
+    fields = {error["field"] for error in response.json()["errors"]}
+    assert fields == {"status", "payer", "date_from", "month", "kind", "customer"}
+    # What only the page's form can tell: a month and dates at once, a range backwards.
+    both = ApiClient(key).get(url, {"month": "2026-11", "date_from": "2026-11-01"})
+    assert both.status_code == 422
+    assert [error["field"] for error in both.json()["errors"]] == [""]
     reversed_range = ApiClient(key).get(url, {"date_from": "2026-11-05", "date_to": "2026-11-01"})
     assert reversed_range.status_code == 422
     assert [error["field"] for error in reversed_range.json()["errors"]] == ["date_to"]
+
+
+def test_the_published_filters_are_the_pages_choices():
+    """The schema lists the statuses and payers the page's form offers, no more, no fewer."""
+    form = InvoiceFilterForm()
+    for name, schema_type in (("status", StatusFilter), ("payer", PayerFilter)):
+        offered = [str(value) for value, _label in form.fields[name].choices]  # type: ignore[attr-defined]
+        assert list(get_args(schema_type)) == offered, name
 
 
 def test_another_resellers_document_is_a_404_exactly_like_a_missing_one(tenant, other_tenant, key):
