@@ -8,6 +8,8 @@ from typing import get_args
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from api.models import ApiKey, Scope
 from api.routes.billing import PayerFilter, StatusFilter
@@ -336,3 +338,28 @@ def test_a_role_without_invoice_view_is_refused_with_403(tenant, other_tenant):
         response = client.get(url)
         assert response.status_code == 403, url
         assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_page_costs_the_same_queries_however_many_documents(tenant, other_tenant, key):
+    client = ApiClient(key)
+    invoice = InvoiceFactory(customer=tenant.customer)
+    InvoiceFactory(
+        customer=tenant.customer,
+        kind=Invoice.Kind.CREDIT_NOTE,
+        corrects=invoice,
+        status=Invoice.Status.CREDITED,
+    )
+    client.get(LIST)  # the key's last use is written at most once a minute
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(LIST).json()["count"] == 2
+    for _ in range(20):
+        other = InvoiceFactory(customer=CustomerFactory(reseller=tenant.reseller))
+        InvoiceFactory(
+            customer=other.customer,
+            kind=Invoice.Kind.CREDIT_NOTE,
+            corrects=other,
+            status=Invoice.Status.CREDITED,
+        )
+    with CaptureQueriesContext(connection) as many:
+        assert client.get(LIST).json()["count"] == 42
+    assert len(many) == len(few)
