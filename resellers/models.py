@@ -219,6 +219,8 @@ AUDIT_ACTION_LABELS = {
     "statement.payout_recorded": _("Commission payout recorded"),
     "customer_price.set": _("Special customer price set"),
     "customer_price.ended": _("Special customer price ended"),
+    "api_key.created": _("API key made"),
+    "api_key.revoked": _("API key revoked"),
 }
 
 
