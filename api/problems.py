@@ -8,6 +8,7 @@ missing one: the same 404 and the same body.
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
@@ -50,6 +51,19 @@ def invalid(errors: list[dict[str, str]]) -> HttpResponse:
         _("The request is not valid."),
         _("Correct the fields listed and send it again."),
         errors=errors,
+    )
+
+
+def form_invalid(form: BaseForm, names: dict[str, str] | None = None) -> HttpResponse:
+    """The 422 for a page's form that refused the input: its messages under the API's field
+    names (`names`: the form's field → the API's, where they differ)."""
+    names = names or {}
+    return invalid(
+        [
+            {"field": "" if field == "__all__" else names.get(field, field), "message": str(text)}
+            for field, messages in form.errors.items()
+            for text in messages
+        ]
     )
 
 

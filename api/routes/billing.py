@@ -6,14 +6,12 @@ balance, the same file. A credit note's amounts are positive, as on the document
 takes away from the invoice it corrects (`corrects`).
 """
 
-import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from django.db.models import QuerySet
-from django.forms import Form
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -22,12 +20,11 @@ from pydantic import Field
 
 from api.auth import ApiRequest, KeyAuth
 from api.models import Scope
-from api.problems import invalid
+from api.problems import form_invalid
 from billing import facturx, selectors
 from billing.forms import InvoiceFilterForm
 from billing.models import Invoice, InvoiceLine
 from core.csv import csv_response
-from core.ids import PUBLIC_ID_PATTERN
 from resellers.roles import Action, require
 
 router = Router(tags=["Invoices and credit notes"])
@@ -36,7 +33,6 @@ router = Router(tags=["Invoices and credit notes"])
 # (the page says the same: billing.views._pdf_response).
 PDF_RETRY_AFTER = "10"
 CENT = Decimal("0.01")
-_PUBLIC_ID = re.compile(PUBLIC_ID_PATTERN)
 
 
 class Money(Schema):
@@ -261,23 +257,9 @@ def _detail(invoice: Invoice) -> dict[str, Any]:
 
 
 def _invoice(request: ApiRequest, invoice_id: str) -> Invoice:
-    """The reseller's document, after its role may see invoices. An id that cannot be one (the
-    pages' URLs refuse it with their `pid` converter; here any text reaches the view, and a NUL
-    would fail in PostgreSQL) is the same 404 as a missing one."""
+    """The reseller's document, after its role may see invoices."""
     require(request.membership.role, Action.INVOICE_VIEW)
-    if not _PUBLIC_ID.fullmatch(invoice_id):
-        raise Http404
     return selectors.invoice_get(reseller=request.reseller, public_id=invoice_id)
-
-
-def _form_errors(form: Form) -> HttpResponse:
-    return invalid(
-        [
-            {"field": "" if field == "__all__" else field, "message": str(message)}
-            for field, messages in form.errors.items()
-            for message in messages
-        ]
-    )
 
 
 def _filtered(request: ApiRequest, filters: InvoiceFilters) -> QuerySet[Invoice] | HttpResponse:
@@ -285,7 +267,7 @@ def _filtered(request: ApiRequest, filters: InvoiceFilters) -> QuerySet[Invoice]
     require(request.membership.role, Action.INVOICE_VIEW)
     form = InvoiceFilterForm(filters.dict(exclude={"kind", "cursor"}))
     if not form.is_valid():
-        return _form_errors(form)
+        return form_invalid(form)
     invoices = selectors.invoice_list(reseller=request.reseller, **form.filters())
     return invoices.filter(kind=filters.kind) if filters.kind else invoices
 
@@ -315,7 +297,6 @@ def invoice_list(request: ApiRequest, filters: Query[ListFilters]) -> HttpRespon
     }
 
 
-# Before "/{invoice_id}", which would take "export.csv" for an id.
 @router.get(
     "/export.csv",
     auth=KeyAuth(Scope.BILLING_READ),
@@ -343,7 +324,10 @@ def invoice_export(request: ApiRequest, filters: Query[InvoiceFilters]) -> HttpR
 
 
 @router.get(
-    "/{invoice_id}", response=InvoiceOut, auth=KeyAuth(Scope.BILLING_READ), url_name="invoice_get"
+    "/{pid:invoice_id}",
+    response=InvoiceOut,
+    auth=KeyAuth(Scope.BILLING_READ),
+    url_name="invoice_get",
 )
 def invoice_get(request: ApiRequest, invoice_id: str) -> dict:
     """One invoice or credit note: what its page and its PDF say."""
@@ -351,7 +335,7 @@ def invoice_get(request: ApiRequest, invoice_id: str) -> dict:
 
 
 @router.get(
-    "/{invoice_id}/pdf",
+    "/{pid:invoice_id}/pdf",
     response={202: PdfPending},
     auth=KeyAuth(Scope.BILLING_READ),
     url_name="invoice_pdf",

@@ -5,13 +5,12 @@ pages, and the same services do the work."""
 from datetime import datetime
 from typing import Literal
 
-from django.forms import Form
 from django.http import HttpResponse
 from ninja import Query, Router, Schema, Status
 
 from api.auth import ApiRequest, KeyAuth
 from api.models import Scope
-from api.problems import invalid
+from api.problems import form_invalid
 from customers import selectors, services
 from customers.forms import CustomerContactForm, CustomerFilterForm, NewCustomerForm
 from customers.models import Customer
@@ -108,16 +107,6 @@ def _detail(customer: Customer) -> dict:
     }
 
 
-def _form_errors(form: Form) -> HttpResponse:
-    return invalid(
-        [
-            {"field": "" if field == "__all__" else field, "message": str(message)}
-            for field, messages in form.errors.items()
-            for message in messages
-        ]
-    )
-
-
 @router.get("/", response=CustomerPage, auth=KeyAuth(Scope.READ), url_name="customer_list")
 def customer_list(request: ApiRequest, filters: Query[ListFilters]) -> dict:
     """The reseller's customers, newest first unless `sort` says otherwise (organisation,
@@ -139,7 +128,7 @@ def customer_list(request: ApiRequest, filters: Query[ListFilters]) -> dict:
 
 
 @router.get(
-    "/{customer_id}", response=CustomerOut, auth=KeyAuth(Scope.READ), url_name="customer_get"
+    "/{pid:customer_id}", response=CustomerOut, auth=KeyAuth(Scope.READ), url_name="customer_get"
 )
 def customer_get(request: ApiRequest, customer_id: str) -> dict:
     require(request.membership.role, Action.CUSTOMER_VIEW)
@@ -162,13 +151,13 @@ def customer_create(request: ApiRequest, payload: CustomerIn) -> HttpResponse | 
     data["country"] = data["country"] or str(reseller.country)
     form = NewCustomerForm(data)
     if not form.is_valid():
-        return _form_errors(form)
+        return form_invalid(form)
     customer = services.customer_invite(membership=request.membership, **form.cleaned_data)
     return Status(201, _detail(customer))
 
 
 @router.put(
-    "/{customer_id}",
+    "/{pid:customer_id}",
     response=CustomerOut,
     auth=KeyAuth(Scope.CUSTOMERS_WRITE),
     url_name="customer_update",
@@ -185,7 +174,7 @@ def customer_update(
     data["time_zone"] = data["time_zone"] or customer.time_zone
     form = CustomerContactForm(data)
     if not form.is_valid():
-        return _form_errors(form)
+        return form_invalid(form)
     customer = services.customer_update_contact(
         membership=request.membership, customer=customer, **form.cleaned_data
     )
@@ -193,7 +182,7 @@ def customer_update(
 
 
 @router.post(
-    "/{customer_id}/invitation/resend",
+    "/{pid:customer_id}/invitation/resend",
     response=CustomerOut,
     auth=KeyAuth(Scope.CUSTOMERS_WRITE),
     url_name="customer_invitation_resend",
@@ -207,7 +196,7 @@ def customer_invitation_resend(request: ApiRequest, customer_id: str) -> dict:
 
 
 @router.delete(
-    "/{customer_id}/invitation",
+    "/{pid:customer_id}/invitation",
     response=CustomerOut,
     auth=KeyAuth(Scope.CUSTOMERS_WRITE),
     url_name="customer_invitation_withdraw",
@@ -246,14 +235,6 @@ def customer_import(request: ApiRequest, payload: ImportIn) -> HttpResponse | St
     `country` is needed only when the organisation's record has none. A token works once."""
     form = ImportCustomerForm(payload.dict())
     if not form.is_valid():
-        return _form_errors(form)
+        return form_invalid(form)
     customer = services.customer_import(membership=request.membership, **form.cleaned_data)
     return Status(201, _detail(customer))
-
-
-# "/import" before "/{customer_id}": Django tries the URL patterns in order, and the latter would
-# take the word "import" for a customer's ID (and answer a POST with 405).
-router.path_operations = {
-    "/import": router.path_operations.pop("/import"),
-    **router.path_operations,
-}

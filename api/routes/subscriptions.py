@@ -31,7 +31,6 @@ from typing import Any, Literal
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import F, QuerySet
-from django.forms import Form
 from django.http import HttpResponse, JsonResponse
 from django.utils.http import parse_etags
 from django.utils.translation import gettext as _
@@ -39,7 +38,7 @@ from ninja import Field, Header, Query, Router, Schema, Status
 
 from api.auth import ApiRequest, KeyAuth
 from api.models import Scope
-from api.problems import PROBLEM_TYPE, invalid, problem
+from api.problems import PROBLEM_TYPE, form_invalid, invalid, problem
 from core.pagination import keyset_page
 from customers import selectors as customer_selectors
 from customers.models import Customer
@@ -367,21 +366,6 @@ def _quote(quote: services.LicenceQuote, role: str) -> dict[str, Any]:
     }
 
 
-def _form_errors(form: Form, names: dict[str, str] | None = None) -> HttpResponse:
-    """The form's messages under the API's field names (`names`: form field → API field)."""
-    names = names or {}
-    return invalid(
-        [
-            {
-                "field": "" if field == "__all__" else names.get(field, field),
-                "message": str(message),
-            }
-            for field, messages in form.errors.items()
-            for message in messages
-        ]
-    )
-
-
 def etag(subscription: Subscription) -> str:
     """The licence state's ETag: the subscription, its count and its latest ledger row (so a
     count changed and changed back is a change too)."""
@@ -532,7 +516,7 @@ def subscription_preview(
         currency=reseller.currency,
     )
     if not form.is_valid():
-        return _form_errors(form)
+        return form_invalid(form)
     quote = services.subscription_preview_purchase(
         customer=customer,
         plan=form.cleaned_data["plan"],
@@ -587,7 +571,7 @@ def subscription_list(request: ApiRequest, filters: Query[ListFilters]) -> dict[
 
 
 @router.get(
-    "/{subscription_id}",
+    "/{pid:subscription_id}",
     response=SubscriptionOut,
     auth=KeyAuth(Scope.READ),
     url_name="subscription_get",
@@ -604,7 +588,7 @@ def subscription_get(
 
 
 @router.get(
-    "/{subscription_id}/licences/preview",
+    "/{pid:subscription_id}/licences/preview",
     response=QuoteOut,
     auth=KeyAuth(Scope.READ),
     url_name="subscription_licences_preview",
@@ -656,7 +640,7 @@ def subscription_buy(
         currency=reseller.currency,
     )
     if not form.is_valid():
-        return _form_errors(form)
+        return form_invalid(form)
     replayed = Order.objects.filter(key=key).exists()
     try:
         order = services.subscription_buy(
@@ -678,7 +662,7 @@ def subscription_buy(
 
 
 @router.post(
-    "/{subscription_id}/licences",
+    "/{pid:subscription_id}/licences",
     response=OrderOut,
     auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
     url_name="subscription_licences",
@@ -733,7 +717,7 @@ def subscription_licences(
         }
     )
     if not form.is_valid():
-        return _form_errors(form, {"expected": "expected_licences", "key": IDEMPOTENCY_HEADER})
+        return form_invalid(form, {"expected": "expected_licences", "key": IDEMPOTENCY_HEADER})
     replayed = Order.objects.filter(key=key).exists()
     try:
         order = services.subscription_change_licences(
@@ -818,7 +802,7 @@ def _change(
 
 
 @router.post(
-    "/{subscription_id}/plan",
+    "/{pid:subscription_id}/plan",
     response=SubscriptionOut,
     auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
     url_name="subscription_change_plan",
@@ -838,7 +822,7 @@ def subscription_change_plan(
     def change(subscription: Subscription) -> Subscription | HttpResponse:
         form = ChangePlanForm(payload.dict(), subscription=subscription)
         if not form.is_valid():
-            return _form_errors(form)
+            return form_invalid(form)
         return services.subscription_change_plan(
             membership=request.membership, subscription=subscription, plan=form.cleaned_data["plan"]
         )
@@ -847,7 +831,7 @@ def subscription_change_plan(
 
 
 @router.put(
-    "/{subscription_id}/renewal",
+    "/{pid:subscription_id}/renewal",
     response=SubscriptionOut,
     auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
     url_name="subscription_renewal",
@@ -869,7 +853,7 @@ def subscription_renewal(
             {"setting": payload.setting, "renewal_licences": "" if count is None else str(count)}
         )
         if not form.is_valid():
-            return _form_errors(form)
+            return form_invalid(form)
         return services.subscription_set_renewal(
             membership=request.membership,
             subscription=subscription,
@@ -881,7 +865,7 @@ def subscription_renewal(
 
 
 @router.post(
-    "/{subscription_id}/cancel",
+    "/{pid:subscription_id}/cancel",
     response=SubscriptionOut,
     auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
     url_name="subscription_cancel",
@@ -907,7 +891,7 @@ def subscription_cancel(
 
 
 @router.post(
-    "/{subscription_id}/suspend",
+    "/{pid:subscription_id}/suspend",
     response=SubscriptionOut,
     auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
     url_name="subscription_suspend",
@@ -932,7 +916,7 @@ def subscription_suspend(
 
 
 @router.post(
-    "/{subscription_id}/reactivate",
+    "/{pid:subscription_id}/reactivate",
     response=SubscriptionOut,
     auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
     url_name="subscription_reactivate",

@@ -172,3 +172,20 @@ def test_the_schema_is_openapi_3_1_and_the_docs_need_no_cdn(client):
     docs = client.get("/api/v1/docs")
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()
+
+
+@pytest.mark.parametrize("path", ["AAAA%00", "x" * 17, "%2e%2e", "AAAAAAAAAAAAAAA%00"])
+def test_an_id_that_cannot_be_one_is_the_same_404_as_a_missing_one(tenant, other_tenant, key, path):
+    client = ApiClient(key)
+    missing = client.get(f"{LIST}AAAAAAAAAAAAAAAA")
+    for url in (f"{LIST}{path}", f"/api/v1/subscriptions/{path}", f"/api/v1/invoices/{path}"):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert response.content == missing.content, url
+        assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_method_a_route_does_not_take_is_a_405_problem(tenant, other_tenant, key):
+    response = ApiClient(key).delete(LIST)
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/problem+json"
