@@ -104,12 +104,22 @@ class WebhookEvent(models.Model):
         _("dedupe key"), max_length=80, unique=True, null=True, blank=True, editable=False
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    # When its deliveries were made (one per endpoint listening then): after the commit, so
+    # that the change's own transaction writes this one row and reads nothing.
+    fanned_out_at = models.DateTimeField(_("deliveries made"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("webhook event")
         verbose_name_plural = _("webhook events")
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["reseller", "created_at"], name="webhook_event_reseller")]
+        indexes = [
+            models.Index(fields=["reseller", "created_at"], name="webhook_event_reseller"),
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(fanned_out_at__isnull=True),
+                name="webhook_event_to_fan_out",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.public_id}"

@@ -1,6 +1,8 @@
 """Reads of a reseller's webhooks, always through its tenant: another reseller's endpoint or
 event is the same 404, with the same text, as a missing one."""
 
+from datetime import datetime
+
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -35,3 +37,15 @@ def delivery_log(*, endpoint: WebhookEndpoint, status: str = "") -> list[Webhook
     if status in WebhookDelivery.Status.values:
         deliveries = deliveries.filter(status=status)
     return list(deliveries.order_by("-started_at", "-pk")[:DELIVERY_LOG_LENGTH])
+
+
+def deliveries_due_exist(*, now: datetime) -> bool:
+    """Whether the minute job has work: events without their deliveries, or deliveries due."""
+    return (
+        WebhookEvent.objects.filter(fanned_out_at__isnull=True).exists()
+        or WebhookDelivery.objects.filter(
+            status=WebhookDelivery.Status.PENDING,
+            next_attempt_at__lte=now,
+            endpoint__disabled_at__isnull=True,
+        ).exists()
+    )

@@ -1,8 +1,10 @@
 """Webhooks: the outbox (events recorded in the transaction of the change), the endpoints a
 reseller registers, replays, and the delivery of one attempt.
 
-Delivery, at least once. `event_record` writes the event and one pending delivery per enabled
-endpoint that listens to its type, and queues their sending on commit. A delivery is claimed
+Delivery, at least once. `event_record` writes the event in the caller's transaction and queues
+its sending on commit; then `events_fan_out` makes one pending delivery per enabled endpoint
+that listens to its type (the on-commit task, or the minute job for events whose task was
+lost). A delivery is claimed
 with SELECT ... FOR UPDATE SKIP LOCKED and pushed a lease ahead before it is sent, outside any
 transaction: two workers (the on-commit task and the minute job) never send it at once, and a
 worker killed mid-send leaves it due again when the lease ends. A 2xx answer delivers it; any
@@ -14,8 +16,8 @@ disabled, and its reseller's owners and admins are emailed once.
 import json
 import logging
 from collections.abc import Iterable
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cryptography.fernet import InvalidToken
@@ -23,7 +25,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, Model, OuterRef, Value
+from django.db.models import Exists, Model, OuterRef, QuerySet, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -41,6 +43,9 @@ from webhooks.models import (
     WebhookEvent,
 )
 from webhooks.payloads import customer_data, payload_data
+
+if TYPE_CHECKING:
+    from billing.models import Invoice
 
 logger = logging.getLogger(__name__)
 
@@ -73,28 +78,54 @@ def event_record(
     data: dict[str, Any],
     dedupe_key: str | None = None,
 ) -> WebhookEvent:
-    """Write the event and a pending delivery to each enabled endpoint of `reseller` that
-    listens to `type`, in the caller's transaction; their sending is queued on commit (and the
-    minute job sends whatever that queueing lost)."""
+    """Write the event in the caller's transaction (one INSERT, the outbox row) and queue its
+    sending on commit: the task makes a delivery per enabled endpoint of `reseller` listening
+    to `type` and sends them (and the minute job does whatever that queueing lost)."""
     if type not in EventType.values:
         raise ValueError(f"Unknown webhook event type: {type}")
     now = timezone.now()
-    event = WebhookEvent(reseller=reseller, type=type, payload={}, dedupe_key=dedupe_key)
-    event.payload = {"type": type, "timestamp": now.isoformat(), "data": data}
-    event.save()
-    endpoints = [
-        endpoint
-        for endpoint in WebhookEndpoint.objects.filter(reseller=reseller, disabled_at__isnull=True)
-        if type in endpoint.event_types
-    ]
-    deliveries = WebhookDelivery.objects.bulk_create(
-        [
-            WebhookDelivery(event=event, endpoint=endpoint, started_at=now, next_attempt_at=now)
-            for endpoint in endpoints
-        ]
+    event = WebhookEvent.objects.create(
+        reseller=reseller,
+        type=type,
+        payload={"type": type, "timestamp": now.isoformat(), "data": data},
+        dedupe_key=dedupe_key,
     )
-    _send_on_commit(delivery.pk for delivery in deliveries)
+    from webhooks.tasks import webhook_event_send
+
+    task_enqueue_on_commit(webhook_event_send, event.pk)
     return event
+
+
+def events_fan_out(*, now: datetime, event_id: int | None = None) -> int:
+    """Make the deliveries of the events not fanned out yet (or of that one): one per enabled
+    endpoint of the event's reseller listening to its type. Locked with SKIP LOCKED, so two
+    workers share the events; a delivery made twice is made once (unique event and endpoint).
+    Returns how many events it fanned out."""
+    with transaction.atomic():
+        pending = WebhookEvent.objects.select_for_update(skip_locked=True).filter(
+            fanned_out_at__isnull=True
+        )
+        if event_id is not None:
+            pending = pending.filter(pk=event_id)
+        events = list(pending.order_by("created_at", "pk")[:DELIVERIES_PER_RUN])
+        if not events:
+            return 0
+        endpoints: dict[int, list[WebhookEndpoint]] = {}
+        for endpoint in WebhookEndpoint.objects.filter(
+            reseller_id__in={event.reseller_id for event in events}, disabled_at__isnull=True
+        ):
+            endpoints.setdefault(endpoint.reseller_id, []).append(endpoint)
+        WebhookDelivery.objects.bulk_create(
+            [
+                WebhookDelivery(event=event, endpoint=endpoint, started_at=now, next_attempt_at=now)
+                for event in events
+                for endpoint in endpoints.get(event.reseller_id, [])
+                if event.type in endpoint.event_types
+            ],
+            ignore_conflicts=True,
+        )
+        WebhookEvent.objects.filter(pk__in=[event.pk for event in events]).update(fanned_out_at=now)
+    return len(events)
 
 
 def event_announced(type: str, obj: Model) -> None:
@@ -120,19 +151,25 @@ def _send_on_commit(delivery_ids: Iterable[int]) -> None:
         task_enqueue_on_commit(webhook_delivery_send, delivery_id)
 
 
-def invoices_overdue_announce(*, today: Any) -> int:
-    """invoice.overdue, once per invoice, for the invoices past their due date and unpaid
-    (billing's own rule) that became overdue in the last week (not the whole past on the first
-    run). Returns how many events it recorded."""
+def invoices_newly_overdue(*, today: date) -> "QuerySet[Invoice]":
+    """The invoices past their due date and unpaid (billing's own rule) that became overdue in
+    the last week (not the whole past on the first run) and were not announced yet."""
     from billing.models import Invoice
     from billing.services import invoices_overdue_q
 
     announced = WebhookEvent.objects.filter(
         dedupe_key=Concat(Value("invoice.overdue:"), OuterRef("public_id"))
     )
+    return Invoice.objects.filter(
+        invoices_overdue_q(today=today), due_date__gte=today - timedelta(days=7)
+    ).filter(~Exists(announced))
+
+
+def invoices_overdue_announce(*, today: date) -> int:
+    """invoice.overdue, once per invoice (invoices_newly_overdue). Returns how many events it
+    recorded."""
     overdue = (
-        Invoice.objects.filter(invoices_overdue_q(today=today), due_date__gte=today - timedelta(7))
-        .filter(~Exists(announced))
+        invoices_newly_overdue(today=today)
         .select_related("customer", "reseller", "corrects")
         .order_by("due_date", "pk")
     )
@@ -349,9 +386,12 @@ def events_replay_range(
 # Delivery
 
 
-def deliveries_claim(*, now: datetime, delivery_id: int | None = None) -> list[int]:
-    """Claim the due deliveries (or that one, if due): locked with SKIP LOCKED, so two workers
-    claim different rows, and pushed a lease ahead, so neither sends what the other holds."""
+def deliveries_claim(
+    *, now: datetime, delivery_id: int | None = None, event_id: int | None = None
+) -> list[int]:
+    """Claim the due deliveries (or that one, or that event's, if due): locked with SKIP
+    LOCKED, so two workers claim different rows, and pushed a lease ahead, so neither sends
+    what the other holds."""
     with transaction.atomic():
         due = WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",)).filter(
             status=Status.PENDING,
@@ -360,6 +400,8 @@ def deliveries_claim(*, now: datetime, delivery_id: int | None = None) -> list[i
         )
         if delivery_id is not None:
             due = due.filter(pk=delivery_id)
+        if event_id is not None:
+            due = due.filter(event_id=event_id)
         due = due.order_by("next_attempt_at", "pk")
         ids = list(due.values_list("pk", flat=True)[:DELIVERIES_PER_RUN])
         if ids:
@@ -369,7 +411,11 @@ def deliveries_claim(*, now: datetime, delivery_id: int | None = None) -> list[i
 
 def delivery_attempt(*, delivery_id: int) -> str:
     """Send a claimed delivery once and record the outcome; returns its status."""
-    delivery = WebhookDelivery.objects.select_related("event", "endpoint").get(pk=delivery_id)
+    delivery = (
+        WebhookDelivery.objects.select_related("event", "endpoint").filter(pk=delivery_id).first()
+    )
+    if delivery is None:
+        return "deleted"  # its endpoint was deleted since it was claimed
     event, endpoint = delivery.event, delivery.endpoint
     body = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False)
     attempted_at = timezone.now()
@@ -405,7 +451,9 @@ def _next_attempt(delivery: WebhookDelivery, *, now: datetime) -> datetime | Non
 @transaction.atomic
 def _attempt_record(delivery_id: int, *, attempted_at: datetime, answer: transport.Answer) -> str:
     now = timezone.now()
-    delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
+    delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id).first()
+    if delivery is None:
+        return "deleted"  # its endpoint was deleted while it was being sent
     WebhookAttempt.objects.create(
         delivery=delivery,
         attempted_at=attempted_at,

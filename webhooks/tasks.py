@@ -12,14 +12,24 @@ from celery import shared_task
 from django.utils import timezone
 
 from core.queue import task_enqueue
-from webhooks import services
+from webhooks import selectors, services
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
+def webhook_event_send(event_id: int) -> int:
+    """Make the event's deliveries (if not made yet) and send those due now; returns how many
+    attempts it made."""
+    services.events_fan_out(now=timezone.now(), event_id=event_id)
+    claimed = services.deliveries_claim(now=timezone.now(), event_id=event_id)
+    _attempt_each(claimed)
+    return len(claimed)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def webhook_delivery_send(delivery_id: int) -> str:
-    """Send one delivery now, if it is still due (claimed by nobody else)."""
+    """Send one delivery now, if it is still due (claimed by nobody else): a replay."""
     claimed = services.deliveries_claim(now=timezone.now(), delivery_id=delivery_id)
     if not claimed:
         return "not due"
@@ -28,20 +38,27 @@ def webhook_delivery_send(delivery_id: int) -> str:
 
 @shared_task
 def webhook_deliveries_send_due() -> int:
-    """Send every due delivery, a batch at a time, until none is due; returns how many
-    attempts it made. Each batch is claimed first, so parallel runs share the work."""
+    """Make the deliveries of the events whose task was lost, then send every due delivery, a
+    batch at a time, until none is due; returns how many attempts it made. Each batch is
+    claimed first, so parallel runs share the work."""
+    while services.events_fan_out(now=timezone.now()) == services.DELIVERIES_PER_RUN:
+        pass
     sent = 0
     while True:
         claimed = services.deliveries_claim(now=timezone.now())
-        for delivery_id in claimed:
-            try:
-                services.delivery_attempt(delivery_id=delivery_id)
-            except Exception:
-                # The claim's lease ends and it is tried again; the others go on.
-                logger.exception("Webhook delivery %s could not be attempted", delivery_id)
+        _attempt_each(claimed)
         sent += len(claimed)
         if len(claimed) < services.DELIVERIES_PER_RUN:
             return sent
+
+
+def _attempt_each(delivery_ids: list[int]) -> None:
+    for delivery_id in delivery_ids:
+        try:
+            services.delivery_attempt(delivery_id=delivery_id)
+        except Exception:
+            # Its claim's lease ends and it is tried again; the others go on.
+            logger.exception("Webhook delivery %s could not be attempted", delivery_id)
 
 
 @shared_task
@@ -51,7 +68,11 @@ def webhook_invoices_overdue() -> int:
 
 def webhooks_sweep(*, now: datetime, force: bool) -> int:
     """core.sweeper, every minute (Celery beat's work sweep): queue the job that sends the due
-    deliveries, and the one that announces newly overdue invoices. Returns how many it queued."""
-    return int(task_enqueue(webhook_deliveries_send_due)) + int(
-        task_enqueue(webhook_invoices_overdue)
-    )
+    deliveries (retries, and the events whose task was lost) if any are due, and the one that
+    announces newly overdue invoices if there are some. Returns how many tasks it queued."""
+    queued = 0
+    if selectors.deliveries_due_exist(now=now):
+        queued += int(task_enqueue(webhook_deliveries_send_due))
+    if services.invoices_newly_overdue(today=timezone.localdate()).exists():
+        queued += int(task_enqueue(webhook_invoices_overdue))
+    return queued

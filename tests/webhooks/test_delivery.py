@@ -20,7 +20,13 @@ from resellers.roles import Role
 from tests.factories import MembershipFactory, Tenant, owner_of
 from tests.support.webhook_receiver import Receiver, webhook_receiver
 from webhooks import services, tasks, transport
-from webhooks.models import EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from webhooks.models import (
+    EventType,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -223,17 +229,18 @@ def test_the_event_waits_in_the_outbox_while_the_broker_is_down(
             customer = invite(tenant, django_capture_on_commit_callbacks)
             assert customer.pk  # the change itself succeeded
         assert receiver.received == []
-        delivery = WebhookDelivery.objects.get(endpoint=endpoint)
-        assert delivery.status == WebhookDelivery.Status.PENDING
+        event = WebhookEvent.objects.get()
+        assert event.fanned_out_at is None  # in the outbox, waiting
 
         # Redis is back: beat's work sweep, a minute later, sends it; again, nothing more.
         clock.shift(60)
-        work_sweep()
-        work_sweep()
+        assert work_sweep()["webhooks"] == 1
+        assert work_sweep()["webhooks"] == 0
         assert run_due_job() == 0
         (payload,) = verified(receiver, secret)
     assert payload["data"]["customer"]["id"] == customer.public_id
-    delivery.refresh_from_db()
+    assert receiver.received[0].headers["webhook-id"] == event.public_id
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
     assert (delivery.status, delivery.attempts) == (WebhookDelivery.Status.DELIVERED, 1)
 
 

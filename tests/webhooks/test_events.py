@@ -77,7 +77,10 @@ def test_the_subscription_and_invoice_services_record_their_events(
     assert issued["id"] == invoice.public_id
     assert issued["total"] == {"amount": str(invoice.total), "currency": "EUR"}
     assert recorded[6][1]["invoice"]["status"] == "paid"
-    # One pending delivery per event to the tenant's endpoint, none to the other's.
+    # The change's transaction wrote the events only; their deliveries are made after the
+    # commit: one pending delivery per event to the tenant's endpoint, none to the other's.
+    assert not WebhookDelivery.objects.exists()
+    assert services.events_fan_out(now=timezone.now()) == 7
     assert WebhookDelivery.objects.filter(endpoint=endpoints[0]).count() == 7
     assert events_of(other_tenant.reseller) == []
     assert not WebhookDelivery.objects.filter(endpoint=endpoints[1]).exists()

@@ -5,6 +5,7 @@ are refused, and another reseller's endpoint or event is the same 404 as a missi
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from resellers.roles import Role
 from tests.factories import owner_of
@@ -93,6 +94,7 @@ def test_the_delivery_log_and_replays(
 ):
     endpoint = endpoint_of(tenant)
     event = services.event_record(reseller=tenant.reseller, type="invoice.paid", data={})
+    services.events_fan_out(now=timezone.now())
     client = client_for(tenant.owner)
     page = client.get(f"{LIST}{endpoint.public_id}/")
     assert event.public_id in page.content.decode()
