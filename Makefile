@@ -21,7 +21,7 @@ export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: help venv messages demo test lint typecheck translations translations-check check-deploy \
 	bench-customers bench-billing bench-billing-scaleout bench-pdf bench-soak bench-dashboard \
-	bench-statements
+	bench-statements bench-api
 
 help:
 	@echo "make demo               run the portal with demo data on http://$(DEMO_ADDR)"
@@ -38,6 +38,7 @@ help:
 	@echo "make bench-pdf          invoice PDFs vs a minimal document, 10 and 100 lines, worker memory"
 	@echo "make bench-soak         5-minute soak of gunicorn, Celery and beat: 0 errors, flat memory"
 	@echo "make bench-dashboard    dashboard vs minimal view throughput on gunicorn, 10,000 customers"
+	@echo "make bench-api          API customer list vs minimal view on gunicorn; webhook deliveries/s"
 
 # The virtual environment, exactly as uv.lock says (dev group included: tests and linters).
 venv:
@@ -169,3 +170,13 @@ bench-soak: venv
 BENCH_DASHBOARD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/partner_portal_bench_dashboard
 bench-dashboard: venv
 	DATABASE_URL=$(BENCH_DASHBOARD_DATABASE_URL) $(PY) -m benchmarks.dashboard $(BENCH_ARGS)
+
+# The REST API's customer list against the minimal view on gunicorn, at 10,000 customers (the
+# dashboard benchmark's stack and data), and webhook deliveries per second to a local receiver
+# that verifies each signature: in-process and by 1 and 2 Celery processes (docs/benchmarks.md).
+# Its own database (created if missing; data loaded once) and its own redis-server; the run
+# raises API_RATE_LIMIT and allows the loopback receiver in its own environment. Every answer
+# and delivery checked; no speed target held. BENCH_ARGS=--smoke (CI): 300 customers, 100 events.
+BENCH_API_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/partner_portal_bench_api
+bench-api: venv
+	DATABASE_URL=$(BENCH_API_DATABASE_URL) $(PY) -m benchmarks.api $(BENCH_ARGS)

@@ -23,3 +23,7 @@ CACHES = {"default": {"BACKEND": "core.cache.ResilientRedisCache", "LOCATION": R
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+
+# benchmarks.api delivers webhooks to a receiver on 127.0.0.1, which webhooks.transport refuses
+# (SSRF) unless this is set; that run sets it in its environment, nothing else does.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
