@@ -32,6 +32,7 @@ urlpatterns = [
     path("statements/", include("commissions.statement_urls")),
     path("api/v1/", api_v1.urls),
     path("settings/api-keys/", include("api.urls")),
+    path("settings/webhooks/", include("webhooks.urls")),
 ]
 
 if settings.DEBUG and apps.is_installed("demo"):

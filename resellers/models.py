@@ -221,6 +221,12 @@ AUDIT_ACTION_LABELS = {
     "customer_price.ended": _("Special customer price ended"),
     "api_key.created": _("API key made"),
     "api_key.revoked": _("API key revoked"),
+    "webhook_endpoint.created": _("Webhook endpoint added"),
+    "webhook_endpoint.updated": _("Webhook endpoint's events changed"),
+    "webhook_endpoint.disabled": _("Webhook endpoint disabled"),
+    "webhook_endpoint.enabled": _("Webhook endpoint enabled"),
+    "webhook_endpoint.deleted": _("Webhook endpoint deleted"),
+    "webhook_endpoint.replayed": _("Webhook events sent again"),
 }
 
 
@@ -257,7 +263,7 @@ class AuditEvent(models.Model):
     after = models.JSONField(_("after"), null=True, blank=True)
     ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     # "" through the pages; the API key's name for a write made through the API.
-    via = models.CharField(_("API key"), max_length=100, blank=True)
+    via = models.CharField(_("API key"), max_length=100, blank=True, default="", db_default="")
     created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
 
     class Meta:

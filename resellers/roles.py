@@ -37,6 +37,8 @@ class Action(StrEnum):
     # API keys and webhook endpoints (api, webhooks): they act for the team, so owners and admins.
     API_KEYS_MANAGE = "api_keys.manage"
     WEBHOOKS_MANAGE = "webhooks.manage"
+    # The reseller's whole audit log (each customer's page shows that customer's part).
+    AUDIT_VIEW = "audit.view"
 
 
 _SALES = {
@@ -55,6 +57,7 @@ _ADMIN = _SALES | {
     Action.MARGIN_VIEW,
     Action.API_KEYS_MANAGE,
     Action.WEBHOOKS_MANAGE,
+    Action.AUDIT_VIEW,
 }
 _BILLING = {
     Action.CUSTOMER_VIEW,

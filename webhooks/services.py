@@ -34,6 +34,7 @@ from core.emails import email_queue
 from core.queue import task_enqueue_on_commit
 from resellers.models import Membership, Reseller
 from resellers.roles import Action, Role, require
+from resellers.services import audit_record
 from webhooks import transport
 from webhooks.models import (
     EventType,
@@ -197,6 +198,23 @@ def _manageable(membership: Membership) -> None:
     require(membership.role, Action.WEBHOOKS_MANAGE)
 
 
+def _audit(
+    membership: Membership,
+    endpoint: WebhookEndpoint,
+    action: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    audit_record(
+        actor=membership.user,
+        reseller=membership.reseller,
+        action=action,
+        obj=endpoint,
+        before=before,
+        after=after,
+    )
+
+
 def endpoint_url_check(url: str) -> str:
     """An https URL (http only to a loopback host, in development) whose host is not a private
     or reserved address (checked again at each delivery: webhooks.transport)."""
@@ -259,6 +277,12 @@ def endpoint_create(
     )
     endpoint.full_clean()
     endpoint.save()
+    _audit(
+        membership,
+        endpoint,
+        "webhook_endpoint.created",
+        after={"url": endpoint.url, "event_types": endpoint.event_types},
+    )
     return endpoint, secret
 
 
@@ -278,11 +302,15 @@ def endpoint_update(
     description: str | None = None,
 ) -> WebhookEndpoint:
     endpoint = _endpoint_lock(membership, endpoint)
+    before = {"event_types": endpoint.event_types, "description": endpoint.description}
     endpoint.event_types = _event_types_check(event_types)
     if description is not None:
         endpoint.description = description.strip()
     endpoint.full_clean()
     endpoint.save(update_fields=["event_types", "description"])
+    after = {"event_types": endpoint.event_types, "description": endpoint.description}
+    if after != before:
+        _audit(membership, endpoint, "webhook_endpoint.updated", before, after)
     return endpoint
 
 
@@ -294,6 +322,7 @@ def endpoint_disable(*, membership: Membership, endpoint: WebhookEndpoint) -> We
         endpoint.disabled_reason = WebhookEndpoint.DisabledReason.BY_MEMBER
         endpoint.save(update_fields=["disabled_at", "disabled_reason"])
         _deliveries_give_up(endpoint, error=_("The endpoint was disabled."))
+        _audit(membership, endpoint, "webhook_endpoint.disabled")
     return endpoint
 
 
@@ -301,16 +330,21 @@ def endpoint_disable(*, membership: Membership, endpoint: WebhookEndpoint) -> We
 def endpoint_enable(*, membership: Membership, endpoint: WebhookEndpoint) -> WebhookEndpoint:
     """Enable again; the events missed meanwhile are sent by a replay of their time range."""
     endpoint = _endpoint_lock(membership, endpoint)
+    was_disabled = endpoint.disabled_at is not None
     endpoint.disabled_at = None
     endpoint.disabled_reason = ""
     endpoint.failing_since = None
     endpoint.save(update_fields=["disabled_at", "disabled_reason", "failing_since"])
+    if was_disabled:
+        _audit(membership, endpoint, "webhook_endpoint.enabled")
     return endpoint
 
 
 @transaction.atomic
 def endpoint_delete(*, membership: Membership, endpoint: WebhookEndpoint) -> None:
-    _endpoint_lock(membership, endpoint).delete()
+    endpoint = _endpoint_lock(membership, endpoint)
+    _audit(membership, endpoint, "webhook_endpoint.deleted", before={"url": endpoint.url})
+    endpoint.delete()
 
 
 def _deliveries_give_up(endpoint: WebhookEndpoint, *, error: str) -> int:
@@ -355,6 +389,7 @@ def event_replay(
     if event.reseller_id != endpoint.reseller_id:
         raise PermissionDenied
     _replay(endpoint, [event])
+    _audit(membership, endpoint, "webhook_endpoint.replayed", after={"event": event.public_id})
     return WebhookDelivery.objects.get(event=event, endpoint=endpoint)
 
 
@@ -380,7 +415,14 @@ def events_replay_range(
         created_at__gte=start,
         created_at__lt=end,
     ).order_by("created_at", "pk")[:REPLAY_EVENTS_MAX]
-    return _replay(endpoint, events)
+    count = _replay(endpoint, events)
+    _audit(
+        membership,
+        endpoint,
+        "webhook_endpoint.replayed",
+        after={"from": start.isoformat(), "to": end.isoformat(), "events": count},
+    )
+    return count
 
 
 # Delivery
@@ -516,5 +558,12 @@ def endpoint_disable_failing(*, endpoint: WebhookEndpoint, now: datetime) -> boo
             },
             language=member.user.language,
         )
+    audit_record(
+        actor=None,
+        reseller=reseller,
+        action="webhook_endpoint.disabled",
+        obj=endpoint,
+        after={"reason": WebhookEndpoint.DisabledReason.FAILING},
+    )
     logger.warning("Webhook endpoint %s disabled after three days of failures", endpoint.public_id)
     return True

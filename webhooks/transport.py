@@ -103,7 +103,7 @@ def signed_headers(*, secret: str, event_id: str, timestamp: datetime, body: str
 
 
 def private_targets_allowed() -> bool:
-    return bool(settings.DEBUG or getattr(settings, "WEBHOOK_ALLOW_PRIVATE_TARGETS", False))
+    return bool(settings.DEBUG or settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
 
 
 def address_is_public(address: IPAddress) -> bool:

@@ -1,9 +1,7 @@
 """The reseller's audit log: who did what to which object, before and after, from where, and
 through which API key (`via`), newest first with keyset cursors.
 
-Owners and admins only. No role action names the audit log yet, so it is gated on
-Action.API_KEYS_MANAGE: the roles that manage what acts for the whole team (keys, webhooks)
-are the ones that read the team's log.
+Owners and admins only (Action.AUDIT_VIEW).
 """
 
 from datetime import date, datetime, time, timedelta
@@ -121,7 +119,7 @@ def audit_event_list(request: ApiRequest, filters: Query[AuditFilters]) -> Any:
     `action` (as `customer.invited`, or `customer.` for every customer action), `date_from`
     and `date_to` (YYYY-MM-DD, both included, in the portal's time zone). Owners and admins
     only."""
-    require(request.membership.role, Action.API_KEYS_MANAGE)
+    require(request.membership.role, Action.AUDIT_VIEW)
     if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
         # As the Invoices page's filter form says it.
         raise ValidationError({"date_to": _("The end of the range is before its start.")})

@@ -406,3 +406,6 @@ LOGGING = {
 # The REST API (api/): requests each key may make per window (seconds), published in its docs.
 API_RATE_LIMIT = env.int("API_RATE_LIMIT", default=600)
 API_RATE_WINDOW = env.int("API_RATE_WINDOW", default=60)
+# Webhook deliveries to private, loopback or link-local addresses are refused (SSRF), except
+# with DEBUG; this allows them without DEBUG (a vendor whose receivers are on its own network).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='auditevent',
             name='via',
-            field=models.CharField(blank=True, max_length=100, verbose_name='API key'),
+            field=models.CharField(blank=True, db_default='', default='', max_length=100, verbose_name='API key'),
         ),
     ]

@@ -23,6 +23,9 @@ EXPECTED = {
         Action.INVOICE_VIEW,
         Action.PRICES_MANAGE,
         Action.MARGIN_VIEW,
+        Action.API_KEYS_MANAGE,
+        Action.WEBHOOKS_MANAGE,
+        Action.AUDIT_VIEW,
     },
     Role.SALES: {
         Action.CUSTOMER_VIEW,

@@ -13,7 +13,6 @@ from tests.support.url_sweep import same_page
 from webhooks import services
 from webhooks.models import EventType, WebhookDelivery, WebhookEndpoint
 
-pytestmark = pytest.mark.urls("tests.support.webhook_urls")
 LIST = "/settings/webhooks/"
 
 
@@ -144,3 +143,32 @@ def test_another_resellers_endpoint_and_event_are_the_same_404_as_missing_ones(
     assert same_page(their_page, missing.content)
     theirs.refresh_from_db()
     assert theirs.disabled_at is None
+
+
+def test_endpoint_changes_are_audited(tenant, other_tenant):
+    from resellers.models import AuditEvent
+    from tests.factories import owner_of
+    from webhooks import services
+
+    membership = owner_of(tenant)
+    endpoint, _secret = services.endpoint_create(
+        membership=membership, url="https://hooks.example.com/in", event_types=["customer.invited"]
+    )
+    services.endpoint_update(
+        membership=membership, endpoint=endpoint, event_types=["invoice.issued"]
+    )
+    services.endpoint_disable(membership=membership, endpoint=endpoint)
+    services.endpoint_enable(membership=membership, endpoint=endpoint)
+    services.endpoint_delete(membership=membership, endpoint=endpoint)
+    actions = list(
+        AuditEvent.objects.filter(reseller=tenant.reseller, object_id=endpoint.public_id)
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+    assert actions == [
+        "webhook_endpoint.created",
+        "webhook_endpoint.updated",
+        "webhook_endpoint.disabled",
+        "webhook_endpoint.enabled",
+        "webhook_endpoint.deleted",
+    ]
