@@ -544,6 +544,7 @@ class Delivered:
     machine_busy: float
     load: tuple[float, float]
     problems: list[str]
+    sessions: int = 0  # PostgreSQL sessions opened meanwhile (pg_stat_database)
 
     @property
     def per_second(self) -> float:
@@ -677,7 +678,9 @@ def in_process(hooks: Webhooks, way: str, *, sweep: bool) -> Delivered:
     else:
         for name, args, kwargs in queued:
             app.tasks[name](*args, **kwargs)
-    return meter.done(way, len(ids), deliveries_check(hooks, ids))
+    run = meter.done(way, len(ids), deliveries_check(hooks, ids))
+    run.sessions = pg_sessions() - meter.sessions
+    return run
 
 
 def celery_run(hooks: Webhooks, way: str, processes: int) -> Delivered:
@@ -709,6 +712,7 @@ def celery_run(hooks: Webhooks, way: str, processes: int) -> Delivered:
     finally:
         stop_process(worker)
         hooks.stack.processes.pop(name, None)
+    run.sessions = pg_sessions() - meters[0].sessions  # the pool's last ones closed too
     run.problems = deliveries_check(hooks, ids)
     errors = [line for line in log.read_bytes().splitlines() if b"ERROR" in line]
     if errors:
@@ -734,6 +738,7 @@ class Meter:
         self.busy = dashboard.cpu_times()
         self.receiver_cpu = dashboard.processes_cpu(receiver)
         self.sender_cpu = self.sender()
+        self.sessions = pg_sessions()
         self.started = time.perf_counter()
 
     def sender(self) -> float:
@@ -755,6 +760,17 @@ class Meter:
             load=(self.load, os.getloadavg()[0]),
             problems=problems,
         )
+
+
+def pg_sessions() -> int:
+    """Sessions opened in the benchmark's database so far: Celery closes a task's database
+    connections after each task (its Django fix-up, unless CELERY_DB_REUSE_MAX is set)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return int(cursor.fetchone()[0])
 
 
 def deliveries_check(hooks: Webhooks, ids: list[str]) -> list[str]:
@@ -800,7 +816,8 @@ def run_line(run: Delivered) -> str:
     return (
         f"{run.way}: {run.deliveries:,} in {run.seconds:.2f} s = {run.per_second:.0f}/s; "
         f"sender {1000 * run.sender_cpu / run.deliveries:.2f} ms CPU per delivery, receiver "
-        f"{1000 * run.receiver_cpu / run.deliveries:.2f} ms; machine {run.machine_busy:.0%} busy; "
+        f"{1000 * run.receiver_cpu / run.deliveries:.2f} ms; {run.sessions:,} PostgreSQL "
+        f"sessions opened; machine {run.machine_busy:.0%} busy; "
         f"load average {run.load[0]:.2f} -> {run.load[1]:.2f}; {verdict}"
     )
 
@@ -808,7 +825,8 @@ def run_line(run: Delivered) -> str:
 def webhooks_report(runs: dict[str, list[Delivered]]) -> bool:
     print(
         "\n| Delivered by | deliveries/s (median) | min-max | sender CPU per delivery "
-        "| receiver CPU per delivery | machine busy | load average |\n|---|---|---|---|---|---|---|"
+        "| receiver CPU per delivery | PostgreSQL sessions per delivery | machine busy "
+        "| load average |\n|---|---|---|---|---|---|---|---|"
     )
     for way, results in runs.items():
         rates = [r.per_second for r in results]
@@ -816,6 +834,7 @@ def webhooks_report(runs: dict[str, list[Delivered]]) -> bool:
             f"| {way} | {statistics.median(rates):.0f} | {min(rates):.0f}-{max(rates):.0f} "
             f"| {statistics.median(1000 * r.sender_cpu / r.deliveries for r in results):.2f} ms "
             f"| {statistics.median(1000 * r.receiver_cpu / r.deliveries for r in results):.2f} ms "
+            f"| {statistics.median(r.sessions / r.deliveries for r in results):.2f} "
             f"| {statistics.median(r.machine_busy for r in results):.0%} "
             f"| {min(r.load[0] for r in results):.2f}-{max(r.load[1] for r in results):.2f} |"
         )
