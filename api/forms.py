@@ -11,7 +11,10 @@ class ApiKeyForm(forms.Form):
     name = forms.CharField(
         label=_("Name"),
         max_length=ApiKey._meta.get_field("name").max_length,
-        help_text=_("What uses the key, e.g. the CRM sync: it names the key in the audit log."),
+        help_text=_(
+            "What will use the key, e.g. the CRM sync. The audit log shows this name beside "
+            "each change made with the key."
+        ),
     )
     scopes = forms.MultipleChoiceField(
         label=_("Scopes"),
@@ -24,7 +27,7 @@ class ApiKeyForm(forms.Form):
         label=_("Expires"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        help_text=_("Optional. The key works until the end of this day."),
+        help_text=_("Optional. The key works until the end of the day chosen."),
     )
 
     def expires_at_in(self, time_zone: str) -> datetime | None:

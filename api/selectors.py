@@ -5,6 +5,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from api.models import ApiKey, Scope
 from resellers.models import Reseller
@@ -17,12 +18,12 @@ class KeyState:
     STOPPED = "stopped"
 
     LABELS = {
-        ACTIVE: _("Active"),
-        REVOKED: _("Revoked"),
-        EXPIRED: _("Expired"),
+        ACTIVE: pgettext_lazy("API key", "Active"),
+        REVOKED: pgettext_lazy("API key", "Revoked"),
+        EXPIRED: pgettext_lazy("API key", "Expired"),
         # The member who made it left the team or no longer has the role it was made with: it
         # would act with more than its member may (api.models.ApiKey.is_usable).
-        STOPPED: _("Stopped"),
+        STOPPED: pgettext_lazy("API key", "Stopped"),
     }
     REASONS = {
         STOPPED: _("The member who made it left the team or changed role."),

@@ -1,5 +1,6 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from webhooks.models import EventType, WebhookEndpoint
 
@@ -39,10 +40,10 @@ class ReplayRangeForm(forms.Form):
     """Read in the current time zone, the one the delivery log shows its times in."""
 
     start = forms.DateTimeField(
-        label=_("From"),
+        label=pgettext_lazy("start of a time range", "From"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
     end = forms.DateTimeField(
-        label=_("To"),
+        label=pgettext_lazy("end of a time range", "To"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )

@@ -40,8 +40,8 @@ class WebhookEndpoint(models.Model):
     its deliveries are signed with (Standard Webhooks)."""
 
     class DisabledReason(models.TextChoices):
-        BY_MEMBER = "member", _("Disabled by a team member")
-        FAILING = "failing", _("Disabled after three days of failed deliveries")
+        BY_MEMBER = "member", _("by a team member")
+        FAILING = "failing", _("after three days of failed deliveries")
 
     public_id = PublicIdField()
     reseller = models.ForeignKey(

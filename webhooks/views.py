@@ -8,6 +8,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from core.forms import add_service_errors
@@ -93,7 +94,10 @@ def endpoint_enable(request: ResellerRequest, endpoint_id: str) -> HttpResponse:
     services.endpoint_enable(membership=request.membership, endpoint=endpoint)
     messages.success(
         request,
-        _("The endpoint is enabled. Replay the time it was disabled to send the events it missed."),
+        _(
+            "The endpoint is enabled. The events it missed while disabled can be sent again "
+            "from its delivery log."
+        ),
     )
     return redirect("webhooks:detail", endpoint.public_id)
 
@@ -119,7 +123,9 @@ def event_replay(request: ResellerRequest, endpoint_id: str, event_id: str) -> H
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, _("The event %(id)s is sent again.") % {"id": event.public_id})
+        messages.success(
+            request, _("The event %(id)s will be sent again.") % {"id": event.public_id}
+        )
     return redirect("webhooks:detail", endpoint.public_id)
 
 
@@ -141,5 +147,9 @@ def events_replay_range(request: ResellerRequest, endpoint_id: str) -> HttpRespo
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, _("%(count)d events are sent again.") % {"count": count})
+        messages.success(
+            request,
+            ngettext("%(count)d event is sent again.", "%(count)d events are sent again.", count)
+            % {"count": count},
+        )
     return redirect("webhooks:detail", endpoint.public_id)

@@ -64,7 +64,7 @@ class Migration(migrations.Migration):
                 ('secret_sealed', models.TextField(editable=False, verbose_name='secret (encrypted)')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created')),
                 ('disabled_at', models.DateTimeField(blank=True, null=True, verbose_name='disabled')),
-                ('disabled_reason', models.CharField(blank=True, choices=[('member', 'Disabled by a team member'), ('failing', 'Disabled after three days of failed deliveries')], max_length=10, verbose_name='why disabled')),
+                ('disabled_reason', models.CharField(blank=True, choices=[('member', 'by a team member'), ('failing', 'after three days of failed deliveries')], max_length=10, verbose_name='why disabled')),
                 ('failing_since', models.DateTimeField(blank=True, null=True, verbose_name='failing since')),
                 ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='resellers.membership', verbose_name='created by')),
                 ('reseller', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='webhook_endpoints', to='resellers.reseller', verbose_name='reseller')),
