@@ -5,6 +5,7 @@ files under the portal's CSP (/api/v1/docs)."""
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
@@ -19,17 +20,57 @@ from api.routes.billing import router as billing_router
 from api.routes.customers import router as customers_router
 from api.routes.subscriptions import router as subscriptions_router
 from core.ratelimit import RateLimited
+from webhooks.models import EventType
+
+DESCRIPTION = f"""
+Everything the reseller pages do, for scripts: the same rules, the same roles, the same audit log.
+
+## Keys and scopes
+Owners and admins make API keys in **Settings → API keys**. Send one as
+`Authorization: Bearer ppk_…`. A key acts with the role of the member who made it, never more,
+and stops working when it is revoked, when it expires, or when that member leaves the team or
+changes role (then: 401). Each operation names the scope it needs (403 without it):
+`read` (customers, subscriptions, the audit log), `customers:write`, `subscriptions:write`,
+`billing:read` (invoices and credit notes). Every change made with a key is audited with the
+key's name.
+
+## Rate limits
+Each key may make **{settings.API_RATE_LIMIT} requests per {settings.API_RATE_WINDOW} seconds**
+(a sliding window). Every answer carries `RateLimit-Limit`, `RateLimit-Remaining`,
+`RateLimit-Reset` (seconds) and `RateLimit-Policy`; past the limit the answer is
+**429** with `Retry-After` (seconds).
+
+## Errors
+Errors are RFC 9457 problem details (`application/problem+json`): `title`, `status`,
+`detail`, and for bad input `errors`, a list of `{{"field", "message"}}`. Messages follow
+`Accept-Language` (en, es, fr, de, nl). Another reseller's object is a 404 with exactly the
+body of a missing one.
+
+## Changes, retries and conflicts
+Every change takes an `Idempotency-Key` header: sending the same request again with the same
+key returns the first answer instead of ordering twice. A licence change names the count it
+starts from (`expected_licences`, or `If-Match` with the subscription's `ETag`); if the count
+has changed since, the answer is **409** with the current count. Lists return `items` and
+`next_cursor`: pass it as `cursor` for the next page.
+
+## Webhooks
+Owners and admins register endpoints in **Settings → Webhooks** (https; the signing secret,
+`whsec_…`, is shown once) and choose their events:
+{", ".join(f"`{event}`" for event in EventType.values)}.
+Each delivery is a POST of `{{"type", "timestamp", "data"}}` signed with the
+[Standard Webhooks](https://www.standardwebhooks.com/) scheme (`webhook-id`,
+`webhook-timestamp`, `webhook-signature`): verify it with a Standard Webhooks library and the
+endpoint's secret. Delivery is at least once: answer 2xx within 10 seconds, and skip an event
+whose `webhook-id` you already have. A failed delivery is tried again with growing delays
+(5 s, 5 min, 30 min, 2 h, 5 h, then every 10 h) for three days; then the endpoint is disabled
+and the reseller's owners and admins are emailed. The delivery log in Settings shows each
+attempt, and sends one event or a time range again.
+"""
 
 api = NinjaAPI(
     title="Partner Portal API",
     version="1",
-    description=(
-        "Everything the reseller pages do, for scripts. Authenticate with an API key made in "
-        "Settings → API keys: `Authorization: Bearer ppk_…`. Errors are RFC 9457 problem "
-        "details in the language of `Accept-Language`. Each key may make a number of requests "
-        "per minute; every answer carries `RateLimit-Limit`, `RateLimit-Remaining` and "
-        "`RateLimit-Reset`, and past the limit the answer is 429 with `Retry-After`."
-    ),
+    description=DESCRIPTION,
     urls_namespace="api-v1",
     openapi_url="/openapi.json",
     docs_url="/docs",
