@@ -54,6 +54,7 @@ LONGEST_MODULES = [
     "tests/subscriptions/test_jobs.py",
     "tests/system/test_faults_processes.py",
     "tests/demo/test_demo.py",
+    "tests/system/test_faults_webhooks.py",
 ]
 
 
