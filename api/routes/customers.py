@@ -3,10 +3,12 @@ contact details, resend or withdraw the invitation. The same forms check the inp
 pages, and the same services do the work."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.http import HttpResponse
 from ninja import Query, Router, Schema, Status
+from ninja.params.functions import Path
+from pydantic import ConfigDict, Field
 
 from api.auth import ApiRequest, KeyAuth
 from api.models import Scope
@@ -17,6 +19,57 @@ from customers.models import Customer
 from resellers.roles import Action, require
 
 router = Router(tags=["Customers"])
+
+# The examples the docs show (and schemathesis sends): one customer, Acme Iberia, seen the same
+# way by every operation.
+CUSTOMER_ID = "q3VbH0x9LmT2aZ8c"
+CURSOR = (
+    "WyItY3JlYXRlZCIsImEiLFsiMjAyNi0xMS0zMFQwOTo0MTowNy41MTIzMzQrMDA6MDAiLDQ4MjEzXSw1MF0"
+    ":1xaLCB:tPDQgW4V5iTdPyai6jvSz9PVfOX163nHIAZAyg-spHk"
+)
+ROW_EXAMPLE = {
+    "id": CUSTOMER_ID,
+    "organisation": "Acme Iberia",
+    "domain": "acme-iberia.es",
+    "customer_type": "domain",
+    "contact_name": "Lucía Fernández",
+    "contact_email": "lucia.fernandez@acme-iberia.es",
+    "status": "active",
+    "created_at": "2026-11-02T10:14:31Z",
+}
+CONTACT_EXAMPLE = {
+    "organisation": "Acme Iberia",
+    "contact_name": "Lucía Fernández",
+    "contact_email": "lucia.fernandez@acme-iberia.es",
+    "country": "ES",
+    "vat_id": "ESB87654321",
+    "education": False,
+    "crm_id": "HUB-20417",
+    "admin_name": "Javier Moreno",
+    "admin_address": "Calle de Serrano 21\n28001 Madrid",
+    "admin_alternate_email": "it@acme-iberia.es",
+    "admin_phone": "+34 910 555 214",
+    "language": "es",
+    "time_zone": "Europe/Madrid",
+}
+DETAIL_EXAMPLE = {
+    **ROW_EXAMPLE,
+    **{key: value for key, value in CONTACT_EXAMPLE.items() if key != "organisation"},
+    "accepted_at": "2026-11-02T16:52:08Z",
+    "invitation": {
+        "state": "used",
+        "expires_at": "2026-11-09T10:14:31Z",
+        "sent_at": "2026-11-02T10:14:31Z",
+    },
+}
+INVITED_EXAMPLE = {
+    **DETAIL_EXAMPLE,
+    "status": "invited",
+    "accepted_at": None,
+    "invitation": {**DETAIL_EXAMPLE["invitation"], "state": "valid"},
+}
+# The path's customer id, with its example (the pid converter already checks its shape).
+CustomerId = Annotated[str, Path(description="The customer's id.", example=CUSTOMER_ID)]
 
 
 class CustomerRow(Schema):
@@ -29,11 +82,15 @@ class CustomerRow(Schema):
     status: Literal["invited", "active", "access_revoked", "transferred_out", "cancelled"]
     created_at: datetime
 
+    model_config = ConfigDict(json_schema_extra={"examples": [ROW_EXAMPLE]})
+
 
 class Invitation(Schema):
     state: Literal["valid", "expired", "used", "withdrawn"]
     expires_at: datetime
     sent_at: datetime
+
+    model_config = ConfigDict(json_schema_extra={"examples": [INVITED_EXAMPLE["invitation"]]})
 
 
 class CustomerOut(CustomerRow):
@@ -50,6 +107,8 @@ class CustomerOut(CustomerRow):
     accepted_at: datetime | None
     invitation: Invitation | None
 
+    model_config = ConfigDict(json_schema_extra={"examples": [DETAIL_EXAMPLE, INVITED_EXAMPLE]})
+
 
 class CustomerPage(Schema):
     items: list[CustomerRow]
@@ -57,12 +116,49 @@ class CustomerPage(Schema):
     next_cursor: str | None
     previous_cursor: str | None
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        ROW_EXAMPLE,
+                        {
+                            **ROW_EXAMPLE,
+                            "id": "Tn5sW1eYq8RkZ0bU",
+                            "organisation": "Acme Logistics Portugal",
+                            "domain": "acmelog.pt",
+                            "contact_name": "João Silva",
+                            "contact_email": "joao.silva@acmelog.pt",
+                            "status": "invited",
+                            "created_at": "2026-10-28T08:03:55Z",
+                        },
+                    ],
+                    "count": 2,
+                    "next_cursor": None,
+                    "previous_cursor": None,
+                }
+            ]
+        }
+    )
+
 
 class ListFilters(Schema):
-    q: str = ""
-    status: str = ""
-    sort: str = ""
-    cursor: str = ""
+    q: str = Field("", json_schema_extra={"example": "acme"})
+    status: str = Field(
+        "",
+        description="invited, active, access_revoked, transferred_out or cancelled.",
+        json_schema_extra={"example": "active"},
+    )
+    sort: str = Field(
+        "",
+        description="organisation, domain, status or created; `-` before it reverses it.",
+        json_schema_extra={"example": "-created"},
+    )
+    cursor: str = Field(
+        "",
+        description="`next_cursor` or `previous_cursor` of the page before.",
+        json_schema_extra={"example": CURSOR},
+    )
 
 
 class ContactIn(Schema):
@@ -80,11 +176,31 @@ class ContactIn(Schema):
     language: str | None = None
     time_zone: str | None = None
 
+    model_config = ConfigDict(json_schema_extra={"examples": [CONTACT_EXAMPLE]})
+
 
 class CustomerIn(ContactIn):
     customer_type: Literal["domain", "team"] = "domain"
     domain: str = ""
     country: str = ""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "organisation": "Acme Iberia",
+                    "contact_name": "Lucía Fernández",
+                    "contact_email": "lucia.fernandez@acme-iberia.es",
+                    "customer_type": "domain",
+                    "domain": "acme-iberia.es",
+                    "country": "ES",
+                    "vat_id": "ESB87654321",
+                    "language": "es",
+                    "time_zone": "Europe/Madrid",
+                }
+            ]
+        }
+    )
 
 
 def _row(customer: Customer | dict) -> dict:
@@ -107,7 +223,13 @@ def _detail(customer: Customer) -> dict:
     }
 
 
-@router.get("/", response=CustomerPage, auth=KeyAuth(Scope.READ), url_name="customer_list")
+@router.get(
+    "/",
+    response=CustomerPage,
+    auth=KeyAuth(Scope.READ),
+    url_name="customer_list",
+    summary="List customers",
+)
 def customer_list(request: ApiRequest, filters: Query[ListFilters]) -> dict:
     """The reseller's customers, newest first unless `sort` says otherwise (organisation,
     domain, status, created; `-` before a key reverses it). `q` searches organisation, domain
@@ -128,9 +250,16 @@ def customer_list(request: ApiRequest, filters: Query[ListFilters]) -> dict:
 
 
 @router.get(
-    "/{pid:customer_id}", response=CustomerOut, auth=KeyAuth(Scope.READ), url_name="customer_get"
+    "/{pid:customer_id}",
+    response=CustomerOut,
+    auth=KeyAuth(Scope.READ),
+    url_name="customer_get",
+    summary="Get a customer",
 )
-def customer_get(request: ApiRequest, customer_id: str) -> dict:
+def customer_get(request: ApiRequest, customer_id: CustomerId) -> dict:
+    """One customer as its page shows it: organisation, domain, contact and administrator
+    details, status, when it accepted, and its latest invitation (`state`: valid, expired,
+    used or withdrawn). Another reseller's customer is a 404, as a missing one is."""
     require(request.membership.role, Action.CUSTOMER_VIEW)
     return _detail(selectors.customer_get(reseller=request.reseller, public_id=customer_id))
 
@@ -140,6 +269,7 @@ def customer_get(request: ApiRequest, customer_id: str) -> dict:
     response={201: CustomerOut},
     auth=KeyAuth(Scope.CUSTOMERS_WRITE),
     url_name="customer_create",
+    summary="Invite a customer",
 )
 def customer_create(request: ApiRequest, payload: CustomerIn) -> HttpResponse | Status[dict]:
     """Invite a customer: the invitation email goes to `contact_email` at once. `language`,
@@ -161,9 +291,10 @@ def customer_create(request: ApiRequest, payload: CustomerIn) -> HttpResponse | 
     response=CustomerOut,
     auth=KeyAuth(Scope.CUSTOMERS_WRITE),
     url_name="customer_update",
+    summary="Update a customer's contact details",
 )
 def customer_update(
-    request: ApiRequest, customer_id: str, payload: ContactIn
+    request: ApiRequest, customer_id: CustomerId, payload: ContactIn
 ) -> HttpResponse | dict:
     """Replace the customer's contact details (every field; those left out are emptied or set
     to their default)."""
@@ -186,8 +317,9 @@ def customer_update(
     response=CustomerOut,
     auth=KeyAuth(Scope.CUSTOMERS_WRITE),
     url_name="customer_invitation_resend",
+    summary="Resend the invitation",
 )
-def customer_invitation_resend(request: ApiRequest, customer_id: str) -> dict:
+def customer_invitation_resend(request: ApiRequest, customer_id: CustomerId) -> dict:
     """Send the invitation again, with a new link (the old one stops working)."""
     customer = selectors.customer_get(reseller=request.reseller, public_id=customer_id)
     return _detail(
@@ -200,8 +332,9 @@ def customer_invitation_resend(request: ApiRequest, customer_id: str) -> dict:
     response=CustomerOut,
     auth=KeyAuth(Scope.CUSTOMERS_WRITE),
     url_name="customer_invitation_withdraw",
+    summary="Withdraw the invitation",
 )
-def customer_invitation_withdraw(request: ApiRequest, customer_id: str) -> dict:
+def customer_invitation_withdraw(request: ApiRequest, customer_id: CustomerId) -> dict:
     """Withdraw a customer's open invitation: its link stops working."""
     customer = selectors.customer_get(reseller=request.reseller, public_id=customer_id)
     return _detail(
@@ -221,12 +354,31 @@ class ImportIn(Schema):
     customer_id: str = ""
     country: str = ""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "token": "Zk3_fP9qLw2vB7xN0cR5tY8uH1jM4sD6gA-eK2oT9iQ",
+                    "customer_type": "domain",
+                    "domain": "acme-iberia.es",
+                },
+                {
+                    "token": "Rm8-aQ2wE5tY1uI4oP7sD0fG3hJ6kL9zX2cV5bN8mQ1",
+                    "customer_type": "team",
+                    "customer_id": "Hb2Lk9PqZ4xW7sMc",
+                    "country": "PT",
+                },
+            ]
+        }
+    )
+
 
 @router.post(
     "/import",
     response={201: CustomerOut},
     auth=KeyAuth(Scope.CUSTOMERS_WRITE),
     url_name="customer_import",
+    summary="Import a customer with a transfer token",
 )
 def customer_import(request: ApiRequest, payload: ImportIn) -> HttpResponse | Status[dict]:
     """Import a customer of another reseller with the transfer token it generated for your

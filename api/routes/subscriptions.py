@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -35,6 +35,8 @@ from django.http import HttpResponse, JsonResponse
 from django.utils.http import parse_etags
 from django.utils.translation import gettext as _
 from ninja import Field, Header, Query, Router, Schema, Status
+from ninja.params.functions import Path
+from pydantic import ConfigDict
 
 from api.auth import ApiRequest, KeyAuth
 from api.models import Scope
@@ -70,6 +72,149 @@ PayerName = Literal["reseller_card", "customer_card"]
 RenewalName = Literal["auto_renew", "renew_with_count", "cancel_at_term_end"]
 
 
+# Examples, for the docs and for schemathesis: Acme Iberia's subscription to Shared Contacts on
+# the annual plan paid monthly, 25 licences at 3.20 EUR, growing to 30 on 7 December.
+
+
+def _eur(amount: str) -> dict[str, str]:
+    return {"amount": amount, "currency": "EUR"}
+
+
+SUBSCRIPTION_ID = "Xk7pR2mW9sLd4QvN"
+CUSTOMER_ID = "q3VbH0x9LmT2aZ8c"
+PRODUCT_EXAMPLE = {
+    "id": "pS2cN6hG9jF3kA1q",
+    "name": "Shared Contacts for Gmail",
+    "sku": "shared-contacts",
+}
+PLAN_EXAMPLES = {
+    kind: {"id": plan_id, "kind": kind, "product": PRODUCT_EXAMPLE, "max_licences": limit}
+    for kind, plan_id, limit in (
+        ("flexible", "pF3nW8kZ1rT6yH0a", 10000),
+        ("annual_monthly", "aM5tQ9vB2xK7cL4e", 10000),
+        ("annual_yearly", "aY8gJ3sD6uP1wN9r", 10000),
+        ("trial", "tR4lE7oI0zV2bX5m", 10),
+    )
+}
+PLANS_ON_SALE_EXAMPLE = [
+    {**PLAN_EXAMPLES["flexible"], "list_price": _eur("4.00")},
+    {**PLAN_EXAMPLES["annual_monthly"], "list_price": _eur("3.20")},
+    {**PLAN_EXAMPLES["annual_yearly"], "list_price": _eur("3.00")},
+    {**PLAN_EXAMPLES["trial"], "list_price": None},
+]
+ROW_EXAMPLE: dict[str, Any] = {
+    "id": SUBSCRIPTION_ID,
+    "customer": {"id": CUSTOMER_ID, "organisation": "Acme Iberia"},
+    "plan": PLAN_EXAMPLES["annual_monthly"],
+    "status": "active",
+    "suspension_reason": None,
+    "licences": 25,
+    "monthly_price": _eur("3.20"),
+    "period_price": _eur("3.20"),
+    "amount_per_period": _eur("80.00"),
+    "period": {"start": "2026-12-01", "end": "2027-01-01"},
+    "term": {"start": "2026-11-01", "end": "2027-11-01"},
+    "renewal": {"setting": "auto_renew", "licences": None},
+    "scheduled_plan": None,
+    "payer": "reseller_card",
+    "created_at": "2026-11-01T09:12:44Z",
+}
+DETAIL_EXAMPLE: dict[str, Any] = {
+    **ROW_EXAMPLE,
+    "upcoming_price": {
+        "monthly_price": _eur("3.40"),
+        "applies_from": "2027-01-01",
+        "announced": True,
+    },
+    "cost": _eur("2.56"),
+    "margin": _eur("0.64"),
+}
+FLEXIBLE_EXAMPLE: dict[str, Any] = {
+    **DETAIL_EXAMPLE,
+    "id": "Lw3nQ8rT1vY6bK0s",
+    "plan": PLAN_EXAMPLES["flexible"],
+    "licences": 10,
+    "monthly_price": _eur("4.00"),
+    "period_price": _eur("4.00"),
+    "amount_per_period": _eur("40.00"),
+    "period": {"start": "2026-12-07", "end": "2027-01-07"},
+    "term": None,
+    "upcoming_price": None,
+    "cost": _eur("3.20"),
+    "margin": _eur("0.80"),
+    "created_at": "2026-12-07T11:30:02Z",
+}
+GROWN_EXAMPLE: dict[str, Any] = {
+    **DETAIL_EXAMPLE,
+    "licences": 30,
+    "amount_per_period": _eur("96.00"),
+}
+ORDER_EXAMPLES = [
+    {
+        "id": "oD9fK2wP5yB8nT3v",
+        "reference": "ORD-7KQ2M9XH",
+        "kind": "add",
+        "licences_before": 25,
+        "licences_after": 30,
+        "amount": _eur("12.90"),
+        "created_at": "2026-12-07T10:03:12Z",
+        "subscription": GROWN_EXAMPLE,
+    },
+    {
+        "id": "Ec5hU0jM3pW8zR1g",
+        "reference": "ORD-4TNB8R2C",
+        "kind": "purchase",
+        "licences_before": 0,
+        "licences_after": 10,
+        "amount": _eur("40.00"),
+        "created_at": "2026-12-07T11:30:02Z",
+        "subscription": FLEXIBLE_EXAMPLE,
+    },
+]
+QUOTE_EXAMPLES = [
+    {
+        "current_licences": 25,
+        "new_licences": 30,
+        "period": {"start": "2026-12-01", "end": "2027-01-01"},
+        "remaining_days": 25,
+        "unit_period_price": _eur("3.20"),
+        "due_now": _eur("12.90"),
+        "recurring_amount": _eur("96.00"),
+        "recurring_months": 1,
+        "cost_now": _eur("10.32"),
+        "margin_now": _eur("2.58"),
+        "recurring_cost": _eur("76.80"),
+        "recurring_margin": _eur("19.20"),
+    },
+    {
+        "current_licences": 0,
+        "new_licences": 10,
+        "period": {"start": "2026-12-07", "end": "2027-01-07"},
+        "remaining_days": 31,
+        "unit_period_price": _eur("4.00"),
+        "due_now": _eur("40.00"),
+        "recurring_amount": _eur("40.00"),
+        "recurring_months": 1,
+        "cost_now": None,
+        "margin_now": None,
+        "recurring_cost": None,
+        "recurring_margin": None,
+    },
+]
+ETAG_EXAMPLE = '"2d711642b726b04401627ca9fbac32f5"'
+CURSOR = (
+    "WyItY3JlYXRlZCIsImEiLFsiMjAyNi0xMS0zMFQwOTo0MTowNy41MTIzMzQrMDA6MDAiLDQ4MjEzXSw1MF0"
+    ":1xaLCB:tPDQgW4V5iTdPyai6jvSz9PVfOX163nHIAZAyg-spHk"
+)
+
+
+def _examples(*examples: Any) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+SubscriptionId = Annotated[str, Path(description="The subscription's id.", example=SUBSCRIPTION_ID)]
+
+
 # Schemas
 
 
@@ -77,11 +222,15 @@ class Money(Schema):
     amount: str = Field(description='A decimal string, e.g. "12.80".')
     currency: str
 
+    model_config = _examples(_eur("12.80"))
+
 
 class ProductOut(Schema):
     id: str
     name: str
     sku: str
+
+    model_config = _examples(PRODUCT_EXAMPLE)
 
 
 class PlanOut(Schema):
@@ -90,6 +239,8 @@ class PlanOut(Schema):
     product: ProductOut
     max_licences: int
 
+    model_config = _examples(PLAN_EXAMPLES["annual_monthly"])
+
 
 class PlanOnSale(PlanOut):
     list_price: Money | None = Field(
@@ -97,20 +248,30 @@ class PlanOnSale(PlanOut):
         "customer may pay another price: the preview gives the exact amount."
     )
 
+    model_config = _examples(*PLANS_ON_SALE_EXAMPLE)
+
 
 class CustomerRef(Schema):
     id: str
     organisation: str
+
+    model_config = _examples(ROW_EXAMPLE["customer"])
 
 
 class PeriodOut(Schema):
     start: date
     end: date = Field(description="The first day after it (the next period starts then).")
 
+    model_config = _examples(ROW_EXAMPLE["period"])
+
 
 class RenewalOut(Schema):
     setting: RenewalName
     licences: int | None = Field(description="With renew_with_count: the count at renewal.")
+
+    model_config = _examples(
+        ROW_EXAMPLE["renewal"], {"setting": "renew_with_count", "licences": 20}
+    )
 
 
 class SubscriptionRow(Schema):
@@ -130,11 +291,15 @@ class SubscriptionRow(Schema):
     payer: PayerName
     created_at: datetime
 
+    model_config = _examples(ROW_EXAMPLE)
+
 
 class UpcomingPriceOut(Schema):
     monthly_price: Money
     applies_from: date
     announced: bool
+
+    model_config = _examples(DETAIL_EXAMPLE["upcoming_price"])
 
 
 class SubscriptionOut(SubscriptionRow):
@@ -145,12 +310,26 @@ class SubscriptionOut(SubscriptionRow):
     )
     margin: Money | None = Field(description="monthly_price - cost; as cost.")
 
+    model_config = _examples(DETAIL_EXAMPLE, {**DETAIL_EXAMPLE, "cost": None, "margin": None})
+
 
 class SubscriptionPage(Schema):
     items: list[SubscriptionRow]
     count: int
     next_cursor: str | None
     previous_cursor: str | None
+
+    model_config = _examples(
+        {
+            "items": [
+                {key: FLEXIBLE_EXAMPLE[key] for key in ROW_EXAMPLE},
+                ROW_EXAMPLE,
+            ],
+            "count": 2,
+            "next_cursor": None,
+            "previous_cursor": None,
+        }
+    )
 
 
 class OrderOut(Schema):
@@ -162,6 +341,8 @@ class OrderOut(Schema):
     amount: Money = Field(description="Charged for this order.")
     created_at: datetime
     subscription: SubscriptionOut
+
+    model_config = _examples(*ORDER_EXAMPLES)
 
 
 class QuoteOut(Schema):
@@ -178,23 +359,41 @@ class QuoteOut(Schema):
     recurring_cost: Money | None
     recurring_margin: Money | None
 
+    model_config = _examples(*QUOTE_EXAMPLES)
+
 
 class ListFilters(Schema):
-    customer: str = Field("", description="A customer's id.")
-    status: StatusName | None = None
-    product: str = Field("", description="A product's id.")
-    cursor: str = ""
-    limit: int = Field(PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX)
+    customer: str = Field(
+        "", description="A customer's id.", json_schema_extra={"example": CUSTOMER_ID}
+    )
+    status: StatusName | None = Field(None, json_schema_extra={"example": "active"})
+    product: str = Field(
+        "",
+        description="A product's id.",
+        json_schema_extra={"example": PRODUCT_EXAMPLE["id"]},
+    )
+    cursor: str = Field(
+        "",
+        description="`next_cursor` or `previous_cursor` of the page before.",
+        json_schema_extra={"example": CURSOR},
+    )
+    limit: int = Field(PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX, json_schema_extra={"example": 50})
 
 
 class PurchasePreviewQuery(Schema):
-    customer: str
-    plan: str
-    licences: int
+    customer: str = Field(
+        description="The customer's id; it must be active.",
+        json_schema_extra={"example": CUSTOMER_ID},
+    )
+    plan: str = Field(
+        description="A plan's id (GET /subscriptions/plans).",
+        json_schema_extra={"example": PLAN_EXAMPLES["flexible"]["id"]},
+    )
+    licences: int = Field(json_schema_extra={"example": 10})
 
 
 class LicencePreviewQuery(Schema):
-    licences: int
+    licences: int = Field(description="The new total.", json_schema_extra={"example": 30})
 
 
 class BuyIn(Schema):
@@ -202,6 +401,15 @@ class BuyIn(Schema):
     plan: str = Field(description="A plan's id (GET /subscriptions/plans).")
     licences: int
     payer: PayerName = "reseller_card"
+
+    model_config = _examples(
+        {
+            "customer": CUSTOMER_ID,
+            "plan": PLAN_EXAMPLES["flexible"]["id"],
+            "licences": 10,
+            "payer": "reseller_card",
+        }
+    )
 
 
 class LicencesIn(Schema):
@@ -211,14 +419,23 @@ class LicencesIn(Schema):
         description="The count the change was made from; or send If-Match with the ETag.",
     )
 
+    model_config = _examples({"licences": 30, "expected_licences": 25}, {"licences": 30})
+
 
 class PlanIn(Schema):
     plan: str = Field(description="The id of a plan of the same product.")
+
+    model_config = _examples({"plan": PLAN_EXAMPLES["annual_yearly"]["id"]})
 
 
 class RenewalIn(Schema):
     setting: RenewalName
     renewal_licences: int | None = Field(None, description="Needed with renew_with_count.")
+
+    model_config = _examples(
+        {"setting": "renew_with_count", "renewal_licences": 20},
+        {"setting": "auto_renew"},
+    )
 
 
 # The 409s the changes answer besides the common problems (api.v1), as problem details.
@@ -235,12 +452,12 @@ CONFLICT_SCHEMA: dict[str, Any] = {
 }
 
 
-def _conflict(description: str) -> dict[str, Any]:
+def _conflict(description: str, example: dict[str, Any]) -> dict[str, Any]:
     return {
         "responses": {
             409: {
                 "description": description,
-                "content": {PROBLEM_TYPE: {"schema": CONFLICT_SCHEMA}},
+                "content": {PROBLEM_TYPE: {"schema": CONFLICT_SCHEMA, "example": example}},
             }
         }
     }
@@ -248,12 +465,87 @@ def _conflict(description: str) -> dict[str, Any]:
 
 STALE = _conflict(
     "The licences changed since the count or ETag the change was made from: nothing was "
-    "ordered; `licences` is the current count and `ETag` the current tag."
+    "ordered; `licences` is the current count and `ETag` the current tag.",
+    {
+        "type": "about:blank",
+        "title": "The subscription was changed meanwhile.",
+        "status": 409,
+        "detail": "Someone changed the number of licences to 27 while this page was open. "
+        "Check the new count and order again.",
+        "licences": 27,
+    },
 )
 IN_PROGRESS = _conflict(
     "A request with the same Idempotency-Key is still running: send it again after "
-    "`Retry-After` seconds to get its answer."
+    "`Retry-After` seconds to get its answer.",
+    {
+        "type": "about:blank",
+        "title": "A request with this Idempotency-Key is still being processed.",
+        "status": 409,
+        "detail": "Send it again in a moment: it will then be answered as the first one was.",
+    },
 )
+
+# The headers the changes answer with, for the docs.
+ETAG_HEADER = {
+    "ETag": {
+        "description": "The licence state's tag after the change: send it as `If-Match` with "
+        "the next licence change.",
+        "schema": {"type": "string"},
+        "example": ETAG_EXAMPLE,
+    }
+}
+REPLAYED_HEADER = {
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the answer to an earlier request with the same "
+        "Idempotency-Key, sent again; absent on the first.",
+        "schema": {"type": "string", "enum": ["true"]},
+        "example": "true",
+    }
+}
+LOCATION_HEADER = {
+    "Location": {
+        "description": "The new subscription (GET it for its ETag).",
+        "schema": {"type": "string"},
+        "example": f"/api/v1/subscriptions/{ORDER_EXAMPLES[1]['subscription']['id']}",
+    }
+}
+
+
+def _extra(*parts: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI additions `parts`, merged (a later one's keys into an earlier one's)."""
+    merged: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = _extra(merged[key], value)
+            else:
+                merged[key] = value
+    return merged
+
+
+def _answer_headers(status: int, *headers: dict[str, Any]) -> dict[str, Any]:
+    return {"responses": {status: {"headers": _extra(*headers)}}}
+
+
+IDEMPOTENCY_KEY_DESCRIPTION = (
+    "A value of your own, unique to this change (a UUID, say), at most 255 characters. The "
+    "same value again answers as the first request did and changes nothing again."
+)
+IDEMPOTENCY_KEY_EXAMPLE = "7d0c2f5e-3b1a-4c9e-8f26-5a4e9d1b6c03"
+
+
+def _idempotency_key() -> Any:
+    """The Idempotency-Key header parameter, as each change declares it."""
+    return Header(
+        ...,
+        alias=IDEMPOTENCY_HEADER,
+        description=IDEMPOTENCY_KEY_DESCRIPTION,
+        example=IDEMPOTENCY_KEY_EXAMPLE,
+    )
+
+
+CHANGE_EXTRA = _extra(IN_PROGRESS, _answer_headers(200, ETAG_HEADER, REPLAYED_HEADER))
 
 
 # Answers
@@ -472,7 +764,16 @@ def _subscriptions(reseller: Reseller) -> QuerySet[Subscription]:
     ).select_related("customer", "plan__product", "scheduled_plan__product")
 
 
-@router.get("/plans", response=list[PlanOnSale], auth=KeyAuth(Scope.READ), url_name="plan_list")
+@router.get(
+    "/plans",
+    response=list[PlanOnSale],
+    auth=KeyAuth(Scope.READ),
+    url_name="plan_list",
+    summary="List the plans on sale",
+    openapi_extra={
+        "responses": {200: {"content": {"application/json": {"example": PLANS_ON_SALE_EXAMPLE}}}}
+    },
+)
 def plan_list(request: ApiRequest) -> list[dict[str, Any]]:
     """The plans on sale, as the Buy page offers them, with their list price in the
     reseller's currency."""
@@ -495,7 +796,11 @@ def plan_list(request: ApiRequest) -> list[dict[str, Any]]:
 
 
 @router.get(
-    "/preview", response=QuoteOut, auth=KeyAuth(Scope.READ), url_name="subscription_preview"
+    "/preview",
+    response=QuoteOut,
+    auth=KeyAuth(Scope.READ),
+    url_name="subscription_preview",
+    summary="Preview a purchase",
 )
 def subscription_preview(
     request: ApiRequest, filters: Query[PurchasePreviewQuery]
@@ -542,7 +847,13 @@ def _not_sellable(customer: Customer) -> HttpResponse | None:
     return invalid([{"field": "customer", "message": message}])
 
 
-@router.get("/", response=SubscriptionPage, auth=KeyAuth(Scope.READ), url_name="subscription_list")
+@router.get(
+    "/",
+    response=SubscriptionPage,
+    auth=KeyAuth(Scope.READ),
+    url_name="subscription_list",
+    summary="List subscriptions",
+)
 def subscription_list(request: ApiRequest, filters: Query[ListFilters]) -> dict[str, Any]:
     """The reseller's subscriptions, newest first, `limit` at a time (at most 100): follow
     `next_cursor`. Filter by `customer` id, `status` or `product` id."""
@@ -575,12 +886,19 @@ def subscription_list(request: ApiRequest, filters: Query[ListFilters]) -> dict[
     response=SubscriptionOut,
     auth=KeyAuth(Scope.READ),
     url_name="subscription_get",
+    summary="Get a subscription",
+    openapi_extra=_answer_headers(200, ETAG_HEADER),
 )
 def subscription_get(
-    request: ApiRequest, subscription_id: str, response: HttpResponse
+    request: ApiRequest, subscription_id: SubscriptionId, response: HttpResponse
 ) -> dict[str, Any]:
-    """Plans and terms: plan, price per licence, licences, period, term, renewal, payer. The
-    `ETag` answered goes with If-Match on a licence change."""
+    """Plans and terms: plan, price per licence, licences, period, term, renewal, payer, and
+    a price change to come (`upcoming_price`). `cost` and `margin` are there only for a key
+    whose member's role sees margins (null otherwise).
+
+    The answer's `ETag` header tags the licence state (the count and its latest change): send
+    it as `If-Match` with POST /subscriptions/{subscription_id}/licences, so that a change made
+    from a stale read is a 409 rather than an order."""
     require(request.membership.role, Action.CUSTOMER_VIEW)
     subscription = selectors.subscription_get(reseller=request.reseller, public_id=subscription_id)
     response["ETag"] = etag(subscription)
@@ -592,9 +910,10 @@ def subscription_get(
     response=QuoteOut,
     auth=KeyAuth(Scope.READ),
     url_name="subscription_licences_preview",
+    summary="Preview a licence change",
 )
 def subscription_licences_preview(
-    request: ApiRequest, subscription_id: str, filters: Query[LicencePreviewQuery]
+    request: ApiRequest, subscription_id: SubscriptionId, filters: Query[LicencePreviewQuery]
 ) -> dict[str, Any]:
     """What changing the count to `licences` costs, as the change charges it today: the added
     licences for the rest of the current period, and per period from the next one."""
@@ -617,16 +936,23 @@ def subscription_licences_preview(
     response={201: OrderOut},
     auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
     url_name="subscription_buy",
+    summary="Buy a subscription",
+    openapi_extra=_answer_headers(201, LOCATION_HEADER, REPLAYED_HEADER),
 )
 def subscription_buy(
     request: ApiRequest,
     payload: BuyIn,
     response: HttpResponse,
-    idempotency_key: str = Header(..., alias=IDEMPOTENCY_HEADER),
+    idempotency_key: str = _idempotency_key(),
 ) -> HttpResponse | Status[dict[str, Any]]:
     """Buy a subscription for an active customer: the first period is charged in full (GET
-    /subscriptions/preview gives the amount first). The same Idempotency-Key again answers
-    with the first order."""
+    /subscriptions/preview gives the amount first). The answer is the order, with the new
+    subscription in it and its address in `Location`.
+
+    `Idempotency-Key` (required) becomes the order's key: the same key again, sent after the
+    first or at the same time as it, makes no second order and answers 201 with the first
+    one, with `Idempotent-Replayed: true`. A key already used for another request is a 422:
+    send a new one. A refused request orders nothing and may be sent again with its key."""
     refused = _key_checked(idempotency_key)
     if refused is not None:
         return refused
@@ -666,20 +992,38 @@ def subscription_buy(
     response=OrderOut,
     auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
     url_name="subscription_licences",
-    openapi_extra=STALE,
+    summary="Change the number of licences",
+    openapi_extra=_extra(STALE, _answer_headers(200, ETAG_HEADER, REPLAYED_HEADER)),
 )
 def subscription_licences(
     request: ApiRequest,
-    subscription_id: str,
+    subscription_id: SubscriptionId,
     payload: LicencesIn,
     response: HttpResponse,
-    idempotency_key: str = Header(..., alias=IDEMPOTENCY_HEADER),
-    if_match: str = Header("", alias="If-Match"),
+    idempotency_key: str = _idempotency_key(),
+    if_match: str = Header(
+        "",
+        alias="If-Match",
+        description="The ETag of GET /subscriptions/{subscription_id} the change was made from "
+        "(or `*`: any), instead of `expected_licences`.",
+        example=ETAG_EXAMPLE,
+    ),
 ) -> HttpResponse | dict[str, Any]:
-    """Set the licence count to `licences`, made from `expected_licences` or from the ETag in
-    If-Match. Adding charges the rest of the current period (prorated, as the preview says);
-    removing (flexible plans and trials) takes effect at once with no credit. Someone else's
-    change since: 409 with the current count, nothing ordered."""
+    """Set the licence count to `licences`. Adding charges the rest of the current period
+    (prorated, as GET /subscriptions/{subscription_id}/licences/preview says); removing
+    (flexible plans and trials) takes effect at once with no credit. The answer is the order,
+    with the changed subscription, and its new `ETag`.
+
+    Say which count the change is made from: `expected_licences` in the body, or `If-Match`
+    with the `ETag` of GET /subscriptions/{subscription_id} (`*` matches any); without
+    either, a 422. If the licences changed since (someone else's change), the answer is a 409
+    problem with the current count in `licences` and the current `ETag`, and nothing is
+    ordered: read again, then decide.
+
+    `Idempotency-Key` (required) becomes the order's key: the same key again (a retry, or 20
+    requests at once) is one order, and each answers with it, with `Idempotent-Replayed:
+    true`, even one whose `If-Match` went stale through that very order. A key already used
+    for another request is a 422."""
     refused = _key_checked(idempotency_key)
     if refused is not None:
         return refused
@@ -806,18 +1150,27 @@ def _change(
     response=SubscriptionOut,
     auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
     url_name="subscription_change_plan",
-    openapi_extra=IN_PROGRESS,
+    summary="Change plan",
+    openapi_extra=CHANGE_EXTRA,
 )
 def subscription_change_plan(
     request: ApiRequest,
-    subscription_id: str,
+    subscription_id: SubscriptionId,
     payload: PlanIn,
     response: HttpResponse,
-    idempotency_key: str = Header(..., alias=IDEMPOTENCY_HEADER),
+    idempotency_key: str = _idempotency_key(),
 ) -> dict[str, Any] | HttpResponse:
     """Change plan. A trial → a paid plan starts paid service today (its first period
     charged); flexible → annual applies at once, the term counting from the current period's
-    start; annual → flexible is scheduled for the end of the term (`scheduled_plan`)."""
+    start; annual → flexible is scheduled for the end of the term (`scheduled_plan`). The
+    answer is the subscription.
+
+    `Idempotency-Key` (required): the same key again within a day answers what the first
+    request answered, with `Idempotent-Replayed: true`, and changes nothing again. While the
+    first is still running, a request with the same key waits for its answer, up to 10
+    seconds, then gets a 409 with `Retry-After`. The key with another request (another
+    subscription or change) is a 422. A refused request changes nothing and keeps nothing:
+    it may be sent again with the same key."""
 
     def change(subscription: Subscription) -> Subscription | HttpResponse:
         form = ChangePlanForm(payload.dict(), subscription=subscription)
@@ -835,17 +1188,25 @@ def subscription_change_plan(
     response=SubscriptionOut,
     auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
     url_name="subscription_renewal",
-    openapi_extra=IN_PROGRESS,
+    summary="Set what happens at renewal",
+    openapi_extra=CHANGE_EXTRA,
 )
 def subscription_renewal(
     request: ApiRequest,
-    subscription_id: str,
+    subscription_id: SubscriptionId,
     payload: RenewalIn,
     response: HttpResponse,
-    idempotency_key: str = Header(..., alias=IDEMPOTENCY_HEADER),
+    idempotency_key: str = _idempotency_key(),
 ) -> dict[str, Any] | HttpResponse:
     """What happens at the end of an annual plan's term: auto_renew, renew_with_count (with
-    `renewal_licences`) or cancel_at_term_end."""
+    `renewal_licences`) or cancel_at_term_end. The answer is the subscription.
+
+    `Idempotency-Key` (required): the same key again within a day answers what the first
+    request answered, with `Idempotent-Replayed: true`, and changes nothing again. While the
+    first is still running, a request with the same key waits for its answer, up to 10
+    seconds, then gets a 409 with `Retry-After`. The key with another request (another
+    subscription or change) is a 422. A refused request changes nothing and keeps nothing:
+    it may be sent again with the same key."""
 
     def change(subscription: Subscription) -> Subscription | HttpResponse:
         count = payload.renewal_licences
@@ -869,16 +1230,25 @@ def subscription_renewal(
     response=SubscriptionOut,
     auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
     url_name="subscription_cancel",
-    openapi_extra=IN_PROGRESS,
+    summary="Cancel a subscription",
+    openapi_extra=CHANGE_EXTRA,
 )
 def subscription_cancel(
     request: ApiRequest,
-    subscription_id: str,
+    subscription_id: SubscriptionId,
     response: HttpResponse,
-    idempotency_key: str = Header(..., alias=IDEMPOTENCY_HEADER),
+    idempotency_key: str = _idempotency_key(),
 ) -> dict[str, Any] | HttpResponse:
     """Cancel: a flexible plan or a trial ends at once (no credit); an annual plan at the end
-    of its term (its renewal setting becomes cancel_at_term_end)."""
+    of its term (its renewal setting becomes cancel_at_term_end). The answer is the
+    subscription.
+
+    `Idempotency-Key` (required): the same key again within a day answers what the first
+    request answered, with `Idempotent-Replayed: true`, and changes nothing again. While the
+    first is still running, a request with the same key waits for its answer, up to 10
+    seconds, then gets a 409 with `Retry-After`. The key with another request (another
+    subscription or change) is a 422. A refused request changes nothing and keeps nothing:
+    it may be sent again with the same key."""
     return _change(
         request,
         subscription_id,
@@ -895,15 +1265,25 @@ def subscription_cancel(
     response=SubscriptionOut,
     auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
     url_name="subscription_suspend",
-    openapi_extra=IN_PROGRESS,
+    summary="Suspend a subscription",
+    openapi_extra=CHANGE_EXTRA,
 )
 def subscription_suspend(
     request: ApiRequest,
-    subscription_id: str,
+    subscription_id: SubscriptionId,
     response: HttpResponse,
-    idempotency_key: str = Header(..., alias=IDEMPOTENCY_HEADER),
+    idempotency_key: str = _idempotency_key(),
 ) -> dict[str, Any] | HttpResponse:
-    """Suspend an active subscription or a running trial."""
+    """Suspend an active subscription or a running trial: its users lose access until it is
+    reactivated. The answer is the subscription (`status` suspended, `suspension_reason`
+    reseller_initiated).
+
+    `Idempotency-Key` (required): the same key again within a day answers what the first
+    request answered, with `Idempotent-Replayed: true`, and changes nothing again. While the
+    first is still running, a request with the same key waits for its answer, up to 10
+    seconds, then gets a 409 with `Retry-After`. The key with another request (another
+    subscription or change) is a 422. A refused request changes nothing and keeps nothing:
+    it may be sent again with the same key."""
     return _change(
         request,
         subscription_id,
@@ -920,16 +1300,24 @@ def subscription_suspend(
     response=SubscriptionOut,
     auth=KeyAuth(Scope.SUBSCRIPTIONS_WRITE),
     url_name="subscription_reactivate",
-    openapi_extra=IN_PROGRESS,
+    summary="Reactivate a subscription",
+    openapi_extra=CHANGE_EXTRA,
 )
 def subscription_reactivate(
     request: ApiRequest,
-    subscription_id: str,
+    subscription_id: SubscriptionId,
     response: HttpResponse,
-    idempotency_key: str = Header(..., alias=IDEMPOTENCY_HEADER),
+    idempotency_key: str = _idempotency_key(),
 ) -> dict[str, Any] | HttpResponse:
     """Reactivate a subscription the reseller suspended (one suspended for an unpaid invoice
-    is reactivated when it is paid)."""
+    is reactivated when it is paid). The answer is the subscription.
+
+    `Idempotency-Key` (required): the same key again within a day answers what the first
+    request answered, with `Idempotent-Replayed: true`, and changes nothing again. While the
+    first is still running, a request with the same key waits for its answer, up to 10
+    seconds, then gets a 409 with `Retry-After`. The key with another request (another
+    subscription or change) is a 422. A refused request changes nothing and keeps nothing:
+    it may be sent again with the same key."""
     return _change(
         request,
         subscription_id,
