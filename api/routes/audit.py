@@ -16,6 +16,14 @@ from pydantic import Field
 
 from api.auth import ApiRequest, KeyAuth
 from api.models import Scope
+from api.routes.examples import (
+    CURSOR,
+    CURSOR_DESCRIPTION,
+    CUSTOMER_ID,
+    SUBSCRIPTION_ID,
+    example,
+    examples,
+)
 from core.ids import PUBLIC_ID_PATTERN
 from core.pagination import keyset_page
 from resellers.models import AuditEvent
@@ -27,6 +35,57 @@ router = Router(tags=["Audit events"])
 AUDIT_PAGE_SIZE = 50
 # Newest first; the primary key breaks ties among the events one request writes.
 AUDIT_SORT = "-created"
+
+# Examples, for the docs and for schemathesis: a key named "PSA sync" adds 5 licences to Acme
+# Iberia's subscription, and Ana invites a customer on the pages.
+_STATE_BEFORE = {
+    "status": "active",
+    "suspension_reason": "",
+    "plan_id": 2,
+    "licences": 25,
+    "period_start": "2026-12-01",
+    "period_end": "2027-01-01",
+    "term_end": "2027-11-01",
+    "renewal_setting": "auto_renew",
+    "renewal_licences": None,
+    "scheduled_plan_id": None,
+    "monthly_price": "3.20",
+}
+EVENT_EXAMPLES: list[dict[str, Any]] = [
+    {
+        "actor_email": "ana@nimbus.example",
+        "action": "subscription.licences_added",
+        "action_label": "Licences added",
+        "object_type": "subscriptions.subscription",
+        "object_id": SUBSCRIPTION_ID,
+        "object_repr": "Acme Iberia — Shared Contacts for Gmail — Annual, paid monthly",
+        "customer_id": CUSTOMER_ID,
+        "before": {**_STATE_BEFORE, "order": None},
+        "after": {**_STATE_BEFORE, "licences": 30, "order": "ORD-7KQ2M9XH", "amount": "12.90"},
+        "ip": "203.0.113.24",
+        "via": "PSA sync",
+        "created_at": "2026-12-07T10:03:12Z",
+    },
+    {
+        "actor_email": "ana@nimbus.example",
+        "action": "customer.invited",
+        "action_label": "Customer invited",
+        "object_type": "customers.customer",
+        "object_id": CUSTOMER_ID,
+        "object_repr": "Acme Iberia",
+        "customer_id": CUSTOMER_ID,
+        "before": None,
+        "after": {
+            "organisation": "Acme Iberia",
+            "domain": "acme-iberia.es",
+            "contact_name": "Lucía Fernández",
+            "contact_email": "lucia.fernandez@acme-iberia.es",
+        },
+        "ip": "198.51.100.7",
+        "via": "",
+        "created_at": "2026-11-02T10:14:31Z",
+    },
+]
 
 
 class AuditEventOut(Schema):
@@ -46,6 +105,8 @@ class AuditEventOut(Schema):
     via: str
     created_at: datetime
 
+    model_config = examples(*EVENT_EXAMPLES)
+
 
 class AuditPage(Schema):
     items: list[AuditEventOut]
@@ -53,15 +114,54 @@ class AuditPage(Schema):
     next_cursor: str | None
     previous_cursor: str | None
 
+    model_config = examples(
+        {
+            "items": EVENT_EXAMPLES,
+            "count": 2,
+            "next_cursor": None,
+            "previous_cursor": None,
+        }
+    )
+
 
 class AuditFilters(Schema):
-    actor: str = Field("", max_length=254, pattern=r"^[^\x00]*$")
-    customer: str = Field("", pattern=rf"^({PUBLIC_ID_PATTERN})?$")
+    actor: str = Field(
+        "",
+        max_length=254,
+        pattern=r"^[^\x00]*$",
+        description="The email address of whoever acted, in any case.",
+        json_schema_extra=example("ana@nimbus.example"),
+    )
+    customer: str = Field(
+        "",
+        pattern=rf"^({PUBLIC_ID_PATTERN})?$",
+        description="A customer's ID.",
+        json_schema_extra=example(CUSTOMER_ID),
+    )
     # An action ("customer.invited") or a family of them ("customer." for every customer action).
-    action: str = Field("", max_length=64, pattern=r"^([a-z0-9_]+(\.[a-z0-9_]+)*\.?)?$")
-    date_from: date | None = None
-    date_to: date | None = None
-    cursor: str = ""
+    action: str = Field(
+        "",
+        max_length=64,
+        pattern=r"^([a-z0-9_]+(\.[a-z0-9_]+)*\.?)?$",
+        description="An action (`customer.invited`), or a family of them with a trailing dot "
+        "(`subscription.`).",
+        json_schema_extra=example("subscription."),
+    )
+    date_from: date | None = Field(
+        None,
+        description="The first day, in the portal's time zone.",
+        json_schema_extra=example("2026-12-01"),
+    )
+    date_to: date | None = Field(
+        None,
+        description="The last day, in the portal's time zone.",
+        json_schema_extra=example("2026-12-31"),
+    )
+    cursor: str = Field(
+        "",
+        description=CURSOR_DESCRIPTION,
+        json_schema_extra=example(CURSOR),
+    )
 
 
 def _day_start(day: date) -> datetime:
@@ -112,7 +212,13 @@ def _row(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-@router.get("/", response=AuditPage, auth=KeyAuth(Scope.READ), url_name="audit_event_list")
+@router.get(
+    "/",
+    response=AuditPage,
+    auth=KeyAuth(Scope.READ),
+    url_name="audit_event_list",
+    summary="List audit events",
+)
 def audit_event_list(request: ApiRequest, filters: Query[AuditFilters]) -> Any:
     """The reseller's audit log, newest first, 50 a page: follow `next_cursor`. Filters:
     `actor` (the email address of whoever acted, in any case), `customer` (a customer's ID),

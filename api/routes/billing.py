@@ -8,7 +8,7 @@ takes away from the invoice it corrects (`corrects`).
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpResponse, JsonResponse
@@ -16,11 +16,13 @@ from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema
+from ninja.params.functions import Path
 from pydantic import Field
 
 from api.auth import ApiRequest, KeyAuth
 from api.models import Scope
 from api.problems import form_invalid
+from api.routes.examples import CURSOR, CURSOR_DESCRIPTION, CUSTOMER_REF, eur, example, examples
 from billing import facturx, selectors
 from billing.forms import InvoiceFilterForm
 from billing.models import Invoice, InvoiceLine
@@ -35,21 +37,127 @@ PDF_RETRY_AFTER = "10"
 CENT = Decimal("0.01")
 
 
+# Examples, for the docs and for schemathesis: Acme Iberia's December invoice for 25 licences
+# of Shared Contacts, paid by the reseller's card; a Spanish business with a VAT ID, invoiced
+# from Ireland, so the VAT is reverse-charged.
+
+
+INVOICE_ID = "iV4mX7qC1sL9eR2u"
+CREDIT_NOTE_ID = "cN6bH3tY8gJ0wQ5p"
+ROW_EXAMPLE: dict[str, Any] = {
+    "id": INVOICE_ID,
+    "number": "INV-2026-000042",
+    "kind": "invoice",
+    "corrects": None,
+    "customer": CUSTOMER_REF,
+    "issue_date": "2026-12-01",
+    "due_date": "2026-12-15",
+    "status": "paid",
+    "overdue": False,
+    "payer": "reseller_card",
+    "currency": "EUR",
+    "subtotal": eur("80.00"),
+    "vat_amount": eur("0.00"),
+    "total": eur("80.00"),
+    "balance": eur("0.00"),
+    "refunded": eur("0.00"),
+    "paid_at": "2026-12-01T06:02:17Z",
+    "pdf_available": True,
+}
+CREDIT_NOTE_ROW_EXAMPLE: dict[str, Any] = {
+    **ROW_EXAMPLE,
+    "id": CREDIT_NOTE_ID,
+    "number": "CN-2026-000007",
+    "kind": "credit_note",
+    "corrects": {"id": "Gq1wE4rT7yU0iO3p", "number": "INV-2026-000031"},
+    "issue_date": "2026-11-20",
+    "due_date": "2026-11-20",
+    "subtotal": eur("12.80"),
+    "total": eur("12.80"),
+    "balance": None,
+    "refunded": None,
+    "paid_at": None,
+}
+LINE_EXAMPLE: dict[str, Any] = {
+    "position": 1,
+    "description": "Shared Contacts for Gmail — Annual, paid monthly: 25 licences, "
+    "01/12/2026 - 31/12/2026",
+    "period_start": "2026-12-01",
+    "period_end": "2027-01-01",
+    "licences": 25,
+    "unit_price": eur("3.20"),
+    "amount": eur("80.00"),
+}
+SELLER_EXAMPLE: dict[str, Any] = {
+    "name": "Example Software Ltd",
+    "address_lines": ["1 Example Quay", "Dublin D02 X285"],
+    "country": "IE",
+    "vat_id": "IE6388047V",
+    "email": "billing@example.com",
+}
+BUYER_EXAMPLE: dict[str, Any] = {
+    "name": "Acme Iberia",
+    "address_lines": ["Calle de Serrano 21", "28001 Madrid"],
+    "country": "ES",
+    "vat_id": "ESB87654323",
+    "email": "lucia.fernandez@acme-iberia.es",
+}
+PAYMENT_EXAMPLE: dict[str, Any] = {"amount": eur("80.00"), "received_at": "2026-12-01T06:02:17Z"}
+REFUND_EXAMPLE: dict[str, Any] = {
+    "amount": eur("12.80"),
+    "status": "succeeded",
+    "refunded_at": "2026-11-21T09:15:40Z",
+}
+DETAIL_EXAMPLE: dict[str, Any] = {
+    **ROW_EXAMPLE,
+    "vat_treatment": "reverse_charge",
+    "vat_rate": "0.00",
+    "lines": [LINE_EXAMPLE],
+    "seller": SELLER_EXAMPLE,
+    "buyer": BUYER_EXAMPLE,
+    "payer_name": "Nimbus Cloud Partners",
+    "pays_by_transfer": False,
+    "credit_notes": [],
+    "payments": [PAYMENT_EXAMPLE],
+    "refunds": [],
+}
+CSV_EXAMPLE = (
+    "invoice_number,kind,corrects,issue_date,due_date,customer_id,organisation,buyer_vat_id,"
+    "buyer_country,payer,currency,line_position,description,period_start,period_end,licences,"
+    "unit_price,line_amount,vat_treatment,vat_rate,invoice_subtotal,vat_amount,total,status,"
+    "paid_at,balance,refunded\r\n"
+    "INV-2026-000042,invoice,,2026-12-01,2026-12-15,q3VbH0x9LmT2aZ8c,Acme Iberia,ESB87654323,ES,"
+    'reseller_card,EUR,1,"Shared Contacts for Gmail — Annual, paid monthly: 25 licences, '
+    '01/12/2026 - 31/12/2026",2026-12-01,2027-01-01,25,3.20,80.00,reverse_charge,0.00,80.00,'
+    "0.00,80.00,paid,2026-12-01T06:02:17+00:00,0.00,0.00\r\n"
+)
+
+InvoiceId = Annotated[
+    str, Path(description="The invoice's or credit note's id.", example=INVOICE_ID)
+]
+
+
 class Money(Schema):
     """An amount as a decimal string with two decimals ("96.80"), and its ISO 4217 currency."""
 
     amount: str
     currency: str
 
+    model_config = examples(eur("96.80"))
+
 
 class DocumentRef(Schema):
     id: str
     number: str
 
+    model_config = examples(CREDIT_NOTE_ROW_EXAMPLE["corrects"])
+
 
 class CustomerRef(Schema):
     id: str
     organisation: str
+
+    model_config = examples(CUSTOMER_REF)
 
 
 class InvoiceRow(Schema):
@@ -76,6 +184,8 @@ class InvoiceRow(Schema):
     paid_at: datetime | None
     pdf_available: bool
 
+    model_config = examples(ROW_EXAMPLE, CREDIT_NOTE_ROW_EXAMPLE)
+
 
 class Line(Schema):
     position: int
@@ -87,6 +197,8 @@ class Line(Schema):
     unit_price: Money
     amount: Money
 
+    model_config = examples(LINE_EXAMPLE)
+
 
 class Party(Schema):
     name: str
@@ -95,16 +207,23 @@ class Party(Schema):
     vat_id: str
     email: str
 
+    model_config = examples(SELLER_EXAMPLE, BUYER_EXAMPLE)
+
 
 class PaymentOut(Schema):
     amount: Money
     received_at: datetime
 
+    model_config = examples(PAYMENT_EXAMPLE)
+
 
 class RefundOut(Schema):
     amount: Money
+    # pending (to be refunded), succeeded or failed.
     status: str
     refunded_at: datetime | None
+
+    model_config = examples(REFUND_EXAMPLE)
 
 
 class InvoiceOut(InvoiceRow):
@@ -122,6 +241,8 @@ class InvoiceOut(InvoiceRow):
     payments: list[PaymentOut]
     refunds: list[RefundOut]
 
+    model_config = examples(DETAIL_EXAMPLE)
+
 
 class InvoicePage(Schema):
     items: list[InvoiceRow]
@@ -129,10 +250,27 @@ class InvoicePage(Schema):
     next_cursor: str | None
     previous_cursor: str | None
 
+    model_config = examples(
+        {
+            "items": [ROW_EXAMPLE, CREDIT_NOTE_ROW_EXAMPLE],
+            "count": 2,
+            "next_cursor": None,
+            "previous_cursor": None,
+        }
+    )
+
 
 class PdfPending(Schema):
     title: str
     detail: str
+
+    model_config = examples(
+        {
+            "title": "The PDF of INV-2026-000042 is being prepared",
+            "detail": "It is rendered in the background shortly after the invoice is issued. "
+            "Try again in a moment.",
+        }
+    )
 
 
 # A query a form field would refuse is refused by the schema already, so that the published
@@ -147,17 +285,32 @@ PayerFilter = Literal["", "reseller_card", "customer_card"]
 class InvoiceFilters(Schema):
     """The Invoices page's filters (billing.forms.InvoiceFilterForm), and `kind`."""
 
-    customer: str = Field("", max_length=selectors.CUSTOMER_QUERY_MAX_LENGTH, pattern=NO_NUL)
-    status: StatusFilter = ""
-    payer: PayerFilter = ""
-    month: str = Field("", pattern=MONTH)
-    date_from: date | None = None
-    date_to: date | None = None
-    kind: Literal["", "invoice", "credit_note"] = ""
+    customer: str = Field(
+        "",
+        max_length=selectors.CUSTOMER_QUERY_MAX_LENGTH,
+        pattern=NO_NUL,
+        description="A customer's ID, or part of its organisation name.",
+        json_schema_extra=example("Acme Iberia"),
+    )
+    status: StatusFilter = Field("", json_schema_extra=example("paid"))
+    payer: PayerFilter = Field("", json_schema_extra=example("reseller_card"))
+    # No example: a month and dates at once are refused, and the dates have theirs.
+    month: str = Field("", pattern=MONTH, description="YYYY-MM; instead of the dates.")
+    date_from: date | None = Field(
+        None, description="The first issue date.", json_schema_extra=example("2026-12-01")
+    )
+    date_to: date | None = Field(
+        None, description="The last issue date.", json_schema_extra=example("2026-12-31")
+    )
+    kind: Literal["", "invoice", "credit_note"] = Field("", json_schema_extra=example("invoice"))
 
 
 class ListFilters(InvoiceFilters):
-    cursor: str = ""
+    cursor: str = Field(
+        "",
+        description=CURSOR_DESCRIPTION,
+        json_schema_extra=example(CURSOR),
+    )
 
 
 def _money(value: Decimal | None, currency: str) -> dict[str, str] | None:
@@ -272,7 +425,13 @@ def _filtered(request: ApiRequest, filters: InvoiceFilters) -> QuerySet[Invoice]
     return invoices.filter(kind=filters.kind) if filters.kind else invoices
 
 
-@router.get("/", response=InvoicePage, auth=KeyAuth(Scope.BILLING_READ), url_name="invoice_list")
+@router.get(
+    "/",
+    response=InvoicePage,
+    auth=KeyAuth(Scope.BILLING_READ),
+    url_name="invoice_list",
+    summary="List invoices and credit notes",
+)
 def invoice_list(request: ApiRequest, filters: Query[ListFilters]) -> HttpResponse | dict:
     """Every customer's invoices and credit notes, newest first (by issue date), 50 a page:
     follow `next_cursor`. Filters as on the Invoices page: `customer` (a customer's ID or part
@@ -301,11 +460,12 @@ def invoice_list(request: ApiRequest, filters: Query[ListFilters]) -> HttpRespon
     "/export.csv",
     auth=KeyAuth(Scope.BILLING_READ),
     url_name="invoice_export",
+    summary="Export invoices and credit notes as CSV",
     openapi_extra={
         "responses": {
             200: {
                 "description": "The CSV",
-                "content": {"text/csv": {"schema": {"type": "string"}}},
+                "content": {"text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE}},
             }
         }
     },
@@ -328,8 +488,9 @@ def invoice_export(request: ApiRequest, filters: Query[InvoiceFilters]) -> HttpR
     response=InvoiceOut,
     auth=KeyAuth(Scope.BILLING_READ),
     url_name="invoice_get",
+    summary="Get an invoice or credit note",
 )
-def invoice_get(request: ApiRequest, invoice_id: str) -> dict:
+def invoice_get(request: ApiRequest, invoice_id: InvoiceId) -> dict:
     """One invoice or credit note: what its page and its PDF say."""
     return _detail(_invoice(request, invoice_id))
 
@@ -339,6 +500,7 @@ def invoice_get(request: ApiRequest, invoice_id: str) -> dict:
     response={202: PdfPending},
     auth=KeyAuth(Scope.BILLING_READ),
     url_name="invoice_pdf",
+    summary="Download an invoice's PDF",
     openapi_extra={
         "responses": {
             200: {
@@ -348,7 +510,7 @@ def invoice_get(request: ApiRequest, invoice_id: str) -> dict:
         }
     },
 )
-def invoice_pdf(request: ApiRequest, invoice_id: str) -> HttpResponseBase:
+def invoice_pdf(request: ApiRequest, invoice_id: InvoiceId) -> HttpResponseBase:
     """The stored PDF, byte for byte the one the page serves. Until the worker has rendered it
     (seconds after issue): 202 with `Retry-After`, as the page does."""
     invoice = _invoice(request, invoice_id)

@@ -3,16 +3,23 @@ contact details, resend or withdraw the invitation. The same forms check the inp
 pages, and the same services do the work."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from django.http import HttpResponse
 from ninja import Query, Router, Schema, Status
 from ninja.params.functions import Path
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from api.auth import ApiRequest, KeyAuth
 from api.models import Scope
 from api.problems import form_invalid
+from api.routes.examples import (
+    CURSOR,
+    CURSOR_DESCRIPTION,
+    CUSTOMER_ID,
+    example,
+    examples,
+)
 from customers import selectors, services
 from customers.forms import CustomerContactForm, CustomerFilterForm, NewCustomerForm
 from customers.models import Customer
@@ -22,12 +29,7 @@ router = Router(tags=["Customers"])
 
 # The examples the docs show (and schemathesis sends): one customer, Acme Iberia, seen the same
 # way by every operation.
-CUSTOMER_ID = "q3VbH0x9LmT2aZ8c"
-CURSOR = (
-    "WyItY3JlYXRlZCIsImEiLFsiMjAyNi0xMS0zMFQwOTo0MTowNy41MTIzMzQrMDA6MDAiLDQ4MjEzXSw1MF0"
-    ":1xaLCB:tPDQgW4V5iTdPyai6jvSz9PVfOX163nHIAZAyg-spHk"
-)
-ROW_EXAMPLE = {
+ROW_EXAMPLE: dict[str, Any] = {
     "id": CUSTOMER_ID,
     "organisation": "Acme Iberia",
     "domain": "acme-iberia.es",
@@ -37,12 +39,12 @@ ROW_EXAMPLE = {
     "status": "active",
     "created_at": "2026-11-02T10:14:31Z",
 }
-CONTACT_EXAMPLE = {
+CONTACT_EXAMPLE: dict[str, Any] = {
     "organisation": "Acme Iberia",
     "contact_name": "Lucía Fernández",
     "contact_email": "lucia.fernandez@acme-iberia.es",
     "country": "ES",
-    "vat_id": "ESB87654321",
+    "vat_id": "ESB87654323",
     "education": False,
     "crm_id": "HUB-20417",
     "admin_name": "Javier Moreno",
@@ -52,7 +54,7 @@ CONTACT_EXAMPLE = {
     "language": "es",
     "time_zone": "Europe/Madrid",
 }
-DETAIL_EXAMPLE = {
+DETAIL_EXAMPLE: dict[str, Any] = {
     **ROW_EXAMPLE,
     **{key: value for key, value in CONTACT_EXAMPLE.items() if key != "organisation"},
     "accepted_at": "2026-11-02T16:52:08Z",
@@ -62,7 +64,7 @@ DETAIL_EXAMPLE = {
         "sent_at": "2026-11-02T10:14:31Z",
     },
 }
-INVITED_EXAMPLE = {
+INVITED_EXAMPLE: dict[str, Any] = {
     **DETAIL_EXAMPLE,
     "status": "invited",
     "accepted_at": None,
@@ -82,7 +84,7 @@ class CustomerRow(Schema):
     status: Literal["invited", "active", "access_revoked", "transferred_out", "cancelled"]
     created_at: datetime
 
-    model_config = ConfigDict(json_schema_extra={"examples": [ROW_EXAMPLE]})
+    model_config = examples(ROW_EXAMPLE)
 
 
 class Invitation(Schema):
@@ -90,7 +92,7 @@ class Invitation(Schema):
     expires_at: datetime
     sent_at: datetime
 
-    model_config = ConfigDict(json_schema_extra={"examples": [INVITED_EXAMPLE["invitation"]]})
+    model_config = examples(INVITED_EXAMPLE["invitation"])
 
 
 class CustomerOut(CustomerRow):
@@ -107,7 +109,7 @@ class CustomerOut(CustomerRow):
     accepted_at: datetime | None
     invitation: Invitation | None
 
-    model_config = ConfigDict(json_schema_extra={"examples": [DETAIL_EXAMPLE, INVITED_EXAMPLE]})
+    model_config = examples(DETAIL_EXAMPLE, INVITED_EXAMPLE)
 
 
 class CustomerPage(Schema):
@@ -116,48 +118,44 @@ class CustomerPage(Schema):
     next_cursor: str | None
     previous_cursor: str | None
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = examples(
+        {
+            "items": [
+                ROW_EXAMPLE,
                 {
-                    "items": [
-                        ROW_EXAMPLE,
-                        {
-                            **ROW_EXAMPLE,
-                            "id": "Tn5sW1eYq8RkZ0bU",
-                            "organisation": "Acme Logistics Portugal",
-                            "domain": "acmelog.pt",
-                            "contact_name": "João Silva",
-                            "contact_email": "joao.silva@acmelog.pt",
-                            "status": "invited",
-                            "created_at": "2026-10-28T08:03:55Z",
-                        },
-                    ],
-                    "count": 2,
-                    "next_cursor": None,
-                    "previous_cursor": None,
-                }
-            ]
+                    **ROW_EXAMPLE,
+                    "id": "Tn5sW1eYq8RkZ0bU",
+                    "organisation": "Acme Logistics Portugal",
+                    "domain": "acmelog.pt",
+                    "contact_name": "João Silva",
+                    "contact_email": "joao.silva@acmelog.pt",
+                    "status": "invited",
+                    "created_at": "2026-10-28T08:03:55Z",
+                },
+            ],
+            "count": 2,
+            "next_cursor": None,
+            "previous_cursor": None,
         }
     )
 
 
 class ListFilters(Schema):
-    q: str = Field("", json_schema_extra={"example": "acme"})
+    q: str = Field("", json_schema_extra=example("acme"))
     status: str = Field(
         "",
         description="invited, active, access_revoked, transferred_out or cancelled.",
-        json_schema_extra={"example": "active"},
+        json_schema_extra=example("active"),
     )
     sort: str = Field(
         "",
         description="organisation, domain, status or created; `-` before it reverses it.",
-        json_schema_extra={"example": "-created"},
+        json_schema_extra=example("-created"),
     )
     cursor: str = Field(
         "",
-        description="`next_cursor` or `previous_cursor` of the page before.",
-        json_schema_extra={"example": CURSOR},
+        description=CURSOR_DESCRIPTION,
+        json_schema_extra=example(CURSOR),
     )
 
 
@@ -176,7 +174,7 @@ class ContactIn(Schema):
     language: str | None = None
     time_zone: str | None = None
 
-    model_config = ConfigDict(json_schema_extra={"examples": [CONTACT_EXAMPLE]})
+    model_config = examples(CONTACT_EXAMPLE)
 
 
 class CustomerIn(ContactIn):
@@ -184,21 +182,17 @@ class CustomerIn(ContactIn):
     domain: str = ""
     country: str = ""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "organisation": "Acme Iberia",
-                    "contact_name": "Lucía Fernández",
-                    "contact_email": "lucia.fernandez@acme-iberia.es",
-                    "customer_type": "domain",
-                    "domain": "acme-iberia.es",
-                    "country": "ES",
-                    "vat_id": "ESB87654321",
-                    "language": "es",
-                    "time_zone": "Europe/Madrid",
-                }
-            ]
+    model_config = examples(
+        {
+            "organisation": "Acme Iberia",
+            "contact_name": "Lucía Fernández",
+            "contact_email": "lucia.fernandez@acme-iberia.es",
+            "customer_type": "domain",
+            "domain": "acme-iberia.es",
+            "country": "ES",
+            "vat_id": "ESB87654323",
+            "language": "es",
+            "time_zone": "Europe/Madrid",
         }
     )
 
@@ -354,22 +348,18 @@ class ImportIn(Schema):
     customer_id: str = ""
     country: str = ""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "token": "Zk3_fP9qLw2vB7xN0cR5tY8uH1jM4sD6gA-eK2oT9iQ",
-                    "customer_type": "domain",
-                    "domain": "acme-iberia.es",
-                },
-                {
-                    "token": "Rm8-aQ2wE5tY1uI4oP7sD0fG3hJ6kL9zX2cV5bN8mQ1",
-                    "customer_type": "team",
-                    "customer_id": "Hb2Lk9PqZ4xW7sMc",
-                    "country": "PT",
-                },
-            ]
-        }
+    model_config = examples(
+        {
+            "token": "Zk3_fP9qLw2vB7xN0cR5tY8uH1jM4sD6gA-eK2oT9iQ",
+            "customer_type": "domain",
+            "domain": "acme-iberia.es",
+        },
+        {
+            "token": "Rm8-aQ2wE5tY1uI4oP7sD0fG3hJ6kL9zX2cV5bN8mQ1",
+            "customer_type": "team",
+            "customer_id": "Hb2Lk9PqZ4xW7sMc",
+            "country": "PT",
+        },
     )
 
 

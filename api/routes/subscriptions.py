@@ -36,11 +36,20 @@ from django.utils.http import parse_etags
 from django.utils.translation import gettext as _
 from ninja import Field, Header, Query, Router, Schema, Status
 from ninja.params.functions import Path
-from pydantic import ConfigDict
 
 from api.auth import ApiRequest, KeyAuth
 from api.models import Scope
 from api.problems import PROBLEM_TYPE, form_invalid, invalid, problem
+from api.routes.examples import (
+    CURSOR,
+    CURSOR_DESCRIPTION,
+    CUSTOMER_ID,
+    CUSTOMER_REF,
+    SUBSCRIPTION_ID,
+    eur,
+    example,
+    examples,
+)
 from core.pagination import keyset_page
 from customers import selectors as customer_selectors
 from customers.models import Customer
@@ -76,18 +85,12 @@ RenewalName = Literal["auto_renew", "renew_with_count", "cancel_at_term_end"]
 # the annual plan paid monthly, 25 licences at 3.20 EUR, growing to 30 on 7 December.
 
 
-def _eur(amount: str) -> dict[str, str]:
-    return {"amount": amount, "currency": "EUR"}
-
-
-SUBSCRIPTION_ID = "Xk7pR2mW9sLd4QvN"
-CUSTOMER_ID = "q3VbH0x9LmT2aZ8c"
-PRODUCT_EXAMPLE = {
+PRODUCT_EXAMPLE: dict[str, Any] = {
     "id": "pS2cN6hG9jF3kA1q",
     "name": "Shared Contacts for Gmail",
     "sku": "shared-contacts",
 }
-PLAN_EXAMPLES = {
+PLAN_EXAMPLES: dict[str, dict[str, Any]] = {
     kind: {"id": plan_id, "kind": kind, "product": PRODUCT_EXAMPLE, "max_licences": limit}
     for kind, plan_id, limit in (
         ("flexible", "pF3nW8kZ1rT6yH0a", 10000),
@@ -96,22 +99,22 @@ PLAN_EXAMPLES = {
         ("trial", "tR4lE7oI0zV2bX5m", 10),
     )
 }
-PLANS_ON_SALE_EXAMPLE = [
-    {**PLAN_EXAMPLES["flexible"], "list_price": _eur("4.00")},
-    {**PLAN_EXAMPLES["annual_monthly"], "list_price": _eur("3.20")},
-    {**PLAN_EXAMPLES["annual_yearly"], "list_price": _eur("3.00")},
+PLANS_ON_SALE_EXAMPLE: list[dict[str, Any]] = [
+    {**PLAN_EXAMPLES["flexible"], "list_price": eur("4.00")},
+    {**PLAN_EXAMPLES["annual_monthly"], "list_price": eur("3.20")},
+    {**PLAN_EXAMPLES["annual_yearly"], "list_price": eur("3.00")},
     {**PLAN_EXAMPLES["trial"], "list_price": None},
 ]
 ROW_EXAMPLE: dict[str, Any] = {
     "id": SUBSCRIPTION_ID,
-    "customer": {"id": CUSTOMER_ID, "organisation": "Acme Iberia"},
+    "customer": CUSTOMER_REF,
     "plan": PLAN_EXAMPLES["annual_monthly"],
     "status": "active",
     "suspension_reason": None,
     "licences": 25,
-    "monthly_price": _eur("3.20"),
-    "period_price": _eur("3.20"),
-    "amount_per_period": _eur("80.00"),
+    "monthly_price": eur("3.20"),
+    "period_price": eur("3.20"),
+    "amount_per_period": eur("80.00"),
     "period": {"start": "2026-12-01", "end": "2027-01-01"},
     "term": {"start": "2026-11-01", "end": "2027-11-01"},
     "renewal": {"setting": "auto_renew", "licences": None},
@@ -122,41 +125,41 @@ ROW_EXAMPLE: dict[str, Any] = {
 DETAIL_EXAMPLE: dict[str, Any] = {
     **ROW_EXAMPLE,
     "upcoming_price": {
-        "monthly_price": _eur("3.40"),
+        "monthly_price": eur("3.40"),
         "applies_from": "2027-01-01",
         "announced": True,
     },
-    "cost": _eur("2.56"),
-    "margin": _eur("0.64"),
+    "cost": eur("2.56"),
+    "margin": eur("0.64"),
 }
 FLEXIBLE_EXAMPLE: dict[str, Any] = {
     **DETAIL_EXAMPLE,
     "id": "Lw3nQ8rT1vY6bK0s",
     "plan": PLAN_EXAMPLES["flexible"],
     "licences": 10,
-    "monthly_price": _eur("4.00"),
-    "period_price": _eur("4.00"),
-    "amount_per_period": _eur("40.00"),
+    "monthly_price": eur("4.00"),
+    "period_price": eur("4.00"),
+    "amount_per_period": eur("40.00"),
     "period": {"start": "2026-12-07", "end": "2027-01-07"},
     "term": None,
     "upcoming_price": None,
-    "cost": _eur("3.20"),
-    "margin": _eur("0.80"),
+    "cost": eur("3.20"),
+    "margin": eur("0.80"),
     "created_at": "2026-12-07T11:30:02Z",
 }
 GROWN_EXAMPLE: dict[str, Any] = {
     **DETAIL_EXAMPLE,
     "licences": 30,
-    "amount_per_period": _eur("96.00"),
+    "amount_per_period": eur("96.00"),
 }
-ORDER_EXAMPLES = [
+ORDER_EXAMPLES: list[dict[str, Any]] = [
     {
         "id": "oD9fK2wP5yB8nT3v",
         "reference": "ORD-7KQ2M9XH",
         "kind": "add",
         "licences_before": 25,
         "licences_after": 30,
-        "amount": _eur("12.90"),
+        "amount": eur("12.90"),
         "created_at": "2026-12-07T10:03:12Z",
         "subscription": GROWN_EXAMPLE,
     },
@@ -166,34 +169,34 @@ ORDER_EXAMPLES = [
         "kind": "purchase",
         "licences_before": 0,
         "licences_after": 10,
-        "amount": _eur("40.00"),
+        "amount": eur("40.00"),
         "created_at": "2026-12-07T11:30:02Z",
         "subscription": FLEXIBLE_EXAMPLE,
     },
 ]
-QUOTE_EXAMPLES = [
+QUOTE_EXAMPLES: list[dict[str, Any]] = [
     {
         "current_licences": 25,
         "new_licences": 30,
         "period": {"start": "2026-12-01", "end": "2027-01-01"},
         "remaining_days": 25,
-        "unit_period_price": _eur("3.20"),
-        "due_now": _eur("12.90"),
-        "recurring_amount": _eur("96.00"),
+        "unit_period_price": eur("3.20"),
+        "due_now": eur("12.90"),
+        "recurring_amount": eur("96.00"),
         "recurring_months": 1,
-        "cost_now": _eur("10.32"),
-        "margin_now": _eur("2.58"),
-        "recurring_cost": _eur("76.80"),
-        "recurring_margin": _eur("19.20"),
+        "cost_now": eur("10.32"),
+        "margin_now": eur("2.58"),
+        "recurring_cost": eur("76.80"),
+        "recurring_margin": eur("19.20"),
     },
     {
         "current_licences": 0,
         "new_licences": 10,
         "period": {"start": "2026-12-07", "end": "2027-01-07"},
         "remaining_days": 31,
-        "unit_period_price": _eur("4.00"),
-        "due_now": _eur("40.00"),
-        "recurring_amount": _eur("40.00"),
+        "unit_period_price": eur("4.00"),
+        "due_now": eur("40.00"),
+        "recurring_amount": eur("40.00"),
         "recurring_months": 1,
         "cost_now": None,
         "margin_now": None,
@@ -202,14 +205,6 @@ QUOTE_EXAMPLES = [
     },
 ]
 ETAG_EXAMPLE = '"2d711642b726b04401627ca9fbac32f5"'
-CURSOR = (
-    "WyItY3JlYXRlZCIsImEiLFsiMjAyNi0xMS0zMFQwOTo0MTowNy41MTIzMzQrMDA6MDAiLDQ4MjEzXSw1MF0"
-    ":1xaLCB:tPDQgW4V5iTdPyai6jvSz9PVfOX163nHIAZAyg-spHk"
-)
-
-
-def _examples(*examples: Any) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": list(examples)})
 
 
 SubscriptionId = Annotated[str, Path(description="The subscription's id.", example=SUBSCRIPTION_ID)]
@@ -222,7 +217,7 @@ class Money(Schema):
     amount: str = Field(description='A decimal string, e.g. "12.80".')
     currency: str
 
-    model_config = _examples(_eur("12.80"))
+    model_config = examples(eur("12.80"))
 
 
 class ProductOut(Schema):
@@ -230,7 +225,7 @@ class ProductOut(Schema):
     name: str
     sku: str
 
-    model_config = _examples(PRODUCT_EXAMPLE)
+    model_config = examples(PRODUCT_EXAMPLE)
 
 
 class PlanOut(Schema):
@@ -239,7 +234,7 @@ class PlanOut(Schema):
     product: ProductOut
     max_licences: int
 
-    model_config = _examples(PLAN_EXAMPLES["annual_monthly"])
+    model_config = examples(PLAN_EXAMPLES["annual_monthly"])
 
 
 class PlanOnSale(PlanOut):
@@ -248,30 +243,28 @@ class PlanOnSale(PlanOut):
         "customer may pay another price: the preview gives the exact amount."
     )
 
-    model_config = _examples(*PLANS_ON_SALE_EXAMPLE)
+    model_config = examples(*PLANS_ON_SALE_EXAMPLE)
 
 
 class CustomerRef(Schema):
     id: str
     organisation: str
 
-    model_config = _examples(ROW_EXAMPLE["customer"])
+    model_config = examples(ROW_EXAMPLE["customer"])
 
 
 class PeriodOut(Schema):
     start: date
     end: date = Field(description="The first day after it (the next period starts then).")
 
-    model_config = _examples(ROW_EXAMPLE["period"])
+    model_config = examples(ROW_EXAMPLE["period"])
 
 
 class RenewalOut(Schema):
     setting: RenewalName
     licences: int | None = Field(description="With renew_with_count: the count at renewal.")
 
-    model_config = _examples(
-        ROW_EXAMPLE["renewal"], {"setting": "renew_with_count", "licences": 20}
-    )
+    model_config = examples(ROW_EXAMPLE["renewal"], {"setting": "renew_with_count", "licences": 20})
 
 
 class SubscriptionRow(Schema):
@@ -291,7 +284,7 @@ class SubscriptionRow(Schema):
     payer: PayerName
     created_at: datetime
 
-    model_config = _examples(ROW_EXAMPLE)
+    model_config = examples(ROW_EXAMPLE)
 
 
 class UpcomingPriceOut(Schema):
@@ -299,7 +292,7 @@ class UpcomingPriceOut(Schema):
     applies_from: date
     announced: bool
 
-    model_config = _examples(DETAIL_EXAMPLE["upcoming_price"])
+    model_config = examples(DETAIL_EXAMPLE["upcoming_price"])
 
 
 class SubscriptionOut(SubscriptionRow):
@@ -310,7 +303,7 @@ class SubscriptionOut(SubscriptionRow):
     )
     margin: Money | None = Field(description="monthly_price - cost; as cost.")
 
-    model_config = _examples(DETAIL_EXAMPLE, {**DETAIL_EXAMPLE, "cost": None, "margin": None})
+    model_config = examples(DETAIL_EXAMPLE, {**DETAIL_EXAMPLE, "cost": None, "margin": None})
 
 
 class SubscriptionPage(Schema):
@@ -319,7 +312,7 @@ class SubscriptionPage(Schema):
     next_cursor: str | None
     previous_cursor: str | None
 
-    model_config = _examples(
+    model_config = examples(
         {
             "items": [
                 {key: FLEXIBLE_EXAMPLE[key] for key in ROW_EXAMPLE},
@@ -342,7 +335,7 @@ class OrderOut(Schema):
     created_at: datetime
     subscription: SubscriptionOut
 
-    model_config = _examples(*ORDER_EXAMPLES)
+    model_config = examples(*ORDER_EXAMPLES)
 
 
 class QuoteOut(Schema):
@@ -359,41 +352,41 @@ class QuoteOut(Schema):
     recurring_cost: Money | None
     recurring_margin: Money | None
 
-    model_config = _examples(*QUOTE_EXAMPLES)
+    model_config = examples(*QUOTE_EXAMPLES)
 
 
 class ListFilters(Schema):
     customer: str = Field(
-        "", description="A customer's id.", json_schema_extra={"example": CUSTOMER_ID}
+        "", description="A customer's id.", json_schema_extra=example(CUSTOMER_ID)
     )
-    status: StatusName | None = Field(None, json_schema_extra={"example": "active"})
+    status: StatusName | None = Field(None, json_schema_extra=example("active"))
     product: str = Field(
         "",
         description="A product's id.",
-        json_schema_extra={"example": PRODUCT_EXAMPLE["id"]},
+        json_schema_extra=example(PRODUCT_EXAMPLE["id"]),
     )
     cursor: str = Field(
         "",
-        description="`next_cursor` or `previous_cursor` of the page before.",
-        json_schema_extra={"example": CURSOR},
+        description=CURSOR_DESCRIPTION,
+        json_schema_extra=example(CURSOR),
     )
-    limit: int = Field(PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX, json_schema_extra={"example": 50})
+    limit: int = Field(PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX, json_schema_extra=example(50))
 
 
 class PurchasePreviewQuery(Schema):
     customer: str = Field(
         description="The customer's id; it must be active.",
-        json_schema_extra={"example": CUSTOMER_ID},
+        json_schema_extra=example(CUSTOMER_ID),
     )
     plan: str = Field(
         description="A plan's id (GET /subscriptions/plans).",
-        json_schema_extra={"example": PLAN_EXAMPLES["flexible"]["id"]},
+        json_schema_extra=example(PLAN_EXAMPLES["flexible"]["id"]),
     )
-    licences: int = Field(json_schema_extra={"example": 10})
+    licences: int = Field(json_schema_extra=example(10))
 
 
 class LicencePreviewQuery(Schema):
-    licences: int = Field(description="The new total.", json_schema_extra={"example": 30})
+    licences: int = Field(description="The new total.", json_schema_extra=example(30))
 
 
 class BuyIn(Schema):
@@ -402,7 +395,7 @@ class BuyIn(Schema):
     licences: int
     payer: PayerName = "reseller_card"
 
-    model_config = _examples(
+    model_config = examples(
         {
             "customer": CUSTOMER_ID,
             "plan": PLAN_EXAMPLES["flexible"]["id"],
@@ -419,20 +412,20 @@ class LicencesIn(Schema):
         description="The count the change was made from; or send If-Match with the ETag.",
     )
 
-    model_config = _examples({"licences": 30, "expected_licences": 25}, {"licences": 30})
+    model_config = examples({"licences": 30, "expected_licences": 25}, {"licences": 30})
 
 
 class PlanIn(Schema):
     plan: str = Field(description="The id of a plan of the same product.")
 
-    model_config = _examples({"plan": PLAN_EXAMPLES["annual_yearly"]["id"]})
+    model_config = examples({"plan": PLAN_EXAMPLES["annual_yearly"]["id"]})
 
 
 class RenewalIn(Schema):
     setting: RenewalName
     renewal_licences: int | None = Field(None, description="Needed with renew_with_count.")
 
-    model_config = _examples(
+    model_config = examples(
         {"setting": "renew_with_count", "renewal_licences": 20},
         {"setting": "auto_renew"},
     )
