@@ -16,13 +16,16 @@ from django.test import TestCase, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from api.models import ApiKey, Scope
 from billing import selectors
 from billing import services as billing_services
 from billing.models import Invoice, Payment, PaymentCard, Refund
 from commissions.margins import margin_report, month_start, previous_month
 from commissions.models import Statement
 from commissions.statements import statement_paid_amount
+from core.models import User
 from customers.models import Customer, CustomerMember
+from demo.management.commands.demo_seed import WEBHOOK_ENDPOINTS
 from resellers.models import AuditEvent, Reseller
 from subscriptions.models import (
     Charge,
@@ -36,6 +39,7 @@ from subscriptions.models import (
     TierDiscount,
 )
 from tests.support.demo_cards import VISA, card_form
+from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 MAKE_DEMO = {
     "DEBUG": True,
@@ -181,3 +185,104 @@ def test_the_demo_shows_tiers_prices_margins_and_statements(seeded, db):
     assert [older.period_start, newer.period_start] == months[:2]
     assert older.total > 0 and statement_paid_amount(older) == older.total
     assert newer.total > 0 and statement_paid_amount(newer) == 0
+
+
+def test_the_demo_has_api_keys_and_webhook_endpoints_with_a_delivery_log(seeded, db):
+    """Issue 17 on Nimbus: its owner made two keys (one used a few hours ago) and revoked a
+    third, all through the services (audited, dated back); an endpoint listens to a handful of
+    events and a trial one was disabled by a member. Their delivery logs are crafted on the
+    events the seed's service calls recorded: delivered, once after a retry, and one still
+    failing with its next retry ahead; the seed's own on-commit work sent nothing, to no host."""
+    nimbus = Reseller.objects.get(name="Nimbus Cloud Partners")
+    now = timezone.now()
+    keys = {key.name: key for key in ApiKey.objects.filter(reseller=nimbus)}
+    assert set(keys) == {"PSA sync", "Accounting export", "Reporting trial"}
+    assert not ApiKey.objects.exclude(reseller=nimbus).exists()
+    psa, accounting, trial = keys["PSA sync"], keys["Accounting export"], keys["Reporting trial"]
+    assert psa.scopes == sorted([Scope.READ, Scope.CUSTOMERS_WRITE, Scope.SUBSCRIPTIONS_WRITE])
+    assert accounting.scopes == sorted([Scope.READ, Scope.BILLING_READ])
+    assert psa.is_usable and accounting.is_usable and not trial.is_usable
+    assert psa.last_used_at is not None and now - timedelta(days=1) < psa.last_used_at < now
+    assert accounting.last_used_at is None
+    assert trial.revoked_at is not None and trial.created_at < trial.revoked_at < now
+    assert all(key.created_by_email == "ana@nimbus.example" for key in keys.values())
+    made = AuditEvent.objects.filter(reseller=nimbus, action="api_key.created")
+    assert made.count() == 3 and all(event.created_at < now - timedelta(days=1) for event in made)
+    assert AuditEvent.objects.filter(action="api_key.revoked", object_id=trial.public_id).exists()
+
+    endpoints = list(WebhookEndpoint.objects.filter(reseller=nimbus).order_by("created_at"))
+    assert [endpoint.url for endpoint in endpoints] == [
+        "https://staging.hooks.nimbus.example/portal",
+        "https://hooks.nimbus.example/portal",
+    ]
+    trial_endpoint, endpoint = endpoints
+    assert endpoint.is_enabled and len(endpoint.event_types) >= 5
+    assert trial_endpoint.disabled_reason == WebhookEndpoint.DisabledReason.BY_MEMBER
+    disabled = AuditEvent.objects.get(
+        action="webhook_endpoint.disabled", object_id=trial_endpoint.public_id
+    )
+    assert disabled.actor_email == "luis@nimbus.example"
+
+    deliveries = WebhookDelivery.objects.filter(endpoint=endpoint).select_related("event")
+    delivered = deliveries.filter(status=WebhookDelivery.Status.DELIVERED)
+    assert delivered.count() >= 4
+    assert all(d.response_status == 200 and d.response_body == "ok" for d in delivered)
+    assert delivered.filter(attempts=2).exists()  # one after a retry
+    failing = deliveries.get(status=WebhookDelivery.Status.PENDING)
+    assert failing.response_status == 500
+    assert failing.next_attempt_at is not None and failing.next_attempt_at > now
+    assert failing.attempt_log.filter(response_status=500).count() == failing.attempts
+    assert endpoint.failing_since == failing.attempt_log.earliest("attempted_at").attempted_at
+    for delivery in deliveries:
+        assert endpoint.created_at < delivery.event.created_at == delivery.started_at < now
+        assert delivery.event.type in endpoint.event_types
+    assert WebhookDelivery.objects.filter(endpoint=trial_endpoint).exists()
+    # Only the crafted attempts: every event the seed recorded is fanned out, none was sent.
+    assert WebhookAttempt.objects.count() == sum(
+        len(answers) for spec in WEBHOOK_ENDPOINTS for _type, _ago, answers in spec["history"]
+    )
+    assert not WebhookEvent.objects.filter(reseller=nimbus, fanned_out_at__isnull=True).exists()
+    assert not WebhookDelivery.objects.filter(
+        status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now
+    ).exists()
+
+
+def test_the_nimbus_owner_finds_the_keys_endpoints_and_delivery_log_in_settings(seeded, client_for):
+    """What a never-seen user signed in as Nimbus's owner finds under Settings: the API keys
+    page lists the three keys (never a secret), the Webhooks page both endpoints, and the
+    endpoint's page its delivery log with each attempt."""
+    ana = User.objects.get(email="ana@nimbus.example")
+    client = client_for(ana)
+    page = client.get(reverse("resellers:settings"))
+    assert page.status_code == 200
+    assert reverse("api_keys:list") in page.text and reverse("webhooks:list") in page.text
+
+    page = client.get(reverse("api_keys:list"))
+    assert page.status_code == 200
+    for key in ApiKey.objects.filter(reseller__name="Nimbus Cloud Partners"):
+        assert key.name in page.text and f"{key.prefix}…" in page.text
+        assert key.key_hash not in page.text
+        # Revoked, a key has no Revoke button any more.
+        revoke = reverse("api_keys:revoke", args=[key.public_id])
+        assert (revoke in page.text) == (key.revoked_at is None)
+
+    page = client.get(reverse("webhooks:list"))
+    assert page.status_code == 200
+    endpoints = WebhookEndpoint.objects.filter(reseller__name="Nimbus Cloud Partners")
+    for endpoint in endpoints:
+        assert endpoint.url in page.text
+        assert reverse("webhooks:detail", args=[endpoint.public_id]) in page.text
+
+    endpoint = endpoints.get(disabled_at__isnull=True)
+    page = client.get(reverse("webhooks:detail", args=[endpoint.public_id]))
+    assert page.status_code == 200
+    deliveries = endpoint.deliveries.select_related("event")
+    for delivery in deliveries:
+        assert f'id="delivery-{delivery.event.public_id}"' in page.text
+    attempts = WebhookAttempt.objects.filter(delivery__endpoint=endpoint)
+    delivered = attempts.filter(response_status=200).count()
+    assert delivered >= 4
+    assert page.text.count("— 200 (") == page.text.count("<pre>ok</pre>") == delivered
+    assert page.text.count("— 500 (") == attempts.filter(response_status=500).count() == 4
+    failing = page.context["deliveries"][0]  # the newest first
+    assert failing.status == WebhookDelivery.Status.PENDING and failing.next_attempt_at

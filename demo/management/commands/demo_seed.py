@@ -10,7 +10,15 @@ and two customers with a special price, one of them an offer that ends; all set 
 services before its customers buy, so every charge keeps its cost and margin. Invoices paid in
 each of the two past months and in this one give the Margin page its figures, and the
 commission statements of the two past months are issued: the earlier one paid out, the later
-one open."""
+one open.
+
+The API and webhooks (issue 17), in Settings: Nimbus's owner made two API keys, one used a few
+hours ago, and revoked a third (their secrets, shown once by design, are thrown away); an
+endpoint listens to a handful of event types, and a second one, made for a trial, was disabled
+by a member. They are added last, once every service call of the seed is done, with a short
+delivery history crafted on the events those calls recorded: delivered, one after a retry, and
+one still failing with its next retry pending. The endpoint's host resolves nowhere, so what the
+demo's user does later fails and retries visibly; the seed itself never reaches the network."""
 
 import random
 from datetime import date, datetime, time, timedelta
@@ -20,8 +28,11 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser, OutputWrapper
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
+from api.models import ApiKey, Scope
+from api.services import api_key_create, api_key_revoke
 from billing import services as billing_services
 from billing.models import Invoice, Payment, PaymentCard, Refund
 from billing.payments import services as payment_services
@@ -33,7 +44,7 @@ from commissions.models import Payout, Statement
 from commissions.statements import payout_record, statements_issue
 from core.models import User
 from customers.models import Customer, CustomerInvitation, CustomerMember
-from resellers.models import Membership, Reseller, TeamInvitation
+from resellers.models import AuditEvent, Membership, Reseller, TeamInvitation
 from resellers.roles import Role
 from resellers.services import audit_record
 from subscriptions import services as subscription_services
@@ -51,6 +62,14 @@ from subscriptions.models import (
 )
 from subscriptions.periods import add_months
 from subscriptions.services.pricing import customer_price_set, price_rule_set
+from webhooks.models import (
+    EventType,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
+from webhooks.services import RETRY_DELAYS, endpoint_create, endpoint_disable
 
 PRICES = {  # per licence per month: EUR, USD, GBP
     Plan.Kind.FLEXIBLE: ("4.00", "4.50", "3.50"),
@@ -80,6 +99,73 @@ CARD_PAYS = "4242424242424242"
 CARD_PAYS_MASTERCARD = "5555555555554444"
 CARD_DECLINES = "4000000000000341"
 
+# API keys (issue 17), made by the reseller's owner: (name, scopes, made this long ago, last used
+# this long ago or None: not yet, revoked this long ago or None).
+API_KEYS: list[tuple[str, list[str], timedelta, timedelta | None, timedelta | None]] = [
+    ("Reporting trial", [Scope.READ], timedelta(days=75), timedelta(days=41), timedelta(days=40)),
+    (
+        "PSA sync",
+        [Scope.READ, Scope.CUSTOMERS_WRITE, Scope.SUBSCRIPTIONS_WRITE],
+        timedelta(days=34),
+        timedelta(hours=2),
+        None,
+    ),
+    ("Accounting export", [Scope.READ, Scope.BILLING_READ], timedelta(days=12), None, None),
+]
+
+# Webhook endpoints (issue 17), oldest first. Their hosts resolve nowhere (.example), so what
+# the demo's user does later is delivered to them, fails and is retried, as with a receiver down.
+# "history": the delivery log, crafted on the reseller's latest events of each type: (type, sent
+# this long ago, the answer's code at each attempt, made on the retry schedule of
+# webhooks.services); a last attempt without a 2xx leaves the delivery pending, its next retry
+# still ahead.
+WEBHOOK_ENDPOINTS: list[dict[str, Any]] = [
+    {
+        "url": "https://staging.hooks.nimbus.example/portal",
+        "description": "PSA trial (staging)",
+        "event_types": [EventType.SUBSCRIPTION_CREATED, EventType.INVOICE_ISSUED],
+        "made_by": "luis@nimbus.example",
+        "made": timedelta(days=8),
+        "disabled_by": "luis@nimbus.example",
+        "disabled": timedelta(days=4, hours=4),
+        "history": [
+            (EventType.SUBSCRIPTION_CREATED, timedelta(days=7, hours=2), [200]),
+            (EventType.INVOICE_ISSUED, timedelta(days=6, hours=5), [404, 200]),
+        ],
+    },
+    {
+        "url": "https://hooks.nimbus.example/portal",
+        "description": "PSA: customers, subscriptions and invoices",
+        "event_types": [
+            EventType.CUSTOMER_INVITED,
+            EventType.CUSTOMER_ACCEPTED,
+            EventType.SUBSCRIPTION_CREATED,
+            EventType.SUBSCRIPTION_LICENCES_CHANGED,
+            EventType.SUBSCRIPTION_CANCELLED,
+            EventType.INVOICE_ISSUED,
+            EventType.INVOICE_PAID,
+            EventType.PAYMENT_FAILED,
+        ],
+        "made_by": "ana@nimbus.example",
+        "made": timedelta(days=4, hours=5),
+        "history": [
+            (EventType.SUBSCRIPTION_CREATED, timedelta(days=4, hours=3), [200]),
+            (EventType.SUBSCRIPTION_LICENCES_CHANGED, timedelta(days=3, hours=5), [200]),
+            (EventType.INVOICE_ISSUED, timedelta(days=2, hours=22), [503, 200]),
+            (EventType.INVOICE_PAID, timedelta(days=1, hours=4), [200]),
+            (EventType.SUBSCRIPTION_CREATED, timedelta(hours=6), [200]),
+            # Failing for 50 minutes: its fifth attempt is due in about an hour and three quarters.
+            (EventType.PAYMENT_FAILED, timedelta(minutes=50), [500, 500, 500, 500]),
+        ],
+    },
+]
+WEBHOOK_ANSWERS = {
+    200: "ok",
+    404: "Not Found",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
 RESELLERS: list[dict[str, Any]] = [
     {
         "name": "Nimbus Cloud Partners",
@@ -94,6 +180,8 @@ RESELLERS: list[dict[str, Any]] = [
         "customers": 48,
         "card": CARD_PAYS,
         "tier": "Gold",
+        "api_keys": API_KEYS,
+        "webhook_endpoints": WEBHOOK_ENDPOINTS,
         # The price book, in the reseller's currency: (plan, kind, markup % or fixed price).
         "price_book": [
             (Plan.Kind.FLEXIBLE, PriceRule.Kind.MARKUP, "30.00"),
@@ -254,6 +342,7 @@ class Command(BaseCommand):
         self._cards()
         self._invoices(staff)
         self._statements(staff)
+        self._integrations()
 
     def _catalogue(self) -> None:
         product, _ = Product.objects.get_or_create(
@@ -650,6 +739,154 @@ class Command(BaseCommand):
                 reference=f"TRF {statement.number}",
                 actor=staff,
             )
+
+    def _integrations(self) -> None:
+        """Issue 17: each active reseller's API keys and webhook endpoints, made through the
+        services by its members (each part once: a database loaded before them gets them now).
+        Made after every other service call of the seed, so that no event those calls recorded
+        reaches an endpoint: the endpoints' deliveries are the history crafted here."""
+        now = timezone.now()
+        for spec in RESELLERS:
+            reseller = Reseller.objects.filter(
+                name=spec["name"], status=Reseller.Status.ACTIVE
+            ).first()
+            if reseller is None:
+                continue
+            if spec.get("api_keys") and not reseller.api_keys.exists():
+                self._api_keys(reseller, spec["api_keys"], now)
+            if spec.get("webhook_endpoints") and not reseller.webhook_endpoints.exists():
+                self._webhook_endpoints(reseller, spec["webhook_endpoints"], now)
+
+    def _api_keys(
+        self,
+        reseller: Reseller,
+        keys: list[tuple[str, list[str], timedelta, timedelta | None, timedelta | None]],
+        now: datetime,
+    ) -> None:
+        """The owner's keys, made (and revoked) through the services; each secret, shown once
+        by design, is thrown away. Demo only: dated back, with the time each was last used."""
+        owner = reseller.memberships.select_related("user").filter(role=Role.OWNER).first()
+        if owner is None:
+            return
+        for name, scopes, made, used, revoked in keys:
+            key, _secret = api_key_create(
+                membership=owner, name=name, scopes=[str(scope) for scope in scopes]
+            )
+            if revoked is not None:
+                api_key_revoke(membership=owner, key=key)
+                self._audit_dated(key.public_id, "api_key.revoked", now - revoked)
+            ApiKey.objects.filter(pk=key.pk).update(
+                created_at=now - made,
+                last_used_at=now - used if used is not None else None,
+                revoked_at=now - revoked if revoked is not None else None,
+            )
+            self._audit_dated(key.public_id, "api_key.created", now - made)
+
+    def _webhook_endpoints(
+        self, reseller: Reseller, endpoints: list[dict[str, Any]], now: datetime
+    ) -> None:
+        """The endpoints, registered (and disabled) through the services by the members named,
+        and their delivery logs, crafted on the reseller's latest events of each type (the
+        outbox rows its service calls recorded). Demo only: all dated back. The reseller's other
+        events are marked fanned out when they happened, before any endpoint listened: their
+        on-commit tasks then make no delivery and send nothing."""
+        members = {
+            membership.user.email: membership
+            for membership in reseller.memberships.select_related("user", "reseller")
+        }
+        rng = random.Random(17)  # noqa: S311 - demo data
+        used: set[int] = set()
+        for spec in endpoints:
+            endpoint, _secret = endpoint_create(
+                membership=members[spec["made_by"]],
+                url=spec["url"],
+                description=spec["description"],
+                event_types=[str(event_type) for event_type in spec["event_types"]],
+            )
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(created_at=now - spec["made"])
+            self._audit_dated(endpoint.public_id, "webhook_endpoint.created", now - spec["made"])
+            failing_since: datetime | None = None
+            for event_type, ago, answers in spec["history"]:
+                event = (
+                    WebhookEvent.objects.filter(reseller=reseller, type=event_type)
+                    .exclude(pk__in=used)
+                    .order_by("-created_at", "-pk")
+                    .first()
+                )
+                if event is None:
+                    continue
+                used.add(event.pk)
+                failing_since = self._delivery_craft(
+                    endpoint, event, now - ago, answers, rng, failing_since
+                )
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=failing_since)
+            if spec.get("disabled_by"):
+                endpoint_disable(membership=members[spec["disabled_by"]], endpoint=endpoint)
+                disabled = now - spec["disabled"]
+                WebhookEndpoint.objects.filter(pk=endpoint.pk).update(disabled_at=disabled)
+                self._audit_dated(endpoint.public_id, "webhook_endpoint.disabled", disabled)
+        WebhookEvent.objects.filter(reseller=reseller, fanned_out_at__isnull=True).update(
+            fanned_out_at=F("created_at")
+        )
+
+    @staticmethod
+    def _delivery_craft(
+        endpoint: WebhookEndpoint,
+        event: WebhookEvent,
+        sent: datetime,
+        answers: list[int],
+        rng: random.Random,
+        failing_since: datetime | None,
+    ) -> datetime | None:
+        """Demo only: `event` as if recorded at `sent` and delivered to `endpoint` at once, one
+        attempt per answer on the retry schedule of webhooks.services (a last answer without a
+        2xx leaves it pending, its next retry due as that schedule says). Returns when the
+        endpoint's failures began after these attempts (none: its last attempt delivered)."""
+        WebhookEvent.objects.filter(pk=event.pk).update(
+            created_at=sent,
+            fanned_out_at=sent,
+            payload={**event.payload, "timestamp": sent.isoformat()},
+        )
+        delivery = WebhookDelivery.objects.create(
+            event=event, endpoint=endpoint, started_at=sent, next_attempt_at=sent
+        )
+        at, status, duration = sent, 0, 0
+        for n, status in enumerate(answers):
+            if n:
+                at += RETRY_DELAYS[min(n, len(RETRY_DELAYS)) - 1]
+            duration = rng.randint(80, 400)
+            WebhookAttempt.objects.create(
+                delivery=delivery,
+                attempted_at=at,
+                response_status=status,
+                response_body=WEBHOOK_ANSWERS[status],
+                duration_ms=duration,
+            )
+            if 200 <= status < 300:
+                failing_since = None
+            elif failing_since is None:
+                failing_since = at
+        delivered = 200 <= status < 300
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=WebhookDelivery.Status.DELIVERED
+            if delivered
+            else WebhookDelivery.Status.PENDING,
+            attempts=len(answers),
+            last_attempt_at=at,
+            next_attempt_at=(
+                None if delivered else at + RETRY_DELAYS[min(len(answers), len(RETRY_DELAYS)) - 1]
+            ),
+            response_status=status,
+            response_body=WEBHOOK_ANSWERS[status],
+            duration_ms=duration,
+            delivered_at=at + timedelta(milliseconds=duration) if delivered else None,
+        )
+        return failing_since
+
+    @staticmethod
+    def _audit_dated(object_id: str, action: str, when: datetime) -> None:
+        """Demo only: the audit entry a service wrote, dated when it happened."""
+        AuditEvent.objects.filter(object_id=object_id, action=action).update(created_at=when)
 
     def _card_payments(self, invoices: list[Invoice]) -> None:
         """Each invoice charged to its card, as the issuing run's task does (the same call,
