@@ -68,6 +68,7 @@ def test_the_list_says_what_each_key_is(tenant, other_tenant, owner_client):
     assert response.status_code == 200
     page = response.content.decode()
     assert "Their key" not in page
+    assert "Each key may make 600 requests every 60 seconds" in page
     rows = {row["key"].name: row for row in response.context["keys"]}
     assert {name: row["state"] for name, row in rows.items()} == {
         "Active one": "active",

@@ -341,7 +341,7 @@ def test_every_api_url_with_an_id_is_in_the_schema():
     # An operation left out of the schema would be left out of the sweep.
     namespace = f"{api_v1.urls_namespace}:"
     urls = {
-        re.sub(r"<(\w+)>", r"{\1}", str(pattern.pattern))
+        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(pattern.pattern))
         for name, pattern in walk(get_resolver().url_patterns)
         if name.startswith(namespace) and keywords(pattern)
     }
