@@ -7,10 +7,13 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.apps import apps
+from django.conf import settings
 from django.urls import URLPattern, get_resolver
 from django.utils import timezone
 
@@ -31,6 +34,7 @@ from tests.factories import (
 )
 from tests.support.api import ApiClient, api_key
 from tests.support.url_sweep import keywords, same_page, walk
+from webhooks import services as webhooks_services
 
 PROJECT_PACKAGES = (
     "api",
@@ -41,7 +45,13 @@ PROJECT_PACKAGES = (
     "subscriptions",
     "billing",
     "commissions",
+    "webhooks",
 )
+
+# Apps of the project whose pages take no tenant's object, and why.
+NOT_SWEPT_APPS = {
+    "demo": "the development outbox, installed only with DEBUG (config/urls.py); no tenant's data",
+}
 
 # For each URL keyword that names a tenant-owned object: how to get one of tenant A's.
 OBJECT_IDS: dict[str, Callable[[Tenant], str]] = {
@@ -53,6 +63,14 @@ OBJECT_IDS: dict[str, Callable[[Tenant], str]] = {
     "invoice_id": lambda t: InvoiceFactory(customer=t.customer).public_id,
     "statement_id": lambda t: statement_for(t.customer).public_id,
     "api_key_id": lambda t: api_key(owner_of(t))[0].public_id,
+    "endpoint_id": lambda t: (
+        webhooks_services.endpoint_create(
+            membership=owner_of(t), url="https://hooks.example/in", event_types=["invoice.paid"]
+        )[0].public_id
+    ),
+    "event_id": lambda t: (
+        webhooks_services.event_record(reseller=t.reseller, type="invoice.paid", data={}).public_id
+    ),
 }
 
 
@@ -108,6 +126,16 @@ def project_patterns() -> list[tuple[str, URLPattern]]:
     return patterns
 
 
+def test_every_app_of_the_project_is_swept():
+    # A new app's pages are swept only once it is named above.
+    local = {
+        app.name.split(".")[0]
+        for app in apps.get_app_configs()
+        if Path(app.path).is_relative_to(settings.BASE_DIR) and "site-packages" not in app.path
+    }
+    assert local and local <= set(PROJECT_PACKAGES) | NOT_SWEPT_APPS.keys(), local
+
+
 def test_every_url_keyword_is_known():
     unknown = {
         (name, kw)
@@ -132,6 +160,7 @@ def test_the_sweep_covers_urls():
         "subscriptions:special_price_end",
         "statements:detail",
         "api_keys:revoke",
+        "webhooks:replay_event",
     } <= set(TENANT_URLS)
 
 
