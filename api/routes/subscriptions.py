@@ -522,8 +522,9 @@ def _answer_headers(status: int, *headers: dict[str, Any]) -> dict[str, Any]:
 
 
 IDEMPOTENCY_KEY_DESCRIPTION = (
-    "A value of your own, unique to this change (a UUID, say), at most 255 characters. The "
-    "same value again answers as the first request did and changes nothing again."
+    "A value of your own, unique to this change (a UUID, say), at most "
+    f"{IDEMPOTENCY_KEY_MAX_LENGTH} characters. The same value again answers as the first "
+    "request did and changes nothing again."
 )
 IDEMPOTENCY_KEY_EXAMPLE = "7d0c2f5e-3b1a-4c9e-8f26-5a4e9d1b6c03"
 
