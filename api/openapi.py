@@ -9,11 +9,15 @@ here once, for every operation, rather than in each route. A status a route decl
 ProblemNinjaAPI; the docs page and the schemathesis run read the same schema.
 """
 
+import re
 from copy import deepcopy
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern
+from django.urls.converters import StringConverter
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Schema
 from ninja.errors import HttpError
@@ -136,9 +140,36 @@ def problem_components() -> dict[str, Any]:
     return {**definitions, "Problem": schema}
 
 
-def schema_complete(schema: dict[str, Any]) -> dict[str, Any]:
+def path_patterns(api: NinjaAPI) -> dict[str, dict[str, str]]:
+    """For each route of `api` ("customers/{customer_id}"), the regular expression of each path
+    parameter that a converter checks (`{pid:customer_id}`). ninja leaves it out of the schema,
+    and an id of another shape is no URL of the API at all (the site's 404 page)."""
+    patterns: dict[str, dict[str, str]] = {}
+    try:
+        urls = api.urls[0]
+    except ImproperlyConfigured:
+        # Asked for before the URLconf registered its converters (config.urls registers `pid`),
+        # say at import: nothing to add then. The schema the API serves always has them.
+        return patterns
+    for url in urls:
+        if not isinstance(url, URLPattern):
+            continue
+        converters = getattr(url.pattern, "converters", {})
+        checked = {
+            name: converter.regex
+            for name, converter in converters.items()
+            if not isinstance(converter, StringConverter)
+        }
+        if checked:
+            patterns[re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(url.pattern))] = checked
+    return patterns
+
+
+def schema_complete(schema: dict[str, Any], api: NinjaAPI | None = None) -> dict[str, Any]:
     """`schema` with the problem answers, the rate-limit headers and the published limit added,
-    and its path parameters never empty (in place, and returned). Twice changes nothing."""
+    its path parameters never empty and, given the `api` it describes, shaped as the URL
+    converters take them (in place, and returned). Twice changes nothing."""
+    patterns = path_patterns(api) if api is not None else {}
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for name, definition in problem_components().items():
         components.setdefault(name, definition)
@@ -146,17 +177,22 @@ def schema_complete(schema: dict[str, Any]) -> dict[str, Any]:
     limit = rate_limit_text()
     if limit not in info.get("description", ""):
         info["description"] = f"{info.get('description', '')}\n\n{limit}".strip()
-    for item in schema.get("paths", {}).values():
+    for path, item in schema.get("paths", {}).items():
+        shapes = next(
+            (shape for route, shape in patterns.items() if path.endswith(f"/{route}")), {}
+        )
         for method, operation in item.items():
             if method not in METHODS:
                 continue
             # An empty path segment is another URL (a 404 page, not this operation).
             for parameter in operation.get("parameters", []):
-                if parameter.get("in") == "path" and parameter.get("schema", {}).get("type") in (
-                    "string",
-                    None,
-                ):
-                    parameter.setdefault("schema", {}).setdefault("minLength", 1)
+                if parameter.get("in") != "path":
+                    continue
+                parameter_schema = parameter.setdefault("schema", {})
+                if parameter_schema.get("type") in ("string", None):
+                    parameter_schema.setdefault("minLength", 1)
+                if parameter["name"] in shapes:
+                    parameter_schema.setdefault("pattern", f"^{shapes[parameter['name']]}$")
             responses = operation.setdefault("responses", {})
             # ninja's own schema names the statuses with integers, its JSON with strings.
             declared = {str(status) for status in responses}
@@ -204,5 +240,5 @@ class ProblemNinjaAPI(NinjaAPI):
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
     ) -> OpenAPISchema:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
-        schema_complete(schema)
+        schema_complete(schema, self)
         return schema

@@ -17,6 +17,7 @@ from api.auth import KeyAuth
 from api.models import Scope
 from api.openapi import ProblemNinjaAPI, rate_limit_text, schema_complete
 from api.v1 import api as api_v1
+from core.ids import PUBLIC_ID_PATTERN
 from resellers.models import Membership
 from tests.factories import make_tenant
 from tests.support.api import api_key
@@ -98,8 +99,8 @@ def test_the_rate_limit_is_published_as_set(settings):
 
 @pytest.mark.django_db
 def test_every_operation_declares_the_problems_it_may_answer():
-    schema = schema_complete(served_schema())
-    assert schema == schema_complete(json.loads(json.dumps(schema)))  # twice changes nothing
+    schema = schema_complete(served_schema(), api_v1)
+    assert schema == schema_complete(json.loads(json.dumps(schema)), api_v1)  # twice: the same
     problem = {"$ref": "#/components/schemas/Problem"}
     assert {"type", "title", "status"} <= set(
         schema["components"]["schemas"]["Problem"]["required"]
@@ -125,6 +126,9 @@ def test_every_operation_declares_the_problems_it_may_answer():
         for parameter in operation.get("parameters", []):
             if parameter["in"] == "path":
                 assert parameter["schema"]["minLength"] == 1
+                # The URLs take public ids only (core.ids): the schema says so.
+                if parameter["name"].endswith("_id"):
+                    assert parameter["schema"]["pattern"] == f"^{PUBLIC_ID_PATTERN}$", path
 
 
 class Thing(Schema):
