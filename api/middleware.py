@@ -8,10 +8,25 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 
-from api.problems import PROBLEM_TYPE, not_found, problem
+from api.problems import PROBLEM_TYPE, invalid, not_found, problem
 from core.ratelimit import LimitState
 
 API_PREFIX = "/api/"
+
+
+def _null_characters(request: HttpRequest) -> HttpResponse | None:
+    """A NUL in a query parameter or the body is refused as the pages' forms refuse it (Django's
+    CharField): PostgreSQL cannot store or compare one, and would answer with an error."""
+    fields = [name for name, values in request.GET.lists() if any("\x00" in v for v in values)]
+    fields += [name for name in request.GET if "\x00" in name]
+    body = request.body if request.method in ("POST", "PUT", "PATCH") else b""
+    if not fields and b"\x00" not in body and b"\\u0000" not in body:
+        return None
+    message = _("Null characters are not allowed.")
+    return invalid(
+        [{"field": name, "message": message} for name in sorted(set(fields))]
+        or [{"field": "", "message": message}]
+    )
 
 
 class ApiMiddleware:
@@ -21,6 +36,9 @@ class ApiMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith(API_PREFIX):
             return self.get_response(request)
+        refused = _null_characters(request)
+        if refused is not None:
+            return refused
         # A copy of the context: what authentication sets (core.middleware.audit_via) is gone
         # when the request ends, whatever the worker serves next.
         response = contextvars.copy_context().run(self.get_response, request)

@@ -5,15 +5,14 @@ files under the portal's CSP (/api/v1/docs)."""
 
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
-from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as SchemaValidationError
 
 from api.auth import RateLimitExceeded, ScopeMissing
+from api.openapi import ProblemNinjaAPI
 from api.problems import field_errors, invalid, not_found, problem
 from api.routes.audit import router as audit_router
 from api.routes.billing import router as billing_router
@@ -33,12 +32,6 @@ changes role (then: 401). Each operation names the scope it needs (403 without i
 `read` (customers, subscriptions, the audit log), `customers:write`, `subscriptions:write`,
 `billing:read` (invoices and credit notes). Every change made with a key is audited with the
 key's name.
-
-## Rate limits
-Each key may make **{settings.API_RATE_LIMIT} requests per {settings.API_RATE_WINDOW} seconds**
-(a sliding window). Every answer carries `RateLimit-Limit`, `RateLimit-Remaining`,
-`RateLimit-Reset` (seconds) and `RateLimit-Policy`; past the limit the answer is
-**429** with `Retry-After` (seconds).
 
 ## Errors
 Errors are RFC 9457 problem details (`application/problem+json`): `title`, `status`,
@@ -65,9 +58,12 @@ whose `webhook-id` you already have. A failed delivery is tried again with growi
 (5 s, 5 min, 30 min, 2 h, 5 h, then every 10 h) for three days; then the endpoint is disabled
 and the reseller's owners and admins are emailed. The delivery log in Settings shows each
 attempt, and sends one event or a time range again.
-"""
 
-api = NinjaAPI(
+## Rate limits
+"""
+# (api.openapi adds the published limit under this heading, from the settings of the moment.)
+
+api = ProblemNinjaAPI(
     title="Partner Portal API",
     version="1",
     description=DESCRIPTION,

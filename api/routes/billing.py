@@ -23,6 +23,7 @@ from api.auth import ApiRequest, KeyAuth
 from api.models import Scope
 from api.problems import form_invalid
 from api.routes.examples import CURSOR, CURSOR_DESCRIPTION, CUSTOMER_REF, eur, example, examples
+from api.schemas import CENT, Money, money
 from billing import facturx, selectors
 from billing.forms import InvoiceFilterForm
 from billing.models import Invoice, InvoiceLine
@@ -34,7 +35,6 @@ router = Router(tags=["Invoices and credit notes"])
 # How long a caller should wait before asking again for a PDF the worker has not rendered yet
 # (the page says the same: billing.views._pdf_response).
 PDF_RETRY_AFTER = "10"
-CENT = Decimal("0.01")
 
 
 # Examples, for the docs and for schemathesis: Acme Iberia's December invoice for 25 licences
@@ -135,15 +135,6 @@ CSV_EXAMPLE = (
 InvoiceId = Annotated[
     str, Path(description="The invoice's or credit note's id.", example=INVOICE_ID)
 ]
-
-
-class Money(Schema):
-    """An amount as a decimal string with two decimals ("96.80"), and its ISO 4217 currency."""
-
-    amount: str
-    currency: str
-
-    model_config = examples(eur("96.80"))
 
 
 class DocumentRef(Schema):
@@ -314,9 +305,7 @@ class ListFilters(InvoiceFilters):
 
 
 def _money(value: Decimal | None, currency: str) -> dict[str, str] | None:
-    if value is None:
-        return None
-    return {"amount": f"{Decimal(value).quantize(CENT):f}", "currency": currency}
+    return None if value is None else money(value, currency)
 
 
 def _ref(document: Invoice | None) -> dict[str, str] | None:

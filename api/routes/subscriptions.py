@@ -50,6 +50,7 @@ from api.routes.examples import (
     example,
     examples,
 )
+from api.schemas import Money, money
 from core.pagination import keyset_page
 from customers import selectors as customer_selectors
 from customers.models import Customer
@@ -60,7 +61,7 @@ from subscriptions import pricing, selectors, services
 from subscriptions.forms import BuyForm, LicenceForm
 from subscriptions.forms_terms import ChangePlanForm, RenewalForm
 from subscriptions.models import Order, Plan, Subscription
-from subscriptions.periods import CENT, money_round, period_price
+from subscriptions.periods import money_round, period_price
 
 router = Router(tags=["Subscriptions"])
 
@@ -211,13 +212,6 @@ SubscriptionId = Annotated[str, Path(description="The subscription's id.", examp
 
 
 # Schemas
-
-
-class Money(Schema):
-    amount: str = Field(description='A decimal string, e.g. "12.80".')
-    currency: str
-
-    model_config = examples(eur("12.80"))
 
 
 class ProductOut(Schema):
@@ -545,10 +539,6 @@ CHANGE_EXTRA = _extra(IN_PROGRESS, _answer_headers(200, ETAG_HEADER, REPLAYED_HE
 # Answers
 
 
-def _money(amount: Decimal, currency: str) -> dict[str, str]:
-    return {"amount": str(Decimal(amount).quantize(CENT)), "currency": currency}
-
-
 def _plan(plan: Plan) -> dict[str, Any]:
     product = plan.product
     return {
@@ -576,9 +566,9 @@ def _row(subscription: Subscription) -> dict[str, Any]:
         "status": subscription.status,
         "suspension_reason": subscription.suspension_reason or None,
         "licences": subscription.licences,
-        "monthly_price": _money(subscription.monthly_price, currency),
-        "period_price": _money(unit, currency),
-        "amount_per_period": _money(money_round(subscription.licences * unit), currency),
+        "monthly_price": money(subscription.monthly_price, currency),
+        "period_price": money(unit, currency),
+        "amount_per_period": money(money_round(subscription.licences * unit), currency),
         "period": _period(subscription.period_start, subscription.period_end),
         "term": _period(subscription.term_start, subscription.term_end),
         "renewal": {
@@ -601,13 +591,13 @@ def _detail(subscription: Subscription, role: str) -> dict[str, Any]:
     cost = margin = None
     if role_can(role, Action.MARGIN_VIEW):
         quote = pricing.current_period_quote(subscription=subscription)
-        cost, margin = _money(quote.cost, currency), _money(quote.margin, currency)
+        cost, margin = money(quote.cost, currency), money(quote.margin, currency)
     return {
         **_row(subscription),
         "upcoming_price": None
         if upcoming is None
         else {
-            "monthly_price": _money(upcoming.monthly_price, upcoming.currency),
+            "monthly_price": money(upcoming.monthly_price, upcoming.currency),
             "applies_from": upcoming.applies_from,
             "announced": upcoming.announced,
         },
@@ -623,7 +613,7 @@ def _order(order: Order, role: str) -> dict[str, Any]:
         "kind": order.kind,
         "licences_before": order.licences_before,
         "licences_after": order.licences_after,
-        "amount": _money(order.amount, order.currency),
+        "amount": money(order.amount, order.currency),
         "created_at": order.created_at,
         "subscription": _detail(order.subscription, role),
     }
@@ -634,16 +624,16 @@ def _quote(quote: services.LicenceQuote, role: str) -> dict[str, Any]:
     sees_margin = role_can(role, Action.MARGIN_VIEW)
 
     def reseller_side(amount: Decimal) -> dict[str, str] | None:
-        return _money(amount, currency) if sees_margin else None
+        return money(amount, currency) if sees_margin else None
 
     return {
         "current_licences": quote.current_count,
         "new_licences": quote.new_count,
         "period": _period(quote.period.start, quote.period.end),
         "remaining_days": quote.remaining_days,
-        "unit_period_price": _money(quote.unit_period_price, currency),
-        "due_now": _money(quote.due_now, currency),
-        "recurring_amount": _money(quote.recurring_amount, currency),
+        "unit_period_price": money(quote.unit_period_price, currency),
+        "due_now": money(quote.due_now, currency),
+        "recurring_amount": money(quote.recurring_amount, currency),
         "recurring_months": quote.recurring_months,
         "cost_now": reseller_side(quote.cost_now),
         "margin_now": reseller_side(quote.margin_now),
@@ -780,7 +770,7 @@ def plan_list(request: ApiRequest) -> list[dict[str, Any]]:
             {
                 **_plan(plan),
                 "list_price": (
-                    _money(prices[0].monthly_price, currency)
+                    money(prices[0].monthly_price, currency)
                     if prices and not plan.is_trial
                     else None
                 ),

@@ -162,13 +162,15 @@ def test_keyset_cursors_walk_every_event_once_newest_first(tenant, other_tenant,
 
 def test_bad_filters_are_a_422_naming_each_field(tenant, other_tenant, key):
     client = ApiClient(key)
-    response = client.get(
-        LIST, {"customer": "x", "action": "DROP TABLE", "date_from": "soon", "actor": "a\x00"}
-    )
+    response = client.get(LIST, {"customer": "x", "action": "DROP TABLE", "date_from": "soon"})
     assert response.status_code == 422
     assert response["Content-Type"] == "application/problem+json"
     fields = {error["field"] for error in response.json()["errors"]}
-    assert fields == {"actor", "customer", "action", "date_from"}
+    assert fields == {"customer", "action", "date_from"}
+    # A NUL is refused before anything else reads the request (api.middleware).
+    nul = client.get(LIST, {"actor": "a\x00", "action": "customer."})
+    assert nul.status_code == 422
+    assert [error["field"] for error in nul.json()["errors"]] == ["actor"]
     reversed_range = client.get(LIST, {"date_from": "2026-11-05", "date_to": "2026-11-01"})
     assert reversed_range.status_code == 422
     assert [error["field"] for error in reversed_range.json()["errors"]] == ["date_to"]
