@@ -150,3 +150,11 @@ def test_other_roles_cannot_revoke(role, tenant, other_tenant, client_for):
     assert client.post(f"{LIST}{key.public_id}/revoke/").status_code == 403
     key.refresh_from_db()
     assert key.revoked_at is None
+
+
+def test_the_page_publishes_the_rate_limit_as_set(tenant, other_tenant, owner_client, settings):
+    settings.API_RATE_LIMIT, settings.API_RATE_WINDOW = 1, 30
+    page = owner_client.get(LIST).content.decode()
+    assert "Each key may make 1 request every 30 seconds" in page
+    spanish = owner_client.get(LIST, headers={"Accept-Language": "es"})
+    assert spanish.status_code == 200
