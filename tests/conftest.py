@@ -157,6 +157,40 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _flush_by_delete() -> Iterator[None]:
+    """Empty the test database after a transactional test (TransactionTestCase's flush) with
+    DELETE instead of TRUNCATE on PostgreSQL: TRUNCATE gives each of the ~100 tables and their
+    indexes new files, about 0.3 s per test, where deleting the few rows a test wrote takes a
+    tenth of it. Triggers (foreign keys, the issued documents' immutability) are off for the
+    session while it deletes, as TRUNCATE bypasses them too. Sequences are not reset, as
+    TRUNCATE does not reset them here either."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(
+        self: DatabaseOperations,
+        style: object,
+        tables: list[str],
+        *,
+        reset_sequences: bool = False,
+        allow_cascade: bool = False,
+    ) -> list[str]:
+        if reset_sequences or not tables:
+            return truncate(
+                self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+            )
+        return [
+            "SET LOCAL session_replication_role = replica",
+            *(f"DELETE FROM {self.quote_name(table)}" for table in tables),
+        ]
+
+    DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign]
+    yield
+    DatabaseOperations.sql_flush = truncate  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _close_stray_connections(django_db_setup, django_db_blocker):
     """The live server's thread keeps its last database connection open until the session
     ends, after pytest-django tries to drop the test database; end such connections first."""
