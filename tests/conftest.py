@@ -2,8 +2,9 @@
 so a query that forgets the tenant shows up."""
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 import celery._state
 import pytest
@@ -170,8 +171,8 @@ def _flush_by_delete() -> Iterator[None]:
 
     def sql_flush(
         self: DatabaseOperations,
-        style: object,
-        tables: list[str],
+        style: Any,
+        tables: Sequence[str],
         *,
         reset_sequences: bool = False,
         allow_cascade: bool = False,
@@ -185,7 +186,7 @@ def _flush_by_delete() -> Iterator[None]:
             *(f"DELETE FROM {self.quote_name(table)}" for table in tables),
         ]
 
-    DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign]
+    DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign,assignment]
     yield
     DatabaseOperations.sql_flush = truncate  # type: ignore[method-assign]
 
