@@ -44,7 +44,7 @@ import time as timer
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -285,6 +285,7 @@ class Floor:
         from billing.selectors import payment_means_now
         from resellers.models import AuditEvent
         from subscriptions.models import Charge
+        from webhooks.models import WebhookEvent
 
         self.conn = conn
         self.day = day
@@ -313,6 +314,7 @@ class Floor:
             "hold": BillingHold._meta.db_table,
             "audit": AuditEvent._meta.db_table,
             "rate": VatRate._meta.db_table,
+            "event": WebhookEvent._meta.db_table,
         }
         self.sql = {
             "charges": (
@@ -359,6 +361,11 @@ class Floor:
                 "object_type, object_id, object_repr, after, created_at) VALUES ('', %s, %s, "
                 "'invoice.issued', 'billing.invoice', %s, %s, %s, now())"
             ),
+            # The webhooks' outbox row (webhooks.services.event_record), written by every issue.
+            "event": (
+                "INSERT INTO {event} (public_id, reseller_id, type, payload, created_at) "
+                "VALUES (%s, %s, 'invoice.issued', %s, now())"
+            ),
         }
         self.sql = {name: sql.format(**tables) for name, sql in self.sql.items()}
 
@@ -372,6 +379,7 @@ class Floor:
         from core.ids import new_public_id
         from resellers.validators import EU_COUNTRIES
         from subscriptions.models import Payer
+        from webhooks.models import event_id_new
 
         day = self.day
         with self.conn.cursor() as cursor:
@@ -458,6 +466,28 @@ class Floor:
                 cursor,
                 "audit",
                 [customer.reseller_id, customer.public_id, public_id, number, json.dumps(after)],
+            )
+            payload = {
+                "type": "invoice.issued",
+                "timestamp": datetime.now(UTC).isoformat(),
+                "data": {
+                    "invoice": {
+                        "id": public_id,
+                        "kind": "invoice",
+                        "number": number,
+                        "customer_id": customer.public_id,
+                        "status": "open",
+                        "total": {"amount": str(subtotal + vat), "currency": currency},
+                        "issued_at": datetime.now(UTC).isoformat(),
+                        "due_date": self.due_date.isoformat(),
+                        "paid_at": None,
+                    }
+                },
+            }
+            self.execute(
+                cursor,
+                "event",
+                [event_id_new(), customer.reseller_id, json.dumps(payload)],
             )
         self.conn.commit()
         return treatment
@@ -594,7 +624,8 @@ def load(size: int) -> int:
     with connection.cursor() as cursor:
         # TRUNCATE, not DELETE: the triggers refuse to delete issued invoices, row by row.
         cursor.execute(
-            "TRUNCATE customers_customer, resellers_auditevent, billing_documentcounter CASCADE"
+            "TRUNCATE customers_customer, resellers_auditevent, billing_documentcounter, "
+            "webhooks_webhookevent CASCADE"
         )
     reseller, _ = Reseller.objects.get_or_create(
         billing_email=BENCHMARK_RESELLER_EMAIL,
