@@ -35,6 +35,16 @@ def membership_list(*, reseller: Reseller) -> QuerySet[Membership]:
     return reseller.memberships.select_related("user").order_by("user__email")
 
 
+def membership_managers(*, reseller_id: int) -> QuerySet[Membership]:
+    """The reseller's owners and admins, with their users, by email: those emailed about what
+    needs the team's attention (a customer that left, a failing webhook endpoint, renewals)."""
+    return (
+        Membership.objects.filter(reseller_id=reseller_id, role__in=[Role.OWNER, Role.ADMIN])
+        .select_related("user")
+        .order_by("user__email")
+    )
+
+
 def membership_get(*, reseller: Reseller, public_id: str) -> Membership:
     try:
         return membership_list(reseller=reseller).get(public_id=public_id)

@@ -33,7 +33,8 @@ from django.utils.translation import gettext as _
 from core.emails import email_queue
 from core.queue import task_enqueue_on_commit
 from resellers.models import Membership, Reseller
-from resellers.roles import Action, Role, require
+from resellers.roles import Action, require
+from resellers.selectors import membership_managers
 from resellers.services import audit_record
 from webhooks import transport
 from webhooks.models import (
@@ -541,12 +542,7 @@ def endpoint_disable_failing(*, endpoint: WebhookEndpoint, now: datetime) -> boo
         endpoint, error=_("The endpoint was disabled after three days of failures.")
     )
     reseller = endpoint.reseller
-    recipients = (
-        reseller.memberships.filter(role__in=[Role.OWNER, Role.ADMIN])
-        .select_related("user")
-        .order_by("user__email")
-    )
-    for member in recipients:
+    for member in membership_managers(reseller_id=reseller.pk):
         email_queue(
             to=member.user.email,
             template="webhook_endpoint_disabled",

@@ -24,7 +24,7 @@ from customers.models import (
 )
 from customers.selectors import customer_admin_check
 from resellers.models import Reseller
-from resellers.roles import Role
+from resellers.selectors import membership_managers
 from resellers.services import (
     audit_record,
 )
@@ -71,12 +71,7 @@ def customer_access_revoke(*, customer: Customer, user: User) -> Customer:
         after=after,
         customer_public_id=customer.public_id,
     )
-    recipients = (
-        reseller.memberships.filter(role__in=[Role.OWNER, Role.ADMIN])
-        .select_related("user")
-        .order_by("user__email")
-    )
-    for member in recipients:
+    for member in membership_managers(reseller_id=reseller.pk):
         email_queue(
             to=member.user.email,
             template="customer_access_revoked",

@@ -13,8 +13,7 @@ from django.utils import timezone
 from core.emails import email_queue
 from core.events import event_announce
 from customers.models import CustomerMember
-from resellers.models import Membership
-from resellers.roles import Role
+from resellers.selectors import membership_managers
 from subscriptions.models import (
     Charge,
     LicenceChange,
@@ -238,10 +237,7 @@ def subscription_send_reminder(*, subscription_id: int, today: date) -> bool:
         "customer_url": settings.PORTAL_URL
         + reverse("customers:detail", kwargs={"customer_id": customer.public_id}),
     }
-    recipients = Membership.objects.filter(
-        reseller_id=customer.reseller_id, role__in=[Role.OWNER, Role.ADMIN]
-    ).select_related("user")
-    for membership in recipients:
+    for membership in membership_managers(reseller_id=customer.reseller_id):
         email_queue(
             to=membership.user.email,
             template=template,
