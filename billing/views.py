@@ -165,21 +165,26 @@ def _invoice_context(
     }
 
 
+def invoice_pdf_download(invoice: Invoice) -> FileResponse | None:
+    """The stored PDF as a download; None until the worker has rendered it (or its file is
+    missing). The pages and the API serve the same bytes through it."""
+    if not invoice.pdf:
+        return None
+    try:
+        stored = invoice.pdf.open("rb")
+    except FileNotFoundError:
+        return None
+    return FileResponse(
+        stored, as_attachment=True, filename=f"{invoice.number}.pdf", content_type="application/pdf"
+    )
+
+
 def _pdf_response(request: HttpRequest, invoice: Invoice, *, back_url: str) -> HttpResponseBase:
     """The stored PDF as a download, or, until the worker has rendered it, a page saying so
     (202: try again shortly) instead of a 404."""
-    if invoice.pdf:
-        try:
-            stored = invoice.pdf.open("rb")
-        except FileNotFoundError:
-            pass
-        else:
-            return FileResponse(
-                stored,
-                as_attachment=True,
-                filename=f"{invoice.number}.pdf",
-                content_type="application/pdf",
-            )
+    download = invoice_pdf_download(invoice)
+    if download is not None:
+        return download
     response = render(
         request,
         "billing/invoice_pdf_pending.html",

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from django.db.models import QuerySet
-from django.http import FileResponse, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,6 +27,7 @@ from api.schemas import CENT, Money, money
 from billing import facturx, selectors
 from billing.forms import InvoiceFilterForm
 from billing.models import Invoice, InvoiceLine
+from billing.views import invoice_pdf_download
 from core.csv import csv_response
 from resellers.roles import Action, require
 
@@ -503,18 +504,9 @@ def invoice_pdf(request: ApiRequest, invoice_id: InvoiceId) -> HttpResponseBase:
     """The stored PDF, byte for byte the one the page serves. Until the worker has rendered it
     (seconds after issue): 202 with `Retry-After`, as the page does."""
     invoice = _invoice(request, invoice_id)
-    if invoice.pdf:
-        try:
-            stored = invoice.pdf.open("rb")
-        except FileNotFoundError:
-            pass
-        else:
-            return FileResponse(
-                stored,
-                as_attachment=True,
-                filename=f"{invoice.number}.pdf",
-                content_type="application/pdf",
-            )
+    download = invoice_pdf_download(invoice)
+    if download is not None:
+        return download
     # The page's words (templates/billing/invoice_pdf_pending.html), already translated.
     pending = JsonResponse(
         {
