@@ -21,6 +21,7 @@ with the current count and nothing is ordered.
 """
 
 import hashlib
+import inspect
 import json
 import time
 from collections.abc import Callable
@@ -531,6 +532,24 @@ def _idempotency_key() -> Any:
         description=IDEMPOTENCY_KEY_DESCRIPTION,
         example=IDEMPOTENCY_KEY_EXAMPLE,
     )
+
+
+# What every change without an order (plan, renewal, cancel, suspend, reactivate) answers to a
+# repeated Idempotency-Key (_change), added to each one's description in the docs.
+CHANGE_WITHOUT_ORDER_DOC = (
+    "`Idempotency-Key` (required): the same key again within a day answers what the first\n"
+    "request answered, with `Idempotent-Replayed: true`, and changes nothing again. While the\n"
+    "first is still running, a request with the same key waits for its answer, up to 10\n"
+    "seconds, then gets a 409 with `Retry-After`. The key with another request (another\n"
+    "subscription or change) is a 422. A refused request changes nothing and keeps nothing:\n"
+    "it may be sent again with the same key."
+)
+
+
+def _change_without_order(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Under the route's decorator (ninja reads the docstring when the route is declared)."""
+    view.__doc__ = f"{inspect.cleandoc(view.__doc__ or '')}\n\n{CHANGE_WITHOUT_ORDER_DOC}"
+    return view
 
 
 CHANGE_EXTRA = _extra(IN_PROGRESS, _answer_headers(200, ETAG_HEADER, REPLAYED_HEADER))
@@ -1137,6 +1156,7 @@ def _change(
     summary="Change plan",
     openapi_extra=CHANGE_EXTRA,
 )
+@_change_without_order
 def subscription_change_plan(
     request: ApiRequest,
     subscription_id: SubscriptionId,
@@ -1147,14 +1167,7 @@ def subscription_change_plan(
     """Change plan. A trial → a paid plan starts paid service today (its first period
     charged); flexible → annual applies at once, the term counting from the current period's
     start; annual → flexible is scheduled for the end of the term (`scheduled_plan`). The
-    answer is the subscription.
-
-    `Idempotency-Key` (required): the same key again within a day answers what the first
-    request answered, with `Idempotent-Replayed: true`, and changes nothing again. While the
-    first is still running, a request with the same key waits for its answer, up to 10
-    seconds, then gets a 409 with `Retry-After`. The key with another request (another
-    subscription or change) is a 422. A refused request changes nothing and keeps nothing:
-    it may be sent again with the same key."""
+    answer is the subscription."""
 
     def change(subscription: Subscription) -> Subscription | HttpResponse:
         form = ChangePlanForm(payload.dict(), subscription=subscription)
@@ -1175,6 +1188,7 @@ def subscription_change_plan(
     summary="Set what happens at renewal",
     openapi_extra=CHANGE_EXTRA,
 )
+@_change_without_order
 def subscription_renewal(
     request: ApiRequest,
     subscription_id: SubscriptionId,
@@ -1183,14 +1197,7 @@ def subscription_renewal(
     idempotency_key: str = _idempotency_key(),
 ) -> dict[str, Any] | HttpResponse:
     """What happens at the end of an annual plan's term: auto_renew, renew_with_count (with
-    `renewal_licences`) or cancel_at_term_end. The answer is the subscription.
-
-    `Idempotency-Key` (required): the same key again within a day answers what the first
-    request answered, with `Idempotent-Replayed: true`, and changes nothing again. While the
-    first is still running, a request with the same key waits for its answer, up to 10
-    seconds, then gets a 409 with `Retry-After`. The key with another request (another
-    subscription or change) is a 422. A refused request changes nothing and keeps nothing:
-    it may be sent again with the same key."""
+    `renewal_licences`) or cancel_at_term_end. The answer is the subscription."""
 
     def change(subscription: Subscription) -> Subscription | HttpResponse:
         count = payload.renewal_licences
@@ -1217,6 +1224,7 @@ def subscription_renewal(
     summary="Cancel a subscription",
     openapi_extra=CHANGE_EXTRA,
 )
+@_change_without_order
 def subscription_cancel(
     request: ApiRequest,
     subscription_id: SubscriptionId,
@@ -1225,14 +1233,7 @@ def subscription_cancel(
 ) -> dict[str, Any] | HttpResponse:
     """Cancel: a flexible plan or a trial ends at once (no credit); an annual plan at the end
     of its term (its renewal setting becomes cancel_at_term_end). The answer is the
-    subscription.
-
-    `Idempotency-Key` (required): the same key again within a day answers what the first
-    request answered, with `Idempotent-Replayed: true`, and changes nothing again. While the
-    first is still running, a request with the same key waits for its answer, up to 10
-    seconds, then gets a 409 with `Retry-After`. The key with another request (another
-    subscription or change) is a 422. A refused request changes nothing and keeps nothing:
-    it may be sent again with the same key."""
+    subscription."""
     return _change(
         request,
         subscription_id,
@@ -1252,6 +1253,7 @@ def subscription_cancel(
     summary="Suspend a subscription",
     openapi_extra=CHANGE_EXTRA,
 )
+@_change_without_order
 def subscription_suspend(
     request: ApiRequest,
     subscription_id: SubscriptionId,
@@ -1260,14 +1262,7 @@ def subscription_suspend(
 ) -> dict[str, Any] | HttpResponse:
     """Suspend an active subscription or a running trial: its users lose access until it is
     reactivated. The answer is the subscription (`status` suspended, `suspension_reason`
-    reseller_initiated).
-
-    `Idempotency-Key` (required): the same key again within a day answers what the first
-    request answered, with `Idempotent-Replayed: true`, and changes nothing again. While the
-    first is still running, a request with the same key waits for its answer, up to 10
-    seconds, then gets a 409 with `Retry-After`. The key with another request (another
-    subscription or change) is a 422. A refused request changes nothing and keeps nothing:
-    it may be sent again with the same key."""
+    reseller_initiated)."""
     return _change(
         request,
         subscription_id,
@@ -1287,6 +1282,7 @@ def subscription_suspend(
     summary="Reactivate a subscription",
     openapi_extra=CHANGE_EXTRA,
 )
+@_change_without_order
 def subscription_reactivate(
     request: ApiRequest,
     subscription_id: SubscriptionId,
@@ -1294,14 +1290,7 @@ def subscription_reactivate(
     idempotency_key: str = _idempotency_key(),
 ) -> dict[str, Any] | HttpResponse:
     """Reactivate a subscription the reseller suspended (one suspended for an unpaid invoice
-    is reactivated when it is paid). The answer is the subscription.
-
-    `Idempotency-Key` (required): the same key again within a day answers what the first
-    request answered, with `Idempotent-Replayed: true`, and changes nothing again. While the
-    first is still running, a request with the same key waits for its answer, up to 10
-    seconds, then gets a 409 with `Retry-After`. The key with another request (another
-    subscription or change) is a 422. A refused request changes nothing and keeps nothing:
-    it may be sent again with the same key."""
+    is reactivated when it is paid). The answer is the subscription."""
     return _change(
         request,
         subscription_id,
