@@ -7,7 +7,7 @@ verbose_name as the label, its choices for codes, its type for the kind of value
 OTHER_KEYS where the service recorded something that is not a field of that model.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -144,11 +144,22 @@ def field_describe(object_type: str, name: str) -> tuple[str, Kind, models.Field
     return capfirst(name.replace("_", " ")), Kind.TEXT, None
 
 
+# The name of each related object an entry records by its id, by (model, str(pk)): read for all
+# the entries of a page at once (audit_changes_list).
+RelatedNames = Mapping[tuple[type[models.Model], str], str]
+
+
 def value_format(
-    value: Any, kind: Kind, *, currency: str, field: models.Field | None = None
+    value: Any,
+    kind: Kind,
+    *,
+    currency: str,
+    field: models.Field | None = None,
+    names: RelatedNames | None = None,
 ) -> str:
     """One recorded value as the reader reads it: money with its currency, dates in the active
-    language and (for times) the active time zone, codes by their label. "" for no value."""
+    language and (for times) the active time zone, codes by their label, a related object by its
+    name (from `names` when given, else read). "" for no value."""
     if value is None or value == "":
         return ""
     try:
@@ -174,9 +185,30 @@ def value_format(
         choices = dict(getattr(field, "flatchoices", None) or VIA)
         return str(choices.get(value, value))
     if kind is Kind.RELATED and field is not None:
-        related = field.related_model._default_manager.filter(pk=value).first()  # type: ignore[union-attr]
-        return str(related) if related is not None else str(value)
+        if names is None:
+            names = _related_names({_related_model(field): {str(value)}})
+        return names.get((_related_model(field), str(value)), str(value))
     return str(value)
+
+
+def _related_model(field: models.Field) -> type[models.Model]:
+    model = field.related_model
+    assert isinstance(model, type) and issubclass(model, models.Model), field
+    return model
+
+
+def _related_names(wanted: dict[type[models.Model], set[str]]) -> dict[tuple[type, str], str]:
+    """The names of the related objects wanted, one query per model (what their names read of
+    other rows, once for all of them); an id no longer found is left out."""
+    names: dict[tuple[type, str], str] = {}
+    for model, ids in wanted.items():
+        valid = [i for i in ids if _pk_valid(model._meta.pk, i)]
+        if not valid:
+            continue
+        objects = model._default_manager.filter(pk__in=valid).fetch_mode(models.FETCH_PEERS)
+        for obj in objects:
+            names[(model, str(obj.pk))] = str(obj)
+    return names
 
 
 def _currency(event: Any) -> str:
@@ -191,21 +223,43 @@ def _currency(event: Any) -> str:
 
 def audit_changes(event: Any) -> list[Change]:
     """Label, before and after of each field an AuditEvent changed, formatted for the reader."""
-    before = event.before or {}
-    after = event.after or {}
-    if not before and len(after) > CREATION_MAX_FIELDS:
-        return []
-    currency = _currency(event)
-    rows = []
-    for name in [*before, *(key for key in after if key not in before)]:
-        if name in HIDDEN:
-            continue
-        label, kind, field = field_describe(event.object_type, name)
-        old = value_format(before.get(name), kind, currency=currency, field=field)
-        new = value_format(after.get(name), kind, currency=currency, field=field)
-        if old != new:
-            rows.append(Change(label, old, new))
-    return rows
+    return audit_changes_list([event])[0]
+
+
+def audit_changes_list(events: Sequence[Any]) -> list[list[Change]]:
+    """audit_changes of each event, with one query per kind of related object they record by
+    its id (a subscription's plan) rather than one per value: a page of the audit log costs the
+    same whatever its lines changed."""
+    described: list[tuple[Any, str, list[tuple[str, str, Kind, models.Field | None]]]] = []
+    wanted: dict[type[models.Model], set[str]] = {}
+    for event in events:
+        before = event.before or {}
+        after = event.after or {}
+        keys: list[tuple[str, str, Kind, models.Field | None]] = []
+        if before or len(after) <= CREATION_MAX_FIELDS:
+            for name in [*before, *(key for key in after if key not in before)]:
+                if name in HIDDEN:
+                    continue
+                label, kind, field = field_describe(event.object_type, name)
+                keys.append((name, label, kind, field))
+                if kind is Kind.RELATED and field is not None:
+                    for value in (before.get(name), after.get(name)):
+                        if value is not None and value != "":
+                            wanted.setdefault(_related_model(field), set()).add(str(value))
+        described.append((event, _currency(event) if keys else "", keys))
+    names = _related_names(wanted)
+    result = []
+    for event, currency, keys in described:
+        rows = []
+        before = event.before or {}
+        after = event.after or {}
+        for name, label, kind, field in keys:
+            old = value_format(before.get(name), kind, currency=currency, field=field, names=names)
+            new = value_format(after.get(name), kind, currency=currency, field=field, names=names)
+            if old != new:
+                rows.append(Change(label, old, new))
+        result.append(rows)
+    return result
 
 
 def audit_object_label(event: Any) -> str:
