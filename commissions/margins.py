@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
@@ -67,10 +67,11 @@ class InvoiceMargin:
 
 
 @dataclass(frozen=True)
-class _Document:
+class Document:
     """An invoice or credit note as it counts in a period: `net` and `margin` signed (a credit
     note negative); `invoice_id` is the invoice whose lines it splits by product (a credit
-    note's: the invoice it corrects)."""
+    note's: the invoice it corrects). The Margin page's and the Reports page's (insights.reports)
+    figures are sums of these."""
 
     id: int
     number: str
@@ -96,9 +97,9 @@ _DOCUMENT_FIELDS = (
 )
 
 
-def _document(row: dict[str, Any], *, net: Decimal, margin: Decimal, invoice_id: int) -> _Document:
+def _document(row: dict[str, Any], *, net: Decimal, margin: Decimal, invoice_id: int) -> Document:
     """A document read with _DOCUMENT_FIELDS, counting `net` and `margin` (signed)."""
-    return _Document(
+    return Document(
         id=row["pk"],
         number=row["number"],
         currency=row["currency"],
@@ -116,7 +117,7 @@ def _document(row: dict[str, Any], *, net: Decimal, margin: Decimal, invoice_id:
 INVOICE_MARGIN = Sum("lines__charge__margin_amount")
 
 
-def _invoice_documents(invoices: QuerySet[Invoice]) -> list[_Document]:
+def _invoice_documents(invoices: QuerySet[Invoice]) -> list[Document]:
     """`invoices` as documents counting their subtotal and their margin (INVOICE_MARGIN)."""
     rows = invoices.annotate(margin=INVOICE_MARGIN).values(*_DOCUMENT_FIELDS, "margin")
     return [
@@ -213,7 +214,7 @@ def _credit_note_margins(invoice_ids: Iterable[int | None]) -> dict[int, Decimal
 
 def _earned_documents(
     *, reseller_id: int, currency: str | None, start: date, end: date
-) -> list[_Document]:
+) -> list[Document]:
     """The invoices and credit notes of the reseller's customers whose margin is earned in
     [start, end) (all currencies if `currency` is None), ordered by issue date and number.
     Four queries, however many documents."""
@@ -282,7 +283,7 @@ def paid_invoice_margins(
 # Expected: issued, not (yet) paid
 
 
-def _expected_documents(*, reseller_id: int, start: date, end: date) -> list[_Document]:
+def _expected_documents(*, reseller_id: int, start: date, end: date) -> list[Document]:
     """The invoices of the reseller's customers issued in [start, end) and not paid (open, or
     their payment failed), each with the credit notes issued on it so far (negative): what they
     earn once paid. Four queries, however many documents."""
@@ -302,6 +303,36 @@ def _expected_documents(*, reseller_id: int, start: date, end: date) -> list[_Do
         *_DOCUMENT_FIELDS, "corrects_id"
     )
     note_margins = _credit_note_margins(ids)
+    documents += [
+        _document(
+            row,
+            net=-abs(row["subtotal"]),
+            margin=note_margins[row["pk"]],
+            invoice_id=row["corrects_id"],
+        )
+        for row in notes
+    ]
+    documents.sort(key=lambda document: (document.issued_on, document.number))
+    return documents
+
+
+# Issued: what was invoiced, whatever has been paid
+
+
+def documents_issued(*, reseller_id: int, currency: str, start: date, end: date) -> list[Document]:
+    """The invoices and credit notes of the reseller's customers in `currency` issued from
+    `start` until `end` (exclusive), whatever their status: each invoice with its subtotal and
+    margin, each credit note with its subtotal and margin taken back (both negative). Their nets
+    add up to the invoices' subtotals less the credit notes' (the revenue of the Reports page,
+    insights.reports). Ordered by issue date and number; four queries, however many documents."""
+    scope = Q(reseller_id=reseller_id, currency=currency, issue_date__gte=start, issue_date__lt=end)
+    documents = _invoice_documents(Invoice.objects.filter(scope, kind=Invoice.Kind.INVOICE))
+    notes = list(
+        Invoice.objects.filter(scope, kind=Invoice.Kind.CREDIT_NOTE).values(
+            *_DOCUMENT_FIELDS, "corrects_id"
+        )
+    )
+    note_margins = _credit_note_margins(row["corrects_id"] for row in notes)
     documents += [
         _document(
             row,
@@ -371,10 +402,20 @@ _LINE_PRODUCT_SKU = Coalesce("charge__subscription__product__sku", "subscription
 _LINE_PRODUCT_NAME = Coalesce("charge__subscription__product__name", "subscription__product__name")
 
 
-def _product_split(invoice_ids: set[int]) -> dict[int, list[tuple[str, str, Decimal, Decimal]]]:
+class ProductShare(NamedTuple):
+    """A document's net and margin on one product (signed as the document's): `sku` and `name`
+    empty for what bills no subscription."""
+
+    sku: str
+    name: str
+    net: Decimal
+    margin: Decimal
+
+
+def _product_split(invoice_ids: set[int]) -> dict[int, list[ProductShare]]:
     """Each invoice's revenue and margin by product: {invoice id: [(SKU, name, revenue,
     margin)]}, in one query."""
-    split: dict[int, list[tuple[str, str, Decimal, Decimal]]] = defaultdict(list)
+    split: dict[int, list[ProductShare]] = defaultdict(list)
     if not invoice_ids:
         return split
     rows = (
@@ -385,7 +426,7 @@ def _product_split(invoice_ids: set[int]) -> dict[int, list[tuple[str, str, Deci
     )
     for row in rows:
         split[row["invoice_id"]].append(
-            (
+            ProductShare(
                 row["sku"] or "",
                 row["name"] or "",
                 money_round(Decimal(row["revenue"] or 0)),
@@ -412,36 +453,42 @@ def _allocate(amount: Decimal, weights: list[Decimal]) -> list[Decimal]:
     return shares
 
 
-def _by_product(
-    document: _Document, split: list[tuple[str, str, Decimal, Decimal]]
-) -> list[tuple[str, str, Decimal, Decimal]]:
+def _by_product(document: Document, split: list[ProductShare]) -> list[ProductShare]:
     """The document's net and margin by product: an invoice's as its lines have them, a credit
     note's shared out like those of the invoice it corrects (it credits each in proportion)."""
     if not split:
-        return [("", "", document.net, document.margin)]
+        return [ProductShare("", "", document.net, document.margin)]
     if document.id == document.invoice_id:
         return split
-    nets = _allocate(document.net, [revenue for _sku, _name, revenue, _margin in split])
-    margins = _allocate(document.margin, [margin for _sku, _name, _revenue, margin in split])
+    nets = _allocate(document.net, [share.net for share in split])
+    margins = _allocate(document.margin, [share.margin for share in split])
     return [
-        (sku, name, net, margin)
-        for (sku, name, _revenue, _margin), net, margin in zip(split, nets, margins, strict=True)
+        ProductShare(share.sku, share.name, net, margin)
+        for share, net, margin in zip(split, nets, margins, strict=True)
     ]
 
 
-def _summarise(documents: list[_Document]) -> list[CurrencyMargins]:
-    """The documents' figures per currency (by code), by customer and by product (by name)."""
+def documents_by_product(documents: list[Document]) -> list[tuple[Document, list[ProductShare]]]:
+    """Each document with its net and margin by product, which add up to the document's to the
+    cent: an invoice's by its lines' subscriptions' products, a credit note's shared out over
+    the products of the invoice it corrects in proportion to what each was invoiced (the one
+    way the portal splits revenue by product). One query, however many documents."""
     split = _product_split({document.invoice_id for document in documents})
+    return [(document, _by_product(document, split[document.invoice_id])) for document in documents]
+
+
+def _summarise(documents: list[Document]) -> list[CurrencyMargins]:
+    """The documents' figures per currency (by code), by customer and by product (by name)."""
     # {currency: {key: [name, revenue, margin]}}
     customers: dict[str, dict[str, list[Any]]] = defaultdict(dict)
     products: dict[str, dict[str, list[Any]]] = defaultdict(dict)
-    for document in documents:
+    for document, shares in documents_by_product(documents):
         entry = customers[document.currency].setdefault(
             document.customer_public_id, [document.customer_name, ZERO, ZERO]
         )
         entry[1] += document.net
         entry[2] += document.margin
-        for sku, name, net, margin in _by_product(document, split[document.invoice_id]):
+        for sku, name, net, margin in shares:
             entry = products[document.currency].setdefault(sku, [name or _("Other"), ZERO, ZERO])
             entry[1] += net
             entry[2] += margin
