@@ -4,13 +4,9 @@ through which API key (`via`), newest first with keyset cursors.
 Owners and admins only (Action.AUDIT_VIEW).
 """
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.db.models import F, QuerySet
-from django.utils import timezone
-from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema
 from pydantic import Field
 
@@ -25,16 +21,11 @@ from api.routes.examples import (
     examples,
 )
 from core.ids import PUBLIC_ID_PATTERN
-from core.pagination import keyset_page
 from resellers.models import AuditEvent
 from resellers.roles import Action, require
-from resellers.selectors import audit_list
+from resellers.selectors import audit_log, audit_page, audit_period_check
 
 router = Router(tags=["Audit events"])
-
-AUDIT_PAGE_SIZE = 50
-# Newest first; the primary key breaks ties among the events one request writes.
-AUDIT_SORT = "-created"
 
 # Examples, for the docs and for schemathesis: a key named "PSA sync" adds 5 licences to Acme
 # Iberia's subscription, and Ana invites a customer on the pages.
@@ -164,37 +155,6 @@ class AuditFilters(Schema):
     )
 
 
-def _day_start(day: date) -> datetime:
-    """Midnight at the start of `day` in the portal's time zone."""
-    return timezone.make_aware(datetime.combine(day, time.min))
-
-
-def audit_events_filtered(
-    events: QuerySet[AuditEvent],
-    *,
-    actor: str = "",
-    customer: str = "",
-    action: str = "",
-    date_from: date | None = None,
-    date_to: date | None = None,
-) -> QuerySet[AuditEvent]:
-    """`events` by the actor's email, the customer's ID, the action (a trailing "." takes the
-    whole family) and the days they happened on (both included, in the portal's time zone)."""
-    if actor:
-        events = events.filter(actor_email__iexact=actor)
-    if customer:
-        events = events.filter(customer_public_id=customer)
-    if action.endswith("."):
-        events = events.filter(action__startswith=action)
-    elif action:
-        events = events.filter(action=action)
-    if date_from:
-        events = events.filter(created_at__gte=_day_start(date_from))
-    if date_to:
-        events = events.filter(created_at__lt=_day_start(date_to + timedelta(days=1)))
-    return events
-
-
 def _row(event: AuditEvent) -> dict[str, Any]:
     return {
         "actor_email": event.actor_email,
@@ -226,20 +186,9 @@ def audit_event_list(request: ApiRequest, filters: Query[AuditFilters]) -> Any:
     and `date_to` (YYYY-MM-DD, both included, in the portal's time zone). Owners and admins
     only."""
     require(request.membership.role, Action.AUDIT_VIEW)
-    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
-        # As the Invoices page's filter form says it.
-        raise ValidationError({"date_to": _("The end of the range is before its start.")})
-    events = audit_events_filtered(
-        audit_list(reseller=request.reseller), **filters.dict(exclude={"cursor"})
-    )
-    page = keyset_page(
-        events,
-        keys=[F("created_at"), F("id")],
-        descending=True,
-        cursor=filters.cursor,
-        size=AUDIT_PAGE_SIZE,
-        sort=AUDIT_SORT,
-    )
+    audit_period_check(date_from=filters.date_from, date_to=filters.date_to)
+    events = audit_log(reseller=request.reseller, **filters.dict(exclude={"cursor"}))
+    page = audit_page(events=events, cursor=filters.cursor)
     return {
         "items": [_row(event) for event in page.object_list],
         "count": page.count,
