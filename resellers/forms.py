@@ -111,10 +111,21 @@ def _audit_field_label(name: str) -> "StrOrPromise":
     return capfirst(field.verbose_name)
 
 
+class _EmailChoiceField(forms.ChoiceField):
+    """An email address among the choices (which are in lower case), in any case: the API
+    takes the actor's address so too."""
+
+    def to_python(self, value: Any) -> str:
+        return str(super().to_python(value)).strip().lower()
+
+    def prepare_value(self, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
 class AuditLogFilterForm(forms.Form):
     """The Audit log page's filters (a GET form); its CSV export takes the same."""
 
-    actor = forms.ChoiceField(label=_audit_field_label("actor"), required=False)
+    actor = _EmailChoiceField(label=_audit_field_label("actor"), required=False)
     customer = forms.CharField(
         label=_("Customer"),
         max_length=CUSTOMER_SEARCH_MAX_LENGTH,
@@ -141,12 +152,8 @@ class AuditLogFilterForm(forms.Form):
         # Someone who has not acted (yet) is a valid choice too, when asked for by a link: the
         # page then says nothing matches rather than refusing the address.
         asked = str(self.data.get("actor", "")).strip().lower()
-        if asked:
-            # Addresses are chosen in any case, as the API takes them.
-            self.data = self.data.copy()
-            self.data["actor"] = asked
-            if asked not in emails and _is_email(asked):
-                emails = sorted([*emails, asked])
+        if asked and asked not in emails and _is_email(asked):
+            emails = sorted([*emails, asked])
         actor = self.fields["actor"]
         action = self.fields["action"]
         assert isinstance(actor, forms.ChoiceField) and isinstance(action, forms.ChoiceField)
