@@ -271,8 +271,9 @@ def test_bad_filters_say_why_next_to_the_field_and_keep_the_value(
     response = owner_client.get(LIST, query)
     assert response.status_code == 200
     html = response.content.decode()
-    errors = re.search(rf'<span class="errorlist" id="id_{field}-errors">([^<]*)</span>', html)
+    errors = re.search(rf'<span class="error" id="id_{field}_error">(.*?)</span></span>', html)
     assert errors and message in errors.group(1)
+    assert f'aria-describedby="id_{field}_error"' in html
     if field.startswith("date") or field == "customer":
         for name, value in query.items():
             assert f'value="{value}"' in html, name
