@@ -6,6 +6,7 @@ app_name = "customers"
 
 urlpatterns = [
     path("", views.customer_list, name="list"),
+    path("export.csv", views.customer_export, name="export"),
     path("new/", views.customer_create, name="create"),
     path("import/", views.customer_import, name="import"),
     path("<pid:customer_id>/", views.customer_detail, name="detail"),

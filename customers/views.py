@@ -5,16 +5,18 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from core.adapters import invitation_sign_up_allow
+from core.csv import csv_response
 from core.forms import add_service_errors
 from core.http import PortalRequest, ResellerRequest
 from core.models import User
@@ -40,13 +42,20 @@ def _rate_limited(request: HttpRequest, error: RateLimited) -> HttpResponse:
     )
 
 
+def _customer_filters(request: ResellerRequest) -> CustomerFilterForm:
+    """The Customers page's search, status and sort from the query string, as the page and its
+    CSV read them. A value the form does not know falls back to its default (form.filters)."""
+    form = CustomerFilterForm(request.GET)
+    form.is_valid()
+    return form
+
+
 @reseller_required(Action.CUSTOMER_VIEW)
 @vary_on_headers("HX-Request")
 def customer_list(request: ResellerRequest) -> HttpResponse:
     """Customers: search as you type, status filter (former customers too), sortable columns,
     pages that cost the same at any depth. htmx requests get the results only."""
-    form = CustomerFilterForm(request.GET)
-    form.is_valid()  # a value it does not know falls back to its default (form.filters)
+    form = _customer_filters(request)
     filters = form.filters()
     page = selectors.customer_page(
         reseller=request.reseller, cursor=request.GET.get("cursor", ""), **filters
@@ -68,11 +77,27 @@ def customer_list(request: ResellerRequest) -> HttpResponse:
             key: _column_sort(params, filters["sort"], key) for key in selectors.CUSTOMER_SORTS
         },
         "links": page.links(params),
+        "export_url": reverse("customers:export") + ("?" + urlencode(params) if params else ""),
     }
     template = "customers/customer_list.html"
     if request.htmx and not request.htmx.history_restore_request:
         template += "#results"
     return render(request, template, context)
+
+
+@require_GET
+# A streamed response: reseller_required is typed for HttpResponse only.
+@reseller_required(Action.CUSTOMER_VIEW)
+def customer_export(request: ResellerRequest) -> HttpResponseBase:
+    """All the customers the list shows with its search, status and sort (not only a page), as
+    CSV (selectors.CUSTOMER_CSV_COLUMNS), streamed."""
+    return csv_response(
+        filename=f"customers-{timezone.localdate().isoformat()}.csv",
+        header=[str(column) for column in selectors.CUSTOMER_CSV_COLUMNS],
+        rows=selectors.customer_export_rows(
+            reseller=request.reseller, **_customer_filters(request).filters()
+        ),
+    )
 
 
 def _customer_rows(customers: list[dict[str, Any]], *, linked: bool) -> list[dict[str, Any]]:

@@ -10,7 +10,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from core.money import money_format
-from subscriptions.models import Payer, Plan
+from customers.selectors import customer_search_normalise
+from resellers.models import Currency
+from subscriptions import selectors
+from subscriptions.models import Payer, Plan, Subscription
 from subscriptions.periods import TERM_MONTHS, TRIAL_DAYS
 from subscriptions.services import ORDER_KEY_MAX_LENGTH
 
@@ -121,3 +124,114 @@ def licences_change_text(change: int) -> str:
     if change >= 0:
         return ngettext("%(n)d licence added", "%(n)d licences added", change) % {"n": change}
     return ngettext("%(n)d licence removed", "%(n)d licences removed", -change) % {"n": -change}
+
+
+class SubscriptionFilterForm(forms.Form):
+    """The Subscriptions page's filters and sort (a GET form); the CSV export takes the same.
+    As on the Invoices page, a value a filter does not know (a hand-edited link, a product id
+    that does not exist, a malformed date) is an error beside it, not a silently wider list; an
+    unknown sort falls back to the default, as on the Customers page."""
+
+    customer = forms.CharField(
+        label=gettext_lazy("Customer"),
+        required=False,
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": gettext_lazy("Organisation, domain or email")}
+        ),
+    )
+    status = forms.ChoiceField(
+        label=gettext_lazy("Status"),
+        required=False,
+        choices=[
+            # Translators: the Subscriptions page's default status filter: not cancelled.
+            ("", gettext_lazy("Live")),
+            (selectors.ALL_STATUSES, gettext_lazy("All")),
+            *Subscription.Status.choices,
+        ],
+    )
+    product = forms.ChoiceField(label=gettext_lazy("Product"), required=False)
+    plan = forms.ChoiceField(
+        label=gettext_lazy("Plan"),
+        required=False,
+        choices=[
+            ("", gettext_lazy("Any plan")),
+            # Translators: a plan filter option: both annual plans (paid monthly or yearly).
+            (selectors.ANNUAL_PLANS, gettext_lazy("Annual, paid either way")),
+            *Plan.Kind.choices,
+        ],
+    )
+    renewal = forms.ChoiceField(
+        label=gettext_lazy("Renewal setting"),
+        required=False,
+        choices=[("", gettext_lazy("Any renewal setting")), *Subscription.RenewalSetting.choices],
+    )
+    currency = forms.ChoiceField(
+        label=gettext_lazy("Currency"),
+        required=False,
+        choices=[("", gettext_lazy("Any currency")), *Currency.choices],
+    )
+    term_ends_before = forms.DateField(
+        label=gettext_lazy("Term ends before"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    sort = forms.CharField(
+        label=gettext_lazy("Sort by"),
+        required=False,
+        widget=forms.Select(
+            choices=[
+                ("customer", gettext_lazy("Customer, A to Z")),
+                ("-customer", gettext_lazy("Customer, Z to A")),
+                ("term_end", gettext_lazy("Term or period end, soonest first")),
+                ("-term_end", gettext_lazy("Term or period end, latest first")),
+                ("-licences", gettext_lazy("Licences, most first")),
+                ("licences", gettext_lazy("Licences, fewest first")),
+                ("-created", gettext_lazy("Newest first")),
+                ("created", gettext_lazy("Oldest first")),
+            ]
+        ),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        product = self.fields["product"]
+        assert isinstance(product, forms.ChoiceField)
+        product.choices = [
+            ("", gettext_lazy("Any product")),
+            *selectors.subscription_product_choices(),
+        ]
+
+    def clean_customer(self) -> str:
+        return customer_search_normalise(self.cleaned_data["customer"])
+
+    def clean_sort(self) -> str:
+        return selectors.subscription_sort_valid(self.cleaned_data["sort"])
+
+    def filters(self) -> dict[str, Any]:
+        """subscription_list_for_reseller's (and _page's) keyword arguments; call after
+        is_valid()."""
+        data = self.cleaned_data
+        return {
+            "query": data.get("customer", ""),
+            "status": data.get("status", ""),
+            "product": data.get("product", ""),
+            "plan_kind": data.get("plan", ""),
+            "renewal": data.get("renewal", ""),
+            "currency": data.get("currency", ""),
+            "term_ends_before": data.get("term_ends_before"),
+            "sort": data.get("sort") or selectors.DEFAULT_SUBSCRIPTION_SORT,
+        }
+
+    def params(self) -> dict[str, str]:
+        """The filters as they go back into links (pages, export), without empty ones or the
+        default sort."""
+        data = self.cleaned_data
+        values = {
+            name: data.get(name, "")
+            for name in ("customer", "status", "product", "plan", "renewal", "currency")
+        }
+        ends = data.get("term_ends_before")
+        values["term_ends_before"] = ends.isoformat() if ends else ""
+        sort = data.get("sort", "")
+        values["sort"] = "" if sort == selectors.DEFAULT_SUBSCRIPTION_SORT else sort
+        return {name: value for name, value in values.items() if value}

@@ -1,15 +1,19 @@
 """Reads. A reseller reaches subscriptions only through its own customers; another reseller's
 subscription is the same 404 as a missing one."""
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection
-from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Expression, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Lower
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.pagination import KeysetPage, keyset_page
 from customers.models import Customer
@@ -20,9 +24,11 @@ from subscriptions.models import (
     CustomerPrice,
     LicenceChange,
     Order,
+    Payer,
     Plan,
     PlanPrice,
     PriceRule,
+    Product,
     Subscription,
     plan_change_timing,
 )
@@ -157,6 +163,7 @@ class CustomerPlans:
 
     licences: int = 0
     plan_kinds: list[str] = field(default_factory=list)  # each kind once, first bought first
+    subscriptions: int = 0  # live ones (the Customers CSV)
 
 
 def customer_plan_summaries(*, customer_ids: list[int] | set[int]) -> dict[int, CustomerPlans]:
@@ -183,6 +190,7 @@ def customer_plan_summaries(*, customer_ids: list[int] | set[int]) -> dict[int, 
         for customer_id, kind, licences in cursor.fetchall():
             summary = summaries[customer_id]
             summary.licences += licences
+            summary.subscriptions += 1
             if kind not in summary.plan_kinds:
                 summary.plan_kinds.append(kind)
     return summaries
@@ -517,3 +525,248 @@ def special_price_rows(
             )
         )
     return rows
+
+
+# The Subscriptions page (issue 18): every subscription of the reseller's current customers (as
+# subscription_list and subscription_get reach them: not those of customers that left it),
+# filtered, in keyset pages, and its CSV. The filters' values come from
+# subscriptions.forms.SubscriptionFilterForm, which has refused anything it does not know.
+
+SUBSCRIPTION_PAGE_SIZE = 50
+# The status filter: "" (the default) is every live subscription (not cancelled); ALL_STATUSES
+# includes the cancelled ones; any other value is one Subscription.Status.
+ALL_STATUSES = "all"
+# The plan filter: both annual kinds at once ("annual terms ending in the next 60 days").
+ANNUAL_PLANS = "annual"
+ANNUAL_KINDS = (Plan.Kind.ANNUAL_MONTHLY, Plan.Kind.ANNUAL_YEARLY)
+
+# The page's sorts by the key its URLs carry ("-key": descending). Keys run in one direction
+# and end with the primary key (core.pagination). "term_end" orders by the date the page's
+# Next column shows: the end of the term, or of the current period for a plan without one.
+SUBSCRIPTION_SORTS: dict[str, Callable[[], list[Expression | F]]] = {
+    "customer": lambda: [Lower("customer__organisation"), F("id")],
+    "term_end": lambda: [Coalesce("term_end", "period_end"), F("id")],
+    "licences": lambda: [F("licences"), F("id")],
+    "created": lambda: [F("created_at"), F("id")],
+}
+DEFAULT_SUBSCRIPTION_SORT = "customer"
+
+
+def subscription_sort_valid(sort: str) -> str:
+    """The sort asked for if it is one of SUBSCRIPTION_SORTS (optionally reversed), else the
+    default: a hand-edited or outdated link shows the list rather than an error."""
+    return sort if sort.removeprefix("-") in SUBSCRIPTION_SORTS else DEFAULT_SUBSCRIPTION_SORT
+
+
+def _subscriptions_of_reseller(*, reseller: Reseller) -> QuerySet[Subscription]:
+    return Subscription.objects.filter(
+        customer__reseller_id=reseller.pk, customer__status__in=VISIBLE_STATUSES
+    )
+
+
+def _subscriptions_filtered(
+    *,
+    reseller: Reseller,
+    query: str = "",
+    status: str = "",
+    product: str = "",
+    plan_kind: str = "",
+    renewal: str = "",
+    currency: str = "",
+    term_ends_before: date | None = None,
+) -> QuerySet[Subscription]:
+    subscriptions = _subscriptions_of_reseller(reseller=reseller)
+    query = customer_search_normalise(query)
+    if query:
+        # The Customers page's own search (organisation, domain or contact email), on the
+        # reseller's customers.
+        subscriptions = subscriptions.filter(
+            customer_id__in=Customer.objects.filter(reseller_id=reseller.pk)
+            .filter(customer_search_q(query))
+            .values("id")
+        )
+    if status == "":
+        subscriptions = subscriptions.exclude(status=Subscription.Status.CANCELLED)
+    elif status != ALL_STATUSES:
+        subscriptions = subscriptions.filter(status=status)
+    if product:
+        subscriptions = subscriptions.filter(product__public_id=product)
+    if plan_kind == ANNUAL_PLANS:
+        subscriptions = subscriptions.filter(plan__kind__in=ANNUAL_KINDS)
+    elif plan_kind:
+        subscriptions = subscriptions.filter(plan__kind=plan_kind)
+    if renewal:
+        subscriptions = subscriptions.filter(renewal_setting=renewal)
+    if currency:
+        subscriptions = subscriptions.filter(currency=currency)
+    if term_ends_before is not None:
+        # term_end is the first day after the term: the term's last day is before the date.
+        # Plans without a term (flexible) have none and are left out.
+        subscriptions = subscriptions.filter(term_end__lte=term_ends_before)
+    return subscriptions
+
+
+def subscription_list_for_reseller(
+    *, reseller: Reseller, sort: str = "", **filters: Any
+) -> QuerySet[Subscription]:
+    """The subscriptions of the reseller's current customers that match `filters` (the keyword
+    arguments of _subscriptions_filtered), in the order of `sort` (SUBSCRIPTION_SORTS)."""
+    sort = subscription_sort_valid(sort)
+    keys = SUBSCRIPTION_SORTS[sort.removeprefix("-")]()
+    descending = sort.startswith("-")
+    return _subscriptions_filtered(reseller=reseller, **filters).order_by(
+        *(key.desc() if descending else key.asc() for key in keys)
+    )
+
+
+def subscription_page_for_reseller(
+    *, reseller: Reseller, sort: str = "", cursor: str = "", **filters: Any
+) -> KeysetPage:
+    """One page of subscription_list_for_reseller with each subscription's customer, plan and
+    product: one query on any page (the total rides along)."""
+    sort = subscription_sort_valid(sort)
+    return keyset_page(
+        _subscriptions_filtered(reseller=reseller, **filters).select_related(
+            "customer", "plan__product", "scheduled_plan"
+        ),
+        keys=SUBSCRIPTION_SORTS[sort.removeprefix("-")](),
+        descending=sort.startswith("-"),
+        cursor=cursor,
+        size=SUBSCRIPTION_PAGE_SIZE,
+        sort=sort,
+    )
+
+
+def subscription_exists_for_reseller(*, reseller: Reseller) -> bool:
+    """Whether the reseller's current customers have any subscription, cancelled ones too: what
+    an empty page says depends on it."""
+    return _subscriptions_of_reseller(reseller=reseller).exists()
+
+
+def subscription_product_choices() -> list[tuple[str, str]]:
+    """(public id, name) of every product of the catalogue, those no longer on sale too (their
+    subscriptions still run), by name: the Subscriptions page's product filter."""
+    return list(Product.objects.order_by("name", "id").values_list("public_id", "name"))
+
+
+def subscription_mrr(subscription: Subscription) -> Decimal | None:
+    """What an active subscription brings in a month (licences times its price per licence per
+    month, whatever its billing cycle); None for one that is not active."""
+    if subscription.status != Subscription.Status.ACTIVE:
+        return None
+    return subscription.licences * subscription.monthly_price
+
+
+# The Subscriptions CSV: one row per subscription, in the user's language (labels, not codes,
+# except the plan kind, kept as a code for formulas). Dates are ISO 8601; the current period's
+# and the term's ends are their last days, as the pages show them; amounts have a dot and two
+# decimals; "created" is a date and time in UTC.
+SUBSCRIPTION_CSV_COLUMNS = (
+    gettext_lazy("Subscription ID"),
+    gettext_lazy("Customer ID"),
+    gettext_lazy("Organisation"),
+    gettext_lazy("Domain"),
+    gettext_lazy("Product"),
+    gettext_lazy("Plan"),
+    # Translators: column of the subscriptions CSV holding the plan's code, e.g. annual_monthly.
+    gettext_lazy("Plan kind"),
+    gettext_lazy("Status"),
+    gettext_lazy("Suspension reason"),
+    gettext_lazy("Licences"),
+    gettext_lazy("Currency"),
+    gettext_lazy("Price per licence per month"),
+    # Translators: monthly recurring revenue, the usual abbreviation.
+    gettext_lazy("MRR"),
+    gettext_lazy("Current period starts"),
+    gettext_lazy("Current period ends"),
+    gettext_lazy("Term ends"),
+    gettext_lazy("Renewal setting"),
+    gettext_lazy("Licences at renewal"),
+    gettext_lazy("Paid with"),
+    gettext_lazy("Created"),
+)
+# Rows fetched per round trip from the server-side cursor: memory stays flat however many.
+SUBSCRIPTION_CSV_CHUNK_SIZE = 2000
+_ONE_DAY = timedelta(days=1)
+
+
+def subscription_export_rows(*, subscriptions: QuerySet[Subscription]) -> Iterator[list[str]]:
+    """The CSV's data rows for `subscriptions` (from subscription_list_for_reseller), in
+    SUBSCRIPTION_CSV_COLUMNS order, streamed from one query."""
+    # The labels in the request's language, read now: the rows are written after the view has
+    # returned, and once rather than once per row.
+    labels = {
+        "kind": {value: str(label) for value, label in Plan.Kind.choices},
+        "status": {value: str(label) for value, label in Subscription.Status.choices},
+        "reason": {value: str(label) for value, label in Subscription.SuspensionReason.choices},
+        "renewal": {value: str(label) for value, label in Subscription.RenewalSetting.choices},
+        "payer": {value: str(label) for value, label in Payer.choices},
+    }
+    rows = subscriptions.values_list(
+        "public_id",
+        "customer__public_id",
+        "customer__organisation",
+        "customer__domain",
+        "product__name",
+        "plan__kind",
+        "status",
+        "suspension_reason",
+        "licences",
+        "currency",
+        "monthly_price",
+        "period_start",
+        "period_end",
+        "term_end",
+        "renewal_setting",
+        "renewal_licences",
+        "payer",
+        "created_at",
+    )
+    return _subscription_csv_lines(rows, labels)
+
+
+def _subscription_csv_lines(
+    rows: QuerySet[Subscription, tuple[Any, ...]], labels: dict[str, dict[str, str]]
+) -> Iterator[list[str]]:
+    for (
+        public_id,
+        customer_id,
+        organisation,
+        domain,
+        product,
+        kind,
+        status,
+        reason,
+        licences,
+        currency,
+        price,
+        period_start,
+        period_end,
+        term_end,
+        renewal,
+        renewal_licences,
+        payer,
+        created_at,
+    ) in rows.iterator(chunk_size=SUBSCRIPTION_CSV_CHUNK_SIZE):
+        yield [
+            public_id,
+            customer_id,
+            organisation,
+            domain,
+            product,
+            labels["kind"].get(kind, kind),
+            kind,
+            labels["status"].get(status, status),
+            labels["reason"].get(reason, reason),
+            str(licences),
+            currency,
+            f"{price:.2f}",
+            f"{licences * price:.2f}" if status == Subscription.Status.ACTIVE else "",
+            period_start.isoformat(),
+            (period_end - _ONE_DAY).isoformat(),
+            (term_end - _ONE_DAY).isoformat() if term_end else "",
+            labels["renewal"].get(renewal, renewal),
+            str(renewal_licences) if renewal_licences is not None else "",
+            labels["payer"].get(payer, payer),
+            created_at.astimezone(UTC).replace(microsecond=0).isoformat(),
+        ]

@@ -1,10 +1,13 @@
 from django.urls import path
 
-from subscriptions.views import orders, prices, terms
+from subscriptions.views import lists, orders, prices, terms
 
 app_name = "subscriptions"
 
 urlpatterns = [
+    # the list of all customers' subscriptions
+    path("", lists.subscription_list, name="list"),
+    path("export.csv", lists.subscription_export, name="export"),
     # orders
     path("buy/<pid:customer_id>/", orders.subscription_buy, name="buy"),
     path("<pid:subscription_id>/licences/", orders.subscription_licences, name="licences"),

@@ -364,13 +364,15 @@ def customer_section(request: HttpRequest, customer: Customer) -> SafeString:
 
 def customer_row_summaries(customer_ids: list[int]) -> dict[int, dict[str, Any]]:
     """The Customers list's Plan (the plans' names) and Licences (a number, which its template
-    formats) for a page of customers, in one query for the page. No subscription, no entry."""
+    formats), and the number of live subscriptions (its CSV), for a page of customers, in one
+    query for the page. No subscription, no entry."""
     summaries = selectors.customer_plan_summaries(customer_ids=customer_ids)
     kinds = {value: str(label) for value, label in Plan.Kind.choices}
     return {
         pk: {
             "plan": ", ".join(kinds[kind] for kind in summary.plan_kinds),
             "licences": summary.licences,
+            "subscriptions": summary.subscriptions,  # live ones: the Customers CSV
         }
         for pk, summary in summaries.items()
         if summary.plan_kinds
