@@ -325,6 +325,30 @@ def test_pages_of_50_whose_links_keep_the_filters(owner_client, many):
     }
 
 
+@pytest.mark.parametrize("sort", ["customer", "-customer", "term_end", "-term_end", "created"])
+def test_walking_the_pages_forwards_and_back_meets_every_row_once(owner_client, many, sort):
+    """Every sort's keys (a name, a date, a number) make cursors that lead on and back."""
+    everything = shown(get(owner_client, f"?sort={sort}&status=all"))
+    assert len(everything) == 50
+    seen: list[str] = []
+    body = get(owner_client, f"?sort={sort}")
+    while True:
+        seen += shown(body)
+        if 'rel="next"' not in body:
+            break
+        body = get(owner_client, link(body, "Next"))
+    assert len(seen) == len(set(seen)) == 67
+    assert seen[:50] == everything
+    back: list[str] = []
+    body = get(owner_client, f"?sort={sort}&cursor={LAST}")
+    while True:
+        back = shown(body) + back
+        if 'rel="prev"' not in body:
+            break
+        body = get(owner_client, link(body, "Previous"))
+    assert back == seen
+
+
 def test_htmx_gets_the_results_only_and_a_plain_get_the_whole_page(owner_client, book):
     page = get(owner_client, "?customer=zeta")
     assert "<header" in page and 'id="subscription-filters"' in page and 'id="results"' in page
@@ -536,6 +560,15 @@ def test_the_csv_in_the_users_language(owner_client, book):
     assert header.startswith("ID de suscripción,")
     # The labels, read when the view ran (the rows are written afterwards).
     assert "Suspendido" in row and "Pago pendiente" in row and "Anual, pago anual" in row
+
+
+def test_the_page_in_the_users_language(owner_client, book):
+    response = owner_client.get(URL + "?status=all", HTTP_ACCEPT_LANGUAGE="es")
+    body = response.content.decode()
+    assert response.status_code == 200 and len(shown(body)) == 6
+    # The filters' choices and the rows' labels are read per request, not at import.
+    assert '<option value="suspended">Suspendido</option>' in body
+    assert "Anual, pago mensual" in body and "Pago pendiente" in body
 
 
 @pytest.mark.parametrize("organisation", ["=1+2", "@SUM(A1)", "+cmd", "-2+3"])
