@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -313,6 +314,19 @@ def test_unbilled_charges_by_customer_and_one_by_one(owner_client, tenant, other
     assert any(
         ",Licences added during the period," in line and ",1.25,EUR," in line for line in lines
     )
+
+
+def test_amounts_and_labels_in_the_readers_language(owner_client, tenant, history):
+    owner_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "de"
+    ChargeFactory(
+        subscription=SubscriptionFactory(customer=tenant.customer, plan__product__name="Mail")
+    )
+    body = owner_client.get("/reports/").content.decode()
+    assert "110,00\xa0€" in section(body, "revenue") and "-50,00\xa0€" in section(body, "revenue")
+    assert "Januar 2026" in section(body, "revenue")
+    lines = csv_lines(owner_client.get("/reports/unbilled.csv"))
+    # The kind in German, the amounts as a spreadsheet reads them.
+    assert ",Abrechnungszeitraum," in lines[1] and ",20.00,EUR," in lines[1]
 
 
 # Forecast
