@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import ngettext, pgettext_lazy
 
 from insights.reports import ReportFilters, default_start
 from subscriptions.periods import add_months, day_in_month
@@ -71,10 +71,12 @@ class ReportFilterForm(forms.Form):
         if start > end:
             self.add_error("to", _("The end of the range is before its start."))
         elif end >= _years_after(start, RANGE_MAX_YEARS):
-            self.add_error(
-                "to",
-                _("Choose a range of at most %(years)d years.") % {"years": RANGE_MAX_YEARS},
+            message = ngettext(
+                "Choose a range of at most %(years)d year.",
+                "Choose a range of at most %(years)d years.",
+                RANGE_MAX_YEARS,
             )
+            self.add_error("to", message % {"years": RANGE_MAX_YEARS})
         cleaned["from"], cleaned["to"] = start, end
         cleaned["currency"] = cleaned.get("currency") or self.currencies[0]
         return cleaned

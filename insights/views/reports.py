@@ -95,6 +95,8 @@ def reports_page(request: ResellerRequest) -> HttpResponse:
             context["licences"] = reports.licence_report(
                 reseller=reseller, filters=filters, zone=zone
             )
+    elif partial:
+        partial = "results"  # the filters with their errors, in place of the reports
     template = "insights/reports.html"
     if partial:
         template += f"#{partial}"

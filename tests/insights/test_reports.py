@@ -707,15 +707,19 @@ def test_signed_out_goes_to_sign_in(client, tenant):
 
 def test_htmx_gets_the_results_or_the_one_report_it_targets(owner_client, tenant, history):
     results = owner_client.get("/reports/", HTTP_HX_REQUEST="true").content.decode()
-    assert results.startswith('\n<div id="results">') or results.lstrip().startswith(
-        '<div id="results">'
-    )
+    assert results.lstrip().startswith('<div id="results">')
     assert "<html" not in results and 'id="report-licence-changes"' in results
     only = owner_client.get(
         "/reports/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="report-revenue"
     ).content.decode()
     assert only.lstrip().startswith('<section id="report-revenue"')
     assert 'id="report-unbilled"' not in only and "€60.00" in only
+    # Filters refused: the filters with their errors, whatever the target.
+    refused = owner_client.get(
+        "/reports/?from=soon", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="report-revenue"
+    ).content.decode()
+    assert refused.lstrip().startswith('<div id="results">')
+    assert 'id="id_from_error"' in refused and 'id="report-revenue"' not in refused
 
 
 # Queries
