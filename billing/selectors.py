@@ -30,7 +30,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Abs, Coalesce, Greatest
+from django.db.models.functions import Abs, Coalesce, Greatest, TruncDate
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -197,6 +197,7 @@ def invoice_payer_name(invoice: Invoice) -> str:
 
 _MONEY = DecimalField(max_digits=14, decimal_places=2)
 _ZERO = Value(Decimal("0.00"), output_field=_MONEY)
+ZERO = Decimal("0.00")
 
 
 def _sum_of(rows: QuerySet[Any], *, by: str, field: str = "amount") -> Coalesce:
@@ -216,13 +217,18 @@ def balance_expression() -> Expression:
     `invoice_balance` and every page, CSV and total use this one definition."""
     owed = (
         F("total")
-        - _sum_of(
-            Invoice.objects.filter(kind=Invoice.Kind.CREDIT_NOTE), by="corrects", field="total"
-        )
+        - _credited()
         - _sum_of(Payment.objects.filter(status=Payment.Status.SUCCEEDED), by="invoice")
         + refunded_expression()
     )
     return Case(When(kind=Invoice.Kind.INVOICE, then=owed), default=_ZERO, output_field=_MONEY)
+
+
+def _credited() -> Coalesce:
+    """The totals of the credit notes that correct the outer invoice."""
+    return _sum_of(
+        Invoice.objects.filter(kind=Invoice.Kind.CREDIT_NOTE), by="corrects", field="total"
+    )
 
 
 def refunded_expression() -> Coalesce:
@@ -302,6 +308,74 @@ def invoice_totals(*, invoices: QuerySet[Invoice]) -> list[CurrencyTotals]:
         )
         for row in rows
     ]
+
+
+@dataclass(frozen=True)
+class Outstanding:
+    """What the reseller's customers still owe in one currency: `open` is every unpaid
+    invoice's balance, `overdue` the part of it past its due date (both as the Invoices page's
+    "Open" and "Overdue" filters select them)."""
+
+    currency: str
+    open: Decimal
+    overdue: Decimal
+
+
+def invoice_outstanding(*, reseller: Reseller, today: date) -> list[Outstanding]:
+    """Per currency, in one query: what is still to be collected, and what of it is overdue."""
+    zero = Value(Decimal("0.00"), output_field=_MONEY)
+    overdue = Case(When(_overdue_q(today), then=_unpaid()), default=zero, output_field=_MONEY)
+    rows = (
+        Invoice.objects.filter(
+            reseller_id=reseller.pk, kind=Invoice.Kind.INVOICE, status__in=UNPAID_STATUSES
+        )
+        .order_by()
+        .values("currency")
+        .annotate(open=Coalesce(Sum(_unpaid()), zero), overdue=Coalesce(Sum(overdue), zero))
+        .order_by("currency")
+    )
+    return [Outstanding(row["currency"], row["open"], row["overdue"]) for row in rows]
+
+
+def invoice_flows(
+    *, reseller_ids: list[int], start: date, end: date
+) -> dict[tuple[int, str, date], tuple[Decimal, Decimal]]:
+    """Each day's money in [start, end] by reseller and currency, in two queries:
+    {(reseller id, currency, day): (invoiced, paid)}.
+
+    - invoiced: the totals of the invoices issued that day, less those of the credit notes
+      issued that day (VAT included);
+    - paid: the totals of the invoices paid that day (paid_at, in the portal's time zone),
+      each less its credit notes."""
+    zone = timezone.get_default_timezone()
+    flows: dict[tuple[int, str, date], list[Decimal]] = {}
+    issued = (
+        Invoice.objects.filter(
+            reseller_id__in=reseller_ids, issue_date__gte=start, issue_date__lte=end
+        )
+        .order_by()
+        .values("reseller_id", "currency", "issue_date")
+        .annotate(amount=Sum(_signed("total")))
+    )
+    for row in issued:
+        key = (row["reseller_id"], row["currency"], row["issue_date"])
+        flows.setdefault(key, [ZERO, ZERO])[0] += row["amount"]
+    paid = (
+        Invoice.objects.filter(
+            reseller_id__in=reseller_ids,
+            kind=Invoice.Kind.INVOICE,
+            paid_at__gte=datetime.combine(start, time.min, tzinfo=zone),
+            paid_at__lt=datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone),
+        )
+        .annotate(day=TruncDate("paid_at", tzinfo=zone))
+        .order_by()
+        .values("reseller_id", "currency", "day")
+        .annotate(amount=Sum(F("total") - _credited()))
+    )
+    for paid_row in paid:
+        key = (paid_row["reseller_id"], paid_row["currency"], paid_row["day"])
+        flows.setdefault(key, [ZERO, ZERO])[1] += paid_row["amount"]
+    return {key: (invoiced, paid) for key, (invoiced, paid) in flows.items()}
 
 
 def invoice_get(*, reseller: Reseller, public_id: str) -> Invoice:

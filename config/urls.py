@@ -7,6 +7,7 @@ from api.v1 import api as api_v1
 from config import views
 from core.ids import PublicIdConverter
 from core.views import LoginView, set_language
+from insights.views import dashboard
 
 register_converter(PublicIdConverter, "pid")
 
@@ -14,13 +15,17 @@ admin.site.site_header = settings.PORTAL_NAME
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path(
+        "dashboard/renewals/<pid:subscription_id>/", dashboard.renewal_set, name="dashboard_renewal"
+    ),
     path("", include("resellers.urls")),
     path("customers/", include("customers.urls")),
     path("subscriptions/", include("subscriptions.urls")),
     path("invoices/", include("billing.urls")),
     path("billing/", include("billing.payments.urls")),
     path("margin/", include("commissions.urls")),
+    path("reports/", include("insights.urls")),
     path("", include("customers.urls_customer_side")),
     path("my/", include("subscriptions.urls_customer_side")),
     path("my/", include("billing.urls_customer_side")),

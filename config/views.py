@@ -1,15 +1,10 @@
-"""Pages that draw on several apps: the entry point and the dashboard."""
+"""The entry point: where a signed-in person lands (the dashboard is insights.views)."""
 
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 
-from config.selectors import dashboard_activity
-from core.http import PortalRequest, ResellerRequest
-from customers.models import Customer
-from customers.selectors import customer_summary, customers_of_user
-from resellers.access import reseller_required
-from resellers.roles import Action, role_can
-from resellers.selectors import membership_list
+from core.http import PortalRequest
+from customers.selectors import customers_of_user
 
 
 def home(request: PortalRequest) -> HttpResponse:
@@ -25,32 +20,3 @@ def home(request: PortalRequest) -> HttpResponse:
     if not membership.reseller.is_active:
         return redirect("resellers:status")
     return redirect("dashboard")
-
-
-@reseller_required()
-def dashboard(request: ResellerRequest) -> HttpResponse:
-    membership = request.membership
-    reseller = membership.reseller
-    # Counts and the newest customers from the cache while no customer changes (the selector
-    # says how it stays exact): at 10,000 customers their queries were most of the page's time.
-    customers = customer_summary(reseller=reseller)
-    context = {
-        "customer_counts": [
-            (label, customers.counts.get(value, 0))
-            for value, label in Customer.Status.choices
-            if value in (Customer.Status.INVITED, Customer.Status.ACTIVE, Customer.Status.CANCELLED)
-        ],
-        "team_size": membership_list(reseller=reseller).count(),
-        "recent_customers": (
-            [
-                {**customer, "status_label": Customer.Status(customer["status"]).label}
-                for customer in customers.newest
-            ]
-            if role_can(membership.role, Action.CUSTOMER_VIEW)
-            else []
-        ),
-        "recent_activity": dashboard_activity(
-            reseller=reseller, list_version=customers.list_version
-        ),
-    }
-    return render(request, "dashboard.html", context)

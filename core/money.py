@@ -4,7 +4,7 @@
 from decimal import Decimal
 
 from babel.core import Locale, UnknownLocaleError
-from babel.numbers import format_currency
+from babel.numbers import format_compact_currency, format_currency
 from django.utils import translation
 
 # Half a cent: the band within which a database check holds one amount equal to a sum of
@@ -27,3 +27,11 @@ def money_format(amount: Decimal | int | str | None, currency: str) -> str:
     if amount is None or amount == "":
         return ""
     return format_currency(Decimal(amount), currency, locale=_locale())
+
+
+def money_format_short(amount: Decimal | int | str | None, currency: str) -> str:
+    """The amount rounded to a few figures ("€12.5K" in English, "12,5 mil €" in Spanish), for a
+    chart's axis, in the active language's notation; "" for no amount."""
+    if amount is None or amount == "":
+        return ""
+    return format_compact_currency(Decimal(amount), currency, locale=_locale(), fraction_digits=1)

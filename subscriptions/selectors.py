@@ -19,6 +19,7 @@ from core.pagination import KeysetPage, keyset_page
 from customers.models import Customer
 from customers.selectors import VISIBLE_STATUSES, customer_search_normalise, customer_search_q
 from resellers.models import Reseller
+from subscriptions import metrics
 from subscriptions.models import (
     Charge,
     CustomerPrice,
@@ -650,11 +651,15 @@ def subscription_product_choices() -> list[tuple[str, str]]:
 
 
 def subscription_mrr(subscription: Subscription) -> Decimal | None:
-    """What an active subscription brings in a month (licences times its price per licence per
-    month, whatever its billing cycle); None for one that is not active."""
-    if subscription.status != Subscription.Status.ACTIVE:
+    """What a subscription counting in MRR brings in a month (subscriptions.metrics, the one
+    definition); None for one that does not count (not active)."""
+    return _mrr_or_none(subscription.status, subscription.licences, subscription.monthly_price)
+
+
+def _mrr_or_none(status: str, licences: int, monthly_price: Decimal) -> Decimal | None:
+    if status not in metrics.MRR_STATUSES:
         return None
-    return subscription.licences * subscription.monthly_price
+    return metrics.subscription_mrr(status=status, licences=licences, monthly_price=monthly_price)
 
 
 # The Subscriptions CSV: one row per subscription, in the user's language (labels, not codes,
@@ -761,7 +766,7 @@ def _subscription_csv_lines(
             str(licences),
             currency,
             f"{price:.2f}",
-            f"{licences * price:.2f}" if status == Subscription.Status.ACTIVE else "",
+            f"{mrr:.2f}" if (mrr := _mrr_or_none(status, licences, price)) is not None else "",
             period_start.isoformat(),
             (period_end - _ONE_DAY).isoformat(),
             (term_end - _ONE_DAY).isoformat() if term_end else "",

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "billing",
     "commissions",
     "webhooks",
+    "insights",
     "api",
     "ninja",
 ]
@@ -317,6 +318,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "work-sweep": {
         "task": "core.tasks.work_sweep",
         "schedule": WORK_SWEEP_EVERY,
+    },
+    # The dashboard's history (insights.services): today's figures again every hour, and the
+    # days before closed; a first run replays up to two years from the audit log.
+    "insights-snapshots": {
+        "task": "insights.tasks.snapshots_take_hourly",
+        "schedule": crontab(minute=55),
     },
     # On the 1st, after the night's billing: last month's commission statements, one per
     # reseller and currency with paid invoices. Idempotent: a rerun issues nothing twice.

@@ -56,10 +56,12 @@ def _name_local(code: str) -> str:
 MENU = [
     ("dashboard", gettext_lazy("Dashboard"), None),
     ("customers:list", gettext_lazy("Customers"), "customer.view"),
+    ("subscriptions:list", gettext_lazy("Subscriptions"), "customer.view"),
     ("subscriptions:price_book", gettext_lazy("Price book"), "customer.view"),
     ("billing:invoice_list", gettext_lazy("Invoices"), "invoice.view"),
     ("commissions:margin", gettext_lazy("Margin"), "margin.view"),
     ("statements:list", gettext_lazy("Statements"), "margin.view"),
+    ("insights:reports", gettext_lazy("Reports"), "invoice.view"),
     ("resellers:team", gettext_lazy("Team"), None),
     ("resellers:settings", gettext_lazy("Settings"), None),
 ]
@@ -70,13 +72,18 @@ def main_menu(context: dict[str, Any]) -> SafeString:
     """The menu's links for the member's role, the current section marked aria-current."""
     path = context["request"].path
     allowed = context.get("can", frozenset())
+    urls = _menu_urls(get_script_prefix())
+    # The section is the link whose URL is the longest start of the path: the Price book
+    # (/subscriptions/prices/), not Subscriptions (/subscriptions/).
+    current = max((url for url in urls if path.startswith(url)), key=len, default=None)
     links = []
-    for (_name, label, permission), url in zip(MENU, _menu_urls(get_script_prefix()), strict=True):
+    for (_name, label, permission), url in zip(MENU, urls, strict=True):
         if permission is not None and permission not in allowed:
             continue
-        current = path.startswith(url)
         links.append(
-            format_html('<a href="{}"{}>{}</a>', url, _CURRENT if current else "", str(label))
+            format_html(
+                '<a href="{}"{}>{}</a>', url, _CURRENT if url == current else "", str(label)
+            )
         )
     return SafeString("\n".join(links))
 

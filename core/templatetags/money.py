@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django import template
 
-from core.money import money_format
+from core.money import money_format, money_format_short
 
 register = template.Library()
 
@@ -12,3 +12,8 @@ register = template.Library()
 @register.filter
 def money(amount: Decimal | int | str | None, currency: str) -> str:
     return money_format(amount, currency)
+
+
+@register.filter
+def money_short(amount: Decimal | int | str | None, currency: str) -> str:
+    return money_format_short(amount, currency)

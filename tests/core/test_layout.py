@@ -18,10 +18,12 @@ def test_the_menu_marks_the_current_section_and_follows_the_role():
     assert re.findall(r">([^<]+)</a>", html) == [
         "Dashboard",
         "Customers",
+        "Subscriptions",
         "Price book",
         "Invoices",
         "Margin",
         "Statements",
+        "Reports",
         "Team",
         "Settings",
     ]
@@ -30,6 +32,13 @@ def test_the_menu_marks_the_current_section_and_follows_the_role():
         "Dashboard"
     ]
     assert 'aria-current="page"' not in menu("/", everything)
+    # The longest match marks the section: the Price book lives under /subscriptions/.
+    assert re.findall(
+        r'aria-current="page">([^<]+)<', menu("/subscriptions/prices/", everything)
+    ) == ["Price book"]
+    assert re.findall(r'aria-current="page">([^<]+)<', menu("/subscriptions/", everything)) == [
+        "Subscriptions"
+    ]
     assert "Invoices" not in menu("/", frozenset({"customer.view"}))
     assert "Margin" not in menu("/", frozenset({"customer.view"}))  # sales: no margins
     assert "Customers" not in menu("/", frozenset())

@@ -46,6 +46,7 @@ PROJECT_PACKAGES = (
     "billing",
     "commissions",
     "webhooks",
+    "insights",
 )
 
 # Apps of the project whose pages take no tenant's object, and why.
@@ -96,6 +97,8 @@ def order_of(t: Tenant) -> Order:
 
 # URL keywords that are not object ids, and the test that covers each instead.
 NOT_OBJECT_IDS = {
+    "report": "the name of one of the Reports page's reports (insights.views.reports), the same "
+    "for every reseller",
     "token": (
         "bearer links: tests/core/test_google_sign_in.py (expired, used, unknown, wrong account)"
     ),

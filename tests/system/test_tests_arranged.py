@@ -18,6 +18,7 @@ APPS = {
     "subscriptions",
     "system",
     "webhooks",
+    "insights",
 }
 
 

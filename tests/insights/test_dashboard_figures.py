@@ -6,11 +6,13 @@ import re
 import pytest
 from django.test import Client
 
-from config import views
 from customers.selectors import CustomerSummary
+from insights.views import dashboard as views
 from tests.factories import Tenant
 
-FIGURE = re.compile(r'<span class="figure">([^<]*)</span>\s*<span class="label">([^<]*)</span>')
+FIGURE = re.compile(
+    r'<span class="figure">(?:<a [^>]*>)?([^<]*)(?:</a>)?</span>\s*<span class="label">([^<]*)</span>'
+)
 
 
 @pytest.mark.parametrize(("language", "shown"), [("en", "7,950"), ("de", "7.950")])

@@ -1,0 +1,45 @@
+from typing import Any
+
+from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
+from django.utils.translation import gettext_lazy as _
+
+
+class InsightsConfig(AppConfig):
+    """What the reseller runs its business on: the dashboard, its daily snapshots, the
+    reports. It only reads the apps below it (resellers, customers, subscriptions, billing,
+    commissions); its one table is the snapshots it writes itself."""
+
+    name = "insights"
+    verbose_name = _("Insights")
+
+    def ready(self) -> None:
+        from billing.models import Invoice, Payment
+        from subscriptions.models import Subscription
+
+        # The dashboard's figures are kept in the cache under the reseller's "insights"
+        # version (core.versions): any saved subscription, invoice or payment moves it on.
+        for model in (Subscription, Invoice, Payment):
+            post_save.connect(_changed, sender=model, dispatch_uid=f"insights-{model.__name__}")
+            post_delete.connect(_changed, sender=model, dispatch_uid=f"insights-{model.__name__}")
+
+
+def _changed(sender: type, instance: Any, **kwargs: Any) -> None:
+    from billing.models import Invoice, Payment
+    from insights.services import insights_changed
+    from subscriptions.models import Subscription
+
+    reseller_id: int | None
+    if isinstance(instance, Invoice):
+        reseller_id = instance.reseller_id
+    elif isinstance(instance, Payment):
+        reseller_id = (
+            Invoice.objects.filter(pk=instance.invoice_id)
+            .values_list("reseller_id", flat=True)
+            .first()
+        )
+    elif isinstance(instance, Subscription):
+        reseller_id = instance.customer.reseller_id
+    else:
+        return
+    insights_changed(reseller_id=reseller_id)
