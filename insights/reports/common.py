@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.selectors import invoice_list, invoice_totals
+from commissions.margins import month_start, next_month
 from customers.models import Customer
 from customers.selectors import VISIBLE_STATUSES
 from resellers.models import Reseller
@@ -41,18 +42,13 @@ class ReportFilters:
         )
 
 
-def month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
 def months_between(start: date, end: date) -> list[date]:
     """The first days of the calendar months from `start`'s to `end`'s, both included."""
     months = []
     month = month_start(start)
     while month <= end:
         months.append(month)
-        year, number = add_months(month.year, month.month, 1)
-        month = date(year, number, 1)
+        month = next_month(month)
     return months
 
 

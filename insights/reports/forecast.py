@@ -25,8 +25,9 @@ from decimal import Decimal
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from commissions.margins import month_start
 from customers.selectors import VISIBLE_STATUSES
-from insights.reports.common import ZERO, month_start, months_between
+from insights.reports.common import ZERO, months_between
 from resellers.models import Reseller
 from subscriptions.models import Plan, Subscription
 from subscriptions.periods import (

@@ -16,14 +16,8 @@ from decimal import Decimal
 
 from django.utils.translation import gettext as _
 
-from commissions.margins import Document, documents_by_product, documents_issued
-from insights.reports.common import (
-    ZERO,
-    ReportFilters,
-    current_customer_ids,
-    month_start,
-    months_between,
-)
+from commissions.margins import Document, documents_by_product, documents_issued, month_start
+from insights.reports.common import ZERO, ReportFilters, current_customer_ids, months_between
 from resellers.models import Reseller
 
 

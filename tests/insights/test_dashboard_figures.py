@@ -11,7 +11,8 @@ from insights.views import dashboard as views
 from tests.factories import Tenant
 
 FIGURE = re.compile(
-    r'<span class="figure">(?:<a [^>]*>)?([^<]*)(?:</a>)?</span>\s*<span class="label">([^<]*)</span>'
+    r'<span class="figure">(?:<a [^>]*>)?([^<]*)(?:</a>)?</span>'
+    r'\s*<span class="label">([^<]*)</span>'
 )
 
 

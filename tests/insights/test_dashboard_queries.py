@@ -43,7 +43,8 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FIGURE = re.compile(
-    r'<span class="figure">(?:<a [^>]*>)?([^<]*)(?:</a>)?</span>\s*<span class="label">([^<]*)</span>'
+    r'<span class="figure">(?:<a [^>]*>)?([^<]*)(?:</a>)?</span>'
+    r'\s*<span class="label">([^<]*)</span>'
 )
 SECTION = re.compile(r"<section[^>]*>\s*<h2>([^<]*)</h2>(.*?)</section>", re.S)
 ACTIVITY_LINE = re.compile(r"<li><time[^>]*>[^<]*</time>(.*?)</li>", re.S)

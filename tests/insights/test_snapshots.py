@@ -27,15 +27,15 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from customers import services as customer_services
-from customers.models import Customer
 from insights.models import DailySnapshot
 from insights.services import snapshots_take
 from insights.snapshots import Figures, figures_live, figures_replayed
 from resellers.models import Reseller
 from subscriptions import services
 from subscriptions import tasks as subscription_tasks
-from subscriptions.models import Charge, Plan, Subscription
+from subscriptions.models import Plan, Subscription
 from tests.factories import CustomerFactory, admin_of, catalogue, make_tenant, owner_of
+from tests.support.insights import plain_figures
 
 pytestmark = pytest.mark.django_db
 
@@ -59,34 +59,7 @@ def _at(day: date, hour: int = 10) -> datetime:
 
 
 def plain_reading(reseller: Reseller) -> dict[str, Figures]:
-    """The reseller's figures per currency, read plainly from its subscriptions."""
-    result: dict[str, list] = {}
-    current = Subscription.objects.filter(customer__reseller=reseller).exclude(
-        customer__status__in=[Customer.Status.ACCESS_REVOKED, Customer.Status.TRANSFERRED_OUT]
-    )
-    for subscription in current:
-        row = result.setdefault(subscription.currency, [Decimal(0), Decimal(0), 0, 0, 0])
-        if subscription.status == Subscription.Status.TRIAL:
-            row[4] += 1
-        if subscription.status != Subscription.Status.ACTIVE:
-            continue
-        latest = Charge.objects.filter(subscription=subscription).order_by("-id").first()
-        cost = latest.monthly_cost if latest else subscription.monthly_price
-        row[0] += subscription.licences * subscription.monthly_price
-        row[1] += subscription.licences * (subscription.monthly_price - cost)
-        row[2] += subscription.licences
-        row[3] += 1
-    return {
-        currency: Figures(
-            mrr=values[0],
-            margin=values[1],
-            licences=values[2],
-            subscriptions=values[3],
-            trials=values[4],
-        )
-        for currency, values in result.items()
-        if any(values)
-    }
+    return {currency: Figures(*values) for currency, values in plain_figures(reseller).items()}
 
 
 def _step(operation: str, membership, plans: dict[str, Plan], customers, index: int, count: int):
