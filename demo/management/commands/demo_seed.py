@@ -44,6 +44,7 @@ from commissions.models import Payout, Statement
 from commissions.statements import payout_record, statements_issue
 from core.models import User
 from customers.models import Customer, CustomerInvitation, CustomerMember
+from insights.services import snapshots_take
 from resellers.models import AuditEvent, Membership, Reseller, TeamInvitation
 from resellers.roles import Role
 from resellers.services import audit_record
@@ -343,6 +344,9 @@ class Command(BaseCommand):
         self._invoices(staff)
         self._statements(staff)
         self._integrations()
+        # The dashboard's daily snapshots, as the hourly job writes them (insights.services):
+        # the days before today replayed from the audit log the seed wrote.
+        snapshots_take()
 
     def _catalogue(self) -> None:
         product, _ = Product.objects.get_or_create(
