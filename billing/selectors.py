@@ -7,7 +7,7 @@ their stored amounts, so the figures hold under either convention.
 """
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -314,27 +314,96 @@ def invoice_totals(*, invoices: QuerySet[Invoice]) -> list[CurrencyTotals]:
 class Outstanding:
     """What the reseller's customers still owe in one currency: `open` is every unpaid
     invoice's balance, `overdue` the part of it past its due date (both as the Invoices page's
-    "Open" and "Overdue" filters select them)."""
+    "Open" and "Overdue" filters select them); how many invoices are overdue and the earliest
+    of their due dates."""
 
     currency: str
     open: Decimal
     overdue: Decimal
+    overdue_invoices: int = 0
+    oldest_due_date: date | None = None
 
 
-def invoice_outstanding(*, reseller: Reseller, today: date) -> list[Outstanding]:
-    """Per currency, in one query: what is still to be collected, and what of it is overdue."""
+def invoice_outstanding_by_reseller(
+    *, reseller_ids: Iterable[int], today: date
+) -> dict[int, list[Outstanding]]:
+    """{reseller id: what is still to be collected per currency, and what of it is overdue},
+    in one query however many resellers. A reseller owed nothing has no entry."""
     zero = Value(Decimal("0.00"), output_field=_MONEY)
     overdue = Case(When(_overdue_q(today), then=_unpaid()), default=zero, output_field=_MONEY)
     rows = (
         Invoice.objects.filter(
-            reseller_id=reseller.pk, kind=Invoice.Kind.INVOICE, status__in=UNPAID_STATUSES
+            reseller_id__in=list(reseller_ids),
+            kind=Invoice.Kind.INVOICE,
+            status__in=UNPAID_STATUSES,
         )
         .order_by()
-        .values("currency")
-        .annotate(open=Coalesce(Sum(_unpaid()), zero), overdue=Coalesce(Sum(overdue), zero))
-        .order_by("currency")
+        .values("reseller_id", "currency")
+        .annotate(
+            open=Coalesce(Sum(_unpaid()), zero),
+            overdue=Coalesce(Sum(overdue), zero),
+            overdue_invoices=Count("pk", filter=_overdue_q(today)),
+            oldest_due_date=Min("due_date", filter=_overdue_q(today)),
+        )
+        .order_by("reseller_id", "currency")
     )
-    return [Outstanding(row["currency"], row["open"], row["overdue"]) for row in rows]
+    outstanding: dict[int, list[Outstanding]] = {}
+    for row in rows:
+        outstanding.setdefault(row["reseller_id"], []).append(
+            Outstanding(
+                currency=row["currency"],
+                open=row["open"],
+                overdue=row["overdue"],
+                overdue_invoices=row["overdue_invoices"],
+                oldest_due_date=row["oldest_due_date"],
+            )
+        )
+    return outstanding
+
+
+def invoice_outstanding(*, reseller: Reseller, today: date) -> list[Outstanding]:
+    """Per currency, in one query: what is still to be collected, and what of it is overdue."""
+    return invoice_outstanding_by_reseller(reseller_ids=[reseller.pk], today=today).get(
+        reseller.pk, []
+    )
+
+
+def invoice_revenue_by_reseller(
+    *, reseller_ids: Iterable[int], periods: dict[str, tuple[date, date]]
+) -> dict[tuple[int, str], dict[str, Decimal]]:
+    """{(reseller id, currency): {period name: revenue}} for each of `periods` (issue dates
+    from its start until its end, exclusive), in one query however many resellers. Revenue is
+    net, before VAT: the invoices' subtotals less the credit notes' (`_signed`, the "subtotal"
+    of invoice_totals), whatever their status; the sum of the nets of
+    commissions.margins.documents_issued, the revenue of the Reports page."""
+    zero = Value(Decimal("0.00"), output_field=_MONEY)
+    if not periods:
+        return {}
+    in_period = {
+        name: Q(issue_date__gte=start, issue_date__lt=end) for name, (start, end) in periods.items()
+    }
+    rows = (
+        Invoice.objects.filter(
+            reseller_id__in=list(reseller_ids),
+            issue_date__gte=min(start for start, _end in periods.values()),
+            issue_date__lt=max(end for _start, end in periods.values()),
+        )
+        .order_by()
+        .values("reseller_id", "currency")
+        .annotate(
+            **{
+                f"net_{name}": Coalesce(Sum(_signed("subtotal"), filter=q), zero)
+                for name, q in in_period.items()
+            }
+        )
+    )
+    revenue: dict[tuple[int, str], dict[str, Decimal]] = {}
+    for row in rows:
+        sums: dict[str, Any] = dict(row)
+        revenue[(sums["reseller_id"], sums["currency"])] = {
+            name: sums[f"net_{name}"] for name in periods
+        }
+    return revenue
 
 
 def invoice_flows(

@@ -15,7 +15,12 @@ class InsightsConfig(AppConfig):
 
     def ready(self) -> None:
         from billing.models import Invoice, Payment
+        from core.admin_site import admin_page_register
+        from insights import staff
         from subscriptions.models import Subscription
+
+        # The vendor's overview of every reseller, for staff (admin:vendor_overview).
+        admin_page_register("overview/", staff.vendor_overview_page, name="vendor_overview")
 
         # The dashboard's figures are kept in the cache under the reseller's "insights"
         # version (core.versions): any saved subscription, invoice or payment moves it on.

@@ -5,8 +5,13 @@ their endpoints and replay events themselves, through webhooks.services."""
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
+from customers.admin import ResellerFilter
+from webhooks import selectors
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 
@@ -21,6 +26,39 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class DeliveryResellerFilter(ResellerFilter):
+    """Deliveries to the endpoints of one reseller, named by its ID."""
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if not self.value:
+            return queryset
+        if self.reseller is None:
+            return queryset.none()
+        return queryset.filter(endpoint__reseller=self.reseller)
+
+
+class DeliveryProblemFilter(admin.SimpleListFilter):
+    """The rows behind the Vendor overview's webhook counts (webhooks.selectors)."""
+
+    title = gettext_lazy("problem")
+    parameter_name = "problem"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [
+            ("retrying", gettext_lazy("Failed, waiting to be tried again")),
+            ("failed", gettext_lazy("Given up in the last 7 days")),
+        ]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]
+    ) -> QuerySet[WebhookDelivery]:
+        if self.value() == "retrying":
+            return queryset.filter(selectors.deliveries_retrying_q())
+        if self.value() == "failed":
+            return queryset.filter(selectors.deliveries_failed_recently_q(now=timezone.now()))
+        return queryset
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(ReadOnlyAdmin):
     list_display = [
@@ -31,7 +69,7 @@ class WebhookEndpointAdmin(ReadOnlyAdmin):
         "disabled_reason",
         "failing_since",
     ]
-    list_filter = ["disabled_reason"]
+    list_filter = [ResellerFilter, "disabled_reason"]
     search_fields = ["url", "reseller__name", "public_id"]
     list_select_related = ["reseller"]
     # The signing secret is never shown, not even encrypted.
@@ -75,7 +113,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         "last_attempt_at",
         "next_attempt_at",
     ]
-    list_filter = ["status"]
+    list_filter = [DeliveryResellerFilter, DeliveryProblemFilter, "status"]
     search_fields = ["event__public_id", "endpoint__url", "endpoint__reseller__name"]
     list_select_related = ["event", "endpoint"]
     inlines = [WebhookAttemptInline]

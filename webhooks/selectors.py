@@ -1,9 +1,9 @@
 """Reads of a reseller's webhooks, always through its tenant: another reseller's endpoint or
 event is the same 404, with the same text, as a missing one."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
@@ -48,4 +48,23 @@ def deliveries_due_exist(*, now: datetime) -> bool:
             next_attempt_at__lte=now,
             endpoint__disabled_at__isnull=True,
         ).exists()
+    )
+
+
+# For the vendor's staff (the admin's Vendor overview and the deliveries' Problem filter)
+
+FAILED_RECENTLY = timedelta(days=7)
+
+
+def deliveries_retrying_q() -> Q:
+    """Deliveries that failed at least once and wait for their next try."""
+    return Q(status=WebhookDelivery.Status.PENDING, attempts__gt=0)
+
+
+def deliveries_failed_recently_q(*, now: datetime) -> Q:
+    """Deliveries given up within FAILED_RECENTLY: their three days of retries ran out (by
+    their last attempt), or their endpoint was disabled before any attempt (by their start)."""
+    since = now - FAILED_RECENTLY
+    return Q(status=WebhookDelivery.Status.FAILED) & (
+        Q(last_attempt_at__gte=since) | Q(last_attempt_at__isnull=True, started_at__gte=since)
     )
