@@ -135,18 +135,7 @@ def main() -> int:
     stack = Stack(workdir)
     ok = False
     try:
-        dashboard.redis_start(stack)
-        customer_list.database_ensure(os.environ["DATABASE_URL"])
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-        from django.db import connection
-
-        if connection.vendor != "postgresql":
-            print("This benchmark needs PostgreSQL (DATABASE_URL).", file=sys.stderr)
-            return 2
-        call_command("migrate", verbosity=0)
+        dashboard.stack_start(stack)
         data = dashboard.seed(
             customers=args.customers,
             total=args.customers + args.others * per_reseller,

@@ -29,7 +29,7 @@ import re
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -237,11 +237,34 @@ def seed(*, total: int, mine: int, per_reseller: int, reload: bool) -> Data:
     )
 
 
-def customers_copy(reseller_ids: list[int]) -> None:
-    """COPY the customers in: model instances give every column its default, so a column added
-    later needs no change here."""
+def rows_copy(model: Any, rows: Iterable[Any]) -> int:
+    """COPY `rows`, unsaved instances of `model`, into its table; returns how many. Model
+    instances give every column its default, so a column added later needs no change here; a
+    generated column (Customer.search_text) is left to the database, which computes it. `rows`
+    may be a generator, as long as it reads nothing from the database: the connection can do
+    nothing else while the COPY runs."""
     from django.db import connection
 
+    fields = [
+        f
+        for f in model._meta.concrete_fields
+        if not f.primary_key and not getattr(f, "generated", False)
+    ]
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+    count = 0
+    with connection.cursor() as cursor:
+        sql = f"COPY {model._meta.db_table} ({columns}) FROM STDIN"
+        with cursor.cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(
+                    [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
+                )
+                count += 1
+    return count
+
+
+def customers_copy(reseller_ids: list[int]) -> None:
+    """COPY the customers in, statuses mixed (STATUS_WEIGHTS), created over three years."""
     from customers.models import Customer
 
     rng = random.Random(20261123)  # noqa: S311 - test data, not secrets
@@ -251,52 +274,42 @@ def customers_copy(reseller_ids: list[int]) -> None:
     reseller_ids = reseller_ids[:]
     rng.shuffle(reseller_ids)
     ages = sorted((rng.randrange(3 * 365 * 86400) for _ in reseller_ids), reverse=True)
-    # A generated column (search_text) is computed by the database: COPY cannot fill it.
-    fields = [
-        f
-        for f in Customer._meta.concrete_fields
-        if not f.primary_key and not getattr(f, "generated", False)
-    ]
-    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
     statuses, weights = zip(*STATUS_WEIGHTS.items(), strict=True)
-    with connection.cursor() as cursor:
-        sql = f"COPY {Customer._meta.db_table} ({columns}) FROM STDIN"
-        with cursor.cursor.copy(sql) as copy:
-            for n, (reseller_id, age) in enumerate(zip(reseller_ids, ages, strict=True)):
-                organisation = " ".join(
-                    filter(
-                        None,
-                        [
-                            rng.choice(ADJECTIVES),
-                            rng.choice(NOUNS),
-                            rng.choice(KINDS),
-                            rng.choice(SUFFIXES),
-                        ],
-                    )
+
+    def rows() -> Iterator[Customer]:
+        for n, (reseller_id, age) in enumerate(zip(reseller_ids, ages, strict=True)):
+            organisation = " ".join(
+                filter(
+                    None,
+                    [
+                        rng.choice(ADJECTIVES),
+                        rng.choice(NOUNS),
+                        rng.choice(KINDS),
+                        rng.choice(SUFFIXES),
+                    ],
                 )
-                is_team = rng.random() < 0.1
-                domain = "" if is_team else f"{organisation.split()[1].lower()}-{n}.example"
-                person = f"{rng.choice(FIRST_NAMES)}.{rng.choice(LAST_NAMES)}"
-                customer = Customer(
-                    reseller_id=reseller_id,
-                    organisation=organisation,
-                    domain=domain,
-                    customer_type=Customer.Type.TEAM if is_team else Customer.Type.DOMAIN,
-                    contact_name=person.replace(".", " ").title(),
-                    contact_email=f"{person}{n}@gmail.com" if is_team else f"{person}@{domain}",
-                    status=rng.choices(statuses, weights)[0],
-                    created_at=now - timedelta(seconds=age, microseconds=rng.randrange(10**6)),
-                )
-                copy.write_row(
-                    [f.get_db_prep_save(getattr(customer, f.attname), connection) for f in fields]
-                )
+            )
+            is_team = rng.random() < 0.1
+            domain = "" if is_team else f"{organisation.split()[1].lower()}-{n}.example"
+            person = f"{rng.choice(FIRST_NAMES)}.{rng.choice(LAST_NAMES)}"
+            yield Customer(
+                reseller_id=reseller_id,
+                organisation=organisation,
+                domain=domain,
+                customer_type=Customer.Type.TEAM if is_team else Customer.Type.DOMAIN,
+                contact_name=person.replace(".", " ").title(),
+                contact_email=f"{person}{n}@gmail.com" if is_team else f"{person}@{domain}",
+                status=rng.choices(statuses, weights)[0],
+                created_at=now - timedelta(seconds=age, microseconds=rng.randrange(10**6)),
+            )
+
+    rows_copy(Customer, rows())
 
 
-def subscriptions_copy() -> None:
+def subscriptions_copy(customer_ids: list[int] | None = None) -> None:
     """A subscription for each active customer (one in three has a second product), so the
-    Plan and Licences columns are filled as on a live portal."""
-    from django.db import connection
-
+    Plan and Licences columns are filled as on a live portal; `customer_ids`: of those
+    customers only."""
     from customers.models import Customer
     from subscriptions.models import Plan, PlanPrice, Product, Subscription
 
@@ -311,44 +324,38 @@ def subscriptions_copy() -> None:
             )
             plans.append(plan)
     today = datetime.now(UTC).date()
-    fields = [f for f in Subscription._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
     # Read before the COPY starts: the connection can do nothing else while it runs.
-    active = list(
-        Customer.objects.filter(status=Customer.Status.ACTIVE).values_list("pk", flat=True)
-    )
-    with connection.cursor() as cursor:
-        sql = f"COPY {Subscription._meta.db_table} ({columns}) FROM STDIN"
-        with cursor.cursor.copy(sql) as copy:
-            for customer_id in active:
-                for plan in rng.sample(plans[:3], 1) + (
-                    rng.sample(plans[3:], 1) if rng.random() < 1 / 3 else []
-                ):
-                    subscription = Subscription(
-                        customer_id=customer_id,
-                        product_id=plan.product_id,
-                        plan=plan,
-                        currency="GBP",
-                        licences=rng.randint(1, 300),
-                        status=Subscription.Status.ACTIVE,
-                        payer="reseller_card",
-                        anchor_day=today.day,
-                        anchor_month=today.month,
-                        monthly_price=Decimal("3.50"),
-                        period_start=today,
-                        period_end=today + timedelta(days=30),
-                        term_start=today if plan.kind != Plan.Kind.FLEXIBLE else None,
-                        term_end=today + timedelta(days=365)
-                        if plan.kind != Plan.Kind.FLEXIBLE
-                        else None,
-                        created_at=datetime.now(UTC),
-                    )
-                    copy.write_row(
-                        [
-                            f.get_db_prep_save(getattr(subscription, f.attname), connection)
-                            for f in fields
-                        ]
-                    )
+    active = Customer.objects.filter(status=Customer.Status.ACTIVE)
+    if customer_ids is not None:
+        active = active.filter(pk__in=customer_ids)
+    active_ids = list(active.order_by("pk").values_list("pk", flat=True))
+
+    def rows() -> Iterator[Subscription]:
+        for customer_id in active_ids:
+            for plan in rng.sample(plans[:3], 1) + (
+                rng.sample(plans[3:], 1) if rng.random() < 1 / 3 else []
+            ):
+                yield Subscription(
+                    customer_id=customer_id,
+                    product_id=plan.product_id,
+                    plan=plan,
+                    currency="GBP",
+                    licences=rng.randint(1, 300),
+                    status=Subscription.Status.ACTIVE,
+                    payer="reseller_card",
+                    anchor_day=today.day,
+                    anchor_month=today.month,
+                    monthly_price=Decimal("3.50"),
+                    period_start=today,
+                    period_end=today + timedelta(days=30),
+                    term_start=today if plan.kind != Plan.Kind.FLEXIBLE else None,
+                    term_end=today + timedelta(days=365)
+                    if plan.kind != Plan.Kind.FLEXIBLE
+                    else None,
+                    created_at=datetime.now(UTC),
+                )
+
+    rows_copy(Subscription, rows())
 
 
 # --- the requests -------------------------------------------------------------------------------
