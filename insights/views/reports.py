@@ -55,6 +55,24 @@ def _partial(request: ResellerRequest) -> str:
     return SECTIONS.get(request.htmx.target or "", "results")
 
 
+def _revenue_tables(revenue: Any, csv_urls: dict[str, str]) -> list[dict[str, Any]]:
+    """The revenue report's three tables, drawn by one loop of the template."""
+    return [
+        {
+            "key": key,
+            "caption": caption,
+            "first_column": first_column,
+            "lines": lines,
+            "csv_url": csv_urls[f"revenue_by_{key}"],
+        }
+        for key, caption, first_column, lines in (
+            ("month", _("By month"), _("Month"), revenue.by_month),
+            ("customer", _("By customer"), _("Customer"), revenue.by_customer),
+            ("product", _("By product"), _("Product"), revenue.by_product),
+        )
+    ]
+
+
 @require_GET
 @reseller_required(Action.INVOICE_VIEW)
 @vary_on_headers("HX-Request", "HX-Target")
@@ -82,7 +100,10 @@ def reports_page(request: ResellerRequest) -> HttpResponse:
             },
         }
         if "revenue" in shown:
-            context["revenue"] = reports.revenue_report(reseller=reseller, filters=filters)
+            revenue = context["revenue"] = reports.revenue_report(
+                reseller=reseller, filters=filters
+            )
+            context["revenue_tables"] = _revenue_tables(revenue, context["csv_urls"])
         if "unbilled" in shown:
             context["unbilled"] = reports.unbilled_report(
                 reseller=reseller, currency=filters.currency, zone=zone
