@@ -25,7 +25,7 @@ urlpatterns = [
     path("invoices/", include("billing.urls")),
     path("billing/", include("billing.payments.urls")),
     path("margin/", include("commissions.urls")),
-    path("reports/", include("insights.urls")),
+    path("", include("insights.urls")),
     path("", include("customers.urls_customer_side")),
     path("my/", include("subscriptions.urls_customer_side")),
     path("my/", include("billing.urls_customer_side")),

@@ -23,6 +23,4 @@ urlpatterns = [
     ),
     path("join/<str:token>/", views.join, name="join"),
     path("settings/", views.settings_view, name="settings"),
-    path("settings/audit-log/", views.audit_log, name="audit_log"),
-    path("settings/audit-log/export.csv", views.audit_log_export, name="audit_log_export"),
 ]

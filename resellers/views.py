@@ -1,21 +1,15 @@
-from collections.abc import Iterator
-from typing import Any, cast
+from typing import cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone, translation
-from django.utils.http import urlencode
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
-from django.views.decorators.vary import vary_on_headers
+from django.views.decorators.http import require_POST
 
 from core.adapters import invitation_sign_up_allow
-from core.csv import csv_response
 from core.forms import add_service_errors
 from core.http import PortalRequest, ResellerRequest
 from core.models import User
@@ -24,14 +18,13 @@ from core.tokens import TokenState
 from resellers import selectors, services
 from resellers.access import reseller_required
 from resellers.forms import (
-    AuditLogFilterForm,
     MembershipRoleForm,
     ResellerProfileForm,
     ResellerSettingsForm,
     TeamInviteForm,
 )
 from resellers.middleware import SESSION_KEY
-from resellers.roles import Action, Role
+from resellers.roles import Role
 
 
 @login_required
@@ -259,62 +252,3 @@ def settings_view(request: ResellerRequest) -> HttpResponse:
         {"form": form, "editable": editable},
         status=400 if form.errors else 200,
     )
-
-
-@require_GET
-@reseller_required(Action.AUDIT_VIEW)
-@vary_on_headers("HX-Request")
-def audit_log(request: ResellerRequest) -> HttpResponse:
-    """The reseller's audit log: who did what, when, from where and through which API key,
-    filtered, newest first, in pages that cost the same at any depth. htmx requests get the
-    results only."""
-    form = AuditLogFilterForm(request.GET, reseller=request.reseller)
-    context: dict[str, Any] = {"form": form}
-    if form.is_valid():
-        events = selectors.audit_log(reseller=request.reseller, **form.filters())
-        page = selectors.audit_page(events=events, cursor=request.GET.get("cursor", ""))
-        params = form.params()
-        context |= {
-            "page": page,
-            "rows": selectors.audit_rows(reseller=request.reseller, events=page.object_list),
-            "params": params,
-            "filtered": bool(params),
-            "links": page.links(params),
-            "export_url": reverse("resellers:audit_log_export")
-            + ("?" + urlencode(params) if params else ""),
-        }
-    template = "resellers/audit_log.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template += "#results"
-    return render(request, template, context)
-
-
-@require_GET
-@reseller_required(Action.AUDIT_VIEW)
-def audit_log_export(request: ResellerRequest) -> HttpResponseBase:
-    """The filtered audit log as CSV (selectors.AUDIT_CSV_COLUMNS), streamed however long."""
-    form = AuditLogFilterForm(request.GET, reseller=request.reseller)
-    if not form.is_valid():
-        errors = "; ".join(
-            str(message) for messages in form.errors.values() for message in messages
-        )
-        return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
-    events = selectors.audit_log(reseller=request.reseller, **form.filters())
-    rows = selectors.audit_export_rows(reseller=request.reseller, events=events)
-    return csv_response(
-        filename=f"audit-log-{timezone.localdate().isoformat()}.csv",
-        header=selectors.AUDIT_CSV_COLUMNS,
-        rows=_read_as_requested(rows),
-    )
-
-
-def _read_as_requested[T](rows: Iterator[T]) -> Iterator[T]:
-    """`rows` made in this request's time zone and language as they stream: a streamed
-    response is read after the middleware has put the defaults back."""
-    zone, language = timezone.get_current_timezone(), translation.get_language()
-
-    def stream() -> Iterator[T]:
-        with timezone.override(zone), translation.override(language):
-            yield from rows
-
-    return stream()

@@ -21,9 +21,9 @@ from api.routes.examples import (
     examples,
 )
 from core.ids import PUBLIC_ID_PATTERN
+from insights.audit import audit_log, audit_page, audit_period_check
 from resellers.models import AuditEvent
 from resellers.roles import Action, require
-from resellers.selectors import audit_log, audit_page, audit_period_check
 
 router = Router(tags=["Audit events"])
 

@@ -237,7 +237,7 @@ def test_every_figure_and_chart_point_matches_the_books_in_each_language(browser
         assert page.locator("h1").inner_text() == HEADINGS[language], language
         figures = _figures(page)
         for name, value in expected_figures.items():
-            assert figures.get(name) == Decimal(value), (language, name, figures)
+            assert figures.get(name) == Decimal(str(value)), (language, name, figures)
         assert _chart(page, "chart-mrr") == expected_mrr, language
         assert _chart(page, "chart-licences") == expected_licences, language
         assert _chart(page, "chart-invoices") == expected_invoices, language

@@ -16,10 +16,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from core.middleware import audit_via, client_ip
-from resellers.forms import AUDIT_ACTION_GROUPS
+from insights.audit import AUDIT_PAGE_SIZE
+from insights.forms import AUDIT_ACTION_GROUPS
 from resellers.models import AUDIT_ACTION_LABELS, AuditEvent, Reseller
 from resellers.roles import Role
-from resellers.selectors import AUDIT_PAGE_SIZE
 from resellers.services import audit_record
 from tests.factories import (
     CustomerFactory,
@@ -146,8 +146,8 @@ def shown_actions(response: Any) -> list[str]:
 
 
 def test_urls():
-    assert reverse("resellers:audit_log") == LIST
-    assert reverse("resellers:audit_log_export") == EXPORT
+    assert reverse("insights:audit_log") == LIST
+    assert reverse("insights:audit_log_export") == EXPORT
 
 
 @pytest.mark.parametrize(
