@@ -6,17 +6,25 @@
 Starts its own redis-server on a free port (the cache, empty at the start) and gunicorn with the
 project's config/gunicorn.py and the production default of 3 sync workers, both with the
 benchmark settings (production's request stack, benchmarks/settings.py). The database, created
-and migrated if missing, holds one reseller with 10,000 customers (and 10 others with 1,000
-each) loaded by the Customers benchmark's seed (benchmarks/customer_list.py: COPY, statuses
-mixed, a subscription for each active customer, a third with two), its team, and its activity:
-about three audit rows per customer, as the services write them (invited, accepted,
-subscription bought, licences added or removed). Later runs reuse the data.
+and migrated if missing, holds issue 18's scale, loaded once (COPY) and reused by later runs:
+one reseller with 10,000 customers (and 10 others with 1,000 each) loaded by the Customers
+benchmark's seed (benchmarks/customer_list.py), its team, and 100,000 subscriptions over a
+catalogue of 12 products (1 to 15 per customer, statuses mixed, annual terms ending all year),
+the charges of their first and current periods, two years of monthly invoices (some open,
+overdue, failed or credited), the audit log the services would have written, and the daily
+snapshots of 730 days made by the project's own job (insights.services.snapshots_take, its
+first run replaying the history from the audit log: timed and printed, as is the hourly run
+that every run starts with).
 
-Before timing, the dashboard is fetched through gunicorn and every figure on it (customers by
-status, team members, the recent customers, the recent activity) is compared with a fresh count
-of the database, again after a customer's status changes and a team member joins (and after
-both are undone), so that a cached figure that went stale fails the run. The queries per request
-are counted in this process through the same WSGI stack.
+Before timing, the dashboard is fetched through gunicorn and every figure with a `data-figure`
+(MRR, its 30-day change and the margin per currency, active licences, trials ending, open and
+overdue money, customers by status) and every row of the three charts' tables is compared with
+fresh SQL written here (not insights.selectors): the live figures from the subscriptions, their
+latest charges and the invoices, the past months from the daily snapshots; again after a
+subscription's licences change through the service (and back) and a customer's status changes
+(and back), and after the load, so that a cached figure that went stale fails the run. The
+queries per request are counted in this process through the same WSGI stack, cold (the cache
+emptied) and warm.
 
 The load: closed-loop client threads with raw sockets, each sending GET after GET as soon as the
 answer is in. gunicorn's sync workers close every connection after one response (no keep-alive,
@@ -31,9 +39,10 @@ bottleneck), the machine's CPU busy share during the phases, and the load averag
 
 Target: the dashboard at least 0.40 of the minimal view's throughput (median of the rounds'
 ratios); exits non-zero when it is missed, when any answer is not a 200 with the page's end, or
-when a figure on the page is wrong. --smoke is CI's mode: a few hundred customers, two short
-rounds; it checks the figures and the answers and prints the ratio without holding it to the
-target (a few seconds on a busy CI machine say nothing about speed).
+when a figure on the page is wrong. --smoke is CI's mode: 300 customers, 1,000 subscriptions,
+60 days of history, two short rounds; it checks the figures and the answers and prints the
+ratio without holding it to the target (a few seconds on a busy CI machine say nothing about
+speed).
 """
 
 import argparse
