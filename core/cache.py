@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -52,11 +52,29 @@ class RedisUnavailable(Exception):
     """Redis did not answer, or was not asked because it failed a moment ago."""
 
 
+class ReusedClientRedisCacheClient(RedisCacheClient):
+    """Django's client makes a new redis.Redis object for every operation, and redis-py's
+    constructor copies its table of some 170 response callbacks each time: about a tenth of a
+    millisecond per cache call, most of what a cached page's cache reads cost. One redis.Redis
+    per connection pool does the same work (it takes a connection from the pool for each
+    command, and is safe to share between threads)."""
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        # Django's own private parts (not in django-stubs): the pool and the client class.
+        pool = self._get_connection_pool(write)  # type: ignore[attr-defined]
+        clients: dict[int, Any] = self.__dict__.setdefault("_clients", {})
+        client = clients.get(id(pool))
+        if client is None:
+            client = clients[id(pool)] = self._client(connection_pool=pool)  # type: ignore[attr-defined]
+        return client
+
+
 class ResilientRedisCache(RedisCache):
     """RedisCache whose reads miss and whose writes are dropped while Redis is unreachable."""
 
     def __init__(self, server: str | list[str], params: dict[str, Any]) -> None:
         super().__init__(server, params)
+        self._class = ReusedClientRedisCacheClient
         timeout = getattr(settings, "REDIS_TIMEOUT", 1.0)
         self._options: dict[str, Any] = {
             "socket_connect_timeout": timeout,

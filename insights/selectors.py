@@ -3,13 +3,14 @@
 renewals desk, the overdue invoices and the recent activity."""
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
+from django.urls import reverse
 from django.utils.translation import get_language
 
 from billing.selectors import (
@@ -33,7 +34,7 @@ from subscriptions.models import Plan, Subscription
 # renamed by staff, a price rule reaching its date).
 FIGURES_SECONDS = 300
 # Bump when Dashboard or its parts change shape.
-KEY_FORMAT = 3
+KEY_FORMAT = 5
 CHART_MONTHS = 12
 TRIAL_DAYS_AHEAD = 7
 MRR_CHANGE_DAYS = 30
@@ -94,6 +95,10 @@ class DeskRow:
     renewal_licences: int | None
     renewal_setting: str
     term_last_day: date
+    # Its links, made when the row is (the rows are kept in the cache).
+    customer_url: str
+    subscription_url: str
+    renewal_url: str
 
     @property
     def plan_label(self) -> str:
@@ -124,6 +129,9 @@ class Dashboard:
     desk: dict[int, list[DeskRow]]
     overdue: list[OverdueRow]  # the oldest OVERDUE_ROWS overdue invoices
     licences_by_month: list[tuple[date, int]]
+    # What the figures are kept under in the cache ("" when they were counted afresh and not
+    # kept): what the page's fragments built from them are kept under too.
+    key: str = ""
 
 
 def chart_months(today: date) -> list[date]:
@@ -208,6 +216,9 @@ def _desk(reseller: Reseller, today: date) -> dict[int, list[DeskRow]]:
             renewal_licences=subscription.renewal_licences,
             renewal_setting=subscription.renewal_setting,
             term_last_day=subscription.term_last_day or today,
+            customer_url=reverse("customers:detail", args=[subscription.customer.public_id]),
+            subscription_url=reverse("subscriptions:detail", args=[subscription.public_id]),
+            renewal_url=reverse("dashboard_renewal", args=[subscription.public_id]),
         )
         for subscription in renewals_due(reseller=reseller, today=today, days=max(RENEWAL_WINDOWS))[
             :DESK_ROWS
@@ -305,13 +316,13 @@ def dashboard_figures(*, reseller: Reseller, today: date) -> Dashboard:
     version = version_get(name=VERSION_NAME, reseller=reseller)
     # KEY_FORMAT: a Dashboard pickled by older code is never read back by newer code.
     key = f"insights:dashboard:{KEY_FORMAT}:{reseller.public_id}:{version}:{today.isoformat()}"
-    usable = cache_usable()
-    found = cache.get(key) if usable else None
+    if not cache_usable():
+        return _compute(reseller, today)
+    found = cache.get(key)
     if isinstance(found, Dashboard):
         return found
-    dashboard = _compute(reseller, today)
-    if usable:
-        cache.set(key, dashboard, timeout=FIGURES_SECONDS)
+    dashboard = replace(_compute(reseller, today), key=key)
+    cache.set(key, dashboard, timeout=FIGURES_SECONDS)
     return dashboard
 
 

@@ -11,6 +11,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -110,6 +111,26 @@ def dashboard(request: ResellerRequest) -> HttpResponse:
         **_charts(current, role_can(role, Action.MARGIN_VIEW)),
         **_desk(request, figures, _window(request.GET.get("renewals"))),
     }
+    # The keys of the page's cached fragments: what each is drawn from, and for whom.
+    if figures.key:
+        for_whom = [role, get_language(), timezone.get_current_timezone_name()]
+        context["top_key"] = ":".join(
+            [
+                figures.key,
+                str(customers.list_version),
+                str(context["team_size"]),
+                current.currency if current else "",
+                *for_whom,
+            ]
+        )
+        context["bottom_key"] = ":".join(
+            [
+                figures.key,
+                str(customers.list_version),
+                ",".join(str(event.pk) for event, _label in context["recent_activity"]),
+                *for_whom,
+            ]
+        )
     if request.htmx and request.GET.get("part") == "renewals":
         return render(request, "insights/dashboard.html#renewals", context)
     return render(request, "insights/dashboard.html", context)
