@@ -34,7 +34,7 @@ from subscriptions.models import Plan, Subscription
 # renamed by staff, a price rule reaching its date).
 FIGURES_SECONDS = 300
 # Bump when Dashboard or its parts change shape.
-KEY_FORMAT = 5
+KEY_FORMAT = 6
 CHART_MONTHS = 12
 TRIAL_DAYS_AHEAD = 7
 MRR_CHANGE_DAYS = 30
@@ -344,6 +344,16 @@ def _overdue(reseller: Reseller, today: date) -> list[OverdueRow]:
         )
         for invoice in invoices
     ]
+
+
+def dashboard_activity_latest(*, reseller: Reseller) -> int | None:
+    """The id of the reseller's latest audit event (what the recent activity starts from)."""
+    return (
+        audit_list(reseller=reseller)
+        .order_by("-created_at", "-id")
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def dashboard_activity(*, reseller: Reseller, list_version: int) -> list[tuple[AuditEvent, str]]:

@@ -11,6 +11,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -38,7 +39,15 @@ def _window(raw: str | None) -> int:
 
 
 def _desk(request: ResellerRequest, figures: selectors.Dashboard, window: int) -> dict[str, Any]:
+    role = request.membership.role
     return {
+        # The rows' fragment is kept under the figures they come from, for the role (its
+        # buttons), the language and the time zone.
+        "desk_key": ":".join(
+            [figures.key, str(window), role, get_language(), timezone.get_current_timezone_name()]
+        )
+        if figures.key
+        else "",
         "renewal_window": window,
         "renewal_tabs": [(days, figures.renewals[days]) for days in selectors.RENEWAL_WINDOWS],
         "renewal_until": figures.today + timedelta(days=window),
@@ -57,13 +66,15 @@ def _charts(entry: selectors.CurrencyDashboard | None, show_margin: bool) -> dic
     if show_margin:
         revenue.append((_("Margin"), "margin", [point.margin for point in entry.months]))
     return {
-        "mrr_chart": charts.line_chart(months, revenue),
-        "invoice_chart": charts.bar_chart(
-            months,
-            [
-                (_("Invoiced"), "invoiced", [point.invoiced for point in entry.months]),
-                (_("Paid"), "paid", [point.paid for point in entry.months]),
-            ],
+        "mrr_chart": SimpleLazyObject(lambda: charts.line_chart(months, revenue)),
+        "invoice_chart": SimpleLazyObject(
+            lambda: charts.bar_chart(
+                months,
+                [
+                    (_("Invoiced"), "invoiced", [point.invoiced for point in entry.months]),
+                    (_("Paid"), "paid", [point.paid for point in entry.months]),
+                ],
+            )
         ),
     }
 
@@ -101,12 +112,17 @@ def dashboard(request: ResellerRequest) -> HttpResponse:
             if can_view_customers
             else []
         ),
-        "recent_activity": selectors.dashboard_activity(
-            reseller=reseller, list_version=customers.list_version
+        # Read and drawn only when their fragment is not in the cache.
+        "recent_activity": SimpleLazyObject(
+            lambda: selectors.dashboard_activity(
+                reseller=reseller, list_version=customers.list_version
+            )
         ),
-        "licence_chart": charts.line_chart(
-            [month for month, _count in figures.licences_by_month],
-            [(_("Licences"), "licences", [count for _month, count in figures.licences_by_month])],
+        "licence_chart": SimpleLazyObject(
+            lambda: charts.line_chart(
+                [month for month, _count in figures.licences_by_month],
+                [(_("Licences"), "licences", [n for _month, n in figures.licences_by_month])],
+            )
         ),
         **_charts(current, role_can(role, Action.MARGIN_VIEW)),
         **_desk(request, figures, _window(request.GET.get("renewals"))),
@@ -127,7 +143,7 @@ def dashboard(request: ResellerRequest) -> HttpResponse:
             [
                 figures.key,
                 str(customers.list_version),
-                ",".join(str(event.pk) for event, _label in context["recent_activity"]),
+                str(selectors.dashboard_activity_latest(reseller=reseller)),
                 *for_whom,
             ]
         )
