@@ -346,16 +346,6 @@ def _overdue(reseller: Reseller, today: date) -> list[OverdueRow]:
     ]
 
 
-def dashboard_activity_latest(*, reseller: Reseller) -> int | None:
-    """The id of the reseller's latest audit event (what the recent activity starts from)."""
-    return (
-        audit_list(reseller=reseller)
-        .order_by("-created_at", "-id")
-        .values_list("pk", flat=True)
-        .first()
-    )
-
-
 def dashboard_activity(*, reseller: Reseller, list_version: int) -> list[tuple[AuditEvent, str]]:
     """The reseller's latest audit events, each with its object's name as it reads now in the
     reader's language (core.audit_format.audit_object_labels).

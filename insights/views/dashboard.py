@@ -22,7 +22,6 @@ from customers.selectors import customer_summary
 from insights import charts, selectors
 from resellers.access import reseller_required
 from resellers.roles import Action, role_can
-from resellers.selectors import membership_list
 from subscriptions import services as subscription_services
 from subscriptions.models import Subscription
 from subscriptions.selectors import subscription_get
@@ -103,7 +102,6 @@ def dashboard(request: ResellerRequest) -> HttpResponse:
             for value, label in Customer.Status.choices
             if value in (Customer.Status.INVITED, Customer.Status.ACTIVE, Customer.Status.CANCELLED)
         ],
-        "team_size": membership_list(reseller=reseller).count(),
         "recent_customers": (
             [
                 {**customer, "status_label": Customer.Status(customer["status"]).label}
@@ -134,7 +132,6 @@ def dashboard(request: ResellerRequest) -> HttpResponse:
             [
                 figures.key,
                 str(customers.list_version),
-                str(context["team_size"]),
                 current.currency if current else "",
                 *for_whom,
             ]
@@ -143,7 +140,6 @@ def dashboard(request: ResellerRequest) -> HttpResponse:
             [
                 figures.key,
                 str(customers.list_version),
-                str(selectors.dashboard_activity_latest(reseller=reseller)),
                 *for_whom,
             ]
         )
