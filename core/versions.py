@@ -34,21 +34,33 @@ def version_get(*, name: str, reseller: Reseller) -> int:
     return int(version)
 
 
-def version_bump(*, name: str, reseller_id: int | None) -> None:
-    """The reseller's `name` data changed: from the commit on, it has a new version."""
-    if reseller_id is None:
-        return
+class _Bump:
+    """The on-commit move of one version."""
 
-    def bump() -> None:
-        public_id = (
-            Reseller.objects.filter(pk=reseller_id).values_list("public_id", flat=True).first()
+    def __init__(self, name: str, reseller_id: int, public_id: str | None) -> None:
+        self.name = name
+        self.reseller_id = reseller_id
+        self.public_id = public_id
+
+    def __call__(self) -> None:
+        public_id = self.public_id or (
+            Reseller.objects.filter(pk=self.reseller_id).values_list("public_id", flat=True).first()
         )
         if public_id is None:
             return
         # No version kept (ValueError): the next page starts a new one.
         with contextlib.suppress(ValueError):
-            cache.incr(_key(name, public_id))
+            cache.incr(_key(self.name, public_id))
 
+
+def version_bump(
+    *, name: str, reseller_id: int | None, reseller_public_id: str | None = None
+) -> None:
+    """The reseller's `name` data changed: from the commit on, it has a new version. Give the
+    reseller's public id when it is at hand (it saves a query after the commit)."""
+    if reseller_id is None:
+        return
+    bump = _Bump(name, reseller_id, reseller_public_id)
     transaction.on_commit(bump)
 
 

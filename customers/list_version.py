@@ -22,12 +22,16 @@ def customer_list_version(*, reseller: Reseller) -> int:
     return version_get(name=NAME, reseller=reseller)
 
 
-def customer_list_changed(*, reseller_id: int) -> None:
+def customer_list_changed(*, reseller_id: int, reseller_public_id: str | None = None) -> None:
     """A customer of this reseller was added, changed or removed: from the commit on, its list
     has a new version."""
-    version_bump(name=NAME, reseller_id=reseller_id)
+    version_bump(name=NAME, reseller_id=reseller_id, reseller_public_id=reseller_public_id)
 
 
 def customer_saved_or_deleted(sender: type[Customer], instance: Customer, **kwargs: Any) -> None:
     """post_save and post_delete of Customer."""
-    customer_list_changed(reseller_id=instance.reseller_id)
+    reseller = instance._state.fields_cache.get("reseller")
+    customer_list_changed(
+        reseller_id=instance.reseller_id,
+        reseller_public_id=reseller.public_id if reseller is not None else None,
+    )

@@ -31,23 +31,34 @@ class InsightsConfig(AppConfig):
             post_delete.connect(_changed, sender=model, dispatch_uid=f"insights-{model.__name__}")
 
 
+def _cached(instance: Any, field: str) -> Any:
+    """The related object `field` of `instance` if it is loaded already (no query), else None."""
+    return instance._state.fields_cache.get(field)
+
+
 def _changed(sender: type, instance: Any, **kwargs: Any) -> None:
     from billing.models import Invoice, Payment
     from insights.services import insights_changed
     from resellers.models import AuditEvent
     from subscriptions.models import Subscription
 
-    reseller_id: int | None
-    if isinstance(instance, Invoice | AuditEvent):
-        reseller_id = instance.reseller_id
-    elif isinstance(instance, Payment):
-        reseller_id = (
-            Invoice.objects.filter(pk=instance.invoice_id)
-            .values_list("reseller_id", flat=True)
-            .first()
-        )
+    owner: Any = instance  # the object holding the reseller
+    if isinstance(instance, Payment):
+        owner = _cached(instance, "invoice")
+        if owner is None:
+            reseller_id = (
+                Invoice.objects.filter(pk=instance.invoice_id)
+                .values_list("reseller_id", flat=True)
+                .first()
+            )
+            insights_changed(reseller_id=reseller_id)
+            return
     elif isinstance(instance, Subscription):
-        reseller_id = instance.customer.reseller_id
-    else:
+        owner = instance.customer
+    elif not isinstance(instance, Invoice | AuditEvent):
         return
-    insights_changed(reseller_id=reseller_id)
+    reseller = _cached(owner, "reseller")
+    insights_changed(
+        reseller_id=owner.reseller_id,
+        reseller_public_id=reseller.public_id if reseller is not None else None,
+    )

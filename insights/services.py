@@ -34,10 +34,10 @@ VERSION_NAME = "insights"
 _FIGURE_FIELDS = ["mrr", "margin", "licences", "subscriptions", "trials"]
 
 
-def insights_changed(*, reseller_id: int | None) -> None:
+def insights_changed(*, reseller_id: int | None, reseller_public_id: str | None = None) -> None:
     """Something the dashboard counts changed for this reseller: its figures are counted
     afresh from the commit on (insights.apps connects this to the models' saves)."""
-    version_bump(name=VERSION_NAME, reseller_id=reseller_id)
+    version_bump(name=VERSION_NAME, reseller_id=reseller_id, reseller_public_id=reseller_public_id)
 
 
 def snapshots_take(*, today: date | None = None, reseller_ids: list[int] | None = None) -> int:
