@@ -1134,7 +1134,7 @@ def expected_read(data: Data) -> Expected:
     (trials,) = sql(
         "SELECT COUNT(*) FROM {subscription} s JOIN {customer} cu ON cu.id = s.customer_id "
         "WHERE cu.reseller_id = %s AND s.status = 'trial' AND s.term_end > %s "
-        "AND s.term_end <= %s",
+        "AND s.term_end <= %s AND cu.status NOT IN ('access_revoked', 'transferred_out')",
         [reseller, day, day + timedelta(days=TRIAL_DAYS)],
     )
     expected.required[("trials-ending", "")] = Decimal(trials[0])

@@ -25,7 +25,7 @@ from core.audit_format import audit_object_labels
 from core.versions import cache_usable, version_get
 from insights.models import DailySnapshot
 from insights.services import VERSION_NAME
-from insights.snapshots import Figures, figures_live
+from insights.snapshots import LEFT_STATUSES, Figures, figures_live
 from resellers.models import AuditEvent, Reseller
 from resellers.selectors import audit_list
 from subscriptions.models import Plan, Subscription
@@ -34,7 +34,7 @@ from subscriptions.models import Plan, Subscription
 # renamed by staff, a price rule reaching its date).
 FIGURES_SECONDS = 300
 # Bump when Dashboard or its parts change shape.
-KEY_FORMAT = 6
+KEY_FORMAT = 7
 CHART_MONTHS = 12
 TRIAL_DAYS_AHEAD = 7
 MRR_CHANGE_DAYS = 30
@@ -176,13 +176,17 @@ def _trials_ending(reseller: Reseller, today: date) -> int:
 
 def trials_ending_list(*, reseller: Reseller, today: date) -> QuerySet[Subscription]:
     """The reseller's trials that end within TRIAL_DAYS_AHEAD days (as the trial reminder
-    counts them), soonest first."""
-    return Subscription.objects.filter(
-        customer__reseller=reseller,
-        status=Subscription.Status.TRIAL,
-        term_end__gt=today,
-        term_end__lte=today + timedelta(days=TRIAL_DAYS_AHEAD),
-    ).order_by("term_end", "id")
+    counts them), soonest first; not those of customers that left it (as MRR counts)."""
+    return (
+        Subscription.objects.filter(
+            customer__reseller=reseller,
+            status=Subscription.Status.TRIAL,
+            term_end__gt=today,
+            term_end__lte=today + timedelta(days=TRIAL_DAYS_AHEAD),
+        )
+        .exclude(customer__status__in=LEFT_STATUSES)
+        .order_by("term_end", "id")
+    )
 
 
 def _renewal_q(today: date, days: int) -> Q:
@@ -199,6 +203,7 @@ def renewals_due(*, reseller: Reseller, today: date, days: int) -> QuerySet[Subs
     desk."""
     return (
         Subscription.objects.filter(_renewal_q(today, days), customer__reseller=reseller)
+        .exclude(customer__status__in=LEFT_STATUSES)
         .select_related("customer", "plan__product", "scheduled_plan")
         .order_by("term_end", "id")
     )
@@ -231,13 +236,17 @@ def _desk(reseller: Reseller, today: date) -> dict[int, list[DeskRow]]:
 
 
 def _renewal_counts(reseller: Reseller, today: date) -> dict[int, int]:
-    counts = Subscription.objects.filter(
-        _renewal_q(today, max(RENEWAL_WINDOWS)), customer__reseller=reseller
-    ).aggregate(
-        **{
-            f"within_{days}": Count("id", filter=Q(term_end__lte=today + timedelta(days=days)))
-            for days in RENEWAL_WINDOWS
-        }
+    counts = (
+        Subscription.objects.filter(
+            _renewal_q(today, max(RENEWAL_WINDOWS)), customer__reseller=reseller
+        )
+        .exclude(customer__status__in=LEFT_STATUSES)
+        .aggregate(
+            **{
+                f"within_{days}": Count("id", filter=Q(term_end__lte=today + timedelta(days=days)))
+                for days in RENEWAL_WINDOWS
+            }
+        )
     )
     return {days: counts[f"within_{days}"] for days in RENEWAL_WINDOWS}
 

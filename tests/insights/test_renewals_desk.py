@@ -12,11 +12,12 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from customers import services as customer_services
 from resellers.models import AuditEvent
 from resellers.roles import Role
 from subscriptions import services
 from subscriptions.models import Plan, Subscription
-from tests.factories import CustomerFactory, catalogue, make_tenant, owner_of
+from tests.factories import CustomerFactory, admin_of, catalogue, make_tenant, owner_of
 from tests.support.browser import session_cookie
 
 DASHBOARD = "/dashboard/"
@@ -69,6 +70,9 @@ def test_the_desk_lists_terms_ending_within_the_window_soonest_first(
     assert "Renew automatically" in page  # the setting, shown by its label
     # A window the desk does not offer shows the first one.
     assert _rows(client.get(DASHBOARD, {"renewals": "7"}).text) == [soon.public_id]
+    # A customer that revoked the reseller's access leaves the desk (as it leaves MRR).
+    customer_services.customer_access_revoke(customer=later.customer, user=admin_of(later.customer))
+    assert _rows(client.get(DASHBOARD, {"renewals": 90}).text) == [soon.public_id]
 
 
 @pytest.mark.django_db
