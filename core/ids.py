@@ -10,8 +10,13 @@ PUBLIC_ID_PATTERN = r"[A-Za-z0-9_-]{16}"
 
 
 def new_public_id() -> str:
-    # 12 random bytes: 96 bits, URL-safe, exactly 16 characters.
-    return secrets.token_urlsafe(12)
+    """12 random bytes: 96 bits, URL-safe, exactly 16 characters; never starting with "-",
+    which a spreadsheet would read as a formula (core.csv then writes it with a leading quote)
+    and a command line as an option."""
+    while True:
+        public_id = secrets.token_urlsafe(12)
+        if not public_id.startswith("-"):
+            return public_id
 
 
 class PublicIdField(models.CharField):

@@ -394,3 +394,15 @@ def test_too_many_failed_sign_ins_answer_429_with_retry_after(db, client, next_u
     response = sign_in("the right password")
     assert response.status_code == 429
     assert TOO_MANY in response.content.decode()
+
+
+def test_new_public_ids_never_start_with_a_minus(monkeypatch):
+    """A public id starting with "-" would be written to every CSV with a leading quote (a
+    spreadsheet reads "-…" as a formula): new ids never start with one."""
+    from core import ids
+
+    draws = iter(["-AAAAAAAAAAAAAAA", "-BBBBBBBBBBBBBBB", "CCCCCCCCCCCCCCCC"])
+    with monkeypatch.context() as patched:
+        patched.setattr(ids.secrets, "token_urlsafe", lambda size: next(draws))
+        assert ids.new_public_id() == "CCCCCCCCCCCCCCCC"
+    assert not any(ids.new_public_id().startswith("-") for _ in range(2000))
