@@ -212,6 +212,21 @@ def _credit_note_margins(invoice_ids: Iterable[int | None]) -> dict[int, Decimal
 # Earned: what the statements pay
 
 
+def _credit_note_documents(notes: list[dict[str, Any]]) -> list[Document]:
+    """Credit notes (rows of _DOCUMENT_FIELDS and corrects_id) as documents: net and margin
+    taken back, counted against the invoice each corrects."""
+    note_margins = _credit_note_margins(row["corrects_id"] for row in notes)
+    return [
+        _document(
+            row,
+            net=-abs(row["subtotal"]),
+            margin=note_margins[row["pk"]],
+            invoice_id=row["corrects_id"],
+        )
+        for row in notes
+    ]
+
+
 def _earned_documents(
     *, reseller_id: int, currency: str | None, start: date, end: date
 ) -> list[Document]:
@@ -239,16 +254,7 @@ def _earned_documents(
             corrects__paid_at__lt=end_at,
         ).values(*_DOCUMENT_FIELDS, "corrects_id")
     )
-    note_margins = _credit_note_margins(row["corrects_id"] for row in notes)
-    documents += [
-        _document(
-            row,
-            net=-abs(row["subtotal"]),
-            margin=note_margins[row["pk"]],
-            invoice_id=row["corrects_id"],
-        )
-        for row in notes
-    ]
+    documents += _credit_note_documents(notes)
     documents.sort(key=lambda document: (document.issued_on, document.number))
     return documents
 
@@ -332,16 +338,7 @@ def documents_issued(*, reseller_id: int, currency: str, start: date, end: date)
             *_DOCUMENT_FIELDS, "corrects_id"
         )
     )
-    note_margins = _credit_note_margins(row["corrects_id"] for row in notes)
-    documents += [
-        _document(
-            row,
-            net=-abs(row["subtotal"]),
-            margin=note_margins[row["pk"]],
-            invoice_id=row["corrects_id"],
-        )
-        for row in notes
-    ]
+    documents += _credit_note_documents(notes)
     documents.sort(key=lambda document: (document.issued_on, document.number))
     return documents
 
