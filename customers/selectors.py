@@ -6,7 +6,6 @@ from typing import Any
 
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.db import connection
 from django.db.models import Count, Expression, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Lower
 from django.http import Http404
@@ -16,6 +15,7 @@ from django.utils.translation import gettext_lazy
 from core.models import User
 from core.pagination import KeysetPage, keyset_page
 from core.tokens import token_digest
+from core.versions import cache_usable
 from customers import extensions
 from customers.list_version import customer_list_version
 from customers.models import Customer, CustomerInvitation, TransferToken
@@ -187,7 +187,7 @@ def customer_summary(*, reseller: Reseller) -> CustomerSummary:
     key = f"customers:summary:{reseller.public_id}:{version}"
     # Plain dictionaries in the cache, not the dataclass: a pickled class outlives its code.
     cached: tuple[dict[str, int], list[dict[str, Any]]] | None = (
-        cache.get(key) if customer_list_cache_usable() else None
+        cache.get(key) if cache_usable() else None
     )
     if cached is None:
         rows = (
@@ -201,17 +201,9 @@ def customer_summary(*, reseller: Reseller) -> CustomerSummary:
             {row["status"]: row["n"] for row in rows},
             [dict(row) for row in newest[:CUSTOMER_SUMMARY_NEWEST]],
         )
-        if customer_list_cache_usable():
+        if cache_usable():
             cache.set(key, cached, timeout=CUSTOMER_COUNTS_SECONDS)
     return CustomerSummary(counts=cached[0], newest=cached[1], list_version=version)
-
-
-def customer_list_cache_usable() -> bool:
-    """Whether what is kept under the version of a customer list holds for this connection: not
-    inside a transaction that changed data and has yet to commit. Such a transaction sees its
-    own writes, and the version moves on only when it commits; so it counts afresh and keeps
-    nothing (what it would keep might yet be rolled back)."""
-    return not (connection.in_atomic_block and connection.run_on_commit)
 
 
 def customer_invitation_by_token(*, raw_token: str) -> CustomerInvitation | None:
