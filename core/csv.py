@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 
 from django.http import StreamingHttpResponse
+from django.utils import timezone, translation
 
 # What makes a spreadsheet read a cell as a formula (OWASP's list).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -65,11 +66,14 @@ def csv_response(
     *, filename: str, header: Sequence[str], rows: Iterable[Sequence[str]]
 ) -> StreamingHttpResponse:
     """A streamed CSV download: the header line, then the rows, however many, without holding
-    them in memory."""
+    them in memory. The rows are made in the request's time zone and language: a streamed
+    response is read after the middleware has put the defaults back."""
+    zone, language = timezone.get_current_timezone(), translation.get_language()
 
     def stream() -> Iterator[bytes]:
-        yield from lines_stream([header])
-        yield from lines_stream(rows)
+        with timezone.override(zone), translation.override(language):
+            yield from lines_stream([header])
+            yield from lines_stream(rows)
 
     response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -1,13 +1,12 @@
 """The reseller's Audit log page (Settings → Audit log, owners and admins) and its CSV."""
 
-from collections.abc import Iterator
 from typing import Any
 
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
@@ -63,17 +62,5 @@ def audit_log_export(request: ResellerRequest) -> HttpResponseBase:
     return csv_response(
         filename=f"audit-log-{timezone.localdate().isoformat()}.csv",
         header=audit.AUDIT_CSV_COLUMNS,
-        rows=_read_as_requested(rows),
+        rows=rows,
     )
-
-
-def _read_as_requested[T](rows: Iterator[T]) -> Iterator[T]:
-    """`rows` made in this request's time zone and language as they stream: a streamed
-    response is read after the middleware has put the defaults back."""
-    zone, language = timezone.get_current_timezone(), translation.get_language()
-
-    def stream() -> Iterator[T]:
-        with timezone.override(zone), translation.override(language):
-            yield from rows
-
-    return stream()
