@@ -145,7 +145,7 @@ def bar_chart(months: Sequence[date], series: Drawn) -> Chart:
     """Bars side by side for each month, one per series. Negative values (a month of more
     credit notes than invoices) are drawn as nothing."""
     top, ticks = _scale([[max(value, 0) for value in values] for _l, _c, values in series])
-    slot, _centres = _slots(months)
+    slot, centres = _slots(months)
     width = slot * 0.8 / max(len(series), 1)
     baseline = HEIGHT - BOTTOM
     drawn = []
@@ -156,5 +156,4 @@ def bar_chart(months: Sequence[date], series: Drawn) -> Chart:
             y = _y(max(value, 0), top)
             bars.append(Bar(x=x, y=y, width=width, height=baseline - y, value=value))
         drawn.append(Series(label=label, css=css, points=[], bars=bars))
-    _slot, centres = _slots(months)
     return Chart(months=list(zip(centres, months, strict=True)), ticks=ticks, series=drawn)
