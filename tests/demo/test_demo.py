@@ -20,12 +20,13 @@ from api.models import ApiKey, Scope
 from billing import selectors
 from billing import services as billing_services
 from billing.models import Invoice, Payment, PaymentCard, Refund
-from commissions.margins import margin_report, month_start, previous_month
+from commissions.margins import margin_report, month_start, next_month, previous_month
 from commissions.models import Statement
 from commissions.statements import statement_paid_amount
 from core.models import User
 from customers.models import Customer, CustomerMember
 from demo.management.commands.demo_seed import WEBHOOK_ENDPOINTS
+from insights.selectors import dashboard_figures, renewals_due
 from resellers.models import AuditEvent, Reseller
 from subscriptions.models import (
     Charge,
@@ -155,8 +156,8 @@ def test_the_demo_data_pays_by_card_and_shows_a_decline_that_a_new_card_mends(
 def test_the_demo_shows_tiers_prices_margins_and_statements(seeded, db):
     """Issue 16's loop: three tiers (one with a rate for one product), every reseller in one;
     Nimbus's markup and two special prices (one ending) priced its charges, which keep their
-    cost and margin; its Margin page has earned figures this month and in the two before, whose
-    statements are issued: the earlier one paid out, the later one open."""
+    cost and margin; its Margin page has earned figures this month and in the two before; the
+    statements of every month of the history are issued, all paid out but last month's."""
     assert Tier.objects.count() == 3
     assert TierDiscount.objects.filter(product__isnull=False).exists()
     assert ResellerTier.objects.count() == Reseller.objects.count()
@@ -179,12 +180,55 @@ def test_the_demo_shows_tiers_prices_margins_and_statements(seeded, db):
     for month in months:
         (earned,) = margin_report(reseller=nimbus, month=month).earned
         assert earned.total.margin > 0
-    older, newer = Statement.objects.filter(
-        reseller=nimbus, kind=Statement.Kind.STATEMENT
-    ).order_by("period_start")
-    assert [older.period_start, newer.period_start] == months[:2]
-    assert older.total > 0 and statement_paid_amount(older) == older.total
+    statements = list(
+        Statement.objects.filter(reseller=nimbus, kind=Statement.Kind.STATEMENT).order_by(
+            "period_start"
+        )
+    )
+    # One a month, every month of the year's history, up to last month's.
+    starts = [statement.period_start for statement in statements]
+    assert len(starts) >= 12 and starts[-2:] == months[:2]
+    assert all(next_month(a) == b for a, b in zip(starts, starts[1:], strict=False))
+    *older, newer = statements
+    assert all(s.total > 0 and statement_paid_amount(s) == s.total for s in older)
     assert newer.total > 0 and statement_paid_amount(newer) == 0
+
+
+def test_the_demo_lived_a_year_so_the_dashboard_shows_something_real(seeded, db, client_for):
+    """Issue 18: the demo's year was lived day by day through the services and the nightly
+    jobs (demo.history). Every month of the dashboard's charts has its figures: a book already
+    held a year ago that grew since, invoices issued and paid each month. The renewals desk has
+    annual terms ending soon (one set to cancel), a trial ends within the week, an annual
+    customer left at the end of its term, and every date follows the one before it: invoice
+    numbers by issue day, payments on the day the run charged the card."""
+    nimbus = Reseller.objects.get(name="Nimbus Cloud Partners")
+    today = timezone.localdate()
+    figures = dashboard_figures(reseller=nimbus, today=today)
+    (euros,) = figures.currencies
+    months = euros.months
+    assert len(months) == 12 and all(point.mrr > 0 and point.licences > 0 for point in months)
+    assert months[-1].mrr > months[0].mrr and len({point.mrr for point in months}) >= 8
+    assert all(point.invoiced > 0 and point.paid > 0 for point in months)
+    assert euros.mrr_before is not None and euros.mrr_before != euros.mrr
+
+    desk = renewals_due(reseller=nimbus, today=today, days=90)
+    settings = {row.renewal_setting for row in desk}
+    assert {"auto_renew", "cancel_at_term_end"} <= settings
+    assert figures.trials_ending >= 1
+    left = Subscription.objects.get(customer__reseller=nimbus, status=Subscription.Status.CANCELLED)
+    assert left.plan.is_annual and left.term_end <= today
+
+    for series in (Invoice.objects.filter(number__startswith=prefix) for prefix in ("INV-", "CN-")):
+        numbers = list(series.order_by("issue_date", "pk").values_list("number", flat=True))
+        assert numbers == sorted(numbers)
+    card_paid = Payment.objects.filter(status=Payment.Status.SUCCEEDED, attempt=1)
+    assert card_paid.count() > 100
+    assert all(
+        timezone.localdate(payment.created_at) == payment.invoice.issue_date
+        for payment in card_paid.select_related("invoice")
+    )
+    ana = User.objects.get(email="ana@nimbus.example")
+    assert client_for(ana).get(reverse("dashboard")).status_code == 200
 
 
 def test_the_demo_has_api_keys_and_webhook_endpoints_with_a_delivery_log(seeded, db):

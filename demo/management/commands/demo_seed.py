@@ -21,10 +21,12 @@ one still failing with its next retry pending. The endpoint's host resolves nowh
 demo's user does later fails and retries visibly; the seed itself never reaches the network."""
 
 import random
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
+import time_machine
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser, OutputWrapper
 from django.db import transaction
@@ -34,23 +36,24 @@ from django.utils import timezone
 from api.models import ApiKey, Scope
 from api.services import api_key_create, api_key_revoke
 from billing import services as billing_services
-from billing.models import Invoice, Payment, PaymentCard, Refund
+from billing.models import Invoice, Refund
 from billing.payments import services as payment_services
 from billing.payments.demo_gateway import DemoGateway
 from billing.payments.gateways import gateway
+from billing.pdf import invoice_pdf_store
 from billing.vat import vat_rates_seed
 from commissions.margins import month_start, next_month, previous_month
 from commissions.models import Payout, Statement
-from commissions.statements import payout_record, statements_issue
-from core.models import User
+from commissions.statements import payout_record, statement_paid_amount
+from core.models import OutboundEmail, User
 from customers.models import Customer, CustomerInvitation, CustomerMember
+from demo.history import DailyJobs, Diary, at, days_live, months_from
 from insights.services import snapshots_take
 from resellers.models import AuditEvent, Membership, Reseller, TeamInvitation
-from resellers.roles import Role
+from resellers.roles import Action, Role, role_can
 from resellers.services import audit_record
 from subscriptions import services as subscription_services
 from subscriptions.models import (
-    Charge,
     Payer,
     Plan,
     PlanPrice,
@@ -71,6 +74,22 @@ from webhooks.models import (
     WebhookEvent,
 )
 from webhooks.services import RETRY_DELAYS, endpoint_create, endpoint_disable
+
+# The history the demo lives (demo.history), from this many days before today: 13 months, so
+# that the dashboard's 12 months start with the book the resellers had already. Customers
+# signed up one every CUSTOMER_EVERY_DAYS, the oldest before the history starts.
+HISTORY_DAYS = 395
+CUSTOMER_EVERY_DAYS = 11
+# Trials are bought in the last weeks (a trial lasts 30 days): the first this many days ago,
+# so that it ends within the week, the others within this range.
+TRIAL_FIRST_DAYS_AGO = 24
+TRIAL_DAYS_AGO = (3, 20)
+# Staff credit a paid invoice this many days ago: (days, sent back by bank transfer when there
+# are no cards).
+REFUNDS = [(33, True), (12, False)]
+# The seed's emails older than this are marked sent when they were made; newer ones are sent
+# (printed, in development) when the seed commits.
+EMAILS_PRINTED = timedelta(days=7)
 
 PRICES = {  # per licence per month: EUR, USD, GBP
     Plan.Kind.FLEXIBLE: ("4.00", "4.50", "3.50"),
@@ -191,6 +210,16 @@ RESELLERS: list[dict[str, Any]] = [
         # Special prices: (the active customer's place in PLAN_TURNS' order, price, the number
         # of months until it ends (the first day of that month), or None: no end).
         "special_prices": [(3, "3.60", None), (1, "2.90", 3)],
+        # Customers whose card declines with demo cards: (their place in PLAN_TURNS' order, the
+        # invoice that declines was issued this many days ago). Two days before it, each saved
+        # a card that declines (the first, Acme Studio, through its administrator, who then
+        # pays with it instead of the reseller). The first invoice has been retried until its
+        # last retry suspended the subscription; the second (an annual renewal, today) waits
+        # for its first retry.
+        "declining_cards": [(0, 20), (2, 0)],
+        # An annual customer that left: (its place in PLAN_TURNS' order, its first term ended
+        # this many days ago, set to cancel at its end).
+        "left_at_term_end": (6, 20),
         # A person on the customer side: administers the first active customer, which pays
         # with its own card; with demo cards that card declines, so its subscription is
         # suspended until Marta changes the card.
@@ -336,17 +365,487 @@ class Command(BaseCommand):
     @transaction.atomic
     def _seed(self) -> None:
         self._catalogue()
-        self._tiers()
         staff = self._staff()
-        for index, spec in enumerate(RESELLERS):
-            self._reseller(spec, staff, random.Random(index))  # noqa: S311 - demo data
-        self._cards()
-        self._invoices(staff)
-        self._statements(staff)
+        names = [spec["name"] for spec in RESELLERS]
+        if not Reseller.objects.filter(name__in=names).exists():
+            self._year(staff)
         self._integrations()
         # The dashboard's daily snapshots, as the hourly job writes them (insights.services):
-        # the days before today replayed from the audit log the seed wrote.
+        # today's from the live figures, the days before replayed from the audit log and the
+        # charges the year wrote.
         snapshots_take()
+
+    def _year(self, staff: User) -> None:
+        """The resellers, their customers and the HISTORY_DAYS since the first purchases, lived
+        a day at a time (demo.history): the resellers buy, grow, shrink and cancel through the
+        services, and the nightly jobs renew, invoice, charge, retry and issue statements. Then
+        today's exceptions: a credit note on the newest unpaid invoice, the open team
+        invitations, and the emails of more than a week ago marked sent then (only the last
+        week's are printed when the seed commits)."""
+        now = timezone.now()
+        today = timezone.localdate()
+        first = today - timedelta(days=HISTORY_DAYS)
+        cards = isinstance(gateway(), DemoGateway)
+        vat_rates_seed()  # migrate loaded them; a database built from the models has none
+        with time_machine.travel(at(first, 8), tick=False):
+            self._tiers(today)
+        diary = Diary()
+        rngs = {}
+        for index, spec in enumerate(RESELLERS):
+            rng = rngs[spec["name"]] = random.Random(index)  # noqa: S311 - demo data
+            reseller = self._reseller(spec, staff, today)
+            self._customers(reseller, spec["customers"], rng, now)
+        self._vat_ids()
+        with time_machine.travel(at(first, 9), tick=False):
+            for spec in RESELLERS:
+                reseller = Reseller.objects.get(name=spec["name"])
+                if reseller.status != Reseller.Status.ACTIVE:
+                    continue
+                self._prices(reseller, spec, today)
+                owner = reseller.memberships.select_related("user").get(role=Role.OWNER)
+                if spec.get("customer_admin"):
+                    self._customer_admin(reseller, spec["customer_admin"], owner.user)
+                if cards:
+                    payment_services.demo_card_save(
+                        owner=reseller, number=spec["card"], actor=owner.user
+                    )
+                self._plan(reseller, spec, rngs[spec["name"]], diary, first, today, cards)
+        self._plan_refunds(diary, staff, today, cards)
+        self._plan_payouts(diary, staff, first, today)
+        issued = partial(
+            self._issued,
+            diary=diary,
+            staff=staff,
+            today=today,
+            cards=cards,
+            declining=set(self._declining_customer_ids()),
+        )
+        days_live(first=first, today=today, jobs=DailyJobs(issued=issued, cards=cards), diary=diary)
+        self._newest_unpaid_credit(staff)
+        for spec in RESELLERS:
+            self._team_invitations(spec)
+        OutboundEmail.objects.filter(
+            status=OutboundEmail.Status.PENDING, created_at__lt=now - EMAILS_PRINTED
+        ).update(status=OutboundEmail.Status.SENT, sent_at=F("created_at"))
+
+    def _tiers(self, today: date) -> None:
+        """The discount tiers and their rates, as staff enter them in the admin: from the day
+        the history starts (the clock is there), Gold's rate on one product from the first of
+        next month."""
+        start = timezone.localdate()
+        tier_name, sku, product_percent = TIER_PRODUCT_RATE
+        for name, percent in TIERS.items():
+            tier, created = Tier.objects.get_or_create(name=name)
+            if not created:
+                continue
+            TierDiscount.objects.create(tier=tier, percent=Decimal(percent), valid_from=start)
+            if name == tier_name:
+                TierDiscount.objects.create(
+                    tier=tier,
+                    product=Product.objects.get(sku=sku),
+                    percent=Decimal(product_percent),
+                    valid_from=next_month(today),
+                )
+
+    def _reseller(self, spec: dict[str, Any], staff: User, today: date) -> Reseller:
+        """The reseller as it applied, with its members, and staff's approval: a few weeks
+        before its oldest customer (an applicant: three days ago)."""
+        fields = {
+            k: spec[k]
+            for k in (
+                "name",
+                "country",
+                "vat_id",
+                "billing_email",
+                "address",
+                "currency",
+                "language",
+                "time_zone",
+                "status",
+            )
+        }
+        applied = today - timedelta(days=spec["customers"] * CUSTOMER_EVERY_DAYS + 20)
+        if spec["status"] != Reseller.Status.ACTIVE:
+            applied = today - timedelta(days=3)
+        with time_machine.travel(at(applied, 10), tick=False):
+            reseller = Reseller.objects.create(**fields)
+            # Staff put each reseller in a tier (the admin's reseller tiers).
+            ResellerTier.objects.create(reseller=reseller, tier=Tier.objects.get(name=spec["tier"]))
+            owner = None
+            for email, first, last, role in spec["members"]:
+                user = self._user(email, first, last, spec["language"])
+                membership = Membership.objects.create(reseller=reseller, user=user, role=role)
+                owner = owner or user
+                audit_record(
+                    actor=owner,
+                    reseller=reseller,
+                    action="membership.created",
+                    obj=membership,
+                    after={"user": email, "role": role},
+                )
+            if reseller.status == Reseller.Status.ACTIVE:
+                audit_record(
+                    actor=staff,
+                    reseller=reseller,
+                    action="reseller.approved",
+                    obj=reseller,
+                    before={"status": "pending"},
+                    after={"status": "active"},
+                )
+        return reseller
+
+    def _team_invitations(self, spec: dict[str, Any]) -> None:
+        """The owner's open invitations to join the team (their links are not needed)."""
+        reseller = Reseller.objects.get(name=spec["name"])
+        owner = reseller.memberships.select_related("user").filter(role=Role.OWNER).first()
+        for email, role in spec.get("invitations", []):
+            invitation = TeamInvitation(
+                reseller=reseller, email=email, role=role, invited_by=owner.user if owner else None
+            )
+            invitation.renew_token()
+            invitation.save()
+
+    def _vat_ids(self) -> None:
+        """Some of Nimbus's customers are businesses with a VAT id: reverse charge."""
+        spanish = Customer.objects.filter(country="ES", status=Customer.Status.ACTIVE)
+        for customer, vat_id in zip(
+            spanish.order_by("id")[1::4],
+            ["ESB70000005", "ESB70000013", "ESB70000021", "ESB70000039"],
+            strict=False,
+        ):
+            Customer.objects.filter(pk=customer.pk).update(vat_id=vat_id)
+
+    def _prices(self, reseller: Reseller, spec: dict[str, Any], today: date) -> None:
+        """The reseller's price book and its customers' special prices, set by its owner
+        through the services (audited, never below cost) on the history's first day, before
+        its customers buy, so that their charges are priced from them and keep their cost and
+        margin. An offer that ends does so on the first of a month still ahead of `today`."""
+        membership = reseller.memberships.filter(role=Role.OWNER).first()
+        plans = self._plans()
+        if membership is None or not plans:
+            return
+        start = timezone.localdate()
+        for kind, rule_kind, value in spec.get("price_book", []):
+            price_rule_set(
+                membership=membership,
+                plan=plans[kind],
+                currency=reseller.currency,
+                kind=rule_kind,
+                markup_percent=Decimal(value) if rule_kind == PriceRule.Kind.MARKUP else None,
+                price=Decimal(value) if rule_kind == PriceRule.Kind.FIXED else None,
+                valid_from=start,
+            )
+        buyers = self._buyers(reseller)
+        for place, price, months in spec.get("special_prices", []):
+            ends_on = None
+            if months:
+                year, month = add_months(today.year, today.month, months)
+                ends_on = date(year, month, 1)
+            customer_price_set(
+                membership=membership,
+                customer=buyers[place],
+                plan=plans[PLAN_TURNS[place % len(PLAN_TURNS)]],
+                currency=reseller.currency,
+                price=Decimal(price),
+                valid_from=start,
+                ends_on=ends_on,
+            )
+
+    def _plan(
+        self,
+        reseller: Reseller,
+        spec: dict[str, Any],
+        rng: random.Random,
+        diary: Diary,
+        first: date,
+        today: date,
+        cards: bool,
+    ) -> None:
+        """What the reseller's active customers do over the year, written in the diary: each
+        buys once (a trial in the last weeks), at a working hour, soon after it accepted (those
+        older than the history in its first month), bought by whoever of the team may; a
+        quarter grow and some flexible ones shrink; one annual customer (`left_at_term_end`)
+        cancelled at the end of its first term and one more will at the end of a term the
+        renewals desk shows. The
+        customers of `spec["declining_cards"]` change to a card that declines just before an
+        invoice (demo cards only)."""
+        plans = self._plans()
+        memberships = {m.role: m for m in reseller.memberships.select_related("user")}
+        owner = memberships.get(Role.OWNER)
+        if owner is None or not plans:
+            return
+        sellers = [
+            membership
+            for role, membership in memberships.items()
+            if role_can(role, Action.SUBSCRIPTION_BUY)
+        ]
+        declines = dict(spec.get("declining_cards", []))
+        yesterday = today - timedelta(days=1)
+        leaves, left_days_ago = spec.get("left_at_term_end", (-1, 0))
+        desk_cancelled = False
+        trials = 0
+        for n, customer in enumerate(self._buyers(reseller)):
+            kind = PLAN_TURNS[n % len(PLAN_TURNS)]
+            accepted = timezone.localdate(customer.accepted_at or timezone.now())
+            earliest = max(first, accepted) + timedelta(days=1)
+            if n in declines:
+                # Bought a year before the invoice that declines: it renews that day.
+                day = months_from(today - timedelta(days=declines[n]), -12)
+            elif n == leaves:
+                day = months_from(today - timedelta(days=left_days_ago), -12)
+            elif kind == Plan.Kind.TRIAL:
+                ago = rng.randint(*TRIAL_DAYS_AGO) if trials else TRIAL_FIRST_DAYS_AGO
+                day = today - timedelta(days=ago)
+                trials += 1
+            else:
+                day = earliest + timedelta(days=rng.randint(2, 30))
+            day = min(max(day, earliest), yesterday)
+            licences = rng.randint(2, 10) if kind == Plan.Kind.TRIAL else rng.randint(5, 120)
+            payer = Payer.CUSTOMER_CARD if n % 3 == 2 else Payer.RESELLER_CARD
+            diary.on(
+                day,
+                rng.randint(9, 17),
+                partial(
+                    self._buy,
+                    membership=rng.choice(sellers),
+                    customer=customer,
+                    plan=plans[kind],
+                    licences=licences,
+                    payer=payer,
+                    cards=cards,
+                ),
+                minute=rng.randint(0, 59),
+            )
+            if kind == Plan.Kind.TRIAL:
+                continue
+            if n % 4 == 1 and (grows := day + timedelta(days=rng.randint(10, 200))) < today:
+                step = partial(
+                    self._licences_add,
+                    membership=rng.choice(sellers),
+                    customer=customer,
+                    quantity=rng.randint(1, 10),
+                )
+                diary.on(grows, rng.randint(9, 17), step)
+            if (
+                kind == Plan.Kind.FLEXIBLE
+                and n % 4 == 3
+                and (shrinks := day + timedelta(days=rng.randint(30, 200))) < today
+            ):
+                step = partial(
+                    self._licences_remove,
+                    membership=owner,
+                    customer=customer,
+                    quantity=rng.randint(1, 4),
+                )
+                diary.on(shrinks, rng.randint(9, 17), step)
+            term_end = months_from(day, 12)
+            if n == leaves and term_end < today:
+                step = partial(self._cancel_at_term_end, membership=owner, customer=customer)
+                diary.on(term_end - timedelta(days=40), 11, step)
+            if (
+                kind in (Plan.Kind.ANNUAL_MONTHLY, Plan.Kind.ANNUAL_YEARLY)
+                and today < term_end <= today + timedelta(days=60)
+                and n not in declines
+                and not desk_cancelled
+            ):
+                desk_cancelled = True
+                step = partial(self._cancel_at_term_end, membership=owner, customer=customer)
+                diary.on(max(day + timedelta(days=1), today - timedelta(days=6)), 16, step)
+            if n in declines and cards:
+                step = partial(self._card_declining, customer=customer)
+                diary.on(today - timedelta(days=declines[n] + 2), 19, step)
+
+    @staticmethod
+    def _subscription(customer: Customer) -> Subscription:
+        return Subscription.objects.get(customer=customer)
+
+    @staticmethod
+    def _buy(
+        *,
+        membership: Membership,
+        customer: Customer,
+        plan: Plan,
+        licences: int,
+        payer: str,
+        cards: bool,
+    ) -> None:
+        """A purchase on the Buy page; with demo cards, a customer paying with its own card
+        saved one first."""
+        if cards and payer == Payer.CUSTOMER_CARD and not customer.cards.exists():
+            payment_services.demo_card_save(owner=customer, number=CARD_PAYS, actor=None)
+        subscription_services.subscription_buy(
+            membership=membership,
+            customer=customer,
+            plan=plan,
+            licences=licences,
+            payer=payer,
+            order_key=subscription_services.order_key_new(),
+        )
+
+    def _licences_add(self, *, membership: Membership, customer: Customer, quantity: int) -> None:
+        subscription_services.subscription_add_licences(
+            membership=membership,
+            subscription=self._subscription(customer),
+            quantity=quantity,
+            order_key=subscription_services.order_key_new(),
+        )
+
+    def _licences_remove(
+        self, *, membership: Membership, customer: Customer, quantity: int
+    ) -> None:
+        subscription = self._subscription(customer)
+        if subscription.licences <= quantity:
+            return
+        subscription_services.subscription_change_licences(
+            membership=membership,
+            subscription=subscription,
+            new_count=subscription.licences - quantity,
+            expected_count=subscription.licences,
+            order_key=subscription_services.order_key_new(),
+        )
+
+    def _cancel_at_term_end(self, *, membership: Membership, customer: Customer) -> None:
+        subscription_services.subscription_set_renewal(
+            membership=membership,
+            subscription=self._subscription(customer),
+            setting=Subscription.RenewalSetting.CANCEL_AT_TERM_END,
+        )
+
+    def _card_declining(self, *, customer: Customer) -> None:
+        """The customer's administrator (if it has one) saves a card that will decline, and
+        the subscription is paid with it from now on."""
+        admin = CustomerMember.objects.filter(customer=customer).select_related("user").first()
+        actor = admin.user if admin else None
+        payment_services.demo_card_save(owner=customer, number=CARD_DECLINES, actor=actor)
+        subscription = self._subscription(customer)
+        if subscription.payer != Payer.CUSTOMER_CARD:
+            subscription_services.subscription_set_payer(
+                subscription=subscription, payer=Payer.CUSTOMER_CARD, actor=actor
+            )
+
+    def _issued(
+        self,
+        invoice: Invoice,
+        *,
+        diary: Diary,
+        staff: User,
+        today: date,
+        cards: bool,
+        declining: set[int],
+    ) -> None:
+        """What follows an invoice the run issued, as its after-commit tasks do: its PDF
+        (emailed to whoever pays) and, with demo cards, the charge of its card. Without cards,
+        staff record the bank transfer a few days later (still ahead for the newest), but for
+        the invoices of the last month of customers whose card declines with demo cards: those
+        are overdue."""
+        invoice_pdf_store(invoice_id=invoice.pk)
+        if cards:
+            payment_services.invoice_charge(invoice_id=invoice.pk, attempt=1)
+            return
+        unpaid = (
+            invoice.issue_date >= today - timedelta(days=30) and invoice.customer_id in declining
+        )
+        paid_on = invoice.issue_date + timedelta(days=2 + invoice.pk % 9)
+        if not unpaid and paid_on < today:
+            step = partial(self._mark_paid, invoice_id=invoice.pk, staff=staff)
+            diary.on(paid_on, 11, step)
+
+    @staticmethod
+    def _mark_paid(*, invoice_id: int, staff: User) -> None:
+        invoice = Invoice.objects.get(pk=invoice_id)
+        if invoice.status in billing_services.UNPAID_STATUSES:
+            billing_services.invoice_mark_paid(invoice=invoice, by=staff)
+
+    def _declining_customer_ids(self) -> list[int]:
+        ids = []
+        for spec in RESELLERS:
+            buyers = self._buyers(Reseller.objects.get(name=spec["name"]))
+            ids += [buyers[place].pk for place, _ago in spec.get("declining_cards", [])]
+        return ids
+
+    def _plan_refunds(self, diary: Diary, staff: User, today: date, cards: bool) -> None:
+        """Staff credit one licence on a paid invoice of Nimbus's, twice: what was paid is
+        owed back. Paid by card, it goes back to the card; paid by bank transfer (the manual
+        gateway), staff send the first back two days later and the second is still to do."""
+        for ago, sent_back in REFUNDS:
+            day = today - timedelta(days=ago)
+            step = partial(
+                self._refund, staff=staff, sent_back=sent_back and not cards, diary=diary
+            )
+            diary.on(day, 15, step)
+
+    def _refund(self, *, staff: User, sent_back: bool, diary: Diary) -> None:
+        paid = (
+            Invoice.objects.filter(
+                reseller__name=RESELLERS[0]["name"],
+                kind=Invoice.Kind.INVOICE,
+                status=Invoice.Status.PAID,
+                credit_notes__isnull=True,
+            )
+            .order_by("-issue_date", "-pk")
+            .first()
+        )
+        if paid is None:
+            return
+        billing_services.credit_note_issue(
+            invoice=paid,
+            reason="One licence was removed the day it was bought",
+            amount=min(Decimal("5.00"), paid.subtotal),
+            by=staff,
+        )
+        if sent_back:
+            later = timezone.localdate() + timedelta(days=2)
+            step = partial(self._refunds_sent, invoice_id=paid.pk, staff=staff)
+            diary.on(later, 10, step)
+
+    @staticmethod
+    def _refunds_sent(*, invoice_id: int, staff: User) -> None:
+        for refund in Refund.objects.filter(invoice_id=invoice_id, status=Refund.Status.PENDING):
+            billing_services.refund_mark_refunded(refund=refund, by=staff)
+
+    def _newest_unpaid_credit(self, staff: User) -> None:
+        """A credit note on the newest invoice not paid yet: its balance is what is left to pay
+        (with demo cards, the one whose card declined today)."""
+        unpaid = (
+            Invoice.objects.filter(
+                kind=Invoice.Kind.INVOICE, status__in=billing_services.UNPAID_STATUSES
+            )
+            .order_by("-issue_date", "-pk")
+            .first()
+        )
+        if unpaid is not None:
+            billing_services.credit_note_issue(
+                invoice=unpaid,
+                reason="Two licences were ordered by mistake",
+                amount=min(Decimal("10.00"), unpaid.subtotal),
+                by=staff,
+            )
+
+    def _plan_payouts(self, diary: Diary, staff: User, first: date, today: date) -> None:
+        """On the first of each month, after that night's statements, staff pay out the
+        statements of the month before last: the newest statement is always still open."""
+        month = next_month(first)
+        while month < today:
+            diary.on(month, 10, partial(self._payouts, staff=staff))
+            month = next_month(month)
+
+    @staticmethod
+    def _payouts(*, staff: User) -> None:
+        today = timezone.localdate()
+        older = previous_month(month_start(today))
+        for statement in Statement.objects.filter(
+            kind=Statement.Kind.STATEMENT, period_start__lt=older, total__gt=0
+        ).order_by("period_start", "pk"):
+            owed = statement.total - statement_paid_amount(statement)
+            if owed > 0:
+                payout_record(
+                    statement=statement,
+                    amount=owed,
+                    paid_on=today,
+                    method=Payout.Method.BANK_TRANSFER,
+                    reference=f"TRF {statement.number}",
+                    actor=staff,
+                )
 
     def _catalogue(self) -> None:
         product, _ = Product.objects.get_or_create(
@@ -361,25 +860,6 @@ class Command(BaseCommand):
             for currency, amount in zip(settings.SUPPORTED_CURRENCIES, prices, strict=True):
                 PlanPrice.objects.get_or_create(
                     plan=plan, currency=currency, defaults={"monthly_price": Decimal(amount)}
-                )
-
-    def _tiers(self) -> None:
-        """The discount tiers and their rates, as staff enter them in the admin: each from
-        today (a rate never starts on a past day), Gold's rate on one product from the first of
-        next month."""
-        today = timezone.localdate()
-        tier_name, sku, product_percent = TIER_PRODUCT_RATE
-        for name, percent in TIERS.items():
-            tier, created = Tier.objects.get_or_create(name=name)
-            if not created:
-                continue
-            TierDiscount.objects.create(tier=tier, percent=Decimal(percent), valid_from=today)
-            if name == tier_name:
-                TierDiscount.objects.create(
-                    tier=tier,
-                    product=Product.objects.get(sku=sku),
-                    percent=Decimal(product_percent),
-                    valid_from=next_month(today),
                 )
 
     def _staff(self) -> User:
@@ -404,58 +884,7 @@ class Command(BaseCommand):
             EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
         return user
 
-    def _reseller(self, spec: dict[str, Any], staff: User, rng: random.Random) -> None:
-        if Reseller.objects.filter(name=spec["name"]).exists():
-            return
-        fields = {
-            k: spec[k]
-            for k in (
-                "name",
-                "country",
-                "vat_id",
-                "billing_email",
-                "address",
-                "currency",
-                "language",
-                "time_zone",
-                "status",
-            )
-        }
-        reseller = Reseller.objects.create(**fields)
-        # Staff put each reseller in a tier (the admin's reseller tiers).
-        ResellerTier.objects.create(reseller=reseller, tier=Tier.objects.get(name=spec["tier"]))
-        owner = None
-        for email, first, last, role in spec["members"]:
-            user = self._user(email, first, last, spec["language"])
-            membership = Membership.objects.create(reseller=reseller, user=user, role=role)
-            owner = owner or user
-            audit_record(
-                actor=owner,
-                reseller=reseller,
-                action="membership.created",
-                obj=membership,
-                after={"user": email, "role": role},
-            )
-        if reseller.status == Reseller.Status.ACTIVE:
-            audit_record(
-                actor=staff,
-                reseller=reseller,
-                action="reseller.approved",
-                obj=reseller,
-                before={"status": "pending"},
-                after={"status": "active"},
-            )
-        self._customers(reseller, spec["customers"], rng)
-        self._prices(reseller, spec)
-        self._subscriptions(reseller, rng)
-        if spec.get("customer_admin"):
-            self._customer_admin(reseller, spec["customer_admin"], owner)
-        for email, role in spec.get("invitations", []):
-            invitation = TeamInvitation(reseller=reseller, email=email, role=role, invited_by=owner)
-            invitation.renew_token()  # the link is not needed: demo invitations stay open
-            invitation.save()
-
-    def _customers(self, reseller: Reseller, count: int, rng: random.Random) -> None:
+    def _customers(self, reseller: Reseller, count: int, rng: random.Random, now: datetime) -> None:
         tld = {"ES": "es", "GB": "co.uk", "NL": "nl"}.get(str(reseller.country), "com")
         for n in range(count):
             name = ORGANISATIONS[n % len(ORGANISATIONS)]
@@ -482,8 +911,8 @@ class Command(BaseCommand):
                 status=STATUSES[n % len(STATUSES)],
             )
             # Spread sign-up dates over the last year and a half, oldest first.
-            age = timedelta(days=(count - n) * 11, hours=rng.randint(0, 23))
-            created = timezone.now() - age
+            age = timedelta(days=(count - n) * CUSTOMER_EVERY_DAYS, hours=rng.randint(0, 23))
+            created = now - age
             accepted = created + timedelta(days=2) if customer.status != "invited" else None
             Customer.objects.filter(pk=customer.pk).update(created_at=created, accepted_at=accepted)
             invitation = CustomerInvitation(customer=customer, email=customer.contact_email)
@@ -502,247 +931,6 @@ class Command(BaseCommand):
     def _buyers(self, reseller: Reseller) -> list[Customer]:
         """The reseller's active customers, in the order they buy (PLAN_TURNS)."""
         return list(reseller.customers.filter(status=Customer.Status.ACTIVE).order_by("id"))
-
-    def _prices(self, reseller: Reseller, spec: dict[str, Any]) -> None:
-        """The reseller's price book and its customers' special prices, set by its owner
-        through the services (audited, from today on, never below cost) before its customers
-        buy, so that their charges are priced from them and keep their cost and margin."""
-        membership = reseller.memberships.filter(role=Role.OWNER).first()
-        plans = self._plans()
-        if membership is None or not plans:
-            return
-        today = timezone.localdate()
-        for kind, rule_kind, value in spec.get("price_book", []):
-            price_rule_set(
-                membership=membership,
-                plan=plans[kind],
-                currency=reseller.currency,
-                kind=rule_kind,
-                markup_percent=Decimal(value) if rule_kind == PriceRule.Kind.MARKUP else None,
-                price=Decimal(value) if rule_kind == PriceRule.Kind.FIXED else None,
-                valid_from=today,
-            )
-        buyers = self._buyers(reseller)
-        for place, price, months in spec.get("special_prices", []):
-            ends_on = None
-            if months:
-                year, month = add_months(today.year, today.month, months)
-                ends_on = date(year, month, 1)
-            customer_price_set(
-                membership=membership,
-                customer=buyers[place],
-                plan=plans[PLAN_TURNS[place % len(PLAN_TURNS)]],
-                currency=reseller.currency,
-                price=Decimal(price),
-                valid_from=today,
-                ends_on=ends_on,
-            )
-
-    def _subscriptions(self, reseller: Reseller, rng: random.Random) -> None:
-        """Every active customer holds a subscription, bought and grown through the services
-        (so the ledger, the charges with their cost and margin, and the audit log are what the
-        real flow writes)."""
-        membership = reseller.memberships.filter(role=Role.OWNER).first()
-        plans = self._plans()
-        if membership is None or not plans:
-            return
-        for n, customer in enumerate(self._buyers(reseller)):
-            kind = PLAN_TURNS[n % len(PLAN_TURNS)]
-            licences = rng.randint(2, 10) if kind == Plan.Kind.TRIAL else rng.randint(5, 120)
-            order = subscription_services.subscription_buy(
-                membership=membership,
-                customer=customer,
-                plan=plans[kind],
-                licences=licences,
-                # The first customer (its administrator is a demo user) pays with its own card.
-                payer=Payer.CUSTOMER_CARD if n % 3 == 2 or n == 0 else Payer.RESELLER_CARD,
-                order_key=subscription_services.order_key_new(),
-            )
-            if n % 4 == 1 and kind != Plan.Kind.TRIAL:
-                subscription_services.subscription_add_licences(
-                    membership=membership,
-                    subscription=order.subscription,
-                    quantity=rng.randint(1, 10),
-                    order_key=subscription_services.order_key_new(),
-                )
-
-    def _cards(self) -> None:
-        """With the demo gateway: each active reseller's card, and the card of each customer
-        that pays with its own, saved through the gateway as the card page saves them. The
-        first customer with an administrator, and one more of Nimbus's, have a card that is
-        declined on every charge."""
-        if not isinstance(gateway(), DemoGateway) or PaymentCard.objects.exists():
-            return
-        for spec in RESELLERS:
-            reseller = Reseller.objects.get(name=spec["name"])
-            if reseller.status != Reseller.Status.ACTIVE:
-                continue
-            owner = reseller.memberships.filter(role=Role.OWNER).first()
-            payment_services.demo_card_save(
-                owner=reseller, number=spec["card"], actor=owner.user if owner else None
-            )
-        paying_own = Customer.objects.filter(
-            subscriptions__payer=Payer.CUSTOMER_CARD, status=Customer.Status.ACTIVE
-        ).distinct()
-        declining = set(self._declining_customers())
-        for customer in paying_own.order_by("id"):
-            number = CARD_DECLINES if customer.pk in declining else CARD_PAYS
-            payment_services.demo_card_save(owner=customer, number=number, actor=None)
-
-    def _declining_customers(self) -> list[int]:
-        """The customers whose demo card declines: the first with an administrator (a demo
-        user, who can change the card), then one more of Nimbus's that pays with its own."""
-        with_admin = list(
-            CustomerMember.objects.order_by("customer_id").values_list("customer_id", flat=True)
-        )[:1]
-        nimbus_own = (
-            Customer.objects.filter(
-                reseller__name=RESELLERS[0]["name"],
-                subscriptions__payer=Payer.CUSTOMER_CARD,
-                status=Customer.Status.ACTIVE,
-            )
-            .exclude(pk__in=with_admin)
-            .order_by("id")
-            .values_list("pk", flat=True)
-        )
-        return with_admin + list(nimbus_own[:1])
-
-    def _invoices(self, staff: User) -> None:
-        """Invoices from the subscriptions' charges, issued by the billing run: a third of the
-        customers were invoiced 20 days ago and half of those are still unpaid (overdue); a
-        sixth on the 5th of last month and another sixth on the 5th of the month before, paid
-        then; staff recorded some bank transfers (the manual gateway), credited part of one
-        invoice, and credited two paid ones: one refund sent back by transfer, one still owed."""
-        if Invoice.objects.exists():
-            return  # loaded before; from here on the daily run issues invoices
-        vat_rates_seed()  # migrate loaded them; a database built from the models has none
-        # Some of Nimbus's customers are businesses with a VAT id: reverse charge.
-        spanish = Customer.objects.filter(country="ES", status=Customer.Status.ACTIVE)
-        for customer, vat_id in zip(
-            spanish.order_by("id")[1::4],
-            ["ESB70000005", "ESB70000013", "ESB70000021", "ESB70000039"],
-            strict=False,
-        ):
-            Customer.objects.filter(pk=customer.pk).update(vat_id=vat_id)
-        today = timezone.localdate()
-        earlier = today - timedelta(days=20)
-        customer_ids = sorted(
-            set(Charge.objects.filter(invoiced_at__isnull=True).values_list("customer", flat=True))
-        )
-        # Demo only: these customers' charges are dated back, as if bought 20 days ago, so that
-        # the run for that day issues their invoices (it takes charges made up to its day).
-        Charge.objects.filter(customer_id__in=customer_ids[::3], invoiced_at__isnull=True).update(
-            created_at=timezone.now() - timedelta(days=20)
-        )
-        # The same for the past two months (the 5th: before the day 20 days ago), so that the
-        # Margin page and the commission statements have earlier months.
-        older_days = self._charges_date_back(customer_ids[1::3], today)
-        older = [invoice for day in older_days for invoice in billing_services.billing_run(day=day)]
-        past = billing_services.billing_run(day=earlier)
-        current = billing_services.billing_run(day=today)
-        by_card = gateway().uses_cards
-        if by_card:
-            self._card_payments([*older, *past, *current])
-            self._paid_when_issued([*older, *past])
-        else:
-            for invoice in older:
-                billing_services.invoice_mark_paid(
-                    invoice=invoice, by=staff, paid_at=self._at(invoice.issue_date, days=2)
-                )
-            for invoice in past[::2]:
-                billing_services.invoice_mark_paid(
-                    invoice=invoice, by=staff, paid_at=timezone.now() - timedelta(days=12)
-                )
-            for invoice in current[::3]:
-                billing_services.invoice_mark_paid(invoice=invoice, by=staff)
-        # A credit note on an invoice not paid yet: its balance is what is left to pay (by
-        # card, that is one of the invoices whose card declined).
-        unpaid = Invoice.objects.filter(pk__in=[i.pk for i in current]).exclude(
-            status=Invoice.Status.PAID
-        )
-        if first_unpaid := unpaid.order_by("pk").first():
-            billing_services.credit_note_issue(
-                invoice=first_unpaid,
-                reason="Two licences were ordered by mistake",
-                amount=min(Decimal("10.00"), first_unpaid.subtotal),
-                by=staff,
-            )
-        # Credit notes on paid invoices: what was paid is owed back. Paid by card, it goes
-        # back to the card; paid by bank transfer (the manual gateway), staff send it back:
-        # one is refunded, one still to do.
-        paid_invoices = [
-            i for i in past if by_card and i.payments.filter(status="succeeded").exists()
-        ]
-        for paid, refunded in zip(paid_invoices[:2] or past[::2][:2], (True, False), strict=False):
-            billing_services.credit_note_issue(
-                invoice=paid,
-                reason="One licence was removed the day it was bought",
-                amount=min(Decimal("5.00"), paid.subtotal),
-                by=staff,
-            )
-            if refunded and not by_card:
-                for refund in Refund.objects.filter(invoice=paid):
-                    billing_services.refund_mark_refunded(refund=refund, by=staff)
-
-    @staticmethod
-    def _at(day: date, *, days: int = 0) -> datetime:
-        """9 o'clock, `days` after `day`, in the vendor's time zone."""
-        return timezone.make_aware(datetime.combine(day + timedelta(days=days), time(9)))
-
-    def _charges_date_back(self, customer_ids: list[int], today: date) -> list[date]:
-        """Demo only: half of these customers' charges dated back to the 5th of the month
-        before last, the other half to the 5th of last month, as if bought then, so that the
-        run of that day issues their invoices. Only customers that had accepted by then, and
-        not those whose card declines (their invoices stay where the tests of the declines
-        expect them). Returns the two days, earlier first."""
-        last_month = previous_month(month_start(today))
-        days = [previous_month(last_month).replace(day=5), last_month.replace(day=5)]
-        declining = set(self._declining_customers())
-        eligible = [pk for pk in customer_ids if pk not in declining]
-        for n, day in enumerate(days):
-            bought = self._at(day)
-            Charge.objects.filter(
-                customer_id__in=eligible[n::2],
-                customer__accepted_at__lt=bought,
-                invoiced_at__isnull=True,
-            ).update(created_at=bought)
-        return days
-
-    def _paid_when_issued(self, invoices: list[Invoice]) -> None:
-        """Demo only: the invoices of the runs dated back that their card paid at the first
-        attempt are dated as paid on their issue day, when the issuing run's charge would have
-        paid them (the Margin page and the statements count a payment in the month of its
-        date); the payment with them."""
-        paid = Invoice.objects.filter(
-            pk__in=[invoice.pk for invoice in invoices],
-            status=Invoice.Status.PAID,
-            payment_attempts=1,
-        )
-        for invoice in paid:
-            at = self._at(invoice.issue_date)
-            Invoice.objects.filter(pk=invoice.pk).update(paid_at=at)
-            invoice.payments.filter(status=Payment.Status.SUCCEEDED).update(
-                created_at=at, updated_at=at
-            )
-
-    def _statements(self, staff: User) -> None:
-        """The commission statements of the two months before this one, as the monthly run
-        issues them (dated today here), and staff's payout of the earlier month's: one paid,
-        one open. Issued once; later months are the monthly run's."""
-        if Statement.objects.exists():
-            return
-        last_month = previous_month(month_start(timezone.localdate()))
-        paid = statements_issue(month=previous_month(last_month))
-        statements_issue(month=last_month)
-        for statement in paid:
-            payout_record(
-                statement=statement,
-                amount=statement.total,
-                paid_on=timezone.localdate(),
-                method=Payout.Method.BANK_TRANSFER,
-                reference=f"TRF {statement.number}",
-                actor=staff,
-            )
 
     def _integrations(self) -> None:
         """Issue 17: each active reseller's API keys and webhook endpoints, made through the
@@ -891,20 +1079,6 @@ class Command(BaseCommand):
     def _audit_dated(object_id: str, action: str, when: datetime) -> None:
         """Demo only: the audit entry a service wrote, dated when it happened."""
         AuditEvent.objects.filter(object_id=object_id, action=action).update(created_at=when)
-
-    def _card_payments(self, invoices: list[Invoice]) -> None:
-        """Each invoice charged to its card, as the issuing run's task does (the same call,
-        made here so that the retries below follow it). The first declining customer's invoice
-        is tried again until its last retry, which suspends its subscription; the other's
-        waits for its first retry."""
-        for invoice in invoices:
-            payment_services.invoice_charge(invoice_id=invoice.pk, attempt=1)
-        declining = self._declining_customers()[:1]
-        for invoice in Invoice.objects.filter(
-            customer_id__in=declining, status=Invoice.Status.PAYMENT_FAILED
-        ):
-            for attempt in range(2, len(payment_services.RETRY_DAYS) + 2):
-                payment_services.invoice_charge(invoice_id=invoice.pk, attempt=attempt)
 
     def _history(self, customer: Customer, created: Any, accepted: Any) -> None:
         """The audit entries the real flow would have written, dated when it happened."""
