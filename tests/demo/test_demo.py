@@ -6,6 +6,7 @@ gateway, on-commit work done), in a transaction rolled back after the module's l
 test runs inside it and is rolled back to it."""
 
 from collections.abc import Iterator
+from itertools import pairwise
 from datetime import timedelta
 from io import StringIO
 
@@ -188,7 +189,7 @@ def test_the_demo_shows_tiers_prices_margins_and_statements(seeded, db):
     # One a month, every month of the year's history, up to last month's.
     starts = [statement.period_start for statement in statements]
     assert len(starts) >= 12 and starts[-2:] == months[:2]
-    assert all(next_month(a) == b for a, b in zip(starts, starts[1:], strict=False))
+    assert all(next_month(a) == b for a, b in pairwise(starts))
     *older, newer = statements
     assert all(s.total > 0 and statement_paid_amount(s) == s.total for s in older)
     assert newer.total > 0 and statement_paid_amount(newer) == 0
@@ -216,7 +217,7 @@ def test_the_demo_lived_a_year_so_the_dashboard_shows_something_real(seeded, db,
     assert {"auto_renew", "cancel_at_term_end"} <= settings
     assert figures.trials_ending >= 1
     left = Subscription.objects.get(customer__reseller=nimbus, status=Subscription.Status.CANCELLED)
-    assert left.plan.is_annual and left.term_end <= today
+    assert left.plan.is_annual and left.term_end is not None and left.term_end <= today
 
     for series in (Invoice.objects.filter(number__startswith=prefix) for prefix in ("INV-", "CN-")):
         numbers = list(series.order_by("issue_date", "pk").values_list("number", flat=True))
