@@ -6,9 +6,9 @@ gateway, on-commit work done), in a transaction rolled back after the module's l
 test runs inside it and is rolled back to it."""
 
 from collections.abc import Iterator
-from itertools import pairwise
 from datetime import timedelta
 from io import StringIO
+from itertools import pairwise
 
 import pytest
 from django.core.management import call_command
