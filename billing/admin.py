@@ -87,7 +87,7 @@ class OverdueFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
         if self.value() == "yes":
-            return queryset.filter(services.invoices_overdue_q(today=timezone.localdate()))
+            return queryset.filter(selectors.invoices_overdue_q(today=timezone.localdate()))
         return queryset
 
 

@@ -76,15 +76,19 @@ class InvoicePeriod:
         return self.start is not None or self.end is not None
 
 
-def _overdue_q(today: date) -> Q:
-    return Q(kind=Invoice.Kind.INVOICE, status=Invoice.Status.OPEN, due_date__lt=today)
+def invoices_overdue_q(*, today: date) -> Q:
+    """Overdue: an invoice still unpaid after its due date, whether open or its card payment
+    failed. The one rule, for the dashboard, the Invoices page, the API, the admin, the vendor
+    overview and the invoice.overdue webhook."""
+    return Q(kind=Invoice.Kind.INVOICE, status__in=UNPAID_STATUSES, due_date__lt=today)
 
 
 def invoice_is_overdue(invoice: Invoice, *, today: date | None = None) -> bool:
+    """invoices_overdue_q for one invoice in hand."""
     today = today or timezone.localdate()
     return (
         invoice.kind == Invoice.Kind.INVOICE
-        and invoice.status == Invoice.Status.OPEN
+        and invoice.status in UNPAID_STATUSES
         and invoice.due_date < today
     )
 
@@ -115,7 +119,7 @@ def invoice_list(
             matches |= Q(customer__public_id=customer)
         invoices = invoices.filter(matches)
     if status == OVERDUE:
-        invoices = invoices.filter(_overdue_q(today or timezone.localdate()))
+        invoices = invoices.filter(invoices_overdue_q(today=today or timezone.localdate()))
     elif status in STATUS_FILTERS:
         invoices = invoices.filter(status=status)
     if period:
@@ -330,7 +334,9 @@ def invoice_outstanding_by_reseller(
     """{reseller id: what is still to be collected per currency, and what of it is overdue},
     in one query however many resellers. A reseller owed nothing has no entry."""
     zero = Value(Decimal("0.00"), output_field=_MONEY)
-    overdue = Case(When(_overdue_q(today), then=_unpaid()), default=zero, output_field=_MONEY)
+    overdue = Case(
+        When(invoices_overdue_q(today=today), then=_unpaid()), default=zero, output_field=_MONEY
+    )
     rows = (
         Invoice.objects.filter(
             reseller_id__in=list(reseller_ids),
@@ -342,8 +348,8 @@ def invoice_outstanding_by_reseller(
         .annotate(
             open=Coalesce(Sum(_unpaid()), zero),
             overdue=Coalesce(Sum(overdue), zero),
-            overdue_invoices=Count("pk", filter=_overdue_q(today)),
-            oldest_due_date=Min("due_date", filter=_overdue_q(today)),
+            overdue_invoices=Count("pk", filter=invoices_overdue_q(today=today)),
+            oldest_due_date=Min("due_date", filter=invoices_overdue_q(today=today)),
         )
         .order_by("reseller_id", "currency")
     )

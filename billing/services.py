@@ -41,7 +41,7 @@ from typing import Any, NamedTuple, cast
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Field, Q, Sum, Value
+from django.db.models import Field, Sum, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -605,11 +605,6 @@ def _line_copy(line: InvoiceLine) -> InvoiceLine:
 
 
 # Payment and documents
-
-
-def invoices_overdue_q(*, today: date) -> Q:
-    """Invoices still unpaid (open, or their card payment failed) after their due date."""
-    return Q(kind=Kind.INVOICE, status__in=UNPAID_STATUSES, due_date__lt=today)
 
 
 def invoice_lock(*, invoice_id: int) -> Invoice:

@@ -223,11 +223,7 @@ def overdue_by_reseller(*, resellers: dict[int, ResellerRef], today: date) -> To
                         kind__exact=Invoice.Kind.INVOICE,
                         status__in=",".join(UNPAID_STATUSES),
                     ),
-                    # The admin's "overdue" takes failed payments in too; the Invoices page's
-                    # (and these amounts) only open invoices.
-                    overdue_url=_changelist(
-                        Invoice, **scope, status__exact=Invoice.Status.OPEN, overdue="yes"
-                    ),
+                    overdue_url=_changelist(Invoice, **scope, overdue="yes"),
                 )
             )
     lines.sort(

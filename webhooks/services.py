@@ -157,7 +157,7 @@ def invoices_newly_overdue(*, today: date) -> "QuerySet[Invoice]":
     """The invoices past their due date and unpaid (billing's own rule) that became overdue in
     the last week (not the whole past on the first run) and were not announced yet."""
     from billing.models import Invoice
-    from billing.services import invoices_overdue_q
+    from billing.selectors import invoices_overdue_q
 
     announced = WebhookEvent.objects.filter(
         dedupe_key=Concat(Value("invoice.overdue:"), OuterRef("public_id"))

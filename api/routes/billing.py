@@ -162,7 +162,8 @@ class InvoiceRow(Schema):
     issue_date: date
     due_date: date
     status: Literal["open", "paid", "payment_failed", "credited"]
-    # Open and past its due date (not stored: "overdue" is a filter, not a status).
+    # Unpaid (open or payment_failed) after its due date (not stored: "overdue" is a filter,
+    # not a status).
     overdue: bool
     payer: Literal["reseller_card", "customer_card"]
     currency: str

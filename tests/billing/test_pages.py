@@ -169,7 +169,8 @@ def mixed(tenant: Tenant, other_tenant: Tenant) -> dict[str, Invoice]:
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ({"status": "overdue"}, {"overdue"}),
+        # Unpaid after its due date, whether open or its card payment failed.
+        ({"status": "overdue"}, {"overdue", "failed"}),
         ({"status": "open"}, {"open", "overdue"}),
         ({"status": "paid"}, {"paid"}),
         ({"status": "payment_failed"}, {"failed"}),

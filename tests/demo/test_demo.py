@@ -19,7 +19,6 @@ from django.utils import timezone
 
 from api.models import ApiKey, Scope
 from billing import selectors
-from billing import services as billing_services
 from billing.models import Invoice, Payment, PaymentCard, Refund
 from commissions.margins import margin_report, month_start, next_month, previous_month
 from commissions.models import Statement
@@ -97,7 +96,7 @@ def test_demo_has_paid_declined_and_overdue_invoices(seeded, db):
     invoices = Invoice.objects.filter(kind=Invoice.Kind.INVOICE)
     assert invoices.filter(status=Invoice.Status.PAID).exists()
     assert invoices.filter(status=Invoice.Status.PAYMENT_FAILED, due_date__gte=today).exists()
-    assert invoices.filter(billing_services.invoices_overdue_q(today=today)).exists()
+    assert invoices.filter(selectors.invoices_overdue_q(today=today)).exists()
     assert not Charge.objects.filter(invoiced_at__isnull=True).exists()
 
 

@@ -107,8 +107,8 @@ def world(tenant: Tenant, other_tenant: Tenant) -> dict[str, Any]:
     one with nothing; two applications; emails. Returns what each figure must be."""
     a, b = tenant.reseller, other_tenant.reseller
     # A: this month 100 invoiced less a credit note of 50; in March 200 (overdue); a year and
-    # more ago 1000 (counts in neither period); in USD 300 whose payment failed (open, not
-    # overdue by the Invoices page's rule).
+    # more ago 1000 (counts in neither period); in USD 300 whose payment failed (unpaid after
+    # its due date: overdue too).
     a_june = _invoice(tenant.customer, date(2026, 6, 3), "100.00")
     # Its PDF's render was lost (issued an hour ago, still none).
     a_march = _invoice(
@@ -201,7 +201,7 @@ def world(tenant: Tenant, other_tenant: Tenant) -> dict[str, Any]:
                 1,
                 date(2026, 3, 24),
             ),
-            (a.public_id, "USD"): (a_usd.total, Decimal("0.00"), 0, None),
+            (a.public_id, "USD"): (a_usd.total, a_usd.total, 1, date(2025, 12, 15)),
             (b.public_id, "EUR"): (b_january.total, b_january.total, 1, date(2026, 1, 19)),
         },
         "applications": [applied_e.public_id, applied_d.public_id],
