@@ -775,12 +775,10 @@ class Command(BaseCommand):
         gateway), staff send the first back two days later and the second is still to do."""
         for ago, sent_back in REFUNDS:
             day = today - timedelta(days=ago)
-            step = partial(
-                self._refund, staff=staff, sent_back=sent_back and not cards, diary=diary
-            )
+            step = partial(self._refund, staff=staff, sent_back=sent_back, cards=cards, diary=diary)
             diary.on(day, 15, step)
 
-    def _refund(self, *, staff: User, sent_back: bool, diary: Diary) -> None:
+    def _refund(self, *, staff: User, sent_back: bool, cards: bool, diary: Diary) -> None:
         paid = (
             Invoice.objects.filter(
                 reseller__name=RESELLERS[0]["name"],
@@ -799,7 +797,10 @@ class Command(BaseCommand):
             amount=min(Decimal("5.00"), paid.subtotal),
             by=staff,
         )
-        if sent_back:
+        if cards:  # as its after-commit task does: back to the card at once
+            for refund in Refund.objects.filter(invoice=paid, status=Refund.Status.PENDING):
+                payment_services.refund_process(refund_id=refund.pk)
+        elif sent_back:
             later = timezone.localdate() + timedelta(days=2)
             step = partial(self._refunds_sent, invoice_id=paid.pk, staff=staff)
             diary.on(later, 10, step)
