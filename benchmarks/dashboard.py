@@ -1051,8 +1051,9 @@ def table_names() -> dict[str, str]:
 def expected_read(data: Data) -> Expected:
     """Straight from the tables, in SQL: MRR, margin (the price less the cost of the latest
     charge; none without a charge) and licences of the active subscriptions of customers that
-    are still the reseller's, per currency; trials ending in the next 7 days; what open and
-    overdue invoices still owe (total less credit notes and payments, plus refunds); customers
+    are still the reseller's, per currency; trials ending in the next 7 days; what unpaid
+    invoices (open or payment failed) still owe, and of it what is past its due date (total
+    less credit notes and payments, plus refunds); customers
     by status; MRR 30 days ago and each past month's chart points from the daily snapshots (the
     last day of the month; the money summed over its days); this month's money from the
     invoices."""
@@ -1082,8 +1083,7 @@ def expected_read(data: Data) -> Expected:
         for currency, open_, overdue in sql(
             """
             SELECT currency, SUM(GREATEST(balance, 0)),
-                COALESCE(SUM(GREATEST(balance, 0)) FILTER (WHERE status = 'open'
-                    AND due_date < %s), 0)
+                COALESCE(SUM(GREATEST(balance, 0)) FILTER (WHERE due_date < %s), 0)
             FROM (
                 SELECT i.currency, i.status, i.due_date, i.total
                     - COALESCE((SELECT SUM(n.total) FROM {invoice} n WHERE n.corrects_id = i.id
