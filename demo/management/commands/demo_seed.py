@@ -832,7 +832,7 @@ class Command(BaseCommand):
         """On the first of each month, after that night's statements, staff pay out the
         statements of the month before last: the newest statement is always still open."""
         month = next_month(first)
-        while month < today:
+        while month <= today:  # loaded on a 1st: that day's payout too
             diary.on(month, 10, partial(self._payouts, staff=staff))
             month = next_month(month)
 
