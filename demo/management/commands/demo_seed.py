@@ -215,8 +215,8 @@ RESELLERS: list[dict[str, Any]] = [
         # invoice that declines was issued this many days ago). Two days before it, each saved
         # a card that declines (the first, Acme Studio, through its administrator, who then
         # pays with it instead of the reseller). The first invoice has been retried until its
-        # last retry suspended the subscription; the second (an annual renewal, today) waits
-        # for its first retry.
+        # last retry suspended the subscription; the second (an annual renewal, today; on 29
+        # February the day before, a year after the 28th) waits for its next retry.
         "declining_cards": [(0, 20), (2, 0)],
         # An annual customer that left: (its place in PLAN_TURNS' order, its first term ended
         # this many days ago, set to cancel at its end).
