@@ -827,8 +827,9 @@ def refund_record(
         refund.invoice,
         actor=by,
         action=f"refund.{status}",
-        before={"status": before},
+        before={"refund_status": before},
         after={
+            "refund_status": status,
             "refund": refund.idempotency_key,
             "amount": str(refund.amount),
             "currency": refund.currency,

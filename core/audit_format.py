@@ -56,6 +56,7 @@ OTHER_KEYS: dict[str, tuple[Promise, Kind, str]] = {
     "order": (_("order"), Kind.TEXT, ""),
     "payment": (_("payment"), Kind.TEXT, ""),
     "refund": (_("refund"), Kind.TEXT, ""),
+    "refund_status": (_("refund status"), Kind.CHOICE, "billing.refund.status"),
     "credit_note": (_("credit note"), Kind.TEXT, ""),
     "corrects": (_("corrects"), Kind.TEXT, ""),
     "reason": (_("reason"), Kind.TEXT, ""),
@@ -77,8 +78,9 @@ OTHER_KEYS: dict[str, tuple[Promise, Kind, str]] = {
     "transfer_tokens_withdrawn": (_("transfer tokens withdrawn"), Kind.NUMBER, ""),
 }
 VIA = {"token": _("a transfer token"), "staff": _("vendor staff")}
-# Kept for the record, not worth a line on the page.
-HIDDEN = {"to_reseller_id", "previous", "currency"}
+# Kept for the record, not worth a line on the page ("refund": the key the refund was sent to
+# the gateway with, which the refund's own page in the admin shows).
+HIDDEN = {"to_reseller_id", "previous", "currency", "refund"}
 # A creation lists what it set only when that is short (the full record is on its page).
 CREATION_MAX_FIELDS = 3
 

@@ -200,3 +200,32 @@ def test_a_gateways_answer_reads_in_the_readers_language_where_known():
     unknown = event("billing.invoice", None, {"error": "Gateway said no (code 7)"})
     with translation.override("es"):
         assert [c.after for c in audit_changes(unknown)] == ["Gateway said no (code 7)"]
+
+
+@pytest.mark.django_db
+def test_a_refund_made_reads_as_the_refunds_status_without_its_gateway_key(tenant: Tenant):
+    """The Audit log showed "Payment status: pending → —" and "Refund: — →
+    INV-2026-000148:refund:1" for a refund the card gateway made: the invoice's label for the
+    refund's status, which was not recorded after, and the idempotency key meant for the
+    gateway."""
+    from billing import services as billing_services
+    from billing.models import Refund
+    from tests.factories import InvoiceFactory
+
+    invoice = InvoiceFactory(customer=tenant.customer)
+    refund = Refund.objects.create(
+        invoice=invoice,
+        method=Refund.Method.TRANSFER,
+        gateway="manual",
+        amount="6.05",
+        currency="EUR",
+        idempotency_key=f"{invoice.number}:refund:1",
+    )
+    billing_services.refund_record(refund=refund, status=Refund.Status.SUCCEEDED)
+    row = AuditEvent.objects.get(action="refund.succeeded")
+    with translation.override("en"):
+        changes = {change.label: (change.before, change.after) for change in audit_changes(row)}
+    assert changes["Refund status"] == ("To be refunded", "Refunded")
+    assert changes["Amount"][1] == "€6.05"
+    assert "Payment status" not in changes
+    assert not any(refund.idempotency_key in " ".join(pair) for pair in changes.values())
