@@ -11,6 +11,7 @@ from io import StringIO
 from itertools import pairwise
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.db import transaction
 from django.test import TestCase, override_settings
@@ -25,7 +26,9 @@ from commissions.models import Statement
 from commissions.statements import statement_paid_amount
 from core.models import User
 from customers.models import Customer, CustomerMember
+from demo.history import at
 from demo.management.commands.demo_seed import WEBHOOK_ENDPOINTS
+from insights.models import DailySnapshot
 from insights.selectors import dashboard_figures, renewals_due
 from resellers.models import AuditEvent, Reseller
 from subscriptions.models import (
@@ -39,6 +42,7 @@ from subscriptions.models import (
     Tier,
     TierDiscount,
 )
+from subscriptions.selectors import subscription_ids_due_for_renewal
 from tests.support.demo_cards import VISA, card_form
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
@@ -233,6 +237,31 @@ def test_the_demo_lived_a_year_so_the_dashboard_shows_something_real(seeded, db,
     )
     ana = User.objects.get(email="ana@nimbus.example")
     assert client_for(ana).get(reverse("dashboard")).status_code == 200
+
+
+def test_loaded_again_a_week_later_the_demo_lives_the_days_between(seeded, db, demo):
+    """`make demo` runs no scheduler: loaded again on a later day, the seed runs the nightly
+    jobs of each day since (demo.history), so the demo moves on as a live portal would. A week
+    on, every renewal due has been charged and invoiced, and the card waiting for its retry was
+    tried on each retry day until the last one suspended its subscription. Loaded again that
+    day, nothing changes."""
+    today = timezone.localdate()
+    later = today + timedelta(days=7)
+    waiting = Invoice.objects.get(
+        status=Invoice.Status.PAYMENT_FAILED, next_payment_attempt__gt=today
+    )
+    with time_machine.travel(at(later, 10), tick=False):
+        call_command("demo_seed", stdout=StringIO())
+        assert subscription_ids_due_for_renewal(today=later) == []
+        assert not Charge.objects.filter(invoiced_at__isnull=True).exists()
+        waiting.refresh_from_db()
+        assert waiting.payment_attempts == 4 and waiting.next_payment_attempt is None
+        renewed = Subscription.objects.get(customer=waiting.customer)
+        assert renewed.status == Subscription.Status.SUSPENDED
+        assert DailySnapshot.objects.filter(day=later).exists()
+        after = counts()
+        call_command("demo_seed", stdout=StringIO())
+        assert counts() == after
 
 
 def test_the_demo_has_api_keys_and_webhook_endpoints_with_a_delivery_log(seeded, db):

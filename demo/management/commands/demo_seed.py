@@ -30,7 +30,7 @@ import time_machine
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser, OutputWrapper
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.test.utils import override_settings
 from django.utils import timezone
 
@@ -49,6 +49,7 @@ from commissions.statements import payout_record, statement_paid_amount
 from core.models import OutboundEmail, User
 from customers.models import Customer, CustomerInvitation, CustomerMember
 from demo.history import DailyJobs, Diary, at, days_live, months_from
+from insights.models import DailySnapshot
 from insights.services import snapshots_take
 from resellers.models import AuditEvent, Membership, Reseller, TeamInvitation
 from resellers.roles import Action, Role, role_can
@@ -375,6 +376,8 @@ class Command(BaseCommand):
         names = [spec["name"] for spec in RESELLERS]
         if not Reseller.objects.filter(name__in=names).exists():
             self._year(staff)
+        else:
+            self._days_since(staff)
         self._integrations()
         # The dashboard's daily snapshots, as the hourly job writes them (insights.services):
         # today's from the live figures, the days before replayed from the audit log and the
@@ -433,6 +436,25 @@ class Command(BaseCommand):
         OutboundEmail.objects.filter(
             status=OutboundEmail.Status.PENDING, created_at__lt=at(today, 0)
         ).update(status=OutboundEmail.Status.SENT, sent_at=F("created_at"))
+
+    def _days_since(self, staff: User) -> None:
+        """Loaded before, on an earlier day (`make demo` runs no scheduler): the nightly jobs of
+        every day since, through today, and staff's statement payouts on the firsts, so that
+        renewals, invoices, card retries and statements are where the schedule would have
+        them. The last day lived is the newest daily snapshot (each load takes today's);
+        loaded again the same day, nothing is due."""
+        last = DailySnapshot.objects.aggregate(day=Max("day"))["day"]
+        today = timezone.localdate()
+        if last is None or last >= today:
+            return
+        cards = isinstance(gateway(), DemoGateway)
+        diary = Diary()
+        first = last + timedelta(days=1)
+        self._plan_payouts(diary, staff, last, today)
+        issued = partial(
+            self._issued, diary=diary, staff=staff, today=today, cards=cards, declining=set()
+        )
+        days_live(first=first, today=today, jobs=DailyJobs(issued=issued, cards=cards), diary=diary)
 
     def _tiers(self, today: date) -> None:
         """The discount tiers and their rates, as staff enter them in the admin: from the day
