@@ -50,12 +50,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # timeouts, or a browser).
 LONGEST_MODULES = [
     "tests/demo/test_browser_walk.py",
+    "tests/demo/test_demo.py",  # the demo's year, loaded once
     "tests/system/test_faults_redis_down.py",
     "tests/system/test_faults_redis_frozen.py",
     "tests/subscriptions/test_jobs.py",
     "tests/system/test_faults_processes.py",
-    "tests/demo/test_demo.py",
     "tests/system/test_faults_webhooks.py",
+    "tests/subscriptions/test_pricing_properties.py",
+    "tests/billing/test_refund_invariant.py",
+    "tests/insights/test_dashboard_browser.py",
 ]
 
 
