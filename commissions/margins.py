@@ -308,16 +308,7 @@ def _expected_documents(*, reseller_id: int, start: date, end: date) -> list[Doc
     notes = Invoice.objects.filter(corrects_id__in=ids, kind=Invoice.Kind.CREDIT_NOTE).values(
         *_DOCUMENT_FIELDS, "corrects_id"
     )
-    note_margins = _credit_note_margins(ids)
-    documents += [
-        _document(
-            row,
-            net=-abs(row["subtotal"]),
-            margin=note_margins[row["pk"]],
-            invoice_id=row["corrects_id"],
-        )
-        for row in notes
-    ]
+    documents += _credit_note_documents(list(notes))
     documents.sort(key=lambda document: (document.issued_on, document.number))
     return documents
 
