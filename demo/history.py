@@ -111,7 +111,6 @@ def days_live(*, first: date, today: date, jobs: DailyJobs, diary: Diary) -> Non
             if day == today:
                 step()
                 continue
-            moment = timezone.make_aware(datetime.combine(day, hour))
-            with time_machine.travel(moment, tick=False):
+            with time_machine.travel(at(day, hour.hour, hour.minute), tick=False):
                 step()
         day += timedelta(days=1)

@@ -419,16 +419,8 @@ class Command(BaseCommand):
                     )
                 self._plan(reseller, spec, rngs[spec["name"]], diary, first, today, cards)
         self._plan_refunds(diary, staff, today, cards)
-        self._plan_payouts(diary, staff, first, today)
-        issued = partial(
-            self._issued,
-            diary=diary,
-            staff=staff,
-            today=today,
-            cards=cards,
-            declining=set(self._declining_customer_ids()),
-        )
-        days_live(first=first, today=today, jobs=DailyJobs(issued=issued, cards=cards), diary=diary)
+        declining = set(self._declining_customer_ids())
+        self._live(diary, staff, first, today, cards=cards, declining=declining)
         self._newest_unpaid_credit(staff)
         for spec in RESELLERS:
             self._team_invitations(spec)
@@ -448,11 +440,24 @@ class Command(BaseCommand):
         if last is None or last >= today:
             return
         cards = isinstance(gateway(), DemoGateway)
-        diary = Diary()
-        first = last + timedelta(days=1)
-        self._plan_payouts(diary, staff, last, today)
+        self._live(Diary(), staff, last + timedelta(days=1), today, cards=cards, declining=set())
+
+    def _live(
+        self,
+        diary: Diary,
+        staff: User,
+        first: date,
+        today: date,
+        *,
+        cards: bool,
+        declining: set[int],
+    ) -> None:
+        """Live the days from `first` to `today` (demo.history): their nightly jobs, with what
+        follows each invoice issued (_issued), the diary, and staff's statement payouts on the
+        firsts among them."""
+        self._plan_payouts(diary, staff, first - timedelta(days=1), today)
         issued = partial(
-            self._issued, diary=diary, staff=staff, today=today, cards=cards, declining=set()
+            self._issued, diary=diary, staff=staff, today=today, cards=cards, declining=declining
         )
         days_live(first=first, today=today, jobs=DailyJobs(issued=issued, cards=cards), diary=diary)
 
@@ -850,10 +855,10 @@ class Command(BaseCommand):
                 by=staff,
             )
 
-    def _plan_payouts(self, diary: Diary, staff: User, first: date, today: date) -> None:
-        """On the first of each month, after that night's statements, staff pay out the
-        statements of the month before last: the newest statement is always still open."""
-        month = next_month(first)
+    def _plan_payouts(self, diary: Diary, staff: User, after: date, today: date) -> None:
+        """On the first of each month after `after`, after that night's statements, staff pay
+        out the statements of the month before last: the newest statement is always open."""
+        month = next_month(after)
         while month <= today:  # loaded on a 1st: that day's payout too
             diary.on(month, 10, partial(self._payouts, staff=staff))
             month = next_month(month)
