@@ -159,10 +159,12 @@ def vat_legal_mention(*, treatment: str, buyer_vat_id: str, buyer_country: str =
 def vat_rates_seed() -> int:
     """Load `EU_STANDARD_RATES` into the table where missing (the migration does this; a test
     database built from the models without migrations needs it too). Returns rows added."""
-    added = 0
-    for country, rate, valid_from in EU_STANDARD_RATES:
-        _row, created = VatRate.objects.get_or_create(
-            country=country, valid_from=valid_from, defaults={"rate": Decimal(rate)}
-        )
-        added += created
-    return added
+    held = set(VatRate.objects.values_list("country", "valid_from"))
+    missing = [
+        VatRate(country=country, valid_from=valid_from, rate=Decimal(rate))
+        for country, rate, valid_from in EU_STANDARD_RATES
+        if (country, valid_from) not in held
+    ]
+    # Two loads at once: the second finds the rows there (the unique constraint) and adds none.
+    VatRate.objects.bulk_create(missing, ignore_conflicts=True)
+    return len(missing)

@@ -13,6 +13,7 @@ import factory
 import time_machine
 from allauth.account.models import EmailAddress
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.core.files.base import ContentFile
 from django.db import models
 from django.utils import timezone
@@ -54,7 +55,8 @@ class UserFactory(ModelFactory[User]):
     email = factory.Sequence(lambda n: f"user{n}@example.com")
     first_name = "Test"
     last_name = factory.Sequence(lambda n: f"User{n}")
-    password = factory.PostGeneration(lambda user, create, extracted: user.set_unusable_password())
+    # Google's users have no password (set_unusable_password), written with the user.
+    password = factory.LazyFunction(lambda: make_password(None))
 
     verified_email = factory.PostGeneration(
         lambda user, create, extracted, **kwargs: _verified_email(user, create)
@@ -65,7 +67,6 @@ def _verified_email(user: User, create: bool) -> None:
     """What a Google sign-in leaves behind: the address, verified."""
     if create:
         EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
-        user.save()
 
 
 class ResellerFactory(ModelFactory[Reseller]):

@@ -38,6 +38,12 @@ if REQUIRE_SERVICES and not (POSTGRES_AVAILABLE and REDIS_AVAILABLE):
     )
 if POSTGRES_AVAILABLE:
     DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+    # A throwaway database: commits need not wait for the disk, and no query of a test is big
+    # enough to gain from compiling (JIT compiles by cost estimates, which a test database
+    # without statistics inflates).
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        "-c synchronous_commit=off -c jit=off"
+    )
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 

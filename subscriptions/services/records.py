@@ -115,7 +115,11 @@ def _audit(
 
 
 def _save(subscription: Subscription) -> None:
-    subscription.full_clean(exclude=["customer", "product", "plan", "scheduled_plan"])
+    # The fields are checked here; the table's constraints are the services' own invariants,
+    # which PostgreSQL enforces on the write (full_clean would ask it once per constraint).
+    subscription.full_clean(
+        exclude=["customer", "product", "plan", "scheduled_plan"], validate_constraints=False
+    )
     subscription.save()
 
 

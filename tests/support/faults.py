@@ -56,7 +56,7 @@ PAGES = ["/dashboard/", "/customers/", "/invoices/", "/team/"]
 INVITE_EVERY = 2.5
 # The pause between two rounds of PAGES: a reseller clicking, not a load test (which would only
 # spend the CPU the other tests need).
-PAGES_PAUSE = 0.25
+PAGES_PAUSE = 1.0
 # The worker's connections to the database, by name, to end them (test 4).
 WORKER_DB_APPLICATION = "fault-worker"
 
