@@ -16,10 +16,10 @@ from time_machine import Traveller
 
 from billing.payments import tasks as payment_tasks
 from config.celery import app as celery_app
-from core.models import User
 from subscriptions.models import Plan
 from tests.factories import Tenant, UserFactory, catalogue, make_tenant
 from tests.support.fake_stripe import fake_stripe_fixture
+from tests.support.sessions import client_signed_in
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -102,13 +102,7 @@ def other_tenant(db: None) -> Tenant:
 @pytest.fixture
 def client_for(db: None):
     """`client_for(user)`: a test client signed in as that user."""
-
-    def make(user: User) -> Client:
-        client = Client()
-        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-        return client
-
-    return make
+    return client_signed_in
 
 
 @pytest.fixture
@@ -129,8 +123,7 @@ def staff_client(db: None) -> Client:
     `client.staff` is that user."""
     staff = UserFactory(is_staff=True, is_superuser=True)
     TOTP.activate(staff, generate_totp_secret())
-    client = Client()
-    client.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
+    client = client_signed_in(staff)
     client.staff = staff  # type: ignore[attr-defined]
     return client
 

@@ -12,7 +12,6 @@ import pytest
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.contrib.auth.models import Permission
 from django.core import mail
-from django.test import Client
 from django.utils import timezone
 
 from billing.models import Invoice, Payment
@@ -24,6 +23,7 @@ from core.selectors import work_backlog
 from core.tasks import emails_sweep
 from tests.factories import UserFactory
 from tests.support.pdf import issue
+from tests.support.sessions import client_signed_in
 
 QUEUE_AGAIN = "/admin/core/outboundemail/queue-again/"
 EMAILS = "/admin/core/outboundemail/"
@@ -306,8 +306,7 @@ def test_staff_who_may_only_read_get_the_box_without_the_button(client_for, work
 def test_the_button_needs_the_csrf_token(work):
     user = cast(User, UserFactory(is_staff=True, is_superuser=True))
     TOTP.activate(user, generate_totp_secret())
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    client = client_signed_in(user, enforce_csrf_checks=True)
 
     assert client.post(QUEUE_AGAIN).status_code == 403
     assert mail.outbox == []

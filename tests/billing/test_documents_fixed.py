@@ -47,6 +47,7 @@ from core.tasks import work_sweep
 from subscriptions.models import Charge, Payer
 from tests.factories import UserFactory
 from tests.support.pdf import ISSUED_AT, issue
+from tests.support.sessions import client_signed_in
 
 # The real ones, before no_side_effects stubs them.
 INVOICE_CHARGE_ENQUEUE = payment_services.invoice_charge_enqueue
@@ -677,9 +678,7 @@ def test_the_sweeper_is_scheduled(settings):
 def staff_client(db: None) -> Client:
     user = cast(User, UserFactory(is_staff=True, is_superuser=True))
     TOTP.activate(user, generate_totp_secret())  # the admin requires a second factor
-    client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    return client
+    return client_signed_in(user)
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from subscriptions.models import Subscription
 from tests.factories import InvoiceFactory, SubscriptionFactory, Tenant
 from tests.support.concurrency import in_parallel
 from tests.support.fake_stripe import WEBHOOK_SECRET, FakeStripe, event, sign
+from tests.support.sessions import client_signed_in
 
 WEBHOOK = "/billing/stripe/webhook/"
 
@@ -111,9 +112,7 @@ def test_an_event_is_stored_once_and_a_repeat_is_acknowledged(db, fake_stripe, c
 
 
 def owner_client(tenant: Tenant) -> Client:
-    client = Client()
-    client.force_login(tenant.owner, backend="django.contrib.auth.backends.ModelBackend")
-    return client
+    return client_signed_in(tenant.owner)
 
 
 def card_setup(client: Client, fake: FakeStripe, **card: Any) -> str:

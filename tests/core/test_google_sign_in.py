@@ -32,6 +32,7 @@ from tests.support.fake_google import (
     form_action,
     signed_in_user_id,
 )
+from tests.support.sessions import client_signed_in
 
 
 @pytest.fixture
@@ -371,8 +372,7 @@ def test_unknown_invitation_link_is_a_404(tenant, client_for, token):
 def test_accepting_without_csrf_token_is_refused(tenant):
     invitation, token = _invited(tenant)
     invitee = UserFactory(email="late@example.com")
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(invitee, backend="django.contrib.auth.backends.ModelBackend")
+    client = client_signed_in(invitee, enforce_csrf_checks=True)
 
     forged = client.post(join_url(token))
 
@@ -415,8 +415,7 @@ def test_admin_sends_anonymous_visitors_to_the_allauth_sign_in():
 @pytest.mark.django_db
 def test_staff_without_totp_is_sent_to_set_it_up(settings):
     assert settings.ADMIN_REQUIRE_MFA is True
-    client = Client()
-    client.force_login(_staff(), backend="django.contrib.auth.backends.ModelBackend")
+    client = client_signed_in(_staff())
 
     response = client.get("/admin/", follow=True)
 
@@ -430,8 +429,7 @@ def test_staff_with_totp_gets_into_the_admin():
     staff = _staff()
     TOTP.activate(staff, generate_totp_secret())
     assert Authenticator.objects.filter(user=staff, type=Authenticator.Type.TOTP).exists()
-    client = Client()
-    client.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
+    client = client_signed_in(staff)
 
     response = client.get("/admin/")
 

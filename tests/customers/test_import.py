@@ -21,6 +21,7 @@ from resellers.models import AuditEvent, Membership, Reseller
 from resellers.roles import Role
 from resellers.services import audit_record
 from tests.factories import CustomerFactory, ResellerFactory, Tenant, UserFactory, member_of
+from tests.support.sessions import client_signed_in
 
 IMPORT_URL = "/customers/import/"
 
@@ -563,8 +564,7 @@ def staff_client(db: None) -> Client:
     staff = UserFactory(is_staff=True, is_superuser=True)
     TOTP.activate(staff, generate_totp_secret())
     assert Authenticator.objects.filter(user=staff).exists()  # the admin requires MFA
-    client = Client()
-    client.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
+    client = client_signed_in(staff)
     client.staff = staff  # type: ignore[attr-defined]
     return client
 

@@ -25,6 +25,7 @@ from core.models import OutboundEmail
 from resellers.roles import Role
 from resellers.services import team_invite
 from tests.factories import MembershipFactory, ResellerFactory, UserFactory
+from tests.support.sessions import client_signed_in
 
 PDF = b"%PDF-1.7 " + bytes(range(256)) * 40
 
@@ -111,9 +112,7 @@ def emails(db: None) -> dict[str, OutboundEmail]:
 
 
 def _signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    return client
+    return client_signed_in(user)
 
 
 def test_outbox_staff_see_every_email_newest_first(debug_on, emails):

@@ -39,6 +39,7 @@ from tests.factories import (
     SubscriptionFactory,
     UserFactory,
 )
+from tests.support.sessions import client_signed_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,9 +92,7 @@ def _fresh(reseller: Reseller) -> dict[str, Any]:
 
 
 def _client(user: User) -> Client:
-    client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    return client
+    return client_signed_in(user)
 
 
 def _activity_add(reseller: Reseller, customers: int, plan: Plan) -> None:

@@ -38,6 +38,7 @@ from tests.factories import (
     make_tenant,
     owner_of,
 )
+from tests.support.sessions import client_signed_in
 
 D = Decimal
 NOW = datetime(2026, 3, 15, 10, tzinfo=UTC)
@@ -58,9 +59,7 @@ def _march(time_machine):
 
 
 def client_as(tenant: Tenant, role: str) -> Client:
-    client = Client()
-    client.force_login(tenant.member(role), backend="django.contrib.auth.backends.ModelBackend")
-    return client
+    return client_signed_in(tenant.member(role))
 
 
 def csv_lines(response) -> list[str]:

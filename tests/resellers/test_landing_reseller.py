@@ -8,13 +8,12 @@ from core.models import User
 from resellers.models import Reseller
 from resellers.roles import Role
 from tests.factories import MembershipFactory, ResellerFactory, UserFactory
+from tests.support.sessions import client_signed_in
 
 
 def signed_in(user: User) -> Client:
     """A fresh session, as after signing in: no reseller chosen in it yet."""
-    client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    return client
+    return client_signed_in(user)
 
 
 def landed_in(user: User) -> str:

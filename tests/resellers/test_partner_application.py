@@ -3,13 +3,13 @@ from typing import cast
 import pytest
 from django.contrib.admin.sites import site
 from django.core.exceptions import ValidationError
-from django.test import Client
 
 from core.models import OutboundEmail
 from resellers.admin import ResellerAdmin
 from resellers.models import AuditEvent, Membership, Reseller
 from resellers.validators import normalise_vat_id
 from tests.factories import UserFactory
+from tests.support.sessions import client_signed_in
 
 APPLICATION = {
     "name": "Hansen Cloud GmbH",
@@ -85,8 +85,7 @@ def test_pending_and_suspended_resellers_see_only_the_status_page(newcomer, tena
 
     tenant.reseller.status = Reseller.Status.SUSPENDED
     tenant.reseller.save()
-    owner = Client()
-    owner.force_login(tenant.owner)
+    owner = client_signed_in(tenant.owner)
     assert owner.get("/customers/")["Location"] == "/partner/status/"
     assert "suspended" in owner.get("/partner/status/").content.decode()
 
@@ -124,8 +123,7 @@ def test_staff_approve_in_the_admin_and_the_applicant_is_emailed(
 
 def test_csrf_is_enforced(newcomer):
     user, _ = newcomer
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
+    client = client_signed_in(user, enforce_csrf_checks=True)
     response = client.post("/partner/apply/", APPLICATION)
     assert response.status_code == 403
     assert not Reseller.objects.exists()
@@ -172,8 +170,7 @@ def test_a_member_of_a_pending_and_an_active_reseller_starts_on_the_active_one(n
     user, client = newcomer
     client.post("/partner/apply/", APPLICATION)
     Membership.objects.create(user=user, reseller=tenant.reseller, role="sales")
-    fresh = Client()
-    fresh.force_login(user)
+    fresh = client_signed_in(user)
     assert fresh.get("/")["Location"] == "/dashboard/"
 
 

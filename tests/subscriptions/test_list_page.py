@@ -32,6 +32,7 @@ from tests.factories import (
     catalogue,
     member_of,
 )
+from tests.support.sessions import client_signed_in
 
 URL = "/subscriptions/"
 EXPORT = "/subscriptions/export.csv"
@@ -470,8 +471,7 @@ def test_every_role_sees_the_list_and_its_csv_read_only(tenant, book, client_for
 def test_signed_out_and_outsiders_are_turned_away(client, db):
     assert client.get(URL).status_code == 302
     assert "/accounts/login/" in client.get(EXPORT)["Location"]
-    outsider = Client()
-    outsider.force_login(UserFactory(), backend="django.contrib.auth.backends.ModelBackend")
+    outsider = client_signed_in(UserFactory())
     assert outsider.get(URL)["Location"] == reverse("resellers:apply")
 
 

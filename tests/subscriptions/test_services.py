@@ -36,6 +36,7 @@ from tests.factories import (
     member_of,
     owner_of,
 )
+from tests.support.sessions import client_signed_in
 
 D = Decimal
 EUR_PRICES = {
@@ -660,8 +661,7 @@ def staff_client(db: None) -> Client:
     staff = UserFactory(is_staff=True, is_superuser=True)
     TOTP.activate(staff, generate_totp_secret())
     assert Authenticator.objects.filter(user=staff).exists()  # the admin requires MFA
-    client = Client()
-    client.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
+    client = client_signed_in(staff)
     client.staff = staff  # type: ignore[attr-defined]
     return client
 

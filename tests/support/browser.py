@@ -4,7 +4,7 @@ the Content-Security-Policy violations a page reports, and how far a page overfl
 import shutil
 from typing import TYPE_CHECKING, Any
 
-from django.test import Client
+from tests.support.sessions import session_key_for
 
 if TYPE_CHECKING:
     from playwright._impl._api_structures import SetCookieParam  # add_cookies(): not re-exported
@@ -52,6 +52,4 @@ def horizontal_overflow(page: Any) -> int:
 
 
 def session_cookie(user: Any, url: str) -> "SetCookieParam":
-    client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    return {"name": "sessionid", "value": client.cookies["sessionid"].value, "url": url}
+    return {"name": "sessionid", "value": session_key_for(user), "url": url}

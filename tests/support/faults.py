@@ -25,8 +25,6 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
 from django.utils import timezone
 
@@ -44,6 +42,7 @@ from resellers.roles import Role
 from resellers.services import team_invite
 from tests.factories import ChargeFactory, SubscriptionFactory, Tenant, make_tenant
 from tests.support import fault_stack
+from tests.support.sessions import session_key_for
 
 # How long the tests wait for the processes to finish the work once the fault is over: the
 # worker tries Redis again every two seconds at most (config/worker.py), then the sweeps run
@@ -236,12 +235,7 @@ def invitations_send(tenant: Tenant, label: str, count: int = 2) -> None:
 
 def session_cookie(user: User) -> str:
     """A signed-in session for `user`, written to the database as a sign-in would."""
-    store = SessionStore()
-    store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    store.save()
-    return f"sessionid={store.session_key}"
+    return f"sessionid={session_key_for(user)}"
 
 
 def pages_load(
