@@ -115,10 +115,13 @@ def _audit(
 
 
 def _save(subscription: Subscription) -> None:
-    # The fields are checked here; the table's constraints are the services' own invariants,
-    # which PostgreSQL enforces on the write (full_clean would ask it once per constraint).
+    # Each field's own rules are checked here. What needs the database (the related rows, the
+    # unique public id, the table's constraints: the services' own invariants) PostgreSQL checks
+    # on the write itself; full_clean would ask it first, a query for each, in a savepoint each.
     subscription.full_clean(
-        exclude=["customer", "product", "plan", "scheduled_plan"], validate_constraints=False
+        exclude=["customer", "product", "plan", "scheduled_plan", "created_by"],
+        validate_unique=False,
+        validate_constraints=False,
     )
     subscription.save()
 

@@ -687,3 +687,21 @@ def test_admin_lists_filters_and_suspends(staff_client, tenant, other_tenant, pl
     sub.refresh_from_db()
     assert sub.status == "active"
     assert AuditEvent.objects.filter(action="subscription.reactivated").count() == 1
+
+
+def test_a_subscription_is_written_in_one_query_and_its_constraints_still_hold(tenant, plans):
+    """The services write a subscription through records._save: its fields are checked in
+    Python, and its constraints by the database on the write itself (full_clean asked the
+    database once per check constraint, each in a savepoint: about thirty round trips)."""
+    from django.db import IntegrityError, transaction
+
+    from subscriptions.services import records
+
+    subscription = buy(owner_of(tenant), plans["flexible"], licences=2)
+    subscription.licences = 3
+    with CaptureQueriesContext(connection) as queries:
+        records._save(subscription)
+    assert len(queries) == 1, [query["sql"] for query in queries]
+    subscription.licences = 0
+    with pytest.raises(IntegrityError), transaction.atomic():
+        records._save(subscription)
