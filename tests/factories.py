@@ -397,12 +397,16 @@ def catalogue(
     annual paid monthly, 3.00 annual paid yearly, trial free); each other currency costs 1 more."""
     product = ProductFactory(name=name, sku=sku)
     plans: dict[str, Plan] = {}
+    plan_prices: list[PlanPrice] = []
     for kind, price in (CATALOGUE_PRICES if prices is None else prices).items():
         plans[kind] = PlanFactory(product=product, kind=kind, price=None)
-        for n, currency in enumerate(currencies):
-            PlanPriceFactory(
+        plan_prices += [
+            PlanPriceFactory.build(
                 plan=plans[kind], currency=currency, monthly_price=price + (1 if n else 0)
             )
+            for n, currency in enumerate(currencies)
+        ]
+    PlanPrice.objects.bulk_create(plan_prices)  # one insert for the prices
     return plans
 
 
