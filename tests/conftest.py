@@ -8,6 +8,7 @@ from typing import Any
 
 import celery._state
 import pytest
+from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.conf import settings
 from django.test import Client
@@ -123,6 +124,7 @@ def staff_client(db: None) -> Client:
     `client.staff` is that user."""
     staff = UserFactory(is_staff=True, is_superuser=True)
     TOTP.activate(staff, generate_totp_secret())
+    assert Authenticator.objects.filter(user=staff).exists()  # the admin requires MFA
     client = client_signed_in(staff)
     client.staff = staff  # type: ignore[attr-defined]
     return client

@@ -24,7 +24,6 @@ from django.apps import apps
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.test import Client
 from django.utils import formats, timezone, translation
 from lxml import etree
 from weasyprint.pdf import fonts as weasyprint_fonts
@@ -47,7 +46,6 @@ from core.tasks import work_sweep
 from subscriptions.models import Charge, Payer
 from tests.factories import UserFactory
 from tests.support.pdf import ISSUED_AT, issue
-from tests.support.sessions import client_signed_in
 
 # The real ones, before no_side_effects stubs them.
 INVOICE_CHARGE_ENQUEUE = payment_services.invoice_charge_enqueue
@@ -672,13 +670,6 @@ def test_the_sweeper_is_scheduled(settings):
 
 
 # 6. Staff see what needs them: the admin's filter and the billing health box
-
-
-@pytest.fixture
-def staff_client(db: None) -> Client:
-    user = cast(User, UserFactory(is_staff=True, is_superuser=True))
-    TOTP.activate(user, generate_totp_secret())  # the admin requires a second factor
-    return client_signed_in(user)
 
 
 @pytest.fixture

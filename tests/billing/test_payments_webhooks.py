@@ -111,10 +111,6 @@ def test_an_event_is_stored_once_and_a_repeat_is_acknowledged(db, fake_stripe, c
 # Scenarios: the objects at the fake Stripe and the matching rows in the portal
 
 
-def owner_client(tenant: Tenant) -> Client:
-    return client_signed_in(tenant.owner)
-
-
 def card_setup(client: Client, fake: FakeStripe, **card: Any) -> str:
     """The card page made a SetupIntent and the browser confirmed it; nothing posted back."""
     page = client.get(reverse("payments:card_change"))
@@ -197,7 +193,7 @@ def scenario_payment_succeeded(tenant: Tenant, fake: FakeStripe) -> tuple[str, C
 
 
 def scenario_setup_succeeded(tenant: Tenant, fake: FakeStripe) -> tuple[str, Callable[[], None]]:
-    setup_id = card_setup(owner_client(tenant), fake, last4="4000")
+    setup_id = card_setup(client_signed_in(tenant.owner), fake, last4="4000")
 
     def check() -> None:
         card = PaymentCard.objects.get(reseller=tenant.reseller)
@@ -209,7 +205,7 @@ def scenario_setup_succeeded(tenant: Tenant, fake: FakeStripe) -> tuple[str, Cal
 
 
 def scenario_card_detached(tenant: Tenant, fake: FakeStripe) -> tuple[str, Callable[[], None]]:
-    client = owner_client(tenant)
+    client = client_signed_in(tenant.owner)
     setup_id = card_setup(client, fake)
     client.post(reverse("payments:card_change"), {"setup_intent": setup_id})
     card = PaymentCard.objects.get(reseller=tenant.reseller)
@@ -254,7 +250,7 @@ def test_a_subscriptions_events_in_any_order_end_in_the_same_state(
     """The reseller changed its card (A → B; A detached at Stripe), its unpaid invoice's 4th
     attempt failed and the 5th, on card B, succeeded; the portal recorded none of it but card A.
     Stripe then delivers the five events in every order."""
-    client = owner_client(tenant)
+    client = client_signed_in(tenant.owner)
     start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     with time_machine.travel(start, tick=False) as traveller:
         setup_a = card_setup(client, fake_stripe, last4="1111")
@@ -340,7 +336,7 @@ def test_a_subscriptions_events_in_any_order_end_in_the_same_state(
 def test_a_late_setup_never_replaces_a_newer_card(tenant, other_tenant, fake_stripe):
     """Card A's setup was reported late, after card B was saved, and card A is still attached
     at Stripe (its detach failed): B stays the card."""
-    client = owner_client(tenant)
+    client = client_signed_in(tenant.owner)
     with time_machine.travel(datetime(2026, 3, 2, 9, 0, tzinfo=UTC), tick=False) as traveller:
         setup_a = card_setup(client, fake_stripe, last4="1111")
         traveller.shift(timedelta(minutes=5))
@@ -360,7 +356,7 @@ def test_a_late_setup_never_replaces_a_newer_card(tenant, other_tenant, fake_str
 def test_a_renewed_card_shows_its_newest_expiry_whatever_the_order(
     tenant, other_tenant, fake_stripe
 ):
-    client = owner_client(tenant)
+    client = client_signed_in(tenant.owner)
     setup_id = card_setup(client, fake_stripe, exp_year=2026)
     client.post(reverse("payments:card_change"), {"setup_intent": setup_id})
     card = PaymentCard.objects.get()
@@ -377,7 +373,7 @@ def test_a_renewed_card_shows_its_newest_expiry_whatever_the_order(
 
 
 def test_a_setup_whose_card_was_detached_since_saves_nothing(tenant, other_tenant, fake_stripe):
-    setup_id = card_setup(owner_client(tenant), fake_stripe)
+    setup_id = card_setup(client_signed_in(tenant.owner), fake_stripe)
     obj = setup_object(fake_stripe, setup_id)
     fake_stripe.payment_methods[obj["payment_method"]]["customer"] = None
     assert (
@@ -388,7 +384,7 @@ def test_a_setup_whose_card_was_detached_since_saves_nothing(tenant, other_tenan
 
 
 def test_an_event_left_unprocessed_is_processed_by_the_daily_job(tenant, other_tenant, fake_stripe):
-    setup_id = card_setup(owner_client(tenant), fake_stripe)
+    setup_id = card_setup(client_signed_in(tenant.owner), fake_stripe)
     payload = event("setup_intent.succeeded", setup_object(fake_stripe, setup_id), event_id="evt_x")
     fake_stripe.unreachable = True
     stored, created = services.stripe_event_store(event=json.loads(payload))

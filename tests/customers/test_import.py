@@ -5,11 +5,8 @@ import threading
 from datetime import timedelta
 
 import pytest
-from allauth.mfa.models import Authenticator
-from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.test import Client
 from django.utils import timezone
 
 from core.models import OutboundEmail
@@ -21,7 +18,6 @@ from resellers.models import AuditEvent, Membership, Reseller
 from resellers.roles import Role
 from resellers.services import audit_record
 from tests.factories import CustomerFactory, ResellerFactory, Tenant, UserFactory, member_of
-from tests.support.sessions import client_signed_in
 
 IMPORT_URL = "/customers/import/"
 
@@ -557,16 +553,6 @@ def test_twenty_parallel_imports_of_one_token_let_exactly_one_through(tenant, ot
 
 
 # --- Staff: the admin action Move to another reseller ---------------------------------------
-
-
-@pytest.fixture
-def staff_client(db: None) -> Client:
-    staff = UserFactory(is_staff=True, is_superuser=True)
-    TOTP.activate(staff, generate_totp_secret())
-    assert Authenticator.objects.filter(user=staff).exists()  # the admin requires MFA
-    client = client_signed_in(staff)
-    client.staff = staff  # type: ignore[attr-defined]
-    return client
 
 
 CHANGELIST = "/admin/customers/customer/"

@@ -111,12 +111,8 @@ def emails(db: None) -> dict[str, OutboundEmail]:
     }
 
 
-def _signed_in(user) -> Client:
-    return client_signed_in(user)
-
-
 def test_outbox_staff_see_every_email_newest_first(debug_on, emails):
-    response = _signed_in(UserFactory(is_staff=True)).get("/dev/outbox/")
+    response = client_signed_in(UserFactory(is_staff=True)).get("/dev/outbox/")
     assert response.status_code == 200
     page = response.content.decode()
     assert page.index("For Bob") < page.index("For Ana")
@@ -124,7 +120,7 @@ def test_outbox_staff_see_every_email_newest_first(debug_on, emails):
 
 
 def test_outbox_a_user_sees_only_their_own_email(debug_on, emails):
-    client = _signed_in(UserFactory(email="ana@example.com"))
+    client = client_signed_in(UserFactory(email="ana@example.com"))
     page = client.get("/dev/outbox/").content.decode()
     assert "For Ana" in page
     assert "For Bob" not in page
@@ -141,7 +137,7 @@ def test_outbox_anonymous_is_sent_to_sign_in(debug_on, emails):
 
 
 def test_outbox_email_page_frames_the_html_under_a_strict_policy(debug_on, emails):
-    client = _signed_in(UserFactory(email="ana@example.com"))
+    client = client_signed_in(UserFactory(email="ana@example.com"))
     email = emails["ana"]
     page = client.get(f"/dev/outbox/{email.pk}/")
     assert f'src="/dev/outbox/{email.pk}/html/" sandbox=""' in page.content.decode()
@@ -166,7 +162,7 @@ def test_outbox_shows_a_one_time_link_while_the_email_is_pending(debug_on, db):
         language="en",
         secrets={"accept_url": "http://127.0.0.1:8001/join/abc/"},
     )
-    client = _signed_in(owner.user)
+    client = client_signed_in(owner.user)
     assert (
         "http://127.0.0.1:8001/join/abc/" in client.get(f"/dev/outbox/{email.pk}/").content.decode()
     )
@@ -176,7 +172,7 @@ def test_outbox_shows_a_one_time_link_while_the_email_is_pending(debug_on, db):
 
 
 def test_outbox_attachment_downloads(debug_on, emails):
-    client = _signed_in(UserFactory(email="ana@example.com"))
+    client = client_signed_in(UserFactory(email="ana@example.com"))
     email = emails["ana"]
     assert (
         "download>INV-TEST-0001.pdf</a>" in client.get(f"/dev/outbox/{email.pk}/").content.decode()
@@ -187,21 +183,21 @@ def test_outbox_attachment_downloads(debug_on, emails):
     assert response["Content-Type"] == "application/pdf"
     assert response["Content-Disposition"] == 'attachment; filename="INV-TEST-0001.pdf"'
     assert client.get(f"/dev/outbox/{email.pk}/attachments/1/").status_code == 404
-    other = _signed_in(UserFactory(email="bob@example.com"))
+    other = client_signed_in(UserFactory(email="bob@example.com"))
     assert other.get(f"/dev/outbox/{email.pk}/attachments/0/").status_code == 404
 
 
 def test_outbox_is_not_there_without_debug(emails):
     """The test settings run with DEBUG off, as production does: no URL, and the views refuse
     even where they are routed."""
-    staff = _signed_in(UserFactory(is_staff=True))
+    staff = client_signed_in(UserFactory(is_staff=True))
     assert staff.get("/dev/outbox/").status_code == 404
     assert staff.get(f"/dev/outbox/{emails['ana'].pk}/").status_code == 404
 
 
 def test_outbox_views_refuse_without_debug_even_when_routed(debug_on, settings, emails):
     settings.DEBUG = False
-    staff = _signed_in(UserFactory(is_staff=True))
+    staff = client_signed_in(UserFactory(is_staff=True))
     assert staff.get("/dev/outbox/").status_code == 404
     assert staff.get(f"/dev/outbox/{emails['ana'].pk}/attachments/0/").status_code == 404
 

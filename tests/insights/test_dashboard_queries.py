@@ -23,7 +23,6 @@ from django.urls import reverse
 from django.utils import translation
 
 from core.audit_format import audit_object_label, audit_object_labels
-from core.models import User
 from customers import services as customer_services
 from customers.models import Customer
 from resellers import services as reseller_services
@@ -91,10 +90,6 @@ def _fresh(reseller: Reseller) -> dict[str, Any]:
     }
 
 
-def _client(user: User) -> Client:
-    return client_signed_in(user)
-
-
 def _activity_add(reseller: Reseller, customers: int, plan: Plan) -> None:
     """`customers` more customers, each invited, with a subscription bought, as the audit log
     records them."""
@@ -119,7 +114,7 @@ def _queries(client: Client) -> list[str]:
 
 def test_the_dashboards_queries_do_not_grow_with_the_customers(tenant, other_tenant):
     plan = SubscriptionFactory(customer=tenant.customer).plan
-    client = _client(tenant.owner)
+    client = client_signed_in(tenant.owner)
     sizes = {}
     for customers in (3, 40):
         _activity_add(
@@ -188,7 +183,7 @@ def test_the_activitys_names_follow_the_readers_language(tenant):
         audit_record(
             actor=None, reseller=tenant.reseller, action="subscription.bought", obj=subscription
         )
-    client = _client(tenant.owner)
+    client = client_signed_in(tenant.owner)
     # The English names are kept first; the German page does not take them.
     english = client.get(reverse("dashboard"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     german = client.get(reverse("dashboard"), HTTP_ACCEPT_LANGUAGE="de").content.decode()
@@ -203,8 +198,8 @@ def test_every_figure_is_right_after_each_kind_of_change(tenant, other_tenant):
     staff = UserFactory(is_staff=True)
     contact = UserFactory(email="kim@fresh.example")
     clients = {
-        tenant.reseller.pk: _client(tenant.owner),
-        other_tenant.reseller.pk: _client(other_tenant.owner),
+        tenant.reseller.pk: client_signed_in(tenant.owner),
+        other_tenant.reseller.pk: client_signed_in(other_tenant.owner),
     }
     state: dict[str, Any] = {}
 

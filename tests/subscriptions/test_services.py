@@ -6,12 +6,9 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from allauth.mfa.models import Authenticator
-from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.http import Http404
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from customers.models import Customer
@@ -27,6 +24,7 @@ from subscriptions.models import (
     Subscription,
 )
 from subscriptions.periods import Period, period_price, prorate
+from subscriptions.services import records
 from tests.factories import (
     CustomerFactory,
     UserFactory,
@@ -36,7 +34,6 @@ from tests.factories import (
     member_of,
     owner_of,
 )
-from tests.support.sessions import client_signed_in
 
 D = Decimal
 EUR_PRICES = {
@@ -656,16 +653,6 @@ def test_summaries_for_many_customers_in_one_query(tenant, other_tenant, plans):
 # Admin
 
 
-@pytest.fixture
-def staff_client(db: None) -> Client:
-    staff = UserFactory(is_staff=True, is_superuser=True)
-    TOTP.activate(staff, generate_totp_secret())
-    assert Authenticator.objects.filter(user=staff).exists()  # the admin requires MFA
-    client = client_signed_in(staff)
-    client.staff = staff  # type: ignore[attr-defined]
-    return client
-
-
 def test_admin_lists_filters_and_suspends(staff_client, tenant, other_tenant, plans):
     sub = buy(owner_of(tenant), plans["flexible"], licences=5)
     buy(owner_of(other_tenant), plans["annual_monthly"], licences=2)
@@ -693,10 +680,6 @@ def test_a_subscription_is_written_in_one_query_and_its_constraints_still_hold(t
     """The services write a subscription through records._save: its fields are checked in
     Python, and its constraints by the database on the write itself (full_clean asked the
     database once per check constraint, each in a savepoint: about thirty round trips)."""
-    from django.db import IntegrityError, transaction
-
-    from subscriptions.services import records
-
     subscription = buy(owner_of(tenant), plans["flexible"], licences=2)
     subscription.licences = 3
     with CaptureQueriesContext(connection) as queries:
