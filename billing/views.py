@@ -22,8 +22,9 @@ from django_countries import countries
 from billing import facturx, selectors
 from billing.forms import InvoiceFilterForm
 from billing.models import Invoice, Refund
-from core.csv import csv_response
+from core.csv import csv_response, export_refused
 from core.http import ResellerRequest
+from core.lists import list_render
 from customers import selectors as customer_selectors
 from customers.models import Customer
 from resellers.access import reseller_required
@@ -94,10 +95,7 @@ def invoice_list(request: ResellerRequest) -> HttpResponse:
             "export_url": reverse("billing:invoice_export")
             + ("?" + urlencode(params) if params else ""),
         }
-    template = "billing/invoice_list.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template += "#results"
-    return render(request, template, context)
+    return list_render(request, "billing/invoice_list.html", context)
 
 
 @require_GET
@@ -108,10 +106,7 @@ def invoice_export(request: ResellerRequest) -> HttpResponseBase:
     from one query however many there are."""
     form = InvoiceFilterForm(request.GET)
     if not form.is_valid():
-        errors = "; ".join(
-            str(message) for messages in form.errors.values() for message in messages
-        )
-        return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
+        return export_refused(form)
     invoices = selectors.invoice_list(
         reseller=request.reseller,
         **form.filters(),

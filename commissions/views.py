@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 
 from commissions import margins
 from commissions.forms_margins import MonthForm
-from core.csv import csv_response
+from core.csv import csv_response, export_refused
 from core.http import ResellerRequest
 from resellers.access import reseller_required
 from resellers.roles import Action
@@ -63,10 +63,7 @@ def margin_export(request: ResellerRequest) -> HttpResponseBase:
     """The Margin page's figures of the month as CSV (margins.MARGIN_CSV_COLUMNS)."""
     form = MonthForm(request.GET, today=_this_month())
     if not form.is_valid():
-        errors = "; ".join(
-            str(message) for messages in form.errors.values() for message in messages
-        )
-        return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
+        return export_refused(form)
     month = form.cleaned_data["month"]
     report = margins.margin_report(reseller=request.reseller, month=month)
     return csv_response(

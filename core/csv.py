@@ -23,7 +23,8 @@ the source tree).
 import re
 from collections.abc import Iterable, Iterator, Sequence
 
-from django.http import StreamingHttpResponse
+from django import forms
+from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone, translation
 
 # What makes a spreadsheet read a cell as a formula (OWASP's list).
@@ -78,3 +79,9 @@ def csv_response(
     response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def export_refused(form: forms.Form) -> HttpResponse:
+    """An export's answer to filters its page refuses: 400, with each message, as plain text."""
+    errors = "; ".join(str(message) for messages in form.errors.values() for message in messages)
+    return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")

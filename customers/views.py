@@ -19,6 +19,7 @@ from core.adapters import invitation_sign_up_allow
 from core.csv import csv_response
 from core.forms import add_service_errors
 from core.http import PortalRequest, ResellerRequest
+from core.lists import list_render
 from core.models import User
 from core.ratelimit import RateLimited, rate_limited_response
 from core.tokens import TokenState
@@ -79,10 +80,7 @@ def customer_list(request: ResellerRequest) -> HttpResponse:
         "links": page.links(params),
         "export_url": reverse("customers:export") + ("?" + urlencode(params) if params else ""),
     }
-    template = "customers/customer_list.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template += "#results"
-    return render(request, template, context)
+    return list_render(request, "customers/customer_list.html", context)
 
 
 @require_GET

@@ -4,15 +4,15 @@ from typing import Any
 
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
-from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from core.csv import csv_response
+from core.csv import csv_response, export_refused
 from core.http import ResellerRequest
+from core.lists import list_render
 from insights import audit
 from insights.forms import AuditLogFilterForm
 from resellers.access import reseller_required
@@ -41,10 +41,7 @@ def audit_log(request: ResellerRequest) -> HttpResponse:
             "export_url": reverse("insights:audit_log_export")
             + ("?" + urlencode(params) if params else ""),
         }
-    template = "insights/audit_log.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template += "#results"
-    return render(request, template, context)
+    return list_render(request, "insights/audit_log.html", context)
 
 
 @require_GET
@@ -53,10 +50,7 @@ def audit_log_export(request: ResellerRequest) -> HttpResponseBase:
     """The filtered audit log as CSV (audit.AUDIT_CSV_COLUMNS), streamed however long."""
     form = AuditLogFilterForm(request.GET, reseller=request.reseller)
     if not form.is_valid():
-        errors = "; ".join(
-            str(message) for messages in form.errors.values() for message in messages
-        )
-        return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
+        return export_refused(form)
     events = audit.audit_log(reseller=request.reseller, **form.filters())
     rows = audit.audit_export_rows(reseller=request.reseller, events=events)
     return csv_response(

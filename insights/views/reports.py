@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from core.csv import csv_response
+from core.csv import csv_response, export_refused
 from core.http import ResellerRequest
 from insights import reports
 from insights.forms import ReportFilterForm
@@ -133,10 +133,7 @@ def report_export(request: ResellerRequest, report: str) -> HttpResponseBase:
         raise Http404(_("No such report."))
     form = _form(request, request.GET)
     if not form.is_valid():
-        errors = "; ".join(
-            str(message) for messages in form.errors.values() for message in messages
-        )
-        return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
+        return export_refused(form)
     filters = form.filters()
     reseller, zone = request.reseller, timezone.get_current_timezone()
     # The file's name says what it holds: the currency (licences have none) and the range, or

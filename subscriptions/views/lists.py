@@ -6,15 +6,15 @@ from typing import Any
 
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
-from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from core.csv import csv_response
+from core.csv import csv_response, export_refused
 from core.http import ResellerRequest
+from core.lists import list_render
 from resellers.access import reseller_required
 from resellers.roles import Action
 from subscriptions import selectors
@@ -48,11 +48,7 @@ def subscription_list(request: ResellerRequest) -> HttpResponse:
             "any_subscriptions": page.count > 0
             or selectors.subscription_exists_for_reseller(reseller=request.reseller),
         }
-    template = "subscriptions/subscription_list.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template += "#results"
-        context["fragment"] = True
-    return render(request, template, context)
+    return list_render(request, "subscriptions/subscription_list.html", context)
 
 
 def _subscription_rows(subscriptions: list[Subscription]) -> list[dict[str, Any]]:
@@ -80,10 +76,7 @@ def subscription_export(request: ResellerRequest) -> HttpResponseBase:
     query however many there are. Filters it does not know are refused, as the page does."""
     form = SubscriptionFilterForm(request.GET)
     if not form.is_valid():
-        errors = "; ".join(
-            str(message) for messages in form.errors.values() for message in messages
-        )
-        return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
+        return export_refused(form)
     subscriptions = selectors.subscription_list_for_reseller(
         reseller=request.reseller, **form.filters()
     )

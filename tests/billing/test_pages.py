@@ -2,6 +2,7 @@
 invoice in the browser, its PDF, the invoices sections of the customer pages and the customer's
 own invoice pages."""
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -213,6 +214,35 @@ def test_invalid_filters_are_explained_not_ignored(owner_client, mixed, query, m
     assert not any(invoice.number in page for invoice in mixed.values())
     export = owner_client.get(reverse("billing:invoice_export"), query)
     assert export.status_code == 400 and message in export.text
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ({"month": "2026-13"}, "month", "Enter a month as YYYY-MM"),
+        ({"date_from": "yesterday"}, "date_from", "Enter a valid date"),
+        ({"status": "lost"}, "status", "Select a valid choice"),
+        ({"customer": "x" * 101}, "customer", "at most 100 characters"),
+    ],
+)
+def test_a_bad_filter_says_why_beside_its_field_also_when_htmx_swaps_the_results(
+    owner_client, mixed, query, field, message
+):
+    page = owner_client.get(LIST_URL, query).text
+    beside = re.search(rf'<small class="error" id="id_{field}_error">([^<]*)</small>', page)
+    assert beside and message in beside.group(1)
+    assert re.search(rf'id="id_{field}"[^>]*aria-invalid="true"', page) or re.search(
+        rf'aria-invalid="true"[^>]*id="id_{field}"', page
+    )
+    if field != "status":  # what was typed stays in the field
+        assert f'value="{query[field]}"' in page
+    # The results alone (htmx) carry the messages beside the fields too, and clear them.
+    fragment = owner_client.get(LIST_URL, query, headers={"HX-Request": "true"}).text
+    assert re.search(
+        rf'id="id_{field}_error" hx-swap-oob="true">[^<]*{re.escape(message)}', fragment
+    )
+    fixed = owner_client.get(LIST_URL, headers={"HX-Request": "true"}).text
+    assert f'id="id_{field}_error" hx-swap-oob="true"></small>' in fixed
 
 
 def test_empty_states(owner_client, tenant):

@@ -271,9 +271,14 @@ def test_bad_filters_say_why_next_to_the_field_and_keep_the_value(
     response = owner_client.get(LIST, query)
     assert response.status_code == 200
     html = response.content.decode()
-    errors = re.search(rf'<span class="error" id="id_{field}_error">(.*?)</span></span>', html)
+    errors = re.search(rf'<small class="error" id="id_{field}_error">([^<]*)</small>', html)
     assert errors and message in errors.group(1)
     assert f'aria-describedby="id_{field}_error"' in html
+    # The results alone (htmx) carry the message beside the field too.
+    fragment = owner_client.get(LIST, query, headers={"HX-Request": "true"}).content.decode()
+    assert re.search(
+        rf'id="id_{field}_error" hx-swap-oob="true">[^<]*{re.escape(message)}', fragment
+    )
     if field.startswith("date") or field == "customer":
         for name, value in query.items():
             assert f'value="{value}"' in html, name
