@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from core.money import money_format
-from customers.selectors import customer_search_normalise
+from customers.selectors import SEARCH_MAX_LENGTH, customer_search_normalise
 from resellers.models import Currency
 from subscriptions import selectors
 from subscriptions.models import Payer, Plan, Subscription
@@ -136,7 +136,12 @@ class SubscriptionFilterForm(forms.Form):
         label=gettext_lazy("Customer"),
         required=False,
         widget=forms.TextInput(
-            attrs={"type": "search", "placeholder": gettext_lazy("Organisation, domain or email")}
+            # Longer searches are cut to this (clean_customer): the box takes no more.
+            attrs={
+                "type": "search",
+                "placeholder": gettext_lazy("Organisation, domain or email"),
+                "maxlength": SEARCH_MAX_LENGTH,
+            }
         ),
     )
     status = forms.ChoiceField(

@@ -235,6 +235,9 @@ def test_customer_search_by_organisation_or_domain(owner_client, book):
     )
     # Tenant B's customer is named Acme too: never found.
     assert "Acme Other Reseller" not in get(owner_client, "?customer=acme+other")
+    # The box takes no more than a search is cut to.
+    box = re.search(r'<input type="search" name="customer"[^>]*>', get(owner_client))
+    assert box and 'maxlength="100"' in box.group(0)
 
 
 def test_filters_combined(owner_client, book):
