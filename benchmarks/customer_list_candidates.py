@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 from django.template import engines
 from django.urls import path
@@ -30,7 +30,7 @@ from django.utils.translation import gettext
 
 import customers.views
 from benchmarks.urls import urlpatterns as benchmark_urlpatterns
-from core.http import PortalRequest
+from core.http import PortalRequest, ResellerRequest
 from customers.list_version import customer_list_version
 
 _LOOP_START = "{% for row in rows %}"
@@ -110,7 +110,10 @@ _page_render = customers.views.render
 
 
 def _render(
-    request: HttpRequest, template_name: str, context: dict[str, Any] | None = None, **kwargs: Any
+    request: ResellerRequest,
+    template_name: str,
+    context: dict[str, Any] | None = None,
+    **kwargs: Any,
 ) -> HttpResponse:
     """customers.views.render while a candidate runs: its template, the view's context."""
     variant = _variant.get()
@@ -121,10 +124,10 @@ def _render(
         _templates.update({name: django.from_string(s) for name, s in _sources().items()})
     context = dict(context or {})
     if variant == "cached":
-        version = customer_list_version(reseller=request.reseller)  # type: ignore[attr-defined]
+        version = customer_list_version(reseller=request.reseller)
         key = ":".join(
             [
-                request.reseller.public_id,  # type: ignore[attr-defined]
+                request.reseller.public_id,
                 str(version),
                 request.get_full_path(),
                 translation.get_language() or "",

@@ -5,7 +5,6 @@ with a key; the schema publishes the rate limit and declares the problem answers
 
 import json
 import re
-import shutil
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from core.ids import PUBLIC_ID_PATTERN
 from resellers.models import Membership
 from tests.factories import make_tenant
 from tests.support.api import api_key
-from tests.support.browser import csp_collect, csp_violations
+from tests.support.browser import csp_collect, csp_violations, requires_chromium
 
 DOCS = "/api/v1/docs"
 
@@ -47,7 +46,7 @@ def test_the_docs_page_uses_only_the_portals_static_files_under_its_csp():
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed")
+@requires_chromium
 @pytest.mark.django_db(transaction=True)
 def test_swagger_ui_renders_every_operation_and_calls_the_api_without_a_csp_violation(
     browser: Any, live_server: Any

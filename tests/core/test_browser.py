@@ -1,7 +1,6 @@
 """The real page in headless Chromium: layout, htmx under the CSP, language switch."""
 
 import re
-import shutil
 from urllib.parse import urlsplit
 
 import pytest
@@ -10,11 +9,11 @@ from django.core import mail
 from core.models import OutboundEmail
 from customers.models import Customer
 from tests.factories import CustomerFactory, UserFactory, make_tenant
-from tests.support.browser import csp_collect, csp_violations, session_cookie
+from tests.support.browser import csp_collect, csp_violations, requires_chromium, session_cookie
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
+    requires_chromium,
 ]
 
 

@@ -1,7 +1,6 @@
 """Layout that holds, in headless Chromium: long unbroken names never widen a page, and no page
 the walk reaches logs a Content-Security-Policy violation."""
 
-import shutil
 from datetime import date
 from decimal import Decimal
 
@@ -18,6 +17,7 @@ from tests.support.browser import (
     csp_collect,
     csp_violations,
     horizontal_overflow,
+    requires_chromium,
     session_cookie,
 )
 
@@ -26,7 +26,7 @@ WIDTHS = (1280, 390)
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
+    requires_chromium,
 ]
 
 

@@ -12,7 +12,6 @@ no sideways scrolling.
 
 import itertools
 import re
-import shutil
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from tests.support.browser import (
     csp_collect,
     csp_violations,
     horizontal_overflow,
+    requires_chromium,
     session_cookie,
 )
 
@@ -46,7 +46,7 @@ _walks = itertools.count(1)
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
+    requires_chromium,
 ]
 
 # Raw values a person must never read: choice codes (reseller_card, payment_failed) and ISO

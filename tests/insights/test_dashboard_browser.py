@@ -13,7 +13,6 @@ It also checks the page speaks the language (its heading, a month's name, money 
 language's notation) and logs no CSP violation.
 """
 
-import shutil
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -30,12 +29,12 @@ from insights.services import snapshots_take
 from subscriptions import services
 from subscriptions.models import Plan, Subscription
 from tests.factories import CustomerFactory, catalogue, make_tenant, owner_of
-from tests.support.browser import csp_collect, csp_violations, session_cookie
+from tests.support.browser import csp_collect, csp_violations, requires_chromium, session_cookie
 from tests.support.insights import plain_figures
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
+    requires_chromium,
 ]
 
 HEADINGS = {

@@ -4,7 +4,6 @@ setting through the service, which checks the role and audits it, with and witho
 Chromium, with and without JavaScript)."""
 
 import re
-import shutil
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -18,7 +17,7 @@ from resellers.roles import Role
 from subscriptions import services
 from subscriptions.models import Plan, Subscription
 from tests.factories import CustomerFactory, admin_of, catalogue, make_tenant, owner_of
-from tests.support.browser import session_cookie
+from tests.support.browser import requires_chromium, session_cookie
 
 DASHBOARD = "/dashboard/"
 
@@ -138,7 +137,7 @@ def test_the_role_decides_what_one_click_may_do(tenant, client_for):
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed")
+@requires_chromium
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("javascript", [True, False])
 def test_one_click_in_chromium(browser, live_server, javascript):
