@@ -19,6 +19,7 @@ from billing.payments import tasks as payment_tasks
 from config.celery import app as celery_app
 from subscriptions.models import Plan
 from tests.factories import Tenant, UserFactory, catalogue, make_tenant
+from tests.support.browser import ARGS, CHROMIUM
 from tests.support.fake_stripe import fake_stripe_fixture
 from tests.support.sessions import client_signed_in
 
@@ -26,15 +27,18 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip tests whose service is missing, visibly; with REQUIRE_SERVICES=1 settings refuse to
-    load without them, so nothing is skipped in CI."""
+    """Skip tests whose service or browser is missing, visibly; with REQUIRE_SERVICES=1 settings
+    refuse to load without the services, and .ci/run installs the browser, so nothing is
+    skipped in CI."""
     missing = {
         "postgres": not settings.POSTGRES_AVAILABLE,
         "redis": not settings.REDIS_AVAILABLE,
+        "browser": CHROMIUM is None,
     }
     reasons = {
         "postgres": f"PostgreSQL not reachable at {settings.DATABASE_URL} (tests run on SQLite)",
         "redis": f"Redis not reachable at {settings.REDIS_URL}",
+        "browser": "Debian's chromium-headless-shell (or chromium) is not installed",
     }
     for item in items:
         for marker, is_missing in missing.items():
@@ -214,8 +218,6 @@ def _chromium():
     test first asks for it: starting Playwright's driver and Chromium costs about a second of
     CPU, which each browser test paid before."""
     from playwright.sync_api import sync_playwright
-
-    from tests.support.browser import ARGS, CHROMIUM
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)

@@ -20,7 +20,7 @@ from core.ids import PUBLIC_ID_PATTERN
 from resellers.models import Membership
 from tests.factories import make_tenant
 from tests.support.api import api_key
-from tests.support.browser import csp_collect, csp_violations, requires_chromium
+from tests.support.browser import csp_collect, csp_violations
 
 DOCS = "/api/v1/docs"
 
@@ -46,7 +46,6 @@ def test_the_docs_page_uses_only_the_portals_static_files_under_its_csp():
 
 
 @pytest.mark.browser
-@requires_chromium
 @pytest.mark.django_db(transaction=True)
 def test_swagger_ui_renders_every_operation_and_calls_the_api_without_a_csp_violation(
     browser: Any, live_server: Any

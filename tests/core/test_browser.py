@@ -9,12 +9,9 @@ from django.core import mail
 from core.models import OutboundEmail
 from customers.models import Customer
 from tests.factories import CustomerFactory, UserFactory, make_tenant
-from tests.support.browser import csp_collect, csp_violations, requires_chromium, session_cookie
+from tests.support.browser import csp_collect, csp_violations, session_cookie
 
-pytestmark = [
-    pytest.mark.browser,
-    requires_chromium,
-]
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture

@@ -17,17 +17,13 @@ from tests.support.browser import (
     csp_collect,
     csp_violations,
     horizontal_overflow,
-    requires_chromium,
     session_cookie,
 )
 
 LONG_NAME = "Unbroken" * 25  # 200 characters without a space, the organisation's maximum
 WIDTHS = (1280, 390)
 
-pytestmark = [
-    pytest.mark.browser,
-    requires_chromium,
-]
+pytestmark = pytest.mark.browser
 
 
 def open_page(browser, live_server, user, width: int = 1280):

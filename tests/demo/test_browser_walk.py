@@ -34,7 +34,6 @@ from tests.support.browser import (
     csp_collect,
     csp_violations,
     horizontal_overflow,
-    requires_chromium,
     session_cookie,
 )
 
@@ -44,10 +43,7 @@ WIDTHS = (1280, 390)
 LOCALE = Path(__file__).resolve().parents[2] / "locale"
 _walks = itertools.count(1)
 
-pytestmark = [
-    pytest.mark.browser,
-    requires_chromium,
-]
+pytestmark = pytest.mark.browser
 
 # Raw values a person must never read: choice codes (reseller_card, payment_failed) and ISO
 # timestamps.

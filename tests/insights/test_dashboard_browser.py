@@ -29,13 +29,10 @@ from insights.services import snapshots_take
 from subscriptions import services
 from subscriptions.models import Plan, Subscription
 from tests.factories import CustomerFactory, catalogue, make_tenant, owner_of
-from tests.support.browser import csp_collect, csp_violations, requires_chromium, session_cookie
+from tests.support.browser import csp_collect, csp_violations, session_cookie
 from tests.support.insights import plain_figures
 
-pytestmark = [
-    pytest.mark.browser,
-    requires_chromium,
-]
+pytestmark = pytest.mark.browser
 
 HEADINGS = {
     "en": "Dashboard",

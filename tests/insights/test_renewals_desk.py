@@ -17,7 +17,7 @@ from resellers.roles import Role
 from subscriptions import services
 from subscriptions.models import Plan, Subscription
 from tests.factories import CustomerFactory, admin_of, catalogue, make_tenant, owner_of
-from tests.support.browser import requires_chromium, session_cookie
+from tests.support.browser import session_cookie
 
 DASHBOARD = "/dashboard/"
 
@@ -137,7 +137,6 @@ def test_the_role_decides_what_one_click_may_do(tenant, client_for):
 
 
 @pytest.mark.browser
-@requires_chromium
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("javascript", [True, False])
 def test_one_click_in_chromium(browser, live_server, javascript):

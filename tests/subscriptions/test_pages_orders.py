@@ -27,7 +27,6 @@ from subscriptions.models import (
 )
 from subscriptions.periods import Period, prorate
 from tests.factories import CustomerFactory, Tenant, catalogue, make_tenant, member_of, owner_of
-from tests.support.browser import requires_chromium
 
 D = Decimal
 PRICES = {
@@ -746,7 +745,6 @@ def test_customer_list_shows_plan_and_licences_without_a_query_per_row(
 
 
 @pytest.mark.browser
-@requires_chromium
 @pytest.mark.django_db(transaction=True)
 def test_add_licences_in_a_real_browser(browser, live_server):
     from playwright.sync_api import ConsoleMessage, expect

@@ -4,8 +4,6 @@ the Content-Security-Policy violations a page reports, and how far a page overfl
 import shutil
 from typing import TYPE_CHECKING, Any
 
-import pytest
-
 from tests.support.sessions import session_key_for
 
 if TYPE_CHECKING:
@@ -14,11 +12,9 @@ if TYPE_CHECKING:
 # Debian's chromium-headless-shell: Chromium's headless mode as a program of its own (what
 # Playwright runs headless tests on), the same Blink and V8 as Debian's chromium without the
 # desktop browser around them. A walk of the demo costs it half the CPU the full browser's
-# headless mode does (docs/benchmarks.md). The full browser where only it is installed.
+# headless mode does (docs/benchmarks.md). The full browser where only it is installed; tests
+# marked `browser` are skipped where neither is (tests/conftest.py).
 CHROMIUM = shutil.which("chromium-headless-shell") or shutil.which("chromium")
-requires_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium-headless-shell (or chromium) is not installed"
-)
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
