@@ -1,8 +1,10 @@
 """Invoices, credit notes, VAT rates, payment cards and Stripe events.
 
 The vendor issues every invoice to the customer organisation; the reseller is kept on it so
-the reseller's Invoices page can list it. An issued document never changes (model guard here,
-a trigger on PostgreSQL): only its payment state and its rendered PDF are written afterwards.
+the reseller's Invoices page can list it (none on what a customer that revoked its reseller's
+access is invoiced for since: customers.models.Customer.reseller_serving). An issued document
+never changes (model guard here, a trigger on PostgreSQL): only its payment state and its
+rendered PDF are written afterwards.
 """
 
 from django.conf import settings
@@ -130,7 +132,12 @@ class Invoice(IssuedDocument):
         Customer, on_delete=models.PROTECT, related_name="invoices", verbose_name=_("customer")
     )
     reseller = models.ForeignKey(
-        Reseller, on_delete=models.PROTECT, related_name="invoices", verbose_name=_("reseller")
+        Reseller,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="invoices",
+        verbose_name=_("reseller"),
     )
     payer = models.CharField(_("paid with"), max_length=16, choices=Payer.choices)
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)

@@ -49,6 +49,8 @@ def invoice_recipients(*, invoice: Invoice) -> list[Recipient]:
         )
         return [Recipient(customer.contact_email, customer.language, url)]
     reseller = invoice.reseller
+    # The reseller's card pays: the invoice is the reseller's (billing.services._invoice_reseller).
+    assert reseller is not None
     url = reverse("billing:invoice_detail", kwargs={"invoice_id": invoice.public_id})
     if reseller.billing_email:
         return [Recipient(reseller.billing_email, reseller.language, url)]
@@ -57,6 +59,12 @@ def invoice_recipients(*, invoice: Invoice) -> list[Recipient]:
         Recipient(membership.user.email, membership.user.language, url)
         for membership in owners.select_related("user")
     ]
+
+
+def invoice_reseller_name(invoice: Invoice) -> str:
+    """The name of the reseller the invoice went through, for its emails; a dash where none
+    did (issued after its customer revoked the reseller's access)."""
+    return invoice.reseller.name if invoice.reseller else "—"
 
 
 def _pdf_filename(invoice: Invoice) -> str:
@@ -89,7 +97,7 @@ def invoice_email_send(*, invoice: Invoice) -> list[OutboundEmail]:
         "is_credit_note": invoice.kind == Invoice.Kind.CREDIT_NOTE,
         "corrects": invoice.corrects.number if invoice.corrects else "",
         "organisation": invoice.customer.organisation,
-        "reseller_name": invoice.reseller.name,
+        "reseller_name": invoice_reseller_name(invoice),
         "issue_date": invoice.issue_date,
         "due_date": invoice.due_date,
         "total": invoice.total,
@@ -203,7 +211,7 @@ def invoice_pdf_failure_report(*, invoice: Invoice) -> list[OutboundEmail]:
         "number": invoice.number,
         "is_credit_note": invoice.kind == Invoice.Kind.CREDIT_NOTE,
         "organisation": invoice.customer.organisation,
-        "reseller_name": invoice.reseller.name,
+        "reseller_name": invoice_reseller_name(invoice),
         "issued_at": invoice.issued_at,
         "attempts": invoice.pdf_attempts,
         "error": invoice.pdf_error,

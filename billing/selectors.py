@@ -42,7 +42,7 @@ from core.pagination import KeysetPage, keyset_page
 from core.sweeper import overdue_q
 from customers.models import Customer
 from resellers.models import Reseller
-from subscriptions.models import Charge
+from subscriptions.models import Charge, Payer
 
 INVOICE_PAGE_SIZE = 50
 # Newest first; the primary key breaks ties among the many a billing run issues on one day.
@@ -81,6 +81,13 @@ def invoices_overdue_q(*, today: date) -> Q:
     failed. The one rule, for the dashboard, the Invoices page, the API, the admin, the vendor
     overview and the invoice.overdue webhook."""
     return Q(kind=Invoice.Kind.INVOICE, status__in=UNPAID_STATUSES, due_date__lt=today)
+
+
+def charges_through_reseller_q() -> Q:
+    """The charges whose invoice goes through the customer's reseller (the rule of
+    billing.services._invoice_reseller, for a query): all but those a customer that revoked its
+    reseller's access pays with its own card."""
+    return Q(payer=Payer.RESELLER_CARD) | ~Q(customer__status=Customer.Status.ACCESS_REVOKED)
 
 
 def invoice_is_overdue(invoice: Invoice, *, today: date | None = None) -> bool:

@@ -61,6 +61,7 @@ from core.events import event_announce
 from core.models import User
 from core.queue import task_enqueue_on_commit
 from customers.models import Customer
+from resellers.models import Reseller
 from resellers.services import audit_record
 from subscriptions import services as subscription_services
 from subscriptions.models import Charge, Payer
@@ -314,6 +315,14 @@ def _issue_flags(*, customer_id: int, day: date) -> tuple[bool, bool]:
     return bool(already), bool(held)
 
 
+def _invoice_reseller(customer: Customer, *, payer: str) -> Reseller | None:
+    """The reseller an invoice goes through: the customer's, or none once the customer revoked
+    its access (Customer.reseller_serving), except for charges the reseller's card still pays
+    (made before the revoke): the reseller pays that invoice, so it is the reseller's. The same
+    rule for a query of charges: billing.selectors.charges_through_reseller_q."""
+    return customer.reseller if payer == Payer.RESELLER_CARD else customer.reseller_serving
+
+
 @transaction.atomic
 def invoice_issue_for_customer(
     *, customer: Customer, payer: str, day: date, currency: str | None = None
@@ -368,7 +377,7 @@ def invoice_issue_for_customer(
     invoice = Invoice(
         kind=Kind.INVOICE,
         customer=customer,
-        reseller=customer.reseller,
+        reseller=_invoice_reseller(customer, payer=payer),
         payer=payer,
         currency=currency,
         language=customer.language,

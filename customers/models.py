@@ -154,6 +154,13 @@ class Customer(models.Model):
     def __str__(self) -> str:
         return f"{self.organisation} ({self.domain})" if self.domain else self.organisation
 
+    @property
+    def reseller_serving(self) -> Reseller | None:
+        """The reseller what happens to the customer now belongs to: none once the customer
+        revoked its access. Its subscriptions keep running, billed to its own card, and what
+        follows (invoices, events, the audit log) is the customer's and the vendor's."""
+        return None if self.status == self.Status.ACCESS_REVOKED else self.reseller
+
 
 # The lookup is found on the field itself, or on its output field when the table has an alias
 # (a subquery).

@@ -72,12 +72,14 @@ def invoice_data(invoice: Invoice) -> dict[str, Any]:
     return data
 
 
-def payload_data(obj: Model) -> tuple[Reseller, dict[str, Any]]:
-    """The reseller the event belongs to, and its data."""
+def payload_data(obj: Model) -> tuple[Reseller | None, dict[str, Any]]:
+    """The reseller the event belongs to, and its data. None for what happens to a customer's
+    subscriptions and invoices after it revoked its reseller's access (Customer.reseller_serving):
+    those are no longer the reseller's to hear of."""
     if isinstance(obj, Customer):
         return obj.reseller, customer_data(obj)
     if isinstance(obj, Subscription):
-        return obj.customer.reseller, subscription_data(obj)
+        return obj.customer.reseller_serving, subscription_data(obj)
     if isinstance(obj, Invoice):
         return obj.reseller, invoice_data(obj)
     raise TypeError(f"No webhook payload for {type(obj).__name__}")

@@ -143,7 +143,8 @@ def event_announced(type: str, obj: Model) -> None:
                 type=type,
                 data={**customer_data(previous), "direction": "out"},
             )
-    event_record(reseller=reseller, type=type, data=data)
+    if reseller is not None:
+        event_record(reseller=reseller, type=type, data=data)
 
 
 def _send_on_commit(delivery_ids: Iterable[int]) -> None:
@@ -155,7 +156,8 @@ def _send_on_commit(delivery_ids: Iterable[int]) -> None:
 
 def invoices_newly_overdue(*, today: date) -> "QuerySet[Invoice]":
     """The invoices past their due date and unpaid (billing's own rule) that became overdue in
-    the last week (not the whole past on the first run) and were not announced yet."""
+    the last week (not the whole past on the first run) and were not announced yet; those of a
+    reseller (none after its customer revoked its access: Customer.reseller_serving)."""
     from billing.models import Invoice
     from billing.selectors import invoices_overdue_q
 
@@ -163,7 +165,9 @@ def invoices_newly_overdue(*, today: date) -> "QuerySet[Invoice]":
         dedupe_key=Concat(Value("invoice.overdue:"), OuterRef("public_id"))
     )
     return Invoice.objects.filter(
-        invoices_overdue_q(today=today), due_date__gte=today - timedelta(days=7)
+        invoices_overdue_q(today=today),
+        due_date__gte=today - timedelta(days=7),
+        reseller__isnull=False,
     ).filter(~Exists(announced))
 
 
@@ -178,6 +182,7 @@ def invoices_overdue_announce(*, today: date) -> int:
     recorded = 0
     for invoice in overdue:
         reseller, data = payload_data(invoice)
+        assert reseller is not None  # invoices_newly_overdue: a reseller's
         try:
             with transaction.atomic():
                 event_record(

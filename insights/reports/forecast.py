@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from commissions.margins import month_start
-from customers.selectors import VISIBLE_STATUSES
+from customers.selectors import FORMER_STATUSES, VISIBLE_STATUSES
 from insights.reports.common import ZERO, months_between
 from resellers.models import Reseller
 from subscriptions.models import Plan, Subscription
@@ -181,6 +181,9 @@ def forecast_report(*, reseller: Reseller, currency: str, today: date) -> Foreca
             status=Subscription.Status.ACTIVE,
         )
         .exclude(plan__kind=Plan.Kind.TRIAL)
+        # A customer that left keeps its subscriptions; what they charge is no longer the
+        # reseller's (its invoices go through no reseller: billing.services._invoice_reseller).
+        .exclude(customer__status__in=FORMER_STATUSES)
         .select_related("customer", "product", "plan", "scheduled_plan")
         .order_by("id")
     )

@@ -11,6 +11,7 @@ from django.db.models import Count, Min, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from billing.selectors import charges_through_reseller_q
 from customers.selectors import VISIBLE_STATUSES
 from insights.reports.common import ZERO
 from resellers.models import Reseller
@@ -39,8 +40,12 @@ class UnbilledReport:
 def _unbilled(*, reseller: Reseller, currency: str) -> QuerySet[Charge]:
     # Charge.customer: a charge stays with the customer record it was made for (a subscription
     # that follows its customer to another reseller leaves its charges behind).
+    # Not those whose invoice will not be the reseller's (its customer revoked its access).
     return Charge.objects.filter(
-        customer__reseller_id=reseller.pk, currency=currency, invoiced_at__isnull=True
+        charges_through_reseller_q(),
+        customer__reseller_id=reseller.pk,
+        currency=currency,
+        invoiced_at__isnull=True,
     )
 
 

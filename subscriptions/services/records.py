@@ -105,7 +105,7 @@ def _audit(
         after = {key: after[key] for key in changed}
     audit_record(
         actor=actor,
-        reseller=subscription.customer.reseller,
+        reseller=subscription.customer.reseller_serving,
         action=action,
         obj=subscription,
         before=before,

@@ -19,7 +19,7 @@ from billing.models import (
     Payment,
     PaymentCard,
 )
-from billing.notifications import invoice_recipients
+from billing.notifications import invoice_recipients, invoice_reseller_name
 from billing.payments import selectors
 from billing.payments.gateways import (
     ChargeOutcome,
@@ -68,9 +68,11 @@ def card_label(card: PaymentCard) -> str:
 
 
 def _payer_card(invoice: Invoice) -> PaymentCard | None:
-    owner: CardOwner = (
+    owner: CardOwner | None = (
         invoice.customer if invoice.payer == Payer.CUSTOMER_CARD else invoice.reseller
     )
+    # The reseller's card pays: the invoice is the reseller's (billing.services._invoice_reseller).
+    assert owner is not None
     return selectors.card_default(owner=owner)
 
 
@@ -252,7 +254,7 @@ def _payment_failed_email(
                 "total": payment.amount,
                 "currency": invoice.currency,
                 "organisation": invoice.customer.organisation,
-                "reseller_name": invoice.reseller.name,
+                "reseller_name": invoice_reseller_name(invoice),
                 "customer_card": invoice.payer == Payer.CUSTOMER_CARD,
                 # The gateway's answer in the recipient's language where it is known (the
                 # demo gateway's are Stripe's own messages, marked for translation).
