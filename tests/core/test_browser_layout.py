@@ -140,6 +140,56 @@ HEADER_OVERFLOW = """
 """
 
 
+# The words of the Invoices table's headers and date cells that are wider than their cell, i.e.
+# broken inside the word (a word's width measured in the cell's own font).
+BROKEN_WORDS = """
+() => {
+  const context = document.createElement('canvas').getContext('2d');
+  const broken = [];
+  const cells = document.querySelectorAll('#invoice-table thead th, #invoice-table td.nowrap');
+  for (const cell of cells) {
+    if (cell.querySelector('.visually-hidden')) continue;  // the actions column's label
+    const style = getComputedStyle(cell);
+    context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+    const room = cell.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    for (const word of cell.innerText.split(/\\s+/).filter(Boolean)) {
+      if (context.measureText(word).width > room + 0.5) broken.push(word);
+    }
+  }
+  return broken;
+}
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_invoices_header_or_date_breaks_inside_a_word_in_any_language(browser, live_server):
+    """At 1280 px, with a paid invoice (its Amount due column a dash: the narrowest it gets),
+    no header word is split across lines ("Impo-rte", seen in Spanish) and no date breaks at
+    its hyphens (Dutch "21-12-2026"), in any language."""
+    from billing.models import Invoice
+    from tests.factories import InvoiceFactory
+
+    tenant = make_tenant("Factura Reseller")
+    InvoiceFactory(
+        customer=tenant.customer,
+        status=Invoice.Status.PAID,
+        paid_at=timezone.now(),
+        issue_date=date(2026, 12, 21),
+        due_date=date(2027, 1, 4),
+    )
+    page = open_page(browser, live_server, tenant.owner)
+    for language in ("en", "es", "fr", "de", "nl"):
+        page.context.add_cookies(
+            [{"name": "django_language", "value": language, "url": live_server.url}]
+        )
+        page.goto("/invoices/")
+        assert page.locator("html").get_attribute("lang") == language
+        assert page.locator("#invoice-table tbody td", has_text="—").count() == 1
+        assert page.evaluate(BROKEN_WORDS) == [], language
+        assert horizontal_overflow(page) <= 0
+    assert csp_violations(page) == []
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("side", ["reseller", "customer"])
