@@ -6,6 +6,7 @@ edit. Cards, payments, counters and Stripe events are for reading."""
 
 import json
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -199,7 +200,7 @@ class CreditNoteForm(forms.Form):
     amount = forms.DecimalField(
         label=gettext_lazy("Amount to credit, before VAT"),
         required=False,
-        min_value=0.01,
+        min_value=Decimal("0.01"),
         decimal_places=2,
         help_text=gettext_lazy(
             "Leave empty to credit everything not credited yet; VAT is added at the invoice's rate."

@@ -518,6 +518,17 @@ def test_credit_lines_and_refusals(invoice):
             services.credit_note_issue(invoice=invoice, reason="x", by=None, amount=bad)
 
 
+def test_the_admins_credit_form_takes_a_credit_of_one_cent():
+    """The smallest credit is a cent: the form's minimum is the Decimal 0.01 (a float 0.01 is
+    a little more than a cent, and refused one)."""
+    from billing.admin import CreditNoteForm
+
+    form = CreditNoteForm({"reason": "Goodwill", "amount": "0.01"})
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["amount"] == D("0.01")
+    assert not CreditNoteForm({"reason": "Goodwill", "amount": "0.00"}).is_valid()
+
+
 # Paid, and the PDF
 
 
