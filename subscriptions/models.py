@@ -217,6 +217,16 @@ class Subscription(models.Model):
         related_name="+",
         verbose_name=_("plan from the end of the term"),
     )
+    # The scheduled plan's price per licence per month when the reseller confirmed the change
+    # (what the page showed): the plan starts at no more than this (pricing.renewal_price); a
+    # higher price reaches it only announced 30 days ahead, as any increase.
+    scheduled_monthly_price = models.DecimalField(
+        _("price per licence per month from the end of the term"),
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+    )
     # The term end the last reminder email was about: the reminder job sends one per term.
     reminder_sent_for = models.DateField(_("reminder sent for"), null=True, blank=True)
     created_by = models.ForeignKey(

@@ -483,20 +483,30 @@ def _notice_for(subscription: Subscription, start: date) -> PriceNotice | None:
 
 
 def renewal_price(
-    *, subscription: Subscription, start: date, plan_changed: bool = False
+    *,
+    subscription: Subscription,
+    start: date,
+    plan_changed: bool = False,
+    confirmed_price: Decimal | None = None,
 ) -> PriceQuote:
     """What the period starting on `start` (the next one, after the current) is charged per
     licence per month: the quote on `start`, except an increase over the subscription's
     current price, which applies only as far as a notice sent 30 days before `start`
     announced it (min(quote, noticed price)); without one the period keeps the current price.
     A decrease applies at once. A plan chosen for this period (a plan change at the end of the
-    term) is priced by its quote: the change was announced when it was made.
+    term) starts at its quote, at most the price confirmed when the change was scheduled
+    (`confirmed_price`, Subscription.scheduled_monthly_price): an increase since then follows
+    as any other, announced, from a later period.
 
     `subscription.plan` is the plan of the new period; its other fields are the current
     period's."""
     quote = subscription_quote(subscription=subscription, on=start)
+    if plan_changed:
+        if confirmed_price is None or quote.customer_price <= confirmed_price:
+            return quote
+        return period_quote(cost_quote=quote, price=confirmed_price)
     current = subscription.monthly_price
-    if plan_changed or quote.customer_price <= current:
+    if quote.customer_price <= current:
         return quote
     notice = _notice_for(subscription, start)
     allowed = current

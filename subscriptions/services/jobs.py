@@ -88,6 +88,7 @@ def _start_next_period(subscription: Subscription) -> None:
     start = subscription.period_end
     renewal = subscription.term_end is not None and start >= subscription.term_end
     plan_changed = False
+    confirmed_price = None
     if renewal:
         if subscription.renewal_setting == Renewal.CANCEL_AT_TERM_END:
             _set_status(subscription, Status.CANCELLED)
@@ -97,7 +98,9 @@ def _start_next_period(subscription: Subscription) -> None:
             return
         if subscription.scheduled_plan is not None:
             subscription.plan = subscription.scheduled_plan
+            confirmed_price = subscription.scheduled_monthly_price
             subscription.scheduled_plan = None
+            subscription.scheduled_monthly_price = None
             plan_changed = True
         if subscription.renewal_setting == Renewal.RENEW_WITH_COUNT:
             subscription.licences = min(
@@ -124,7 +127,12 @@ def _start_next_period(subscription: Subscription) -> None:
         ).end,
     )
     # Priced as of its first day, price and cost alike; an increase only once announced.
-    quote = renewal_price(subscription=subscription, start=start, plan_changed=plan_changed)
+    quote = renewal_price(
+        subscription=subscription,
+        start=start,
+        plan_changed=plan_changed,
+        confirmed_price=confirmed_price,
+    )
     subscription.monthly_price = quote.customer_price
     subscription.period_start, subscription.period_end = period.start, period.end
     _save(subscription)

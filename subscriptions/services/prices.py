@@ -212,6 +212,7 @@ def _start_service(
     subscription.renewal_setting = Renewal.AUTO_RENEW
     subscription.renewal_licences = None
     subscription.scheduled_plan = None
+    subscription.scheduled_monthly_price = None
     if plan.is_trial:
         period = Period(today, trial_end(start=today))
         subscription.term_start, subscription.term_end = period.start, period.end

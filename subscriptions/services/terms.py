@@ -71,6 +71,7 @@ def subscription_set_renewal(
         require(membership.role, Action.SUBSCRIPTION_CANCEL)
         subscription.renewal_licences = None
         subscription.scheduled_plan = None
+        subscription.scheduled_monthly_price = None
     elif setting == Renewal.RENEW_WITH_COUNT:
         count = _check_count(subscription.plan, licences, field="renewal_licences")
         if count < subscription.licences:
@@ -127,6 +128,10 @@ def subscription_change_plan(
                 code="cancelling",
             )
         subscription.scheduled_plan = plan
+        # Its price of today, as the page showed it when the change was confirmed.
+        subscription.scheduled_monthly_price = customer_price(
+            customer=subscription.customer, plan=plan, currency=subscription.currency, on=today
+        ).customer_price
         _save(subscription)
         _audit(
             subscription, actor=actor, action="subscription.plan_change_scheduled", before=before
@@ -152,6 +157,7 @@ def subscription_change_plan(
         )
         subscription.plan = plan
         subscription.scheduled_plan = None
+        subscription.scheduled_monthly_price = None
         subscription.monthly_price = price.customer_price
         subscription.term_start = current.start
         subscription.term_end = term_end(start=current.start, anchor_day=subscription.anchor_day)
@@ -217,6 +223,7 @@ def subscription_cancel_plan_change(
         raise ValidationError(_("No plan change is scheduled."), code="none_scheduled")
     before = _state(subscription)
     subscription.scheduled_plan = None
+    subscription.scheduled_monthly_price = None
     _save(subscription)
     _audit(
         subscription,
@@ -244,6 +251,7 @@ def subscription_cancel(*, membership: Membership, subscription: Subscription) -
         subscription.renewal_setting = Renewal.CANCEL_AT_TERM_END
         subscription.renewal_licences = None
         subscription.scheduled_plan = None
+        subscription.scheduled_monthly_price = None
         action = "subscription.cancellation_scheduled"
     else:
         _set_status(subscription, Status.CANCELLED)

@@ -255,3 +255,53 @@ def test_the_pages_show_the_upcoming_price_and_its_date(tenant, plans, sub, clie
     assert 'id="upcoming-price"' in body
     assert money_format(D("4.80"), "EUR") in body and on in body
     assert money_format(D("3.20"), "EUR") not in body and "margin" not in body.lower()
+
+
+def test_a_plan_change_at_the_end_of_the_term_starts_at_no_more_than_was_confirmed(tenant, plans):
+    """Annual -> flexible, scheduled for the end of the term at the flexible price the page
+    showed (4.00); the reseller then raises its flexible price to 9.00. The new plan starts at
+    4.00 (no notice could reach the customer 30 days ahead: the job looks at the current plan's
+    renewals), and the increase follows as any other: announced, then applied 30 days on."""
+    flexible = plans[Plan.Kind.FLEXIBLE]
+    annual = buy(owner_of(tenant), plans[Plan.Kind.ANNUAL_MONTHLY], licences=5)
+    term_end = date(2027, 3, 10)
+    assert annual.term_end == term_end
+    scheduled_on = date(2027, 2, 20)
+    with time_machine.travel(scheduled_on, tick=False):
+        services.subscription_renew_due(subscription_id=annual.pk, today=scheduled_on)
+        annual.refresh_from_db()
+        services.subscription_change_plan(
+            membership=owner_of(tenant), subscription=annual, plan=flexible
+        )
+        price_rule_for(
+            tenant.reseller, flexible, kind="fixed", price=D("9.00"), valid_from=date(2027, 3, 1)
+        )
+    day = scheduled_on
+    while day < term_end:
+        assert notice_job(day) == 0
+        day += DAY
+    with time_machine.travel(term_end, tick=False):
+        assert renew(annual, term_end).monthly_price == D("4.00")
+        annual.refresh_from_db()
+        assert (annual.plan, annual.monthly_price) == (flexible, D("4.00"))
+    # From now on a flexible subscription at 4.00 whose quote is 9.00: announced today, the
+    # increase applies from the first period starting at least 30 days on (10 April).
+    assert notice_job(term_end) == 1
+    with time_machine.travel(date(2027, 4, 10), tick=False):
+        assert renew(annual, date(2027, 4, 10)).monthly_price == D("9.00")
+
+
+def test_a_plan_change_at_the_end_of_the_term_takes_a_lower_price_at_once(tenant, plans):
+    flexible = plans[Plan.Kind.FLEXIBLE]
+    annual = buy(owner_of(tenant), plans[Plan.Kind.ANNUAL_MONTHLY], licences=5)
+    services.subscription_change_plan(
+        membership=owner_of(tenant), subscription=annual, plan=flexible
+    )
+    price_rule_for(
+        tenant.reseller, flexible, kind="fixed", price=D("3.50"), valid_from=date(2026, 6, 1)
+    )
+    for day in (date(2026, 4, 10), date(2027, 3, 10)):
+        with time_machine.travel(day, tick=False):
+            services.subscription_renew_due(subscription_id=annual.pk, today=day)
+    charge = Charge.objects.get(subscription=annual, period_start=date(2027, 3, 10))
+    assert charge.monthly_price == D("3.50")
