@@ -315,6 +315,12 @@ class Subscription(models.Model):
         return self.term_end - timedelta(days=1) if self.term_end else None
 
 
+# The statuses in which a paid subscription's periods go on, each charged in advance: suspended
+# by the reseller or for a pending payment, the commitment and the licences are still held. The
+# renewal job rolls these (subscriptions.services.jobs) and the forecast counts them.
+PERIODS_ROLL_STATUSES = (Subscription.Status.ACTIVE, Subscription.Status.SUSPENDED)
+
+
 class PriceNotice(models.Model):
     """An increase of a subscription's price announced to the customer (issue 16): a higher
     price applies from a period that starts at least 30 days after the customer was told.

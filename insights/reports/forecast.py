@@ -1,7 +1,8 @@
 """Forecast: what the reseller's live subscriptions will be charged in the next 90 days, at
 today's prices.
 
-Each subscription active on a paid plan is rolled forward as the daily job rolls it
+Each subscription on a paid plan, active or suspended (whose periods the job still charges:
+subscriptions.models.PERIODS_ROLL_STATUSES), is rolled forward as the daily job rolls it
 (subscriptions.services.jobs._start_next_period): every period start after today and within
 the horizon is a charge of its licences x its price per licence per month x the period's
 months (1, or 12 for annual_yearly). At the end of a term: cancel_at_term_end stops it,
@@ -13,8 +14,8 @@ the job uses; nothing here knows the anchor-day rule.
 monthly_price), also after a scheduled plan change: the new plan's price for the customer is
 decided on the day it applies (special prices, price book, discounts), too costly to work out
 for every subscription here. Such charges say so (`price_estimated`). Trials (until they are
-converted, which only a person does, on no known date), suspended and cancelled subscriptions
-bring nothing.
+converted, which only a person does, on no known date) and cancelled subscriptions bring
+nothing.
 """
 
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ from commissions.margins import month_start
 from customers.selectors import FORMER_STATUSES, VISIBLE_STATUSES
 from insights.reports.common import ZERO, months_between
 from resellers.models import Reseller
-from subscriptions.models import Plan, Subscription
+from subscriptions.models import PERIODS_ROLL_STATUSES, Plan, Subscription
 from subscriptions.periods import (
     money_round,
     monthly_period,
@@ -178,7 +179,7 @@ def forecast_report(*, reseller: Reseller, currency: str, today: date) -> Foreca
         Subscription.objects.filter(
             customer__reseller_id=reseller.pk,
             currency=currency,
-            status=Subscription.Status.ACTIVE,
+            status__in=PERIODS_ROLL_STATUSES,
         )
         .exclude(plan__kind=Plan.Kind.TRIAL)
         # A customer that left keeps its subscriptions; what they charge is no longer the

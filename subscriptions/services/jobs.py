@@ -15,6 +15,7 @@ from core.events import event_announce
 from customers.models import CustomerMember
 from resellers.selectors import membership_managers
 from subscriptions.models import (
+    PERIODS_ROLL_STATUSES,
     Charge,
     LicenceChange,
     PriceNotice,
@@ -72,10 +73,7 @@ def _trial_is_over(subscription: Subscription, today: date) -> bool:
 def _rolls_over(subscription: Subscription) -> bool:
     """Paid service keeps its periods going while suspended by the reseller or for a pending
     payment: the commitment and the licences are still held."""
-    return not subscription.plan.is_trial and subscription.status in (
-        Status.ACTIVE,
-        Status.SUSPENDED,
-    )
+    return not subscription.plan.is_trial and subscription.status in PERIODS_ROLL_STATUSES
 
 
 def _start_next_period(subscription: Subscription) -> None:

@@ -366,7 +366,8 @@ def live(tenant: Tenant, other_tenant: Tenant, plans: dict[str, Plan]) -> dict[s
     with time_machine.travel(date(2026, 1, 31), tick=False):
         # Flexible from 31 January: its periods start on the 31st, or the month's last day.
         bought["flexible"] = buy(owner, plans[Plan.Kind.FLEXIBLE], 5, customer("D flexible"))
-    # Bring nothing: a trial, a suspended subscription, another reseller's.
+    # Bring nothing: a trial, another reseller's. A suspended subscription is still charged
+    # (its periods go on, as the daily job rolls them).
     bought["trial"] = buy(owner, plans[Plan.Kind.TRIAL], 3, customer("E trial"))
     bought["suspended"] = buy(owner, plans[Plan.Kind.FLEXIBLE], 9, customer("F suspended"))
     subscription_services.subscription_suspend(membership=owner, subscription=bought["suspended"])
@@ -411,22 +412,24 @@ def test_the_forecast_rolls_periods_and_terms_as_the_daily_job_will(tenant, live
             "monthly",
             False,
         ),
+        (ids["suspended"], date(2026, 4, 15), 9, D("4.00"), 1, D("36.00"), "monthly", False),
         # The yearly term renews with the 7 licences chosen, for 12 months.
         (ids["yearly"], date(2026, 4, 20), 7, D("3.00"), 12, D("252.00"), "renewal", False),
         (ids["plan_change"], date(2026, 4, 20), 4, D("3.20"), 1, D("12.80"), "monthly", False),
         (ids["flexible"], date(2026, 4, 30), 5, D("4.00"), 1, D("20.00"), "monthly", False),
         # 10 May ends the cancelled term: nothing more. 20 May: the flexible plan, at the price
         # of today (said to be an estimate).
+        (ids["suspended"], date(2026, 5, 15), 9, D("4.00"), 1, D("36.00"), "monthly", False),
         (ids["plan_change"], date(2026, 5, 20), 4, D("3.20"), 1, D("12.80"), "renewal", True),
         (ids["flexible"], date(2026, 5, 31), 5, D("4.00"), 1, D("20.00"), "monthly", False),
     ]
     assert [(line.key, line.charges, line.amount) for line in forecast.by_month] == [
         ("2026-03", 2, D("32.80")),
-        ("2026-04", 4, D("291.20")),
-        ("2026-05", 2, D("32.80")),
+        ("2026-04", 5, D("327.20")),
+        ("2026-05", 3, D("68.80")),
         ("2026-06", 0, D("0.00")),
     ]
-    assert forecast.total.amount == D("356.80") and forecast.has_estimates
+    assert forecast.total.amount == D("428.80") and forecast.has_estimates
 
     # What the daily job then charges, day after day up to the horizon: the same periods,
     # licences and amounts, but for the plan change, whose new plan is priced on its day.
@@ -443,7 +446,7 @@ def test_the_forecast_rolls_periods_and_terms_as_the_daily_job_will(tenant, live
             customer__reseller=tenant.reseller,
             kind=Charge.Kind.PERIOD,
             period_start__gt=TODAY,
-            subscription__status__in=["active", "cancelled"],
+            subscription__status__in=["active", "suspended", "cancelled"],
         )
         .order_by("period_start", "subscription__customer__organisation")
         .values_list("subscription__public_id", "period_start", "licences", "amount")
@@ -461,9 +464,9 @@ def test_the_forecast_rolls_periods_and_terms_as_the_daily_job_will(tenant, live
 
 def test_the_forecast_on_the_page_and_its_csv(owner_client, tenant, live):
     body = section(owner_client.get("/reports/").content.decode(), "forecast")
-    assert "€356.80" in body and "€291.20" in body and "June 2026" in body
+    assert "€428.80" in body and "€327.20" in body and "June 2026" in body
     assert 'id="forecast-estimates"' in body
-    assert "Trials, suspended and cancelled subscriptions bring nothing" in body
+    assert "Trials and cancelled subscriptions bring nothing" in body
     lines = csv_lines(owner_client.get("/reports/forecast.csv"))
     assert lines[0] == (
         "date,customer_id,customer,subscription_id,product,plan,licences,unit_price,months,"
@@ -489,7 +492,7 @@ def test_the_forecast_on_the_page_and_its_csv(owner_client, tenant, live):
         in lines
     )
     assert sum(line.endswith(",yes") for line in lines) == 1
-    assert len(lines) == 9
+    assert len(lines) == 11  # the header and 10 charges
 
 
 # Licence changes
