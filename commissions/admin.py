@@ -2,6 +2,7 @@
 added on a statement's page (through commissions.statements.payout_record, audited with the
 staff user), never changed or deleted; a correction issued by an action."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -102,6 +103,7 @@ class StatementAdmin(admin.ModelAdmin):
         "number",
         "kind",
         "corrects",
+        "replaces",
         "public_id",
         "reseller",
         "language",
@@ -121,7 +123,7 @@ class StatementAdmin(admin.ModelAdmin):
         "pdf_sha256",
     )
     inlines = [StatementLineInline, PayoutInline]
-    actions = ["issue_correction"]
+    actions = ["issue_correction", "issue_again"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -159,22 +161,45 @@ class StatementAdmin(admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Issue a correction (take the statement back)"))
     def issue_correction(self, request: HttpRequest, queryset: QuerySet[Statement]) -> None:
+        self._each(
+            request,
+            queryset,
+            statements.statement_correct,
+            lambda count: ngettext(
+                "%(count)d correction issued.", "%(count)d corrections issued.", count
+            ),
+        )
+
+    @admin.action(description=gettext_lazy("Issue the month again (after a correction)"))
+    def issue_again(self, request: HttpRequest, queryset: QuerySet[Statement]) -> None:
+        self._each(
+            request,
+            queryset,
+            statements.statement_reissue,
+            lambda count: ngettext(
+                "%(count)d statement issued again.", "%(count)d statements issued again.", count
+            ),
+        )
+
+    def _each(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Statement],
+        service: Callable[..., Statement],
+        done: Callable[[int], str],
+    ) -> None:
+        """Run `service` for each selected statement; say what was refused, and how many done."""
         assert isinstance(request.user, User)
         issued = 0
         for statement in queryset.select_related("reseller"):
             try:
-                statements.statement_correct(statement=statement, actor=request.user)
+                service(statement=statement, actor=request.user)
             except ValidationError as error:
                 self.message_user(request, "; ".join(error.messages), messages.ERROR)
             else:
                 issued += 1
         if issued:
-            self.message_user(
-                request,
-                ngettext("%(count)d correction issued.", "%(count)d corrections issued.", issued)
-                % {"count": issued},
-                messages.SUCCESS,
-            )
+            self.message_user(request, done(issued) % {"count": issued}, messages.SUCCESS)
 
 
 @admin.register(Payout)

@@ -63,6 +63,7 @@ class Statement(IssuedDocument):
         "total",
         "issued_at",
         "line_count",
+        "replaces",
     )
 
     public_id = PublicIdField()
@@ -75,6 +76,15 @@ class Statement(IssuedDocument):
         blank=True,
         related_name="corrections",
         verbose_name=_("corrects"),
+    )
+    # The month's statement issued again after this one was taken back (statement_reissue).
+    replaces = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="replacement",
+        verbose_name=_("replaces"),
     )
     reseller = models.ForeignKey(
         Reseller, on_delete=models.PROTECT, related_name="statements", verbose_name=_("reseller")
@@ -111,10 +121,11 @@ class Statement(IssuedDocument):
         ]
         constraints = [
             # One statement per reseller, currency and month: the monthly job may run twice, or
-            # twice at once, and issues it once.
+            # twice at once, and issues it once. Staff may issue a month again once its
+            # statement was taken back (a replacement, one per statement: replaces is unique).
             models.UniqueConstraint(
                 fields=["reseller", "currency", "period_start"],
-                condition=models.Q(kind="statement"),
+                condition=models.Q(kind="statement", replaces__isnull=True),
                 name="statement_one_per_month",
             ),
             models.CheckConstraint(

@@ -76,7 +76,7 @@ def statement_pdf_store(*, statement_id: int) -> bool:
     with transaction.atomic():
         statement = (
             Statement.objects.select_for_update(of=("self",))
-            .select_related("corrects")
+            .select_related("corrects", "replaces")
             .get(pk=statement_id)
         )
         if (

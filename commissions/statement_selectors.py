@@ -52,7 +52,7 @@ def statement_get(*, reseller: Reseller, public_id: str) -> Statement:
     try:
         return (
             statements_with_paid(Statement.objects.filter(reseller=reseller))
-            .select_related("corrects")
+            .select_related("corrects", "replaces")
             .get(public_id=public_id)
         )
     except Statement.DoesNotExist:

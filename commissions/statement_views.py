@@ -77,6 +77,11 @@ def statement_detail(request: ResellerRequest, statement_id: str) -> HttpRespons
             if statement.corrects
             else ""
         ),
+        "replaces_url": (
+            reverse("statements:detail", kwargs={"statement_id": statement.replaces.public_id})
+            if statement.replaces
+            else ""
+        ),
     }
     return render(request, "commissions/statement_detail.html", context)
 

@@ -198,17 +198,20 @@ def _statement_write(
     lines: Sequence[MarginLine],
     day: date,
     corrects: Statement | None = None,
+    replaces: Statement | None = None,
 ) -> Statement:
-    """Issue one statement (or, with `corrects`, a correction) from its lines, in the caller's
-    transaction: the VAT, the snapshots, the Factur-X check, then the number, taken last to
-    hold the series' lock briefly. Raises StatementAlreadyIssued if the month's statement exists
-    (the unique constraint; the caller's transaction must then roll back, number and all)."""
+    """Issue one statement (or, with `corrects`, a correction; with `replaces`, the month's
+    statement again) from its lines, in the caller's transaction: the VAT, the snapshots, the
+    Factur-X check, then the number, taken last to hold the series' lock briefly. Raises
+    StatementAlreadyIssued if the month's statement exists (the unique constraint; the caller's
+    transaction must then roll back, number and all)."""
     vat = statement_vat_decide(reseller=reseller, day=day)
     subtotal = _cents(sum((line.margin for line in lines), Decimal(0)))
     tax = vat_amount(subtotal=subtotal, rate=vat.rate)
     statement = Statement(
         kind=Statement.Kind.CORRECTION if corrects else Statement.Kind.STATEMENT,
         corrects=corrects,
+        replaces=replaces,
         reseller=reseller,
         currency=currency,
         language=reseller.language,
@@ -251,8 +254,10 @@ def _statement_write(
         # The month's statement committed by another run first (the unique constraint; the
         # number waited for that run's commit, so its row is visible now): say so, and let the
         # caller roll back, number and all. Any other integrity error is a defect: raised.
-        if corrects is None and _month_issued(
-            reseller=reseller, currency=currency, start=period[0]
+        if (
+            corrects is None
+            and replaces is None
+            and _month_issued(reseller=reseller, currency=currency, start=period[0])
         ):
             raise StatementAlreadyIssued(statement.number) from None
         raise
@@ -433,6 +438,55 @@ def statement_correct(*, statement: Statement, actor: User | None) -> Statement:
         after={"correction": correction.number},
     )
     return correction
+
+
+@transaction.atomic
+def statement_reissue(*, statement: Statement, actor: User | None) -> Statement:
+    """Issue again the month of a statement that was taken back (statement_correct), once the
+    reason is put right (e.g. the reseller's VAT details): a new statement from the margins
+    earned in that month, as the monthly run would issue it today, replacing it. Without it a
+    correction would lose the month's commission for good."""
+    statement = (
+        Statement.objects.select_for_update().select_related("reseller").get(pk=statement.pk)
+    )
+    number = {"number": statement.number}
+    if statement.kind != Statement.Kind.STATEMENT:
+        raise ValidationError(_("Only a statement can be issued again."), code="not_a_statement")
+    if not statement.corrections.exists():
+        raise ValidationError(
+            _("%(number)s stands: take it back with a correction first.") % number,
+            code="not_corrected",
+        )
+    if Statement.objects.filter(replaces=statement).exists():
+        raise ValidationError(
+            _("%(number)s has already been issued again.") % number, code="already_reissued"
+        )
+    start, end = month_bounds(statement.period_start)
+    lines = margins.paid_invoice_margins(
+        reseller_id=statement.reseller_id, currency=statement.currency, start=start, end=end
+    )
+    if not lines:
+        raise ValidationError(
+            _("Nothing was earned in %(month)s: there is no statement to issue.")
+            % {"month": start.strftime("%Y-%m")},
+            code="nothing_earned",
+        )
+    replacement = _statement_write(
+        reseller=statement.reseller,
+        currency=statement.currency,
+        period=(start, end),
+        lines=lines,
+        day=timezone.localdate(),
+        replaces=statement,
+    )
+    audit_record(
+        actor=actor,
+        reseller=statement.reseller,
+        action="statement.reissued",
+        obj=statement,
+        after={"statement": replacement.number},
+    )
+    return replacement
 
 
 # Payouts

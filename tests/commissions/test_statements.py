@@ -310,6 +310,45 @@ def test_a_correction_is_a_negative_statement_in_the_same_series(tenant):
         statements.statement_correct(statement=correction, actor=staff)
 
 
+@pytest.mark.django_db
+def test_a_corrected_month_is_issued_again_once_with_its_commission(tenant, monkeypatch):
+    """Taking a statement back must not lose the month's commission: staff issue the month
+    again (after putting right what was wrong), once, from the margins earned in it."""
+    statement = statement_for(tenant.customer, ("10.00", "5.50"), month=MAY)
+    staff = UserFactory(is_staff=True)
+    with pytest.raises(ValidationError):  # it stands: nothing to issue again
+        statements.statement_reissue(statement=statement, actor=staff)
+    statements.statement_correct(statement=statement, actor=staff)
+    fake_margins(
+        monkeypatch,
+        {tenant.reseller.pk: margin_lines(tenant.customer, [D("10.00"), D("5.50")])},
+    )
+
+    again = statements.statement_reissue(statement=statement, actor=staff)
+
+    assert again.kind == Statement.Kind.STATEMENT
+    assert (again.period_start, again.replaces) == (MAY, statement)
+    assert again.number.endswith("-000003")
+    assert again.subtotal == D("15.50")
+    month = Statement.objects.filter(reseller=tenant.reseller, period_start=MAY)
+    assert sum(s.subtotal for s in month) == D("15.50")
+    assert AuditEvent.objects.filter(action="statement.reissued", object_id=statement.public_id)
+    with pytest.raises(ValidationError):  # once
+        statements.statement_reissue(statement=statement, actor=staff)
+    # The monthly run leaves the month alone, and the new one can be taken back in turn.
+    assert (
+        statements.statement_issue_for_reseller(
+            reseller=tenant.reseller,
+            currency="EUR",
+            month=MAY,
+            lines=margin_lines(tenant.customer, [D("1.00")]),
+        )
+        is None
+    )
+    statements.statement_correct(statement=again, actor=staff)
+    assert statements.statement_reissue(statement=again, actor=staff).replaces == again
+
+
 # Payouts
 
 
@@ -394,7 +433,7 @@ def test_the_model_refuses_to_change_or_delete_an_issued_statement(tenant):
 
 @pytest.mark.postgres
 def test_the_migration_freezes_the_models_immutable_columns():
-    migration = importlib.import_module("commissions.migrations.0002_statement_immutable")
+    migration = importlib.import_module("commissions.migrations.0003_statement_replaces")
     assert immutability.statement_immutable_columns() == migration.IMMUTABLE_COLUMNS
 
 

@@ -175,3 +175,32 @@ def test_staff_issue_a_correction_by_action(staff_client, statement):
     correction = Statement.objects.get(corrects=statement)
     assert correction.total == -statement.total
     assert staff_client.get(reverse("admin:commissions_payout_changelist")).status_code == 200
+
+
+def test_staff_issue_a_corrected_month_again_by_action(
+    staff_client, owner_client, statement, monkeypatch
+):
+    from commissions import margins
+    from tests.factories import margin_lines
+
+    changelist = reverse("admin:commissions_statement_changelist")
+    staff_client.post(
+        changelist, {"action": "issue_correction", "_selected_action": [statement.pk]}
+    )
+    lines = margin_lines(statement.reseller.customers.first(), [statement.subtotal])
+    monkeypatch.setattr(margins, "paid_invoice_margins", lambda **kwargs: lines)
+    response = staff_client.post(
+        changelist, {"action": "issue_again", "_selected_action": [statement.pk]}, follow=True
+    )
+    assert "1 statement issued again." in response.content.decode()
+    again = Statement.objects.get(replaces=statement)
+    assert again.total == statement.total
+    page = owner_client.get(
+        reverse("statements:detail", kwargs={"statement_id": again.public_id})
+    ).content.decode()
+    assert f"This statement replaces statement {statement.number}, which was taken back." in page
+    # Once: the second time says why not.
+    response = staff_client.post(
+        changelist, {"action": "issue_again", "_selected_action": [statement.pk]}, follow=True
+    )
+    assert "has already been issued again" in response.content.decode()

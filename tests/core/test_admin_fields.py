@@ -371,7 +371,7 @@ ACTIONS = {
     "billing.vatrate": {"delete_selected"},
     # statement_correct: a negative statement in the same series, audited
     # (tests/commissions/test_statements_pages.py).
-    "commissions.statement": {"issue_correction"},
+    "commissions.statement": {"issue_correction", "issue_again"},
 }
 
 
