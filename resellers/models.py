@@ -216,6 +216,7 @@ AUDIT_ACTION_LABELS = {
     "statement.issued": _("Commission statement issued"),
     "statement.corrected": _("Commission statement corrected by a negative statement"),
     "statement.correction_requested": _("Correction of a commission statement requested"),
+    "statement.reissued": _("Commission statement issued again for its month"),
     "statement.payout_recorded": _("Commission payout recorded"),
     "customer_price.set": _("Special customer price set"),
     "customer_price.ended": _("Special customer price ended"),
