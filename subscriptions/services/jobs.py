@@ -41,6 +41,7 @@ from subscriptions.services.records import (
     _audit,
     _ledger,
     _lock,
+    _plan_change_unschedule,
     _save,
     _set_status,
     _state,
@@ -97,8 +98,7 @@ def _start_next_period(subscription: Subscription) -> None:
         if subscription.scheduled_plan is not None:
             subscription.plan = subscription.scheduled_plan
             confirmed_price = subscription.scheduled_monthly_price
-            subscription.scheduled_plan = None
-            subscription.scheduled_monthly_price = None
+            _plan_change_unschedule(subscription)
             plan_changed = True
         if subscription.renewal_setting == Renewal.RENEW_WITH_COUNT:
             subscription.licences = min(

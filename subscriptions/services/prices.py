@@ -34,7 +34,15 @@ from subscriptions.pricing import (
 
 # catalogue_price lives with the other price reads; services re-exports it from here.
 from subscriptions.pricing import catalogue_price as catalogue_price
-from subscriptions.services.records import Reason, Renewal, Status, _invalid, _set_status, _today
+from subscriptions.services.records import (
+    Reason,
+    Renewal,
+    Status,
+    _invalid,
+    _plan_change_unschedule,
+    _set_status,
+    _today,
+)
 
 
 def _period_on(*, plan: Plan, anchor_day: int, anchor_month: int, on: date) -> Period:
@@ -211,8 +219,7 @@ def _start_service(
     subscription.monthly_price = quote.customer_price
     subscription.renewal_setting = Renewal.AUTO_RENEW
     subscription.renewal_licences = None
-    subscription.scheduled_plan = None
-    subscription.scheduled_monthly_price = None
+    _plan_change_unschedule(subscription)
     if plan.is_trial:
         period = Period(today, trial_end(start=today))
         subscription.term_start, subscription.term_end = period.start, period.end

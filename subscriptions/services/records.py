@@ -144,6 +144,13 @@ def _check_tenant(membership: Membership, subscription: Subscription) -> None:
         raise PermissionDenied(_("This subscription belongs to another reseller."))
 
 
+def _plan_change_unschedule(subscription: Subscription) -> None:
+    """No plan change at the end of the term any more: the plan and the price confirmed with it
+    (Subscription.scheduled_monthly_price) go together."""
+    subscription.scheduled_plan = None
+    subscription.scheduled_monthly_price = None
+
+
 def _set_status(subscription: Subscription, status: str, reason: str = "") -> None:
     subscription.status = status
     subscription.suspension_reason = reason

@@ -39,6 +39,7 @@ from subscriptions.services.records import (
     _invalid,
     _ledger,
     _lock,
+    _plan_change_unschedule,
     _save,
     _set_status,
     _state,
@@ -70,8 +71,7 @@ def subscription_set_renewal(
     if setting == Renewal.CANCEL_AT_TERM_END:
         require(membership.role, Action.SUBSCRIPTION_CANCEL)
         subscription.renewal_licences = None
-        subscription.scheduled_plan = None
-        subscription.scheduled_monthly_price = None
+        _plan_change_unschedule(subscription)
     elif setting == Renewal.RENEW_WITH_COUNT:
         count = _check_count(subscription.plan, licences, field="renewal_licences")
         if count < subscription.licences:
@@ -156,8 +156,7 @@ def subscription_change_plan(
             customer=subscription.customer, plan=plan, currency=subscription.currency, on=today
         )
         subscription.plan = plan
-        subscription.scheduled_plan = None
-        subscription.scheduled_monthly_price = None
+        _plan_change_unschedule(subscription)
         subscription.monthly_price = price.customer_price
         subscription.term_start = current.start
         subscription.term_end = term_end(start=current.start, anchor_day=subscription.anchor_day)
@@ -222,8 +221,7 @@ def subscription_cancel_plan_change(
     if subscription.scheduled_plan is None:
         raise ValidationError(_("No plan change is scheduled."), code="none_scheduled")
     before = _state(subscription)
-    subscription.scheduled_plan = None
-    subscription.scheduled_monthly_price = None
+    _plan_change_unschedule(subscription)
     _save(subscription)
     _audit(
         subscription,
@@ -250,8 +248,7 @@ def subscription_cancel(*, membership: Membership, subscription: Subscription) -
             return subscription  # already set: a repeated click changes nothing
         subscription.renewal_setting = Renewal.CANCEL_AT_TERM_END
         subscription.renewal_licences = None
-        subscription.scheduled_plan = None
-        subscription.scheduled_monthly_price = None
+        _plan_change_unschedule(subscription)
         action = "subscription.cancellation_scheduled"
     else:
         _set_status(subscription, Status.CANCELLED)
