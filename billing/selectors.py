@@ -83,8 +83,9 @@ def invoices_overdue_q(*, today: date) -> Q:
     return Q(kind=Invoice.Kind.INVOICE, status__in=UNPAID_STATUSES, due_date__lt=today)
 
 
-def charges_through_reseller_q() -> Q:
-    """The charges whose invoice goes through the customer's reseller (the rule of
+def billed_through_reseller_q() -> Q:
+    """The charges, or the subscriptions that make them (both have a payer and a customer),
+    whose invoices go through the customer's reseller (the rule of
     billing.services._invoice_reseller, for a query): all but those a customer that revoked its
     reseller's access pays with its own card."""
     return Q(payer=Payer.RESELLER_CARD) | ~Q(customer__status=Customer.Status.ACCESS_REVOKED)

@@ -319,7 +319,7 @@ def _invoice_reseller(customer: Customer, *, payer: str) -> Reseller | None:
     """The reseller an invoice goes through: the customer's, or none once the customer revoked
     its access (Customer.reseller_serving), except for charges the reseller's card still pays
     (made before the revoke): the reseller pays that invoice, so it is the reseller's. The same
-    rule for a query of charges: billing.selectors.charges_through_reseller_q."""
+    rule for a query: billing.selectors.billed_through_reseller_q."""
     return customer.reseller if payer == Payer.RESELLER_CARD else customer.reseller_serving
 
 

@@ -26,8 +26,9 @@ from decimal import Decimal
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from billing.selectors import billed_through_reseller_q
 from commissions.margins import month_start
-from customers.selectors import FORMER_STATUSES, VISIBLE_STATUSES
+from customers.selectors import VISIBLE_STATUSES
 from insights.reports.common import ZERO, months_between
 from resellers.models import Reseller
 from subscriptions.models import PERIODS_ROLL_STATUSES, Plan, Subscription
@@ -177,14 +178,13 @@ def forecast_report(*, reseller: Reseller, currency: str, today: date) -> Foreca
     until = today + timedelta(days=FORECAST_DAYS)
     subscriptions = (
         Subscription.objects.filter(
+            # Not what a customer that revoked its reseller's access now pays itself.
+            billed_through_reseller_q(),
             customer__reseller_id=reseller.pk,
             currency=currency,
             status__in=PERIODS_ROLL_STATUSES,
         )
         .exclude(plan__kind=Plan.Kind.TRIAL)
-        # A customer that left keeps its subscriptions; what they charge is no longer the
-        # reseller's (its invoices go through no reseller: billing.services._invoice_reseller).
-        .exclude(customer__status__in=FORMER_STATUSES)
         .select_related("customer", "product", "plan", "scheduled_plan")
         .order_by("id")
     )

@@ -11,7 +11,7 @@ from django.db.models import Count, Min, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.selectors import charges_through_reseller_q
+from billing.selectors import billed_through_reseller_q
 from customers.selectors import VISIBLE_STATUSES
 from insights.reports.common import ZERO
 from resellers.models import Reseller
@@ -42,7 +42,7 @@ def _unbilled(*, reseller: Reseller, currency: str) -> QuerySet[Charge]:
     # that follows its customer to another reseller leaves its charges behind).
     # Not those whose invoice will not be the reseller's (its customer revoked its access).
     return Charge.objects.filter(
-        charges_through_reseller_q(),
+        billed_through_reseller_q(),
         customer__reseller_id=reseller.pk,
         currency=currency,
         invoiced_at__isnull=True,
